@@ -1,0 +1,3 @@
+"""ragtune: documents in, fine-tuned retriever and leaderboard submission out."""
+
+__version__ = "0.1.0"
