@@ -70,6 +70,16 @@ def corpus_fingerprint(docids: Sequence[str], texts: Sequence[str]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+def index_name_for(prefix: str, fingerprint: str, k1: float, b: float, analysis: dict[str, Any]) -> str:
+    """A server index name that changes whenever the documents or the scoring settings do.
+
+    Experiments that differ only in k1/b (queued side by side with `dvc exp`) then
+    build separate indexes instead of overwriting one another's.
+    """
+    blob = json.dumps([fingerprint, float(k1), float(b), analysis], sort_keys=True, ensure_ascii=False)
+    return f"{prefix.lower()}-{hashlib.sha256(blob.encode('utf-8')).hexdigest()[:12]}"
+
+
 def _redact(url: str) -> str:
     """The URL without user:password, so it can go into messages and reprs."""
     parts = urllib.parse.urlsplit(url)
@@ -203,8 +213,9 @@ class ElasticsearchRetriever:
         except BulkIndexError as exc:
             first = exc.errors[0] if exc.errors else {}
             detail = next(iter(first.values()), {}) if isinstance(first, dict) else {}
+            detail_text = json.dumps(detail, ensure_ascii=False)[:500]
             raise ElasticsearchBackendError(
-                f"{where} rejected {len(exc.errors)} document(s) while {action}; first: {json.dumps(detail, ensure_ascii=False)[:500]}"
+                f"{where} rejected {len(exc.errors)} document(s) while {action}; first: {detail_text}"
             ) from exc
         except ApiError as exc:
             reason = _error_reasons(exc)
@@ -219,7 +230,9 @@ class ElasticsearchRetriever:
                     f"{where} refused the request while {action} (HTTP {exc.meta.status}: {reason}); "
                     f"set the API key in the environment variable {self.api_key_env}"
                 ) from exc
-            raise ElasticsearchBackendError(f"{where} failed while {action} (HTTP {exc.meta.status}: {reason})") from exc
+            raise ElasticsearchBackendError(
+                f"{where} failed while {action} (HTTP {exc.meta.status}: {reason})"
+            ) from exc
 
     # -- the SparseRetriever interface ----------------------------------------
 

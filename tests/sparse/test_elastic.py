@@ -28,6 +28,8 @@ from ragtune.sparse.elastic import (
     ElasticsearchBackendError,
     ElasticsearchRetriever,
     corpus_fingerprint,
+    default_analysis,
+    index_name_for,
 )
 
 DOCIDS = ["d3", "d1", "d2", "d4"]
@@ -201,9 +203,8 @@ def test_index_settings_use_nori_stoptags_and_bm25_parameters(server):
     }
     stop = analysis["filter"]["ragtune_pos_stop"]
     assert stop["type"] == "nori_part_of_speech"
-    assert {"E", "J", "IC", "MAJ", "SC", "SE", "SF", "SP", "SSC", "SSO", "XPN", "XSA", "XSN", "XSV", "VCP", "VCN"} <= set(
-        stop["stoptags"]
-    )
+    function_tags = "E J IC MAJ SC SE SF SP SSC SSO XPN XSA XSN XSV VCP VCN".split()
+    assert set(function_tags) <= set(stop["stoptags"])
     assert {"NNG", "NNP", "VV", "VA", "SL", "SN"}.isdisjoint(stop["stoptags"])  # content words stay
     assert analysis["analyzer"][ANALYZER_NAME]["filter"] == ["ragtune_pos_stop", "lowercase"]
     similarity = body["settings"]["similarity"]["ragtune_bm25"]
@@ -350,7 +351,7 @@ def test_load_uses_es_url(server, tmp_path, monkeypatch):
 def test_load_refuses_a_missing_or_different_index(server, tmp_path):
     indexed(server).save(tmp_path)
     server.indices["docs"]["docs"].pop("d4")
-    with pytest.raises(ElasticsearchBackendError, match="holds 3 documents, the manifest says 4.*rerun the index stage"):
+    with pytest.raises(ElasticsearchBackendError, match="holds 3 documents, the manifest says 4.*rerun the index"):
         ElasticsearchRetriever.load(tmp_path, client=server.client())
 
     other = ElasticsearchRetriever("docs", client=server.client())
@@ -390,7 +391,8 @@ def test_save_before_index_is_an_error(server, tmp_path):
 def test_unreachable_server_names_url_and_docker_compose():
     server = FakeElasticsearch(reachable=False)
     retriever = ElasticsearchRetriever("docs", client=server.client())
-    with pytest.raises(ElasticsearchBackendError, match=r"cannot reach Elasticsearch at http://es\.test:9200.*docker compose"):
+    unreachable = r"cannot reach Elasticsearch at http://es\.test:9200.*docker compose"
+    with pytest.raises(ElasticsearchBackendError, match=unreachable):
         retriever.index(DOCIDS, TEXTS)
 
 
@@ -421,6 +423,17 @@ def test_api_key_comes_from_the_named_environment_variable(server, monkeypatch):
     retriever.index(DOCIDS, TEXTS)
     assert set(server.authorization) == {"ApiKey abc123"}
     assert "abc123" not in repr(retriever)
+
+
+def test_index_name_for_follows_documents_and_settings():
+    fingerprint = corpus_fingerprint(DOCIDS, TEXTS)
+    name = index_name_for("RagTune", fingerprint, 1.2, 0.75, default_analysis())
+    assert re.fullmatch(r"ragtune-[0-9a-f]{12}", name)
+    assert name == index_name_for("ragtune", fingerprint, 1.2, 0.75, default_analysis())
+    assert name != index_name_for("ragtune", fingerprint, 1.5, 0.75, default_analysis())
+    assert name != index_name_for("ragtune", fingerprint, 1.2, 0.75, default_analysis(decompound_mode="none"))
+    assert name != index_name_for("ragtune", corpus_fingerprint(DOCIDS[:1], TEXTS[:1]), 1.2, 0.75, default_analysis())
+    ElasticsearchRetriever(name, client=FakeElasticsearch().client())  # a valid index name
 
 
 def test_invalid_arguments():
