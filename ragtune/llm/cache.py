@@ -1,0 +1,127 @@
+"""Response cache: one JSONL line per LLM response, appended and fsynced the moment it arrives.
+
+The file is a tracked pipeline output, so a rerun, a rerun after a crash, or a
+reproduction from a git tag answers every cached request without the network.
+Keys are sha256 digests of (provider, model, messages, parameters) — never the API key.
+A kill can leave a truncated last line; it is ignored on load and cut off before the
+next append. `compact()` rewrites the file sorted by key for a deterministic artifact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from ragtune.io import DataError, atomic_write, dumps
+
+
+def request_key(provider: str, model: str, messages: list[Mapping[str, str]], params: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of everything that determines the answer."""
+    payload = {"provider": provider, "model": model, "messages": [dict(m) for m in messages],
+               "params": dict(params)}
+    canonical = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class ResponseCache:
+    """Append-only JSONL store of {"key", "model", "content", "finish_reason"} records."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._records: dict[str, dict[str, Any]] = {}
+        self._good_size = 0  # bytes up to the end of the last complete line
+        self._handle = None
+        self._load()
+
+    def _load(self) -> None:
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        lines = data.split(b"\n")
+        offset = 0
+        for number, raw in enumerate(lines, start=1):
+            last = number == len(lines)
+            if last and not raw:
+                break
+            try:
+                record = json.loads(raw.decode("utf-8")) if raw.strip() else None
+                if record is not None and not (isinstance(record, dict) and isinstance(record.get("key"), str)
+                                               and "content" in record):
+                    raise ValueError("not a cache record")
+            except (ValueError, UnicodeDecodeError) as exc:
+                if last:  # a line cut short by a kill: drop it, the request is simply re-sent
+                    break
+                raise DataError(self.path, f"corrupt cache line ({exc})", line=number) from None
+            if last:  # complete JSON but no newline: keep it, terminate it before appending
+                if record is not None:
+                    self._records.setdefault(record["key"], record)
+                break
+            if record is not None:
+                self._records.setdefault(record["key"], record)
+            offset += len(raw) + 1
+        self._good_size = offset
+        self._unterminated = data[offset:]
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._records
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self._records.get(key)
+
+    def keys(self) -> Iterator[str]:
+        return iter(self._records)
+
+    def put(self, key: str, record: Mapping[str, Any]) -> None:
+        """Store and persist one response now (append, flush, fsync)."""
+        if key in self._records:
+            return
+        entry = {"key": key, **{k: v for k, v in record.items() if k != "key"}}
+        handle = self._open()
+        handle.write((dumps(entry) + "\n").encode("utf-8"))
+        handle.flush()
+        os.fsync(handle.fileno())
+        self._records[key] = entry
+
+    def _open(self):
+        if self._handle is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path, "ab")
+            tail = getattr(self, "_unterminated", b"")
+            if tail:
+                handle.truncate(self._good_size)  # cut the partial line a kill left behind
+                try:
+                    json.loads(tail.decode("utf-8"))
+                    handle.write(tail + b"\n")  # it was complete, only its newline was missing
+                except (ValueError, UnicodeDecodeError):
+                    pass
+                self._unterminated = b""
+            self._handle = handle
+        return self._handle
+
+    def compact(self) -> None:
+        """Rewrite the file atomically with one line per key, sorted by key."""
+        self.close()
+        with atomic_write(self.path) as handle:
+            for key in sorted(self._records):
+                handle.write(dumps(self._records[key]) + "\n")
+        self._good_size, self._unterminated = self.path.stat().st_size, b""
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> "ResponseCache":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ResponseCache({str(self.path)!r}, {len(self)} responses)"

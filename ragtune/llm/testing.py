@@ -1,0 +1,208 @@
+"""A local OpenAI-compatible chat server with per-request fault injection, for tests and benchmarks.
+
+It speaks POST /v1/chat/completions on 127.0.0.1 (standard library only, one thread per
+connection) and answers the pipeline's three prompts with deterministic, valid JSON, so
+the real client code path runs end to end without a network or a paid API. Faults:
+
+    "429"            rate limited, with Retry-After: <retry_after> seconds
+    "500", "503"     server errors          "400", "401"   client errors
+    "hang"           never answers (the client's timeout fires)
+    "empty"          a completion with empty content
+    "content_filter" finish_reason content_filter, no content
+    "malformed"      a completion whose JSON is cut short
+    "fenced"         the valid answer inside a ```json fence with stray prose around it
+    "latency:<s>"    the normal answer after <s> extra seconds
+
+Faults come from a global queue (`fail_next`), per-prompt queues (`fail_when`), or random
+rates (`rates={"500": 0.1}`), checked in that order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import threading
+import time
+from collections import Counter, deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+Responder = Callable[[list[dict]], str]
+
+
+def default_answer(messages: list[dict]) -> str:
+    """A deterministic valid answer to the pipeline's prompts (found by the JSON schema they show)."""
+    prompt = next((m["content"] for m in messages if m["role"] == "user"), "")
+    seed = int(hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:8], 16)
+    if '"questions"' in prompt:
+        n = int(m.group(1)) if (m := re.search(r"질문 (\d+)개", prompt)) else 3
+        document = prompt.split("문서:\n", 1)[-1]
+        words = list(dict.fromkeys(re.findall(r"[가-힣A-Za-z]{2,}", document))) or ["과학"]
+        forms = ["'{a}'의 뜻은 무엇인가요?", "'{a}'의 원리는 왜 중요한가요?", "'{a}'의 과정은 어떻게 진행되나요?",
+                 "'{a}'과 '{d}'의 차이점은?", "일상에서 '{a}'의 예는?", "'{a}' 관련 원리 설명"]
+        questions = []
+        for i in range(n):
+            a = words[(seed + i) % len(words)]
+            d = words[(seed + 7 * i + 3) % len(words)]
+            questions.append(forms[i % len(forms)].format(a=a, d=d) + f" ({i + 1})" * (i >= len(forms)))
+        return json.dumps({"questions": questions}, ensure_ascii=False)
+    if '"standalone"' in prompt:
+        lines = [line for line in prompt.splitlines() if line.startswith("사용자: ")]
+        last = lines[-1][len("사용자: "):] if lines else ""
+        chitchat = any(word in last for word in ("안녕", "고마워", "반가워", "심심", "힘들"))
+        context = lines[-2][len("사용자: "):] if len(lines) > 1 else ""
+        standalone = f"{context} {last}".strip() if context and not chitchat else last
+        return json.dumps({"standalone": standalone, "chitchat": chitchat}, ensure_ascii=False)
+    if '"variants"' in prompt:
+        n = int(m.group(1)) if (m := re.search(r"다른 표현 (\d+)개", prompt)) else 2
+        query = prompt.rsplit("질문: ", 1)[-1].strip()
+        answer: dict = {"variants": [f"{query} 설명 {i + 1}" for i in range(n)]}
+        if '"hyde"' in prompt:
+            answer["hyde"] = f"{query}에 대한 설명입니다. 이것은 과학적 원리로 설명됩니다."
+        return json.dumps(answer, ensure_ascii=False)
+    return "OK"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # the default backlog of 5 drops connections under a burst
+
+
+class FakeOpenAIServer:
+    """Start with `with FakeOpenAIServer(...) as server:`; point the client at `server.base_url`."""
+
+    def __init__(self, *, latency: float = 0.0, responder: Responder = default_answer,
+                 rates: dict[str, float] | None = None, retry_after: float = 0.01,
+                 hang_seconds: float = 30.0, seed: int = 0):
+        self.latency, self.responder, self.retry_after, self.hang_seconds = latency, responder, retry_after, hang_seconds
+        self.rates = dict(rates or {})
+        self.requests = 0
+        self.faults: Counter[str] = Counter()
+        self.prompts: Counter[str] = Counter()  # first user message -> requests seen
+        self.authorization: set[str] = set()
+        self._queue: deque[str] = deque()
+        self._when: list[tuple[str, deque[str]]] = []
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        assert self._httpd is not None, "server not started"
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    def fail_next(self, *faults: str) -> None:
+        """The next requests, whatever they ask, get these faults in order."""
+        with self._lock:
+            self._queue.extend(faults)
+
+    def fail_when(self, substring: str, *faults: str) -> None:
+        """Requests whose messages contain `substring` get these faults in order."""
+        with self._lock:
+            self._when.append((substring, deque(faults)))
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.requests = 0
+            self.faults.clear()
+            self.prompts.clear()
+
+    def _choose_fault(self, messages: list[dict]) -> str | None:
+        with self._lock:
+            self.requests += 1
+            first_user = next((m.get("content", "") for m in messages if m.get("role") == "user"), "")
+            self.prompts[first_user] += 1
+            fault = None
+            if self._queue:
+                fault = self._queue.popleft()
+            else:
+                text = json.dumps(messages, ensure_ascii=False)
+                for substring, queue in self._when:
+                    if queue and substring in text:
+                        fault = queue.popleft()
+                        break
+            if fault is None and self.rates:
+                draw, edge = self._random.random(), 0.0
+                for name, rate in sorted(self.rates.items()):
+                    edge += rate
+                    if draw < edge:
+                        fault = name
+                        break
+            if fault is not None:
+                self.faults[fault] += 1
+            return fault
+
+    def __enter__(self) -> "FakeOpenAIServer":
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                if self.path.rstrip("/") != "/v1/chat/completions":
+                    return self._json(404, {"error": {"message": f"no route {self.path}"}})
+                with server._lock:
+                    server.authorization.add(self.headers.get("authorization", ""))
+                try:
+                    request = json.loads(body)
+                    messages = request["messages"]
+                except (ValueError, KeyError):
+                    return self._json(400, {"error": {"message": "invalid request body"}})
+                fault = server._choose_fault(messages)
+                delay = server.latency
+                if fault and fault.startswith("latency:"):
+                    delay += float(fault.split(":", 1)[1])
+                if delay:
+                    time.sleep(delay)
+                if fault == "hang":
+                    server._stop.wait(server.hang_seconds)
+                    self.close_connection = True
+                    return
+                if fault in ("429", "500", "503", "400", "401"):
+                    headers = {"retry-after": f"{server.retry_after:g}"} if fault == "429" else {}
+                    return self._json(int(fault), {"error": {"message": f"injected {fault}", "type": "fault"}}, headers)
+                content, finish = server.responder(messages), "stop"
+                if fault == "empty":
+                    content = ""
+                elif fault == "content_filter":
+                    content, finish = None, "content_filter"
+                elif fault == "malformed":
+                    content = content[: max(1, len(content) // 2)]
+                elif fault == "fenced":
+                    content = f"요청하신 결과입니다.\n```json\n{content}\n```\n도움이 되길 바랍니다."
+                self._json(200, {"id": f"chatcmpl-fake-{server.requests}", "object": "chat.completion",
+                                 "created": 0, "model": request.get("model", "fake"),
+                                 "choices": [{"index": 0, "finish_reason": finish,
+                                              "message": {"role": "assistant", "content": content}}],
+                                 "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}})
+
+            def _json(self, status: int, obj: dict, headers: dict[str, str] | None = None) -> None:
+                data = json.dumps(obj, ensure_ascii=False).encode("utf-8")
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._stop.clear()
+        self._httpd = _Server(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-openai", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()  # releases hanging handlers
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
