@@ -1,0 +1,68 @@
+"""From a conversation to what retrieval needs: one standalone query, or no retrieval at all.
+
+Offline, without an LLM:
+- the standalone query of a multi-turn conversation joins the user turns that carry content
+  (assistant turns and bare reactions like "응", "고마워" add nothing searchable);
+- chit-chat is recognised by a small classifier (character n-grams, logistic regression)
+  calibrated on shipped examples and on questions that need documents — never on eval questions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+RESOURCES = Path(__file__).parent / "resources"
+
+
+def user_turns(msg: list[dict]) -> list[str]:
+    return [t["content"] for t in msg if t["role"] == "user" and t["content"].strip()]
+
+
+def standalone_query(msg: list[dict], is_content: "callable[[str], bool] | None" = None) -> str:
+    """The last user turn, preceded by earlier user turns that carry content (oldest first)."""
+    turns = user_turns(msg)
+    last, earlier = turns[-1], turns[:-1]
+    if is_content is not None:
+        earlier = [t for t in earlier if is_content(t)]
+    return " ".join(earlier + [last])
+
+
+def read_lines(path: Path) -> list[str]:
+    return [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@dataclass
+class ChitchatDetector:
+    """P(chit-chat | text) from character n-grams; `threshold` turns it into a decision."""
+
+    threshold: float = 0.5
+    seed: int = 0
+
+    def fit(self, chitchat: Sequence[str], questions: Sequence[str]) -> "ChitchatDetector":
+        texts = list(chitchat) + list(questions)
+        labels = np.array([1] * len(chitchat) + [0] * len(questions))
+        # Balanced classes: a few hundred chit-chat lines against thousands of questions.
+        self._model = make_pipeline(
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=2, sublinear_tf=True),
+            LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000, random_state=self.seed),
+        )
+        self._model.fit(texts, labels)
+        return self
+
+    def probability(self, texts: Sequence[str]) -> np.ndarray:
+        return self._model.predict_proba(list(texts))[:, 1] if texts else np.zeros(0)
+
+    def is_chitchat(self, texts: Sequence[str]) -> list[bool]:
+        return [bool(p >= self.threshold) for p in self.probability(texts)]
+
+
+def shipped_calibration() -> tuple[list[str], list[str]]:
+    """(chit-chat messages, knowledge questions) written for the project."""
+    return read_lines(RESOURCES / "chitchat_ko.txt"), read_lines(RESOURCES / "questions_ko.txt")

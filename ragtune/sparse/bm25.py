@@ -1,0 +1,77 @@
+"""Embedded BM25: bm25s over Kiwi morphemes, in process, saved to a directory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import bm25s
+import numpy as np
+
+from ragtune.io import read_json, write_json
+from ragtune.sparse.base import Hits, ordered
+from ragtune.text import KoreanAnalyzer
+
+logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+
+class BM25Retriever:
+    """`SparseRetriever` on bm25s; the analyzer's settings travel with the saved index."""
+
+    name = "bm25"
+
+    def __init__(self, analyzer: KoreanAnalyzer, k1: float = 1.2, b: float = 0.75, method: str = "lucene"):
+        self.analyzer = analyzer
+        self.k1, self.b, self.method = k1, b, method
+        self.docids: list[str] = []
+        self._bm25: bm25s.BM25 | None = None
+
+    def index(self, docids: Sequence[str], texts: Sequence[str]) -> None:
+        self.index_tokens(docids, self.analyzer.batch(texts))
+
+    def index_tokens(self, docids: Sequence[str], tokens: list[list[str]]) -> None:
+        self.docids = list(docids)
+        self._bm25 = bm25s.BM25(k1=self.k1, b=self.b, method=self.method)
+        self._bm25.index(tokens, show_progress=False)
+
+    def search(self, queries: Sequence[str], k: int) -> list[Hits]:
+        return self.search_tokens(self.analyzer.batch(queries), k)
+
+    def search_tokens(self, query_tokens: list[list[str]], k: int) -> list[Hits]:
+        """Search pre-analysed queries; queries with no known token get no hits (not k arbitrary ones)."""
+        if self._bm25 is None:
+            raise RuntimeError("BM25Retriever: index() or load() first")
+        k = min(k, len(self.docids))
+        vocab = self._bm25.vocab_dict
+        known = [[t for t in tokens if t in vocab] for tokens in query_tokens]
+        results: list[Hits] = [[] for _ in known]
+        todo = [i for i, tokens in enumerate(known) if tokens]
+        if todo and k > 0:
+            ids, scores = self._bm25.retrieve([known[i] for i in todo], k=k, show_progress=False,
+                                              n_threads=1)
+            for row, i in enumerate(todo):
+                hits = [(self.docids[d], float(s)) for d, s in zip(ids[row], scores[row]) if s > 0]
+                results[i] = ordered(hits)
+        return results
+
+    def score_matrix(self, query_tokens: list[list[str]]) -> np.ndarray:
+        """Scores of every document for each query (queries × docs); used for mining and analysis."""
+        return np.stack([self._bm25.get_scores([t for t in tokens if t in self._bm25.vocab_dict])
+                         for tokens in query_tokens]) if query_tokens else np.zeros((0, len(self.docids)))
+
+    def save(self, directory: Path) -> None:
+        directory = Path(directory)
+        self._bm25.save(str(directory / "bm25s"))
+        write_json(directory / "manifest.json", {
+            "backend": "bm25s", "k1": self.k1, "b": self.b, "method": self.method,
+            "analyzer": self.analyzer.config(), "docids": self.docids})
+
+    @classmethod
+    def load(cls, directory: Path, num_workers: int = 0) -> "BM25Retriever":
+        manifest = read_json(Path(directory) / "manifest.json")
+        retriever = cls(KoreanAnalyzer.from_config(manifest["analyzer"], num_workers=num_workers),
+                        k1=manifest["k1"], b=manifest["b"], method=manifest["method"])
+        retriever.docids = manifest["docids"]
+        retriever._bm25 = bm25s.BM25.load(str(Path(directory) / "bm25s"))
+        return retriever

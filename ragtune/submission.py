@@ -1,0 +1,60 @@
+"""The competition's submission file: one JSON object per line, validated before it is written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from ragtune.io import dumps, atomic_write
+
+TOPK = 3
+
+
+class SubmissionError(ValueError):
+    pass
+
+
+def build_rows(questions: Sequence[dict], standalone: Mapping[str, str], run: Mapping[str, Mapping[str, float]],
+               contents: Mapping[str, str], reference_chars: int = 0) -> list[dict]:
+    """One row per eval question, in eval_id order; `topk` holds the best TOPK docids (empty for chit-chat)."""
+    rows = []
+    for question in sorted(questions, key=lambda q: q["eval_id"]):
+        qid = str(question["eval_id"])
+        ranked = sorted(run.get(qid, {}).items(), key=lambda item: (-item[1], item[0]))[:TOPK]
+        rows.append({
+            "eval_id": question["eval_id"],
+            "standalone_query": standalone.get(qid, ""),
+            "topk": [docid for docid, _ in ranked],
+            "answer": "",
+            "references": [{"score": round(float(score), 6),
+                            "content": contents[docid][:reference_chars] if reference_chars else contents[docid]}
+                           for docid, score in ranked],
+        })
+    return rows
+
+
+def validate(rows: Sequence[dict], questions: Sequence[dict], docids: set[str]) -> None:
+    """Every eval question exactly once; topk: at most TOPK distinct known docids."""
+    expected = sorted(q["eval_id"] for q in questions)
+    got = [row["eval_id"] for row in rows]
+    if sorted(got) != expected:
+        missing = sorted(set(expected) - set(got))[:5]
+        extra = sorted(set(got) - set(expected))[:5]
+        raise SubmissionError(f"eval ids differ from the questions: missing {missing}, unexpected {extra}, "
+                              f"{len(got)} rows for {len(expected)} questions")
+    for row in rows:
+        topk = row["topk"]
+        if len(topk) > TOPK or len(set(topk)) != len(topk):
+            raise SubmissionError(f"eval_id {row['eval_id']}: topk must hold at most {TOPK} distinct docids: {topk}")
+        unknown = [d for d in topk if d not in docids]
+        if unknown:
+            raise SubmissionError(f"eval_id {row['eval_id']}: unknown docids {unknown}")
+        for field in ("standalone_query", "answer", "references"):
+            if field not in row:
+                raise SubmissionError(f"eval_id {row['eval_id']}: missing field {field!r}")
+
+
+def write_submission(path: Path, rows: Sequence[dict]) -> None:
+    with atomic_write(path) as handle:
+        for row in rows:
+            handle.write(dumps(row) + "\n")
