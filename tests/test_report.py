@@ -1,0 +1,100 @@
+import pytest
+
+from ragtune.report import failure_report, plot_map_by_retriever, plot_recall_curves
+
+QUESTIONS = {
+    "2": "광합성은 어디에서 일어나나요?",
+    "10": "Why is the sky blue?",
+    "11": "안녕, 오늘 기분 어때?",
+    "12": "What is entropy?",
+    "13": "고마워!",
+}
+QRELS = {"2": ["leaf"], "10": ["sky", "rayleigh"], "11": [], "12": ["entropy"], "13": []}
+DOCS = {
+    "leaf": "엽록체는 식물 세포에서 광합성이 일어나는 장소이다. " * 10,
+    "sky": "The sky looks blue because shorter wavelengths scatter more strongly. " * 5,
+    "rayleigh": "Rayleigh scattering | intensity ~ 1/lambda^4.",
+    "entropy": "Entropy measures the number of microscopic configurations.",
+    "moon": "The moon orbits the earth.",
+    "sun": "The sun is a star.",
+    "rock": "Igneous rocks form from magma.",
+}
+RUNS = {
+    "hybrid": {
+        "2": {"leaf": 0.9, "moon": 0.1},
+        "10": {"moon": 0.9, "sun": 0.8, "rock": 0.7, "sky": 0.2},  # sky at rank 4: missed in top 3
+        "11": {},
+        "12": {},  # false negative: answered nothing
+        "13": {"sun": 0.5},  # false positive: chit-chat answered
+    },
+    "bm25": {
+        "2": {"moon": 1.0, "leaf": 0.5},
+        "10": {"rayleigh": 2.0, "moon": 1.0},
+        "12": {"entropy": 1.0},
+        "13": {},
+    },
+}
+
+
+def test_summary_counts_misses_and_chit_chat_errors_per_retriever():
+    report = failure_report(QUESTIONS, QRELS, RUNS, final="hybrid", docs=DOCS)
+    assert "5 questions (3 need retrieval, 2 chit-chat)" in report
+    # hybrid: AP = 1, 0, 1, 0, 0 -> 0.4;  bm25: 0.5, 1, 1 (11 missing = empty answer = right), 1, 1 -> 0.9
+    assert "| `bm25` | 0.9000 | 0 | 0 | 0 |" in report
+    assert "| `hybrid` (final) | 0.4000 | 1 | 1 | 1 |" in report
+
+
+def test_missed_question_shows_text_expected_docs_returned_docs_and_ranks():
+    report = failure_report(QUESTIONS, QRELS, RUNS, final="hybrid", docs=DOCS)
+    missed = report.split("### 10\n", 1)[1].split("\n## ", 1)[0]
+    assert "> Why is the sky blue?" in missed
+    assert "- `sky` — The sky looks blue" in missed
+    assert "- `rayleigh` — Rayleigh scattering \\| intensity" in missed  # pipes escaped for tables
+    assert "…" in missed  # long expected text is cut at 150 characters
+    assert "1. `moon` — The moon orbits the earth." in missed
+    assert "3. `rock`" in missed and "`sky` — The sky" in missed
+    assert "| retriever | `rayleigh` | `sky` |"  # expected docs in docid order
+    assert "| `bm25` | 1 | not in top 2 |" in missed
+    assert "| `hybrid` | not in top 4 | 4 |" in missed
+    assert "### 2\n" not in report  # hybrid found it
+
+
+def test_chit_chat_errors_have_their_own_section():
+    report = failure_report(QUESTIONS, QRELS, RUNS, final="hybrid", docs=DOCS)
+    chit_chat = report.split("## Chit-chat errors", 1)[1]
+    assert "(false positives) (1)" in chit_chat and "- **13**: 고마워! — returned: `sun`" in chit_chat
+    assert "(false negatives) (1)" in chit_chat and "- **12**: What is entropy? — expected: `entropy`" in chit_chat
+
+
+def test_report_is_deterministic_in_natural_order_and_respects_limit():
+    runs = {"hybrid": {qid: {"moon": 1.0} for qid in QRELS}}
+    report = failure_report(QUESTIONS, QRELS, runs, final="hybrid", docs=DOCS)
+    assert report.index("### 2\n") < report.index("### 10\n") < report.index("### 12\n")
+    assert report == failure_report(dict(reversed(QUESTIONS.items())), dict(reversed(QRELS.items())),
+                                    runs, final="hybrid", docs=DOCS)
+    limited = failure_report(QUESTIONS, QRELS, runs, final="hybrid", docs=DOCS, limit=1)
+    assert "### 2\n" in limited and "### 10\n" not in limited and "… and 2 more not shown." in limited
+
+
+def test_unknown_final_retriever_is_rejected():
+    with pytest.raises(ValueError, match="final retriever 'dense'"):
+        failure_report(QUESTIONS, QRELS, RUNS, final="dense", docs=DOCS)
+
+
+def test_plots_are_written_and_byte_identical_across_calls(tmp_path):
+    curves = {"bm25": [{"k": 1, "recall": 0.4}, {"k": 10, "recall": 0.7}, {"k": 100, "recall": 0.9}],
+              "hybrid": [{"k": 1, "recall": 0.6}, {"k": 10, "recall": 0.85}, {"k": 100, "recall": 0.97}]}
+    metrics = {"bm25": {"map@3": 0.61}, "hybrid": {"map@3": 0.83}}
+    for name, draw, data in (("recall", plot_recall_curves, curves), ("map", plot_map_by_retriever, metrics)):
+        first, second = tmp_path / f"{name}1.png", tmp_path / "sub" / f"{name}2.png"
+        draw(data, first)
+        draw(data, second)
+        assert first.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert first.read_bytes() == second.read_bytes()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["map1.png", "map2.png", "recall1.png", "recall2.png", "sub"]
+
+
+def test_map_plot_names_retrievers_missing_the_metric(tmp_path):
+    with pytest.raises(ValueError, match="missing for retriever.*dense"):
+        plot_map_by_retriever({"dense": {"mrr@10": 0.5}}, tmp_path / "map.png")
+    assert not (tmp_path / "map.png").exists()
