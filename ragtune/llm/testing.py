@@ -82,6 +82,7 @@ class FakeOpenAIServer:
         self.faults: Counter[str] = Counter()
         self.prompts: Counter[str] = Counter()  # first user message -> requests seen
         self.authorization: set[str] = set()
+        self.in_flight = self.max_in_flight = 0
         self._queue: deque[str] = deque()
         self._when: list[tuple[str, deque[str]]] = []
         self._random = random.Random(seed)
@@ -110,6 +111,7 @@ class FakeOpenAIServer:
             self.requests = 0
             self.faults.clear()
             self.prompts.clear()
+            self.max_in_flight = 0
 
     def _choose_fault(self, messages: list[dict]) -> str | None:
         with self._lock:
@@ -157,6 +159,16 @@ class FakeOpenAIServer:
                 except (ValueError, KeyError):
                     return self._json(400, {"error": {"message": "invalid request body"}})
                 fault = server._choose_fault(messages)
+                with server._lock:
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    self._answer(request, messages, fault)
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def _answer(self, request: dict, messages: list[dict], fault: str | None) -> None:
                 delay = server.latency
                 if fault and fault.startswith("latency:"):
                     delay += float(fault.split(":", 1)[1])
@@ -168,7 +180,10 @@ class FakeOpenAIServer:
                     return
                 if fault in ("429", "500", "503", "400", "401"):
                     headers = {"retry-after": f"{server.retry_after:g}"} if fault == "429" else {}
-                    return self._json(int(fault), {"error": {"message": f"injected {fault}", "type": "fault"}}, headers)
+                    message = f"injected {fault}"
+                    if fault == "401":  # like real providers, echo the rejected key back
+                        message = f"Incorrect API key provided: {self.headers.get('authorization', '')}"
+                    return self._json(int(fault), {"error": {"message": message, "type": "fault"}}, headers)
                 content, finish = server.responder(messages), "stop"
                 if fault == "empty":
                     content = ""
@@ -196,7 +211,8 @@ class FakeOpenAIServer:
 
         self._stop.clear()
         self._httpd = _Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-openai", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-openai", daemon=True)
         self._thread.start()
         return self
 
