@@ -1,0 +1,103 @@
+"""`ragtune` command line: release, reproduce and compare leaderboard submissions.
+
+Exit codes: 0 success (reproduce: the bytes match); 1 reproduce finished but the bytes differ;
+2 refused or failed (the message says why), or bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
+
+
+def _log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _release(args: argparse.Namespace) -> int:
+    from ragtune.release import find_dvc_root, release
+
+    made = release(find_dvc_root(Path.cwd()), score=args.score, note=args.note, submission=args.submission,
+                   push=args.push, log=_log)
+    print(made.message.split("\n--- ragtune release record", 1)[0].rstrip())
+    print(f"\ncreated tag {made.tag}" + (f"; DVC artifacts pushed to '{made.pushed_to}'" if made.pushed_to else ""))
+    print(f"share it with: git push origin {made.tag}")
+    return EXIT_OK
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from ragtune.release import describe_reproduction, find_dvc_root, reproduce
+
+    result = reproduce(find_dvc_root(Path.cwd()), args.tag, keep=args.keep, jobs=args.jobs, force=args.force, log=_log)
+    print(describe_reproduction(result))
+    return EXIT_OK if result.matched else EXIT_MISMATCH
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from ragtune.compare import compare_runs, describe_comparison, load_labels, load_run
+
+    qrels, questions = load_labels(Path(args.qrels))
+    result = compare_runs(load_run(args.a), load_run(args.b), qrels, questions, metric=args.metric)
+    print(describe_comparison(result, args.a, args.b, limit=args.limit))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ragtune", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    rel = commands.add_parser("release", help="tag a leaderboard-scored submission so it can be reproduced",
+                              description="Record a submission that was scored on the leaderboard as an annotated "
+                                          "git tag lb/YYYYMMDD-<score>; refuses a dirty workspace, a stale pipeline "
+                                          "or a submission that is not the output recorded in dvc.lock.")
+    rel.add_argument("--score", type=float, required=True, metavar="MAP", help="the leaderboard score it got")
+    rel.add_argument("--note", default="", help="free text kept in the tag (what changed, why)")
+    rel.add_argument("--submission", default="submissions/submission.csv", help="the submitted file (default: %(default)s)")
+    rel.add_argument("--push", action=argparse.BooleanOptionalAction, default=True,
+                     help="dvc push to the default remote before tagging (default: on, skipped when no remote)")
+    rel.set_defaults(handler=_release)
+
+    rep = commands.add_parser("reproduce", help="regenerate a released submission from its tag and check its bytes",
+                              description="Check TAG out in a temporary git worktree sharing this checkout's DVC "
+                                          "cache, dvc pull, dvc repro, and compare the submission's sha256 with the "
+                                          "recorded one. Exit 0 on a match, 1 on a mismatch, 2 on failure.")
+    rep.add_argument("tag", help="a tag made by `ragtune release`, e.g. lb/20250101-0.9123")
+    rep.add_argument("--keep", action="store_true", help="keep the worktree for inspection")
+    rep.add_argument("--jobs", "-j", type=int, default=None, metavar="N", help="parallel transfers for dvc pull")
+    rep.add_argument("--force", action="store_true",
+                     help="rerun every stage (dvc repro --force) instead of trusting cached outputs")
+    rep.set_defaults(handler=_reproduce)
+
+    cmp_ = commands.add_parser("compare", help="per-question wins and losses between two runs",
+                               description="A and B are run files (JSON qid -> {docid: score}) given as paths or as "
+                                           "rev:path (the file at a git revision or experiment commit).")
+    cmp_.add_argument("a")
+    cmp_.add_argument("b")
+    cmp_.add_argument("--qrels", default="data/queries/validation.jsonl",
+                      help="labelled questions JSONL {qid, msg, relevant} (default: %(default)s)")
+    cmp_.add_argument("--metric", default="map@3", help="map@k (competition AP), mrr@k, ndcg@k or recall@k (default: %(default)s)")
+    cmp_.add_argument("--limit", type=int, default=20, help="questions listed per side (default: %(default)s)")
+    cmp_.set_defaults(handler=_compare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from ragtune.io import DataError
+    from ragtune.release import ReleaseError
+
+    try:
+        return args.handler(args)
+    except (ReleaseError, DataError, ValueError) as exc:
+        print(f"ragtune {args.command}: {exc}", file=sys.stderr)
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"ragtune {args.command}: cannot access{where}: {exc.strerror or exc}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
