@@ -6,24 +6,21 @@ Shapes used across ragtune:
 - qrels: qid -> [relevant docids]; an empty list means "no retrieval needed" (chit-chat).
 
 `map@k` follows the competition rule and averages over ALL questions, chit-chat included.
-`mrr@k`, `ndcg@k` and `recall@k` (binary relevance) are computed by ranx and average over
-the questions WITH relevant documents only: they are undefined for chit-chat.
+`mrr@k`, `ndcg@k` and `recall@k` (binary relevance, the same values as ranx: see the tests)
+average over the questions WITH relevant documents only: they are undefined for chit-chat.
 """
 
 from __future__ import annotations
 
+import math
 import re
-import warnings
-
-from ranx import Qrels, Run
-from ranx import evaluate as ranx_evaluate
 
 Ranking = dict[str, float]
 RunDict = dict[str, Ranking]
 QrelsDict = dict[str, list[str]]
 
 DEFAULT_METRICS = ("map@3", "mrr@10", "ndcg@10", "recall@1", "recall@10", "recall@100")
-RANX_METRICS = ("mrr", "ndcg", "recall")
+STANDARD_METRICS = ("mrr", "ndcg", "recall")
 DECIMALS = 6  # rounding keeps metrics JSON byte-stable across platforms
 
 _METRIC = re.compile(r"^(map|mrr|ndcg|recall)@([1-9][0-9]*)$")
@@ -65,35 +62,38 @@ def _parse(metric: str) -> tuple[str, int]:
     return match.group(1), int(match.group(2))
 
 
-def _ranx_scores(run: RunDict, qrels: QrelsDict, metrics: list[str]) -> dict[str, dict[str, float]]:
-    """Per-query ranx scores over the questions with relevant documents.
+def _standard(name: str, order: list[str], relevant: set[str], k: int) -> float:
+    """Binary-relevance mrr@k, ndcg@k, recall@k of one ranking (cross-checked against ranx in the tests)."""
+    hits = [rank for rank, docid in enumerate(order[:k], start=1) if docid in relevant]
+    if name == "mrr":
+        return 1.0 / hits[0] if hits else 0.0
+    if name == "recall":
+        return len(hits) / len(relevant)
+    ideal = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(k, len(relevant)) + 1))
+    return sum(1.0 / math.log2(rank + 1) for rank in hits) / ideal
 
-    ranx rejects empty rankings, so questions the system left unanswered score 0 here
-    directly; every ranking is handed to ranx as rank-derived scores so that ranx sees our
-    deterministic tie-break rather than its own.
+
+def _standard_scores(run: RunDict, qrels: QrelsDict, metrics: list[str]) -> dict[str, dict[str, float]]:
+    """Per-query scores over the questions with relevant documents; unanswered ones score 0.
+
+    Plain Python rather than ranx at run time: ranx builds numba structures and compiles on
+    first use, which costs a minute and more on 19k validation questions; the tests check that
+    both agree.
     """
     judged = [qid for qid in qrels if qrels[qid]]
-    scores = {metric: {qid: 0.0 for qid in judged} for metric in metrics}
-    answered = [qid for qid in judged if run.get(qid)]
-    if not metrics or not answered:
-        return scores
-    ranx_qrels = Qrels({qid: {docid: 1 for docid in qrels[qid]} for qid in answered})
-    ranked = {qid: ranking(run[qid]) for qid in answered}
-    ranx_run = Run({qid: {docid: float(len(order) - i) for i, docid in enumerate(order)}
-                    for qid, order in ranked.items()})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # numba's type-safety chatter from inside ranx
-        ranx_evaluate(ranx_qrels, ranx_run, list(metrics), save_results_in_run=True)
-    for metric in metrics:
-        for qid, value in ranx_run.scores[metric].items():
-            scores[metric][qid] = float(value)
+    parsed = [(metric, *_parse(metric)) for metric in metrics]
+    scores: dict[str, dict[str, float]] = {metric: {} for metric in metrics}
+    for qid in judged:
+        order, relevant = ranking(run.get(qid, {})), set(qrels[qid])
+        for metric, name, k in parsed:
+            scores[metric][qid] = _standard(name, order, relevant, k)
     return scores
 
 
 def _per_query_all(run: RunDict, qrels: QrelsDict, metrics: tuple[str, ...] | list[str]) -> dict[str, dict[str, float]]:
     parsed = {metric: _parse(metric) for metric in metrics}
-    standard = [metric for metric, (name, _) in parsed.items() if name in RANX_METRICS]
-    result = _ranx_scores(run, qrels, standard)
+    standard = [metric for metric, (name, _) in parsed.items() if name in STANDARD_METRICS]
+    result = _standard_scores(run, qrels, standard)
     for metric, (name, k) in parsed.items():
         if name == "map":
             result[metric] = {qid: competition_ap(ranking(run.get(qid, {}), k), qrels[qid], k) for qid in qrels}

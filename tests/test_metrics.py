@@ -106,7 +106,7 @@ def test_only_chit_chat_gives_zero_for_standard_metrics():
                                               "recall@1": 0.0, "recall@10": 0.0, "recall@100": 0.0}
 
 
-def test_ranx_agrees_with_reference_formulae_on_random_runs():
+def test_metrics_agree_with_reference_formulae_on_random_runs():
     rng = random.Random(7)
     pool = [f"d{i:02d}" for i in range(40)]
     run, qrels = {}, {}
@@ -143,3 +143,19 @@ def test_recall_curve_rows_are_sorted_and_monotone():
     run = {"q1": {"a": 3.0, "x": 2.0, "b": 1.0}, "q2": {"x": 1.0, "c": 0.5}}
     rows = recall_curve(run, qrels, ks=(3, 1, 2))
     assert rows == [{"k": 1, "recall": 0.25}, {"k": 2, "recall": 0.75}, {"k": 3, "recall": 1.0}]
+
+
+def test_standard_metrics_match_ranx_on_random_runs():
+    """ranx is the reference implementation for mrr, ndcg and recall."""
+    from ranx import Qrels, Run
+    from ranx import evaluate as ranx_evaluate
+
+    rng = random.Random(11)
+    pool = [f"d{i:02d}" for i in range(50)]
+    qrels = {f"q{q}": rng.sample(pool, rng.choice([1, 2, 3, 5])) for q in range(80)}
+    run = {qid: {d: rng.random() for d in rng.sample(pool, rng.choice([1, 5, 20, 50]))} for qid in qrels}
+    metrics = ["mrr@10", "ndcg@10", "recall@1", "recall@10", "recall@100"]
+    theirs = ranx_evaluate(Qrels({q: {d: 1 for d in r} for q, r in qrels.items()}), Run(run), metrics)
+    ours = evaluate(run, qrels, metrics)
+    for metric in metrics:
+        assert ours[metric] == pytest.approx(theirs[metric], abs=2e-6), metric
