@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -34,6 +35,7 @@ class ResponseCache:
         self._records: dict[str, dict[str, Any]] = {}
         self._good_size = 0  # bytes up to the end of the last complete line
         self._handle = None
+        self._lock = threading.Lock()  # put() may run in worker threads, to keep fsync off the event loop
         self._load()
 
     def _load(self) -> None:
@@ -78,15 +80,16 @@ class ResponseCache:
         return iter(self._records)
 
     def put(self, key: str, record: Mapping[str, Any]) -> None:
-        """Store and persist one response now (append, flush, fsync)."""
-        if key in self._records:
-            return
+        """Store and persist one response now (append, flush, fsync); thread-safe."""
         entry = {"key": key, **{k: v for k, v in record.items() if k != "key"}}
-        handle = self._open()
-        handle.write((dumps(entry) + "\n").encode("utf-8"))
-        handle.flush()
-        os.fsync(handle.fileno())
-        self._records[key] = entry
+        with self._lock:
+            if key in self._records:
+                return
+            handle = self._open()
+            handle.write((dumps(entry) + "\n").encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+            self._records[key] = entry
 
     def _open(self):
         if self._handle is None:
@@ -106,13 +109,18 @@ class ResponseCache:
 
     def compact(self) -> None:
         """Rewrite the file atomically with one line per key, sorted by key."""
-        self.close()
-        with atomic_write(self.path) as handle:
-            for key in sorted(self._records):
-                handle.write(dumps(self._records[key]) + "\n")
-        self._good_size, self._unterminated = self.path.stat().st_size, b""
+        with self._lock:
+            self._close()
+            with atomic_write(self.path) as handle:
+                for key in sorted(self._records):
+                    handle.write(dumps(self._records[key]) + "\n")
+            self._good_size, self._unterminated = self.path.stat().st_size, b""
 
     def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         if self._handle is not None:
             self._handle.close()
             self._handle = None

@@ -114,8 +114,8 @@ class LLMClient:
             self._inflight[key] = future
             try:
                 record = await self._send(messages, params)
-                if self.cache is not None:
-                    self.cache.put(key, record)
+                if self.cache is not None:  # fsync in a worker thread: the event loop keeps sending
+                    await asyncio.to_thread(self.cache.put, key, record)
                 future.set_result(record)
             except BaseException as exc:
                 future.set_exception(exc if isinstance(exc, Exception) else RequestFailed("cancelled"))

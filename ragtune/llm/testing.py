@@ -14,7 +14,11 @@ the real client code path runs end to end without a network or a paid API. Fault
     "latency:<s>"    the normal answer after <s> extra seconds
 
 Faults come from a global queue (`fail_next`), per-prompt queues (`fail_when`), or random
-rates (`rates={"500": 0.1}`), checked in that order.
+rates (`rates={"500": 0.1}`), checked in that order. GET /stats returns the counters.
+
+Run it in its own process (so its threads do not share the client's interpreter lock):
+    python -m ragtune.llm.testing --latency 0.1 --rates 500=0.1,429=0.05
+prints the base URL on the first line of stdout and serves until stdin closes.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import hashlib
 import json
 import random
 import re
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -69,6 +74,10 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256  # the default backlog of 5 drops connections under a burst
 
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that went away (timeout, kill) is normal
+            super().handle_error(request, client_address)
+
 
 class FakeOpenAIServer:
     """Start with `with FakeOpenAIServer(...) as server:`; point the client at `server.base_url`."""
@@ -113,6 +122,11 @@ class FakeOpenAIServer:
             self.prompts.clear()
             self.max_in_flight = 0
 
+    def snapshot(self) -> dict:
+        """Counters as JSON-able data (also served at GET /stats for a server in another process)."""
+        with self._lock:
+            return {"requests": self.requests, "faults": dict(self.faults), "max_in_flight": self.max_in_flight}
+
     def _choose_fault(self, messages: list[dict]) -> str | None:
         with self._lock:
             self.requests += 1
@@ -143,9 +157,15 @@ class FakeOpenAIServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out as separate writes
 
             def log_message(self, *args) -> None:  # quiet
                 pass
+
+            def do_GET(self) -> None:
+                if self.path.rstrip("/") != "/stats":
+                    return self._json(404, {"error": {"message": f"no route {self.path}"}})
+                self._json(200, server.snapshot())
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
@@ -222,3 +242,22 @@ class FakeOpenAIServer:
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Fault-injecting OpenAI-compatible test server on 127.0.0.1")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    parser.add_argument("--rates", default="", help="random faults, e.g. 500=0.1,429=0.05")
+    parser.add_argument("--retry-after", type=float, default=0.1, help="Retry-After seconds sent with a 429")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    rates = {name: float(rate) for name, rate in (part.split("=") for part in args.rates.split(",") if part)}
+    with FakeOpenAIServer(latency=args.latency, rates=rates, retry_after=args.retry_after, seed=args.seed) as server:
+        print(server.base_url, flush=True)
+        sys.stdin.read()  # serve until the parent closes our stdin (or ends)
+
+
+if __name__ == "__main__":
+    main()
