@@ -6,7 +6,7 @@ The directory layout is BGE-M3's: Hugging Face model and tokenizer files plus `c
 and `sparse_linear.pt`, so `BGEM3FlagModel`, `FlagReranker` and the FlagEmbedding fine-tuning
 runners load them exactly as they load the published checkpoints.
 
-Byte-identical rebuilds: the tokenizer's pieces are put in a canonical order, weights come from a seeded
+Byte-identical rebuilds: the tokenizer is trained by single-threaded SentencePiece, weights come from a seeded
 generator, safetensors carries fixed metadata, and `torch.save` archives are serialised in memory
 so their record names do not depend on a temporary file name (see `save_state_dict`).
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import shutil
 import tempfile
@@ -25,10 +24,6 @@ from typing import Iterator, Mapping, Sequence
 import torch
 
 from ragtune.io import atomic_write
-
-# XLM-R's special tokens and their ids; <mask> comes last, as in XLM-R's vocabulary.
-SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>")
-MASK_TOKEN = "<mask>"
 
 
 @contextlib.contextmanager
@@ -63,54 +58,41 @@ def save_state_dict(state: Mapping[str, torch.Tensor], path: Path) -> None:
         handle.write(buffer.getvalue())
 
 
-def canonical_unigram(tokenizer):
-    """The same tokenizer with its pieces in a canonical order.
-
-    The Unigram trainer learns the same pieces on every run, but it iterates hash maps with random
-    seeds, so equal-score pieces come out in any order and scores differ in the last bits. Scores
-    are rounded and pieces sorted by (score, piece) so ids and scores do not depend on the run.
-    """
-    from tokenizers import Tokenizer
-
-    spec = json.loads(tokenizer.to_str())
-    vocab = spec["model"]["vocab"]
-    specials, pieces = vocab[:len(SPECIAL_TOKENS)], vocab[len(SPECIAL_TOKENS):]
-    assert [piece for piece, _ in specials] == list(SPECIAL_TOKENS)
-    pieces = sorted(([piece, round(score, 8)] for piece, score in pieces), key=lambda item: (-item[1], item[0]))
-    # The trainer appends the pieces it must keep (required characters) after the learnt ones,
-    # scored min_score - 1e-4 * i in hash-map order: re-deal that run's scores in piece order.
-    start = len(pieces) - 1
-    while start > 0 and any(abs(pieces[start - 1][1] - pieces[start][1] - step) < 1e-6 for step in (0.0, 1e-4)):
-        start -= 1
-    top = pieces[start][1]
-    pieces[start:] = [[piece, round(top - 1e-4 * i, 8)] for i, (piece, _) in enumerate(sorted(pieces[start:]))]
-    spec["model"]["vocab"] = specials + pieces
-    return Tokenizer.from_str(json.dumps(spec, ensure_ascii=False))
-
-
 def train_tokenizer(texts: Sequence[str], vocab_size: int, max_length: int):
-    """A SentencePiece-style Unigram tokenizer like XLM-R's, trained on `texts`."""
-    from tokenizers import processors
-    from tokenizers.implementations import SentencePieceUnigramTokenizer
+    """A SentencePiece Unigram tokenizer trained on `texts`, converted exactly as XLM-R's is.
+
+    Trained with the `sentencepiece` library (the tool XLM-R's vocabulary was made with) on one
+    thread, which is deterministic; the `tokenizers` Unigram trainer is not (it iterates hash maps
+    with per-process random seeds, so equal-score pieces get different ids run to run).
+    transformers' XLMRobertaConverter then gives XLM-R's layout: <s> <pad> </s> <unk> = 0..3,
+    the pieces, <mask> last, nmt_nfkc normalisation, Metaspace pre-tokenisation.
+    """
+    import types
+
+    import sentencepiece
     from transformers import XLMRobertaTokenizerFast
+    from transformers.convert_slow_tokenizer import XLMRobertaConverter
 
     if not texts:
         raise ValueError("cannot train a tokenizer on an empty corpus")
-    backend = SentencePieceUnigramTokenizer()
-    backend.train_from_iterator(
-        list(texts), vocab_size=vocab_size - 1, show_progress=False,
-        special_tokens=list(SPECIAL_TOKENS), unk_token="<unk>",
+    model = io.BytesIO()
+    # The converter maps spm ids 0..2 (<unk> <s> </s>) onto XLM-R's four specials and appends
+    # <mask>: the final vocabulary has the spm size + 2.
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(list(texts)), model_writer=model, vocab_size=vocab_size - 2, model_type="unigram",
+        character_coverage=1.0, hard_vocab_limit=False, num_threads=1, max_sentence_length=1 << 16,
+        unk_id=0, bos_id=1, eos_id=2, pad_id=-1, normalization_rule_name="nmt_nfkc", minloglevel=2,
     )
-    inner = canonical_unigram(backend._tokenizer)
-    inner.add_special_tokens([MASK_TOKEN])
-    bos, eos = inner.token_to_id("<s>"), inner.token_to_id("</s>")
-    inner.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
-        special_tokens=[("<s>", bos), ("</s>", eos)],
-    )
+    with tempfile.TemporaryDirectory() as scratch:
+        model_file = Path(scratch) / "sentencepiece.bpe.model"
+        model_file.write_bytes(model.getvalue())
+        # The converter only reads the model file and the ids of <s> and </s>.
+        original = types.SimpleNamespace(vocab_file=str(model_file), handle_byte_fallback=False,
+                                         convert_tokens_to_ids={"<s>": 0, "</s>": 2}.get)
+        backend = XLMRobertaConverter(original).converted()
     return XLMRobertaTokenizerFast(
-        tokenizer_object=inner, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
-        unk_token="<unk>", pad_token="<pad>", mask_token=MASK_TOKEN, model_max_length=max_length,
+        tokenizer_object=backend, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
+        unk_token="<unk>", pad_token="<pad>", mask_token="<mask>", model_max_length=max_length,
     )
 
 

@@ -1,0 +1,199 @@
+"""BGE-M3 encoding (dense + lexical weights) through FlagEmbedding, FAISS indexes, lexical scoring.
+
+`M3Encoder` wraps `FlagEmbedding.BGEM3FlagModel`, so the real BGE-M3 and the local tiny models go
+through the same code. Dense vectors are L2-normalised float32 and searched by inner product
+(= cosine). Lexical weights are BGE-M3's sparse output, `{token id (str): weight}`; the lexical
+score of a query and a document is Σ over shared tokens of q_w · d_w, computed for all documents
+at once as a sparse matrix product.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Mapping, Sequence
+
+import numpy as np
+import scipy.sparse
+
+from ragtune.io import atomic_write
+
+IndexKind = Literal["flat", "ivf", "hnsw"]
+
+
+@dataclass(frozen=True)
+class Encoded:
+    dense: np.ndarray                 # (n, dim) float32, rows of unit length
+    lexical: list[dict[str, float]]   # token id -> weight, one mapping per text
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class M3Encoder:
+    """Dense vectors and lexical weights from a BGE-M3-layout model (hub name or local directory)."""
+
+    def __init__(self, model_path: str | Path, *, device: str | None = None, batch_size: int = 64,
+                 query_max_length: int = 64, passage_max_length: int = 512, use_fp16: bool | None = None):
+        from FlagEmbedding import BGEM3FlagModel
+
+        self.device = device or default_device()
+        fp16 = self.device.startswith("cuda") if use_fp16 is None else use_fp16
+        self.batch_size = batch_size
+        self.max_length = {"query": query_max_length, "passage": passage_max_length}
+        # One device only: a list of devices would make FlagEmbedding start a process pool.
+        self.model = BGEM3FlagModel(str(model_path), use_fp16=fp16, devices=self.device, batch_size=batch_size,
+                                    query_max_length=query_max_length, passage_max_length=passage_max_length,
+                                    normalize_embeddings=True)
+
+    def encode(self, texts: Sequence[str], kind: Literal["query", "passage"]) -> Encoded:
+        """Encode texts as queries or passages (they differ only in their maximum length)."""
+        if kind not in self.max_length:
+            raise ValueError(f"kind must be 'query' or 'passage', got {kind!r}")
+        texts = list(texts)
+        if not texts:
+            return Encoded(np.zeros((0, self.dimension), dtype=np.float32), [])
+        # FlagEmbedding shows its own tqdm bar ("Inference Embeddings").
+        output = self.model.encode_single_device(
+            texts, batch_size=self.batch_size, max_length=self.max_length[kind],
+            return_dense=True, return_sparse=True, return_colbert_vecs=False, device=self.device,
+        )
+        dense = l2_normalise(np.asarray(output["dense_vecs"], dtype=np.float32).reshape(len(texts), -1))
+        lexical = [{token: float(weight) for token, weight in sorted(weights.items(), key=lambda kv: int(kv[0]))}
+                   for weights in output["lexical_weights"]]
+        return Encoded(dense, lexical)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.model.model.config.hidden_size)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.model.tokenizer)
+
+
+# --- FAISS -------------------------------------------------------------------------------------
+
+def gpu_available() -> bool:
+    import faiss
+
+    return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
+
+
+def build_faiss(vectors: np.ndarray, kind: IndexKind = "flat", *, nlist: int = 256, m: int = 32,
+                ef_construction: int = 200, ef_search: int = 128, use_gpu: bool = False, seed: int = 1234):
+    """An inner-product FAISS index over `vectors` (flat exact, IVF-flat, or HNSW-flat).
+
+    On a machine with faiss-gpu and a GPU, `use_gpu` moves flat and IVF indexes to GPU 0 (faiss has
+    no GPU HNSW); elsewhere it is ignored.
+    """
+    import faiss
+
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or len(vectors) == 0:
+        raise ValueError("build_faiss needs a non-empty (n, dim) array")
+    dim = vectors.shape[1]
+    if kind == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif kind == "ivf":
+        lists = max(1, min(nlist, len(vectors) // 39 or 1))  # faiss wants ~39 training points per list
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
+        index.cp.seed = seed
+        index.train(vectors)
+        index.nprobe = min(lists, max(1, lists // 8))
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = ef_construction
+        index.hnsw.efSearch = ef_search
+    else:
+        raise ValueError(f"unknown FAISS index kind {kind!r} (flat, ivf, hnsw)")
+    if use_gpu and kind != "hnsw" and gpu_available():
+        index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
+    index.add(vectors)
+    return index
+
+
+def save_faiss(index, path: str | Path) -> None:
+    import faiss
+
+    if hasattr(faiss, "index_gpu_to_cpu") and type(index).__name__.startswith("Gpu"):
+        index = faiss.index_gpu_to_cpu(index)
+    with atomic_write(path, "wb") as handle:
+        handle.write(faiss.serialize_index(index).tobytes())
+
+
+def load_faiss(path: str | Path, *, use_gpu: bool = False):
+    import faiss
+
+    index = faiss.deserialize_index(np.fromfile(path, dtype=np.uint8))
+    if use_gpu and gpu_available() and not isinstance(index, faiss.IndexHNSW):
+        index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
+    return index
+
+
+def search(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, ids), each (n_queries, min(k, index size)); ids are row numbers of the indexed vectors."""
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    k = min(k, index.ntotal)
+    if k <= 0 or len(queries) == 0:
+        return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+    scores, ids = index.search(queries, k)
+    return scores, ids
+
+
+# --- lexical (BGE-M3 sparse) scores -------------------------------------------------------------
+
+def lexical_matrix(weights: Sequence[Mapping[str, float]], vocab_size: int) -> scipy.sparse.csr_matrix:
+    """(n_texts, vocab_size) CSR matrix of lexical weights; built once for the corpus."""
+    indptr, indices, data = [0], [], []
+    for row in weights:
+        items = sorted((int(token), float(weight)) for token, weight in row.items())
+        if items and items[-1][0] >= vocab_size:
+            raise ValueError(f"token id {items[-1][0]} is outside the vocabulary of {vocab_size}")
+        indices.extend(token for token, _ in items)
+        data.extend(weight for _, weight in items)
+        indptr.append(len(indices))
+    return scipy.sparse.csr_matrix(
+        (np.asarray(data, np.float32), np.asarray(indices, np.int32), np.asarray(indptr, np.int64)),
+        shape=(len(weights), vocab_size),
+    )
+
+
+def lexical_scores(query_weights: Mapping[str, float] | Sequence[Mapping[str, float]],
+                   doc_matrix: scipy.sparse.csr_matrix) -> np.ndarray:
+    """BGE-M3 lexical score of one query (→ (n_docs,)) or several (→ (n_queries, n_docs)) against every document."""
+    single = isinstance(query_weights, Mapping)
+    queries = lexical_matrix([query_weights] if single else query_weights, doc_matrix.shape[1])
+    scores = np.asarray((queries @ doc_matrix.T).todense(), dtype=np.float32)
+    return scores[0] if single else scores
+
+
+def save_lexical_matrix(matrix: scipy.sparse.csr_matrix, path: str | Path) -> None:
+    """An .npz archive with fixed timestamps (numpy's own stamps the current time, so bytes vary)."""
+    matrix = matrix.tocsr()
+    matrix.sort_indices()
+    arrays = {"data": matrix.data, "indices": matrix.indices, "indptr": matrix.indptr,
+              "shape": np.asarray(matrix.shape, np.int64), "format": np.asarray(b"csr")}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
+            archive.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), member.getvalue())
+    with atomic_write(path, "wb") as handle:
+        handle.write(buffer.getvalue())
+
+
+def load_lexical_matrix(path: str | Path) -> scipy.sparse.csr_matrix:
+    return scipy.sparse.load_npz(path).tocsr()

@@ -1,0 +1,148 @@
+"""FlagEmbedding fine-tuning adapters: conflict-free batches, runner arguments, outputs, CPU determinism."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from ragtune.io import DataError, write_jsonl
+from ragtune.training import (
+    M3TrainSettings, arrange_epochs, batch_conflicts, finetune_m3, finetune_reranker, order_for_unique_positives,
+    read_training_file, resolve_precision, settings_from_mapping,
+)
+from test_tiny import SENTENCES, build_embedder, build_reranker, digests
+
+
+def question_rows(docs: int, per_doc: int, negatives: int = 2, seed: int = 0) -> list[dict]:
+    """`per_doc` questions about each of `docs` documents, random other documents as negatives."""
+    rng = random.Random(seed)
+    texts = [f"document {number}" for number in range(docs)]
+    return [{"query": f"q{number}-{k}", "pos": [text], "neg": rng.sample([t for t in texts if t != text], negatives)}
+            for number, text in enumerate(texts) for k in range(per_doc)]
+
+
+def positives_unique(rows, batch_size) -> bool:
+    return all(len({row["pos"][0] for row in rows[start:start + batch_size]}) == len(rows[start:start + batch_size])
+               for start in range(0, len(rows), batch_size))
+
+
+def canonical(rows):
+    return sorted(json.dumps(row, sort_keys=True) for row in rows)
+
+
+def test_questions_sharing_a_document_land_in_different_batches():
+    rows = question_rows(docs=40, per_doc=3)
+    assert not positives_unique(rows, 8)  # written document by document: every batch has duplicates
+    ordered = order_for_unique_positives(rows, batch_size=8, seed=1)
+    assert canonical(ordered) == canonical(rows)  # a permutation: nothing dropped or duplicated
+    assert positives_unique(ordered, 8)
+    assert batch_conflicts(ordered, 8) == []  # nor is a positive another row's negative
+
+
+def test_ordering_is_seeded():
+    rows = question_rows(docs=40, per_doc=3)
+    assert order_for_unique_positives(rows, 8, seed=3) == order_for_unique_positives(rows, 8, seed=3)
+    assert order_for_unique_positives(rows, 8, seed=3) != order_for_unique_positives(rows, 8, seed=4)
+
+
+def test_positive_used_as_another_rows_negative_is_moved_out():
+    rows = question_rows(docs=40, per_doc=1, negatives=3)
+    assert batch_conflicts(rows, 4)
+    for seed in range(5):
+        assert batch_conflicts(order_for_unique_positives(rows, 4, seed), 4) == []
+
+
+def test_partial_last_batch_and_impossible_requests():
+    rows = question_rows(docs=7, per_doc=3)  # 21 rows, batches of 4: five full and one of 1
+    ordered = order_for_unique_positives(rows, 4, seed=0)
+    assert len(ordered) == 21 and positives_unique(ordered, 4)
+    with pytest.raises(ValueError, match="share one positive"):
+        order_for_unique_positives(question_rows(docs=3, per_doc=5, negatives=1), 4, seed=0)
+
+
+def test_epochs_are_arranged_separately_on_batch_boundaries():
+    rows = question_rows(docs=10, per_doc=3)  # 30 rows
+    settings = M3TrainSettings(batch_size=4, max_steps=20, seed=0)
+    ordered, steps = arrange_epochs(rows, settings)
+    assert steps == 20 and len(ordered) >= 80 and len(ordered) % 28 == 0  # 28 = whole batches per epoch
+    assert positives_unique(ordered, 4)
+    assert Counter(row["query"] for row in ordered[:28]).most_common(1)[0][1] == 1
+    assert ordered[:28] != ordered[28:56]
+
+
+def test_training_file_errors_are_located(tmp_path):
+    path = tmp_path / "train.jsonl"
+    write_jsonl(path, [{"query": "q", "pos": ["p"], "neg": ["n"]}, {"query": "q", "pos": [], "neg": ["n"]}])
+    with pytest.raises(DataError) as error:
+        read_training_file(path)
+    assert error.value.line == 2 and error.value.field == "pos"
+    write_jsonl(path, [{"query": "q", "pos": ["p"], "neg": ["n"], "neg_scores": [1.0, 2.0]}])
+    with pytest.raises(DataError, match="neg_scores"):
+        read_training_file(path)
+
+
+def test_settings():
+    assert resolve_precision("auto") in ("fp32", "bf16", "fp16")
+    assert resolve_precision("fp16") == "fp16"
+    with pytest.raises(ValueError):
+        M3TrainSettings(precision="int8")
+    with pytest.raises(ValueError, match="unknown"):
+        settings_from_mapping({"learning_rate": 1e-4, "lr": 1})
+    assert settings_from_mapping({"learning_rate": 1e-4}).learning_rate == 1e-4
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("training")
+    embedder = build_embedder(root / "embedder")
+    rows = []
+    for number, sentence in enumerate(SENTENCES):
+        words = sentence.split()
+        others = [s for s in SENTENCES if s != sentence]
+        for k in range(2):  # two questions per document, as the synthetic generator makes
+            rows.append({"query": " ".join(words[k:k + 3]), "pos": [sentence],
+                         "neg": [others[(number + k) % len(others)], others[(number + 7) % len(others)]]})
+    write_jsonl(root / "train.jsonl", rows)
+    return root, embedder
+
+
+SMALL = M3TrainSettings(learning_rate=1e-3, temperature=0.05, max_steps=3, batch_size=4, train_group_size=2,
+                        query_max_len=16, passage_max_len=48, seed=0, precision="fp32")
+
+
+def test_finetune_m3_writes_model_curve_and_is_deterministic_on_cpu(tiny):
+    root, embedder = tiny
+    curve = finetune_m3(embedder, root / "train.jsonl", root / "tuned", SMALL)
+    assert [row["step"] for row in curve] == [1, 2, 3] and all(row["loss"] > 0 for row in curve)
+    files = digests(root / "tuned")
+    assert {"config.json", "model.safetensors", "colbert_linear.pt", "sparse_linear.pt", "tokenizer.json"} <= set(files)
+    assert not any("checkpoint" in name or name == "training_args.bin" for name in files)
+    assert files["model.safetensors"] != digests(embedder)["model.safetensors"]
+    assert sorted(path.name for path in root.iterdir()) == ["embedder", "train.jsonl", "tuned"]  # no leftovers
+
+    again = finetune_m3(embedder, root / "train.jsonl", root / "again", SMALL)
+    assert again == curve and digests(root / "again") == files
+
+    from FlagEmbedding import BGEM3FlagModel
+    assert BGEM3FlagModel(str(root / "tuned"), use_fp16=False, devices="cpu").encode(["물"])["dense_vecs"].shape[0] == 1
+
+
+def test_finetune_reranker(tiny):
+    root, embedder = tiny
+    reranker = build_reranker(embedder, root / "reranker")
+    curve = finetune_reranker(reranker, root / "train.jsonl", root / "reranker-tuned",
+                              M3TrainSettings(**{**SMALL.__dict__, "max_steps": 2}))
+    assert [row["step"] for row in curve] == [1, 2]
+    assert digests(root / "reranker-tuned")["model.safetensors"] != digests(reranker)["model.safetensors"]
+
+
+def test_runner_failure_is_reported(tiny, tmp_path):
+    root, _ = tiny
+    with pytest.raises(RuntimeError, match="fine-tuning failed"):
+        finetune_m3(tmp_path / "no-such-model", root / "train.jsonl", tmp_path / "out",
+                    M3TrainSettings(max_steps=1, batch_size=4, seed=0))
+    assert not (tmp_path / "out").exists()
