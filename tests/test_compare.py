@@ -1,0 +1,105 @@
+"""compare: per-question wins and losses between two runs, runs read from files or git revisions."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ragtune.cli import EXIT_ERROR, EXIT_OK, main
+from ragtune.compare import compare_runs, load_labels, load_run
+from ragtune.io import DataError, write_json, write_jsonl
+
+LABELS = [
+    {"qid": "q1", "msg": [{"role": "user", "content": "광합성은 어디서 일어나나?"}], "relevant": ["d1"]},
+    {"qid": "q2", "msg": [{"role": "user", "content": "What is entropy?"}], "relevant": ["d2", "d3"]},
+    {"qid": 3, "msg": [{"role": "user", "content": "hi there"}], "relevant": []},          # chit-chat
+    {"qid": "q4", "msg": [{"role": "user", "content": "Unchanged question"}], "relevant": ["d4"]},
+]
+RUN_A = {"q1": {"d9": 2.0, "d1": 1.0}, "q2": {"d2": 3.0, "d3": 2.0}, "3": {"d5": 1.0}, "q4": {"d4": 1.0}}
+RUN_B = {"q1": {"d1": 2.0, "d9": 1.0}, "q2": {"d9": 3.0, "d2": 2.0}, "3": {}, "q4": {"d4": 1.0}, "extra": {"d1": 1.0}}
+
+
+def sh(cwd: Path, *args: str) -> None:
+    subprocess.run(args, cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture
+def labels(tmp_path) -> Path:
+    path = tmp_path / "validation.jsonl"
+    write_jsonl(path, LABELS)
+    return path
+
+
+def test_wins_and_losses_use_the_competition_ap(labels):
+    qrels, questions = load_labels(labels)
+    result = compare_runs(RUN_A, RUN_B, qrels, questions)
+    # q1: A hits at rank 2 (AP 0.5), B at rank 1 (1.0); q2: A 1.0, B hit at rank 2 only (0.5);
+    # chit-chat 3: A answered (0), B answered nothing (1); q4 tied
+    assert [(d.qid, d.a, d.b) for d in result.b_wins] == [("3", 0.0, 1.0), ("q1", 0.5, 1.0)]
+    assert [(d.qid, d.a, d.b) for d in result.a_wins] == [("q2", 1.0, 0.5)]
+    assert result.ties == 1 and result.questions == 4
+    assert result.mean_a == pytest.approx((0.5 + 1 + 0 + 1) / 4)
+    assert result.mean_b == pytest.approx((1 + 0.5 + 1 + 1) / 4)
+    assert result.unlabelled_in_b == 1 and result.unlabelled_in_a == 0
+    assert result.b_wins[1].question == "광합성은 어디서 일어나나?" and result.b_wins[1].top_b == ["d1", "d9"]
+
+
+def test_other_metrics_come_from_ragtune_metrics(labels):
+    qrels, _ = load_labels(labels)
+    result = compare_runs(RUN_A, RUN_B, qrels, metric="recall@1")
+    # recall is defined for judged questions only: q1 gains (0 -> 1), q2 loses (0.5 -> 0)
+    assert [d.qid for d in result.b_wins] == ["q1"] and [d.qid for d in result.a_wins] == ["q2"]
+    assert result.questions == 3
+
+
+def test_cli_prints_summary_and_per_question_lines(labels, tmp_path, capsys):
+    write_json(tmp_path / "a.json", RUN_A)
+    write_json(tmp_path / "b.json", RUN_B)
+    assert main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--qrels", str(labels)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "map@3 over 4 questions" in out
+    assert "B wins 2, A wins 1, ties 1" in out
+    assert "광합성은" in out and "hi there" in out
+    assert "1 questions of B have no labels" in out
+
+
+def test_bad_run_file_is_a_located_error(labels, tmp_path, capsys):
+    (tmp_path / "bad.json").write_text(json.dumps({"q1": {"d1": "high"}}))
+    assert main(["compare", str(tmp_path / "bad.json"), str(tmp_path / "bad.json"), "--qrels", str(labels)]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "bad.json" in err and "q1" in err and "must be a number" in err
+    with pytest.raises(DataError, match="file not found"):
+        load_run(str(tmp_path / "missing.json"))
+
+
+def test_run_at_a_git_revision_from_git_and_from_dvc(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
+    monkeypatch.setenv("DVC_SITE_CACHE_DIR", str(tmp_path / "dvc-site-cache"))
+    if shutil.which("dvc") is None:
+        pytest.skip("dvc is not installed")
+    repo = tmp_path / "repo"
+    (repo / "runs").mkdir(parents=True)
+    sh(repo, "git", "init", "-q")
+    sh(repo, "git", "config", "user.email", "test@example.com")
+    sh(repo, "git", "config", "user.name", "Test")
+    sh(repo, "dvc", "init", "-q")
+    write_json(repo / "runs" / "in_git.json", RUN_A)
+    write_json(repo / "runs" / "in_dvc.json", RUN_B)
+    sh(repo, "dvc", "add", "-q", "runs/in_dvc.json")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "runs")
+    write_json(repo / "runs" / "in_git.json", {"q1": {}})     # the workspace moves on
+    monkeypatch.chdir(repo)
+
+    assert load_run("HEAD:runs/in_git.json", repo) == RUN_A
+    assert load_run("runs/in_git.json", repo) == {"q1": {}}
+    assert load_run("HEAD:runs/in_dvc.json", repo) == RUN_B
+    with pytest.raises(DataError, match="HEAD:runs/nothing.json"):
+        load_run("HEAD:runs/nothing.json", repo)
