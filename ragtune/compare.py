@@ -1,20 +1,26 @@
 """Compare two retrieval runs question by question: where does B win or lose against A?
 
-A run is JSON `qid -> {docid: score}`, named either by a file path or by `rev:path` (the file as
-it was at a git revision: `git show` for git-tracked files, `dvc.api` for DVC-tracked outputs).
+A run is a JSON file `qid -> {docid: score}` or a run directory as the pipeline saves it
+(`runs/validation/hybrid`, see ragtune.runs), named either by its path or by `rev:path` (as it was
+at a git revision or experiment commit: `git show` for git-tracked files, `dvc.api` for DVC outputs).
 Labels are JSONL rows `{"qid", "msg": [...], "relevant": [docids]}`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import re
 import subprocess
 from pathlib import Path
+from typing import Callable
+
+import numpy as np
 
 from ragtune.io import DataError, iter_jsonl, require
 from ragtune.metrics import competition_ap, per_query, ranking
+from ragtune.runs import RankedRun
 
 _MAP = re.compile(r"^map@([1-9][0-9]*)$")
 
@@ -33,35 +39,65 @@ def _validate_run(run, where: str) -> dict[str, dict[str, float]]:
     return checked
 
 
-def _read_at_revision(rev: str, path: str, repo: Path) -> str:
+def _read_at_revision(rev: str, path: str, repo: Path) -> bytes:
     shown = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=repo, capture_output=True)
     if shown.returncode == 0:
-        return shown.stdout.decode("utf-8")
-    # Not in git at that revision: a DVC output, whose bytes dvc.api finds from the .dvc/dvc.lock of `rev`.
+        return shown.stdout
+    # Not in git at that revision: a DVC output, whose bytes dvc.api finds from the dvc.lock of `rev`.
     import dvc.api  # heavy import, only needed here
 
     try:
-        return dvc.api.read(path, repo=str(repo), rev=rev, encoding="utf-8")
-    except Exception as exc:  # dvc raises many types (missing rev, path, cache object)
+        return dvc.api.read(path, repo=str(repo), rev=rev, mode="rb")
+    except Exception as exc:  # dvc raises many types (unknown rev, untracked path, missing cache object)
         git_error = shown.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
         raise DataError(f"{rev}:{path}", f"cannot read it from git ({git_error[0]}) nor DVC ({exc})") from exc
 
 
+def _json(data: bytes, where: str):
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(where, f"invalid JSON: {exc}") from None
+
+
+def _ranked_run(read: Callable[[str], bytes], where: str) -> dict[str, dict[str, float]]:
+    """A run saved by `ragtune.runs.RankedRun.save` (qids.json, docids.json, ids.npy, scores.npy)."""
+    try:
+        ranked = RankedRun(_json(read("qids.json"), f"{where}/qids.json"), _json(read("docids.json"), f"{where}/docids.json"),
+                           np.load(io.BytesIO(read("ids.npy"))), np.load(io.BytesIO(read("scores.npy"))))
+    except ValueError as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(where, f"unreadable run array: {exc}") from None
+    return _validate_run(ranked.to_run(), where)
+
+
 def load_run(spec: str, repo: Path = Path(".")) -> dict[str, dict[str, float]]:
-    """A run from a file path, or from `rev:path` at a git revision (path relative to `repo`)."""
-    if Path(spec).is_file() or ":" not in spec:
+    """A run from a path (relative to the current directory) or from `rev:path` (relative to `repo`).
+
+    The path is either a JSON file qid -> {docid: score} or a run directory as the pipeline writes
+    it (`runs/validation/hybrid`: qids.json, docids.json, ids.npy, scores.npy).
+    """
+    local = Path(spec)
+    if local.exists() or ":" not in spec:
+        if local.is_dir():
+            def read(name: str) -> bytes:
+                try:
+                    return (local / name).read_bytes()
+                except FileNotFoundError:
+                    raise DataError(local / name, "file not found: not a run directory (qids.json, docids.json, "
+                                                  "ids.npy, scores.npy) nor a JSON run file") from None
+            return _ranked_run(read, spec)
         try:
-            text = Path(spec).read_text(encoding="utf-8")
+            data = local.read_bytes()
         except FileNotFoundError:
             raise DataError(spec, "file not found (for a file at a git revision write rev:path)") from None
-    else:
-        rev, path = spec.split(":", 1)
-        text = _read_at_revision(rev, path, Path(repo))
-    try:
-        run = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(spec, f"invalid JSON: {exc.msg}", line=exc.lineno) from None
-    return _validate_run(run, spec)
+        return _validate_run(_json(data, spec), spec)
+    rev, path = spec.split(":", 1)
+    path = path.rstrip("/")
+    if path.endswith(".json"):
+        return _validate_run(_json(_read_at_revision(rev, path, Path(repo)), spec), spec)
+    return _ranked_run(lambda name: _read_at_revision(rev, f"{path}/{name}", Path(repo)), spec)
 
 
 def load_labels(path: Path) -> tuple[dict[str, list[str]], dict[str, str]]:

@@ -14,6 +14,7 @@ import pytest
 from ragtune.cli import EXIT_ERROR, EXIT_OK, main
 from ragtune.compare import compare_runs, load_labels, load_run
 from ragtune.io import DataError, write_json, write_jsonl
+from ragtune.runs import RankedRun
 
 LABELS = [
     {"qid": "q1", "msg": [{"role": "user", "content": "광합성은 어디서 일어나나?"}], "relevant": ["d1"]},
@@ -91,8 +92,11 @@ def test_run_at_a_git_revision_from_git_and_from_dvc(tmp_path, monkeypatch):
     sh(repo, "git", "config", "user.name", "Test")
     sh(repo, "dvc", "init", "-q")
     write_json(repo / "runs" / "in_git.json", RUN_A)
-    write_json(repo / "runs" / "in_dvc.json", RUN_B)
-    sh(repo, "dvc", "add", "-q", "runs/in_dvc.json")
+    # the pipeline's own format: a run directory, DVC-tracked
+    qids = sorted(RUN_B)
+    docids = sorted({d for ranked in RUN_B.values() for d in ranked})
+    RankedRun.from_run(RUN_B, qids, docids, k=3).save(repo / "runs" / "hybrid")
+    sh(repo, "dvc", "add", "-q", "runs/hybrid")
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "runs")
     write_json(repo / "runs" / "in_git.json", {"q1": {}})     # the workspace moves on
@@ -100,6 +104,9 @@ def test_run_at_a_git_revision_from_git_and_from_dvc(tmp_path, monkeypatch):
 
     assert load_run("HEAD:runs/in_git.json", repo) == RUN_A
     assert load_run("runs/in_git.json", repo) == {"q1": {}}
-    assert load_run("HEAD:runs/in_dvc.json", repo) == RUN_B
+    assert load_run("runs/hybrid", repo) == RUN_B
+    assert load_run("HEAD:runs/hybrid", repo) == RUN_B              # read through dvc.api
     with pytest.raises(DataError, match="HEAD:runs/nothing.json"):
         load_run("HEAD:runs/nothing.json", repo)
+    with pytest.raises(DataError, match="not a run directory"):
+        load_run("runs", repo)
