@@ -142,6 +142,8 @@ class Comparison:
     ties: int
     unlabelled_in_a: int          # qids the run has but the labels do not (ignored)
     unlabelled_in_b: int
+    unanswered_in_a: int = 0      # labelled qids the run lacks (scored as an empty answer)
+    unanswered_in_b: int = 0
 
 
 def per_question(run: dict[str, dict[str, float]], qrels: dict[str, list[str]], metric: str) -> dict[str, float]:
@@ -174,7 +176,8 @@ def compare_runs(run_a: dict, run_b: dict, qrels: dict[str, list[str]], question
                       mean_a=sum(scores_a.values()) / n if n else 0.0,
                       mean_b=sum(scores_b[q] for q in qids) / n if n else 0.0,
                       questions=n, b_wins=b_wins, a_wins=a_wins, ties=ties,
-                      unlabelled_in_a=len(set(run_a) - set(qrels)), unlabelled_in_b=len(set(run_b) - set(qrels)))
+                      unlabelled_in_a=len(set(run_a) - set(qrels)), unlabelled_in_b=len(set(run_b) - set(qrels)),
+                      unanswered_in_a=len(set(qrels) - set(run_a)), unanswered_in_b=len(set(qrels) - set(run_b)))
 
 
 def _short(text: str, width: int = 70) -> str:
@@ -189,9 +192,13 @@ def describe_comparison(result: Comparison, name_a: str = "A", name_b: str = "B"
              f"  B = {result.mean_b:.4f}  {name_b}",
              f"  B - A = {result.mean_b - result.mean_a:+.4f}; B wins {len(result.b_wins)}, "
              f"A wins {len(result.a_wins)}, ties {result.ties}"]
-    for count, side in ((result.unlabelled_in_a, "A"), (result.unlabelled_in_b, "B")):
-        if count:
-            lines.append(f"  ({count} questions of {side} have no labels and are ignored)")
+    for side, unlabelled, unanswered in (("A", result.unlabelled_in_a, result.unanswered_in_a),
+                                         ("B", result.unlabelled_in_b, result.unanswered_in_b)):
+        if unlabelled:
+            lines.append(f"  ({unlabelled} questions of {side} have no labels and are ignored)")
+        if unanswered:
+            lines.append(f"  warning: {side} has no ranking for {unanswered} of the {result.questions} labelled "
+                         "questions; they count as empty answers (wrong labels file?)")
     for title, items in ((f"B wins (B beats A on {m})", result.b_wins), (f"A wins (A beats B on {m})", result.a_wins)):
         if not items:
             continue

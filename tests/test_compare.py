@@ -48,6 +48,8 @@ def test_wins_and_losses_use_the_competition_ap(labels):
     assert result.mean_a == pytest.approx((0.5 + 1 + 0 + 1) / 4)
     assert result.mean_b == pytest.approx((1 + 0.5 + 1 + 1) / 4)
     assert result.unlabelled_in_b == 1 and result.unlabelled_in_a == 0
+    assert result.unanswered_in_a == result.unanswered_in_b == 0
+    assert compare_runs({}, RUN_B, qrels).unanswered_in_a == 4
     assert result.b_wins[1].question == "광합성은 어디서 일어나나?" and result.b_wins[1].top_b == ["d1", "d9"]
 
 
