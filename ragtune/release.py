@@ -18,7 +18,6 @@ import datetime as _dt
 import hashlib
 import json
 import math
-import os
 import platform
 import re
 import shutil
@@ -72,9 +71,9 @@ def _explain_failure(args: list[str], cwd: Path, output: str) -> str:
     return message + (":\n" + tail if tail else "")
 
 
-def _run(args: list[str], cwd: Path, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+def _run(args: list[str], cwd: Path, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
     try:
-        proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=env)
+        proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, input=stdin)
     except FileNotFoundError as exc:
         if not Path(cwd).is_dir():
             raise ReleaseError(f"directory {cwd} does not exist") from exc
@@ -86,8 +85,8 @@ def _run(args: list[str], cwd: Path, check: bool = True, env: dict | None = None
     return proc
 
 
-def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return _run(["git", *args], cwd, check=check)
+def _git(cwd: Path, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return _run(["git", *args], cwd, check=check, stdin=stdin)
 
 
 def _dvc(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -409,13 +408,7 @@ def release(dvc_root: Path, score: float, note: str = "", submission: str = "sub
     tag = tag_name(score, taken, day)
     record["tag"] = tag
     message = format_message(tag, record)
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".txt", delete=False) as handle:
-        handle.write(message)
-        message_file = handle.name
-    try:
-        _git(git_root, "tag", "--annotate", "--cleanup=verbatim", "--file", message_file, tag)
-    finally:
-        os.unlink(message_file)
+    _git(git_root, "tag", "--annotate", "--cleanup=verbatim", "--file", "-", tag, stdin=message)
     return Release(tag, record, message, pushed_to)
 
 
@@ -507,7 +500,6 @@ def reproduce(dvc_root: Path, tag: str, keep: bool = False, jobs: int | None = N
         warnings.append(f"the record names commit {record['git_commit']} but the tag points at {tagged_commit}")
     settings = dvc_settings(dvc_root)
     main_cache = cache_dir(dvc_root, settings)
-
     try:
         scratch = Path(tempfile.mkdtemp(prefix="ragtune-reproduce-"))
     except OSError as exc:
@@ -529,8 +521,7 @@ def reproduce(dvc_root: Path, tag: str, keep: bool = False, jobs: int | None = N
         if remote is not None:
             proc = _dvc(tree_root, "pull", "--remote", remote, *jobs_args, check=False)
             if proc.returncode != 0:
-                pull_problem = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
-                pull_problem = pull_problem[0]
+                pull_problem = ((proc.stderr or proc.stdout).strip().splitlines() or ["failed"])[-1]
                 log(f"dvc pull could not fetch everything ({pull_problem}); the stages concerned will run")
                 _dvc(tree_root, "checkout", check=False)
         else:

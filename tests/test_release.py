@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -244,3 +245,17 @@ def test_reproduce_rejects_a_tag_that_is_not_a_release(project, capsys):
     assert main(["reproduce", "plain"]) == EXIT_ERROR
     assert "not an annotated tag" in capsys.readouterr().err
     assert main(["reproduce", "no-such-tag"]) == EXIT_ERROR
+
+
+def test_reproduce_names_an_unusable_temporary_directory(released, monkeypatch, capsys):
+    not_a_directory = released.parent / "plain-file"
+    not_a_directory.write_text("")
+    monkeypatch.setattr(tempfile, "tempdir", str(not_a_directory))
+    assert main(["reproduce", release_tag(released)]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert f"cannot create a temporary directory in {not_a_directory}" in err and "TMPDIR" in err
+
+
+def test_reproduce_force_reruns_every_stage_and_still_matches(released):
+    result = reproduce(released, release_tag(released), force=True)
+    assert result.matched and result.stages_ran == ["prepare", "submit"]
