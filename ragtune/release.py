@@ -211,8 +211,7 @@ class LockedOutput:
     md5: str   # md5 of the submission file's bytes as DVC recorded it
 
 
-def locked_output(dvc_root: Path, relpath: str) -> LockedOutput:
-    """Find `relpath` among the outs of dvc.lock (as a file out, or inside a directory out)."""
+def _read_lock(dvc_root: Path) -> dict:
     lock_path = dvc_root / "dvc.lock"
     if not lock_path.exists():
         raise ReleaseError(f"{lock_path} not found: run `dvc repro` and commit dvc.lock before releasing")
@@ -220,7 +219,48 @@ def locked_output(dvc_root: Path, relpath: str) -> LockedOutput:
         lock = yaml.safe_load(lock_path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ReleaseError(f"{lock_path} is not valid YAML: {exc}") from exc
-    for stage, entry in sorted((lock.get("stages") or {}).items()):
+    return lock.get("stages") or {}
+
+
+def _overlaps(path: str, others: set[str]) -> bool:
+    """`path` is one of `others`, inside one of them, or contains one of them."""
+    return any(path == o or path.startswith(o + "/") or o.startswith(path + "/") for o in others)
+
+
+def unreproducible_dependencies(dvc_root: Path, present: Callable[[str], bool] | None = None) -> list[str]:
+    """Stage dependencies that no stage produces and that neither git nor a .dvc file tracks.
+
+    A checkout of a tag cannot contain them (typically gitignored raw data that was never
+    `dvc add`ed), so a reproduction from the tag would fail or silently use other data.
+    With `present`, report instead the unproduced dependencies missing from a checkout.
+    """
+    stages = _read_lock(dvc_root)
+    produced = {Path(out["path"]).as_posix().rstrip("/") for entry in stages.values() for out in entry.get("outs") or []}
+    deps = sorted({Path(dep["path"]).as_posix().rstrip("/") for entry in stages.values() for dep in entry.get("deps") or []
+                   if "://" not in dep["path"] and not Path(dep["path"]).is_absolute()})
+    candidates = [dep for dep in deps if not _overlaps(dep, produced)]
+    if present is not None:
+        return [dep for dep in candidates if not present(dep)]
+    if not candidates:
+        return []
+    tracked = _git(dvc_root, "ls-files", "-z", "--", *candidates).stdout.split("\0")
+    tracked = {t.rstrip("/") for t in tracked if t}
+    dvc_tracked = set()
+    for dvc_file in _git(dvc_root, "ls-files", "-z", "--", "*.dvc").stdout.split("\0"):
+        if not dvc_file:
+            continue
+        try:
+            spec = yaml.safe_load((dvc_root / dvc_file).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        for out in spec.get("outs") or []:
+            dvc_tracked.add((Path(dvc_file).parent / out["path"]).as_posix().rstrip("/").removeprefix("./"))
+    return [dep for dep in candidates if not _overlaps(dep, tracked) and not _overlaps(dep, dvc_tracked)]
+
+
+def locked_output(dvc_root: Path, relpath: str) -> LockedOutput:
+    """Find `relpath` among the outs of dvc.lock (as a file out, or inside a directory out)."""
+    for stage, entry in sorted(_read_lock(dvc_root).items()):
         for out in entry.get("outs") or []:
             out_path = Path(out.get("path", "")).as_posix().rstrip("/")
             md5 = str(out.get("md5", ""))
@@ -240,7 +280,7 @@ def locked_output(dvc_root: Path, relpath: str) -> LockedOutput:
                     if item.get("relpath") == inner:
                         return LockedOutput(stage, out_path, item["md5"])
                 raise ReleaseError(f"{relpath} is not listed in the DVC output {out_path} recorded in dvc.lock")
-    raise ReleaseError(f"{relpath} is not an output recorded in {lock_path}: only submissions produced by the "
+    raise ReleaseError(f"{relpath} is not an output recorded in {dvc_root / 'dvc.lock'}: only submissions produced by the "
                        "pipeline (`dvc repro`) can be released and reproduced")
 
 
@@ -364,6 +404,13 @@ def release(dvc_root: Path, score: float, note: str = "", submission: str = "sub
     if not sub_abs.is_file():
         raise ReleaseError(f"submission {sub_abs} not found: run `dvc repro` (or `dvc pull`) first")
     locked = locked_output(dvc_root, relpath)
+    unreproducible = unreproducible_dependencies(dvc_root)
+    if unreproducible:
+        raise ReleaseError("refusing to release: these stage dependencies are tracked by neither git nor DVC and "
+                           "no stage produces them, so a checkout of the tag would not contain them:\n"
+                           + "\n".join(f"  {dep}" for dep in unreproducible)
+                           + f"\nTrack them with `dvc add {' '.join(unreproducible)}` (and `dvc push`), commit the "
+                             ".dvc files, then release.")
     data = sub_abs.read_bytes()
     actual_md5 = hashlib.md5(data).hexdigest()
     if actual_md5 != locked.md5:
@@ -527,6 +574,12 @@ def reproduce(dvc_root: Path, tag: str, keep: bool = False, jobs: int | None = N
         else:
             _dvc(tree_root, "checkout", check=False)   # from the shared cache alone
         pull_seconds = time.monotonic() - pull_started
+        absent = unreproducible_dependencies(tree_root, present=lambda dep: (tree_root / dep).exists())
+        if absent:
+            raise ReleaseError(f"the checkout of {tag} lacks inputs that no stage produces and that neither the "
+                               f"DVC cache nor the remote could supply: {', '.join(absent)}"
+                               + (f" (dvc pull: {pull_problem})" if pull_problem else "")
+                               + "\npush them from a checkout that has them (`dvc push`), then retry")
 
         repro_started = time.monotonic()
         repro_args = [*dvc_command(), "repro", *(["--force"] if force else [])]

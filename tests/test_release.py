@@ -259,3 +259,29 @@ def test_reproduce_names_an_unusable_temporary_directory(released, monkeypatch, 
 def test_reproduce_force_reruns_every_stage_and_still_matches(released):
     result = reproduce(released, release_tag(released), force=True)
     assert result.matched and result.stages_ran == ["prepare", "submit"]
+
+
+def test_release_refuses_an_input_neither_git_nor_dvc_tracks_until_it_is_dvc_added(project, capsys):
+    # a raw input outside git (like data/raw/): the tag alone could not bring it back
+    (project / "raw").mkdir()
+    (project / "raw" / "extra.txt").write_text("raw input\n")
+    (project / ".gitignore").write_text("/raw/\n")
+    (project / "dvc.yaml").write_text(DVC_YAML.replace("deps: [stages/prepare.py]", "deps: [stages/prepare.py, raw]"))
+    sh(project, "dvc", "repro", "-q")
+    sh(project, "git", "add", "-A")
+    sh(project, "git", "commit", "-qm", "depend on raw input")
+    assert main(["release", "--score", "0.6", "--no-push"]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "tracked by neither git nor DVC" in err and "dvc add raw" in err
+
+    (project / ".gitignore").unlink()
+    sh(project, "dvc", "add", "-q", "raw")
+    sh(project, "git", "add", "-A")
+    sh(project, "git", "commit", "-qm", "track raw input with DVC")
+    assert main(["release", "--score", "0.6", "--no-push"]) == EXIT_OK
+    result = reproduce(project, release_tag(project))
+    assert result.matched and result.stages_ran == []
+
+    shutil.rmtree(project / ".dvc" / "cache")             # the raw input is now nowhere to be found
+    assert main(["reproduce", release_tag(project)]) == EXIT_ERROR
+    assert "lacks inputs that no stage produces" in capsys.readouterr().err
