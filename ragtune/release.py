@@ -1,14 +1,16 @@
 """Leaderboard releases: record a scored submission in a git tag, and regenerate it from that tag.
 
 `release` refuses anything it could not reproduce later (dirty git tree, stale pipeline, a
-submission that is not the DVC output recorded in dvc.lock), pushes the DVC artifacts, and writes
+submission that is not the DVC output recorded in dvc.lock, a stage input that neither git nor
+DVC tracks), pushes the DVC artifacts, and writes
 an annotated tag `lb/YYYYMMDD-<score>` whose message is a readable header plus a JSON record.
 
 `reproduce` checks the tagged commit out in a throwaway `git worktree` that shares the main
 checkout's DVC cache, pulls what the remote has, runs `dvc repro` (which reruns only what is
 missing) and compares the regenerated submission's sha256 with the recorded one.
 
-Everything goes through the `git` and `dvc` command lines, the public interfaces of both tools.
+Everything goes through the `git` and `dvc` command lines, the public interfaces of both tools,
+except the worktree's .dvc/config.local, written with configobj as DVC itself does.
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ def _dvc(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
 def _dvc_json(cwd: Path, *args: str):
     proc = _dvc(cwd, *args, "--json")
     text = proc.stdout.strip()
-    # dvc may print warnings before the JSON document; the document is the last '{' block
+    # dvc may print warnings before the JSON document, which starts at the first '{'
     start = text.find("{")
     try:
         return json.loads(text[start:]) if start >= 0 else {}
