@@ -46,10 +46,11 @@ def main() -> None:
     docids = [d["docid"] for d in documents]
     all_tags = sorted({tag for doc in doc_morphs for _, tag in doc})
 
-    def measure(label: str, analyzer: KoreanAnalyzer, k1: float = 1.2, b: float = 0.75) -> None:
-        retriever = BM25Retriever(analyzer, k1=k1, b=b)
+    def measure(label: str, analyzer: KoreanAnalyzer, k1: float = 1.2, b: float = 0.75, **speed) -> None:
+        retriever = BM25Retriever(analyzer, k1=k1, b=b, **speed)
         retriever.index_tokens(docids, [analyzer.select(m) for m in doc_morphs])
         tokens = [analyzer.select(m) for m in query_morphs]
+        retriever.search_tokens(tokens[:10], 100)  # warm-up (numba compiles here)
         started = time.perf_counter()
         hits = retriever.search_tokens(tokens, 100)
         seconds = time.perf_counter() - started
@@ -61,6 +62,8 @@ def main() -> None:
     for label, variant in VARIANTS.items():
         measure(label, KoreanAnalyzer(tags=variant["tags"] or all_tags, stopwords=variant["stopwords"]))
     default = KoreanAnalyzer()
+    measure("default, 2 threads", default, threads=2)
+    measure("default, numba backend", default, backend="numba")
     for k1, b in ((0.9, 0.4), (1.2, 0.5), (1.5, 0.75), (2.0, 0.75), (1.2, 0.9)):
         measure("default analysis", default, k1, b)
 

@@ -66,3 +66,44 @@ class ChitchatDetector:
 def shipped_calibration() -> tuple[list[str], list[str]]:
     """(chit-chat messages, knowledge questions) written for the project."""
     return read_lines(RESOURCES / "chitchat_ko.txt"), read_lines(RESOURCES / "questions_ko.txt")
+
+
+@dataclass
+class QueryPlan:
+    """What retrieval does for one question: no retrieval (chit-chat) or these query texts."""
+
+    qid: str
+    standalone: str
+    chitchat: bool
+    chitchat_probability: float
+    variants: list[str]          # the standalone query first, then multi-query / HyDE texts
+    source: str = "offline"      # offline | llm: who wrote the standalone query and the judgement
+
+    def as_dict(self) -> dict:
+        return {"qid": self.qid, "standalone": self.standalone, "chitchat": self.chitchat,
+                "chitchat_probability": round(self.chitchat_probability, 6), "variants": self.variants,
+                "source": self.source}
+
+
+def plan_queries(conversations: Sequence[tuple[str, list[dict]]], detector: ChitchatDetector, client=None,
+                 multi_query: int = 0, hyde: bool = False) -> list[QueryPlan]:
+    """Offline plans for every conversation; with an LLM client, its rewrite and judgement replace them
+    where it answered, and its query variants are added. A failed LLM answer keeps the offline plan."""
+    standalone = [standalone_query(msg) for _, msg in conversations]
+    probability = detector.probability(standalone)
+    plans = [QueryPlan(qid, text, bool(p >= detector.threshold), float(p), [text])
+             for (qid, _), text, p in zip(conversations, standalone, probability)]
+    if client is None:
+        return plans
+    from ragtune.llm import expand_queries, judge_conversations
+
+    for plan, judgement in zip(plans, judge_conversations(client, [msg for _, msg in conversations])):
+        if judgement is not None:
+            plan.standalone, plan.chitchat, plan.source = judgement.standalone, judgement.chitchat, "llm"
+            plan.variants = [judgement.standalone]
+    active = [plan for plan in plans if not plan.chitchat]
+    if multi_query > 0 or hyde:
+        for plan, expansion in zip(active, expand_queries(client, [p.standalone for p in active], multi_query, hyde)):
+            if expansion is not None:
+                plan.variants += expansion.variants + ([expansion.hyde] if expansion.hyde else [])
+    return plans
