@@ -1,4 +1,4 @@
-"""`ragtune` command line: release, reproduce and compare leaderboard submissions.
+"""`ragtune` command line: compose params; release, reproduce and compare leaderboard submissions.
 
 Exit codes: 0 success (reproduce: the bytes match); 1 reproduce finished but the bytes differ;
 2 refused or failed (the message says why), or bad usage.
@@ -45,9 +45,22 @@ def _compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _params(args: argparse.Namespace) -> int:
+    """Compose conf/ into params.yaml exactly as `dvc exp run -S …` does (DVC's own Hydra composition)."""
+    from dvc.utils.hydra import compose_and_dump
+
+    root = Path.cwd()
+    compose_and_dump(root / "params.yaml", str((root / "conf").resolve()), None, "config", str(root), args.overrides)
+    print(f"wrote params.yaml from conf/ {' '.join(args.overrides)}".rstrip())
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ragtune", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    par = commands.add_parser("params", help="compose conf/ (+ Hydra overrides) into params.yaml, as dvc exp run does")
+    par.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. data=competition alpha=0.6")
+    par.set_defaults(handler=_params)
 
     rel = commands.add_parser("release", help="tag a leaderboard-scored submission so it can be reproduced",
                               description="Record a submission that was scored on the leaderboard as an annotated "

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
-from ragtune.fusion import Run, hybrid, reciprocal_rank_fusion, top
+from ragtune.fusion import Run, hybrid, reciprocal_rank_fusion, top, weighted_sum
 from ragtune.sparse.base import Hits, ordered
 
 Searcher = Callable[[Sequence[str], int], list[Hits]]
@@ -24,7 +24,7 @@ class RetrievalSettings:
     rrf_k: int = 60
     norm: str = "min-max"
     rerank_top: int = 0       # cross-encoder rescoring of the fused top-N (0: off)
-    keep: int = 100           # documents kept per question in the written runs
+    keep: int = 100           # documents kept per question in the written runs (save_runs cuts)
 
 
 class DenseSearcher:
@@ -59,24 +59,33 @@ def _search_variants(search: Searcher, variants: Mapping[str, Sequence[str]], k:
 
 def retrieve(variants: Mapping[str, Sequence[str]], sparse: Mapping[str, Searcher], dense: Mapping[str, Searcher],
              settings: RetrievalSettings, skip: set[str] = frozenset(),
-             rerank: Callable[[str, list[str]], list[tuple[str, float]]] | None = None) -> dict[str, Run]:
+             rerank: Callable[[str, list[str]], list[tuple[str, float]]] | None = None,
+             sparse_weights: Mapping[str, float] | None = None) -> dict[str, Run]:
     """Runs for each retriever and the fused final ranking under the name `hybrid`.
 
     `variants`: qid → query texts (the standalone question first; multi-query or HyDE texts after).
-    `sparse`/`dense`: name → searcher; the first of each kind takes part in fusion, the others
-    (e.g. `dense_base`, the model before fine-tuning) are reported beside it.
+    `sparse`: name → searcher; with `sparse_weights`, the weighted sum of their normalised runs is
+    the lexical side of the fusion (reported as `lexical`), else the first one is.
+    `dense`: name → searcher; the first takes part in fusion, the others (e.g. `dense_base`, the
+    model before fine-tuning) are reported beside it.
     """
     active = {qid: texts for qid, texts in variants.items() if qid not in skip}
     runs: dict[str, Run] = {}
     for name, search in {**sparse, **dense}.items():
         runs[name] = _search_variants(search, active, settings.candidates, settings.rrf_k)
-    sparse_name, dense_name = next(iter(sparse)), next(iter(dense), None)
+    if sparse_weights and len(sparse) > 1:
+        runs["lexical"] = top(weighted_sum({name: runs[name] for name in sparse}, sparse_weights, settings.norm),
+                              settings.candidates)
+        lexical = runs["lexical"]
+    else:
+        lexical = runs[next(iter(sparse))]
+    dense_name = next(iter(dense), None)
     if dense_name is None:
-        fused = runs[sparse_name]
+        fused = lexical
     elif settings.fusion == "hybrid":
-        fused = hybrid(runs[sparse_name], runs[dense_name], settings.alpha, settings.norm)
+        fused = hybrid(lexical, runs[dense_name], settings.alpha, settings.norm)
     elif settings.fusion == "rrf":
-        fused = reciprocal_rank_fusion({"sparse": runs[sparse_name], "dense": runs[dense_name]}, k=settings.rrf_k)
+        fused = reciprocal_rank_fusion({"sparse": lexical, "dense": runs[dense_name]}, k=settings.rrf_k)
     else:
         raise ValueError(f"unknown fusion {settings.fusion!r} (hybrid, rrf)")
     if rerank is not None and settings.rerank_top > 0:
@@ -87,7 +96,7 @@ def retrieve(variants: Mapping[str, Sequence[str]], sparse: Mapping[str, Searche
         if qid in skip:
             for run in runs.values():
                 run[qid] = {}
-    return {name: top(run, settings.keep) for name, run in runs.items()}
+    return runs  # cut to `settings.keep` when written (RankedRun sorts once, there)
 
 
 def rerank_head(scores: Mapping[str, float], rescore: Callable[[list[str]], list[tuple[str, float]]], n: int) -> dict[str, float]:

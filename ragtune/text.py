@@ -41,7 +41,7 @@ class KoreanAnalyzer:
         self._kiwi = Kiwi(num_workers=num_workers if num_workers > 0 else -1)
 
     def config(self) -> dict:
-        return {"tags": sorted(self.tags), "stopwords": sorted(self.stopwords),
+        return {"kind": "morpheme", "tags": sorted(self.tags), "stopwords": sorted(self.stopwords),
                 "lowercase": self.lowercase, "tag_suffix": self.tag_suffix}
 
     @classmethod
@@ -77,3 +77,31 @@ class KoreanAnalyzer:
 
     def sentences(self, text: str) -> list[str]:
         return [s.text.strip() for s in self._kiwi.split_into_sents(normalize(text)) if s.text.strip()]
+
+
+class CharNgramAnalyzer:
+    """Text → overlapping character n-grams (spaces removed): a second lexical view.
+
+    Morphemes miss what Kiwi splits or tags differently in question and passage (compounds,
+    transliterations, typos); character bigrams still match them. Fused with morpheme BM25 it
+    measurably helps (benchmarks/sparse_analysis.py)."""
+
+    def __init__(self, n: int = 2):
+        self.n = n
+
+    def config(self) -> dict:
+        return {"kind": "char_ngram", "n": self.n}
+
+    def tokens(self, text: str) -> list[str]:
+        compact = "".join(normalize(text).lower().split())
+        return [compact[i:i + self.n] for i in range(max(len(compact) - self.n + 1, 0))]
+
+    def batch(self, texts: Sequence[str]) -> list[list[str]]:
+        return [self.tokens(text) for text in texts]
+
+
+def analyzer_from_config(config: dict, num_workers: int = 0) -> "KoreanAnalyzer | CharNgramAnalyzer":
+    """The analyzer a saved index or a parameter block describes."""
+    if config.get("kind") == "char_ngram":
+        return CharNgramAnalyzer(config["n"])
+    return KoreanAnalyzer.from_config(config, num_workers=num_workers)

@@ -34,7 +34,11 @@ def main() -> None:
     cache.touch()  # tracked even when no LLM is used
     client = LLMClient(llm, cache=ResponseCache(cache)) if llm is not None else None
 
-    sparse = load_retriever(path("indexes/sparse"), num_workers=WORKERS)
+    lexical = {"bm25": load_retriever(path("indexes/sparse"), num_workers=WORKERS)}
+    weights = {"bm25": 1.0 - config["char_weight"]}
+    if p["index"]["char_ngram"]:
+        lexical["bm25_char"] = load_retriever(path("indexes/sparse_char"), num_workers=WORKERS)
+        weights["bm25_char"] = config["char_weight"]
     searchers = {name: DenseSearcher(dense.M3Encoder(model_path(model_dir), batch_size=p["index"]["batch_size"],
                                                      query_max_length=p["model"]["query_max_len"]),
                                      dense.load_faiss(path(f"indexes/{name}/faiss.index")), docids)
@@ -47,8 +51,11 @@ def main() -> None:
     for split, items in sets.items():
         use_llm = client if split == "eval" or config["llm_on_validation"] else None
         plans = conversation.plan_queries(items, detector, use_llm, config["multi_query"], config["hyde"])
-        runs = retrieve({plan.qid: plan.variants for plan in plans}, {sparse.name: sparse.search}, searchers,
-                        settings, skip={plan.qid for plan in plans if plan.chitchat}, rerank=rerank)
+        # The base model is evidence for fine-tuning, measured on validation only.
+        reported = searchers if split == "validation" else {"dense": searchers["dense"]}
+        runs = retrieve({plan.qid: plan.variants for plan in plans}, {n: r.search for n, r in lexical.items()},
+                        reported, settings, skip={plan.qid for plan in plans if plan.chitchat}, rerank=rerank,
+                        sparse_weights=weights)
         save_runs(path(f"runs/{split}"), runs, [plan.qid for plan in plans], docids, settings.keep)
         write_jsonl(path(f"runs/{split}/queries.jsonl"), (plan.as_dict() for plan in plans))
         print(f"retrieve: {split}: {len(plans)} questions, {sum(plan.chitchat for plan in plans)} judged chit-chat")

@@ -11,7 +11,7 @@ import numpy as np
 
 from ragtune.io import read_json, write_json
 from ragtune.sparse.base import Hits, ordered
-from ragtune.text import KoreanAnalyzer
+from ragtune.text import CharNgramAnalyzer, KoreanAnalyzer, analyzer_from_config
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
@@ -19,9 +19,9 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 class BM25Retriever:
     """`SparseRetriever` on bm25s; the analyzer's settings travel with the saved index."""
 
-    name = "bm25"
+    name = "bm25"  # the morpheme view; the character n-gram view is named bm25_char by its caller
 
-    def __init__(self, analyzer: KoreanAnalyzer, k1: float = 1.2, b: float = 0.75, method: str = "lucene",
+    def __init__(self, analyzer: KoreanAnalyzer | CharNgramAnalyzer, k1: float = 1.2, b: float = 0.75, method: str = "lucene",
                  threads: int = 1, backend: str = "numpy"):
         self.analyzer = analyzer
         self.k1, self.b, self.method = k1, b, method
@@ -73,7 +73,7 @@ class BM25Retriever:
     @classmethod
     def load(cls, directory: Path, num_workers: int = 0, backend: str = "numpy") -> "BM25Retriever":
         manifest = read_json(Path(directory) / "manifest.json")
-        retriever = cls(KoreanAnalyzer.from_config(manifest["analyzer"], num_workers=num_workers),
+        retriever = cls(analyzer_from_config(manifest["analyzer"], num_workers=num_workers),
                         k1=manifest["k1"], b=manifest["b"], method=manifest["method"],
                         threads=max(num_workers, 1), backend=backend)
         retriever.docids = manifest["docids"]

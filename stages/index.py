@@ -1,0 +1,40 @@
+"""index: the lexical index of the corpus and FAISS indexes of the fine-tuned and base embedders."""
+
+from common import model_path, params, path, sparse_retriever, stage
+
+from ragtune import dense
+from ragtune.io import read_jsonl, write_json
+from ragtune.sparse.bm25 import BM25Retriever
+from ragtune.text import CharNgramAnalyzer
+
+
+@stage
+def main() -> None:
+    p = params()
+    documents = read_jsonl(path("data/prepared/documents.jsonl"))
+    docids, texts = [d["docid"] for d in documents], [d["content"] for d in documents]
+
+    sparse = sparse_retriever(p["sparse"], documents)
+    if p["sparse"]["backend"] == "bm25s":  # reuse the corpus analysis made once in prepare
+        morphemes = [row["morphemes"] for row in read_jsonl(path("data/prepared/morphemes.jsonl"))]
+        sparse.index_tokens(docids, [sparse.analyzer.select(m) for m in morphemes])
+    else:
+        sparse.index(docids, texts)
+    sparse.save(path("indexes/sparse"))
+    if p["index"]["char_ngram"]:  # second lexical view: BM25 over character n-grams (always embedded)
+        chars = BM25Retriever(CharNgramAnalyzer(p["index"]["char_ngram"]), k1=p["sparse"]["k1"], b=p["sparse"]["b"])
+        chars.index(docids, texts)
+        chars.save(path("indexes/sparse_char"))
+
+    for name, model_dir in (("dense", "models/embedder"), ("dense_base", "models/base")):
+        encoder = dense.M3Encoder(model_path(model_dir), batch_size=p["index"]["batch_size"],
+                                  passage_max_length=p["model"]["passage_max_len"])
+        vectors = encoder.encode(texts, kind="passage").dense
+        index = dense.build_faiss(vectors, kind=p["index"]["faiss"], **p["index"].get("faiss_options", {}))
+        dense.save_faiss(index, path(f"indexes/{name}/faiss.index"))
+        write_json(path(f"indexes/{name}/docids.json"), docids)
+        print(f"index: {name}: {vectors.shape[0]} passages, dim {vectors.shape[1]}")
+
+
+if __name__ == "__main__":
+    main()
