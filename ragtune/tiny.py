@@ -115,13 +115,14 @@ def _save_model(model, directory: Path) -> None:
 
 def build_tiny_embedder(texts: Sequence[str], out_dir: Path, *, vocab_size: int, hidden_size: int,
                         num_layers: int, num_heads: int, intermediate_size: int,
-                        max_position: int = 514, seed: int) -> Path:
+                        max_position: int = 514, initializer_range: float = 0.02, seed: int) -> Path:
     """Write a randomly initialised BGE-M3-shaped embedder (tokenizer trained on `texts`) to `out_dir`."""
     from transformers import XLMRobertaModel
 
     out_dir = Path(out_dir)
     tokenizer = train_tokenizer(texts, vocab_size, max_position - 2)
-    config = _config(len(tokenizer), hidden_size, num_layers, num_heads, intermediate_size, max_position)
+    config = _config(len(tokenizer), hidden_size, num_layers, num_heads, intermediate_size, max_position,
+                     initializer_range=initializer_range)
     torch.manual_seed(seed)
     model = XLMRobertaModel(config).eval()  # with pooler, as in BGE-M3's checkpoint
     colbert_linear = torch.nn.Linear(hidden_size, hidden_size)
