@@ -76,6 +76,8 @@ def main() -> None:
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--intermediate-size", type=int, default=512)
     parser.add_argument("--initializer-range", type=float, default=0.02)
+    parser.add_argument("--attention-value-init-range", type=float, default=0.25,
+                        help="std of the attention value/output projections at init (see build_tiny_embedder)")
     parser.add_argument("--query-max-len", type=int, default=48)
     parser.add_argument("--passage-max-len", type=int, default=256)
     parser.add_argument("--lr", type=float, default=5e-4)
@@ -102,7 +104,8 @@ def main() -> None:
     started = time.perf_counter()
     base = work / "base" if (work / "base" / "model.safetensors").exists() else build_tiny_embedder([doc["content"] for doc in documents], work / "base", vocab_size=args.vocab_size,
                                hidden_size=args.hidden_size, num_layers=args.layers, num_heads=args.heads,
-                               intermediate_size=args.intermediate_size, initializer_range=args.initializer_range, seed=args.seed)
+                               intermediate_size=args.intermediate_size, initializer_range=args.initializer_range,
+                               attention_value_init_range=args.attention_value_init_range, seed=args.seed)
     build_seconds = time.perf_counter() - started
     base_recall, base_throughput = recall_at_10(base, documents, questions, args)
     print(f"base recall@10 {base_recall:.4f}  (build {build_seconds:.1f}s)", flush=True)

@@ -115,8 +115,17 @@ def _save_model(model, directory: Path) -> None:
 
 def build_tiny_embedder(texts: Sequence[str], out_dir: Path, *, vocab_size: int, hidden_size: int,
                         num_layers: int, num_heads: int, intermediate_size: int,
-                        max_position: int = 514, initializer_range: float = 0.02, seed: int) -> Path:
-    """Write a randomly initialised BGE-M3-shaped embedder (tokenizer trained on `texts`) to `out_dir`."""
+                        max_position: int = 514, initializer_range: float = 0.02,
+                        attention_value_init_range: float | None = None, seed: int) -> Path:
+    """Write a randomly initialised BGE-M3-shaped embedder (tokenizer trained on `texts`) to `out_dir`.
+
+    `attention_value_init_range` (default: `initializer_range`) is the standard deviation of every
+    layer's attention value and output projections. Why: BGE-M3 pools the CLS vector, and in a
+    random post-LayerNorm XLM-R that vector is almost the constant `<s>` + position-0 embedding;
+    with 0.02 the attention adds ~5% content (all cosines ≈ 0.99) and contrastive fine-tuning
+    collapses to equal scores. A larger value (0.25 for hidden 128) lets attention carry the
+    tokens' content into CLS from the start, without changing the architecture or pooling.
+    """
     from transformers import XLMRobertaModel
 
     out_dir = Path(out_dir)
@@ -125,6 +134,11 @@ def build_tiny_embedder(texts: Sequence[str], out_dir: Path, *, vocab_size: int,
                      initializer_range=initializer_range)
     torch.manual_seed(seed)
     model = XLMRobertaModel(config).eval()  # with pooler, as in BGE-M3's checkpoint
+    if attention_value_init_range is not None:
+        with torch.no_grad():
+            for layer in model.encoder.layer:
+                layer.attention.self.value.weight.normal_(0.0, attention_value_init_range)
+                layer.attention.output.dense.weight.normal_(0.0, attention_value_init_range)
     colbert_linear = torch.nn.Linear(hidden_size, hidden_size)
     sparse_linear = torch.nn.Linear(hidden_size, 1)
     with staged_directory(out_dir) as stage:

@@ -120,3 +120,18 @@ def test_failed_build_leaves_previous_model(embedder, tmp_path):
         build_tiny_embedder([], target, vocab_size=300, seed=0, **SHAPE)
     assert digests(target) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]
+
+
+def test_attention_value_init_range_scales_value_and_output_projections(tmp_path):
+    from transformers import XLMRobertaModel
+
+    wide = build_tiny_embedder(SENTENCES, tmp_path / "wide", vocab_size=300, max_position=130, seed=0,
+                               attention_value_init_range=0.25, **SHAPE)
+    again = build_tiny_embedder(SENTENCES, tmp_path / "again", vocab_size=300, max_position=130, seed=0,
+                                attention_value_init_range=0.25, **SHAPE)
+    assert digests(wide) == digests(again)
+    model = XLMRobertaModel.from_pretrained(str(wide))
+    for layer in model.encoder.layer:
+        assert 0.2 < layer.attention.self.value.weight.std().item() < 0.3
+        assert 0.2 < layer.attention.output.dense.weight.std().item() < 0.3
+        assert layer.attention.self.query.weight.std().item() < 0.05  # the rest keeps initializer_range
