@@ -18,7 +18,7 @@ def server():
 
 def llm_config(server: FakeOpenAIServer, **overrides) -> dict:
     config = {"provider": "local", "base_url": server.base_url, "model": "fake-model",
-              "api_key_env": "RAGTUNE_TEST_LLM_KEY", "concurrency": 4, "timeout": 0.5, "max_retries": 3,
+              "api_key_env": "RAGTUNE_TEST_LLM_KEY", "concurrency": 4, "timeout": 1.5, "max_retries": 3,
               "temperature": 0.2, "max_requests": 1000, "seed": 7, "backoff_base": 0.001, "backoff_max": 0.01}
     config.update(overrides)
     return config
