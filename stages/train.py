@@ -30,7 +30,8 @@ def main() -> None:
     write_json(path("plots/train_loss.json"), curve)
     write_json(path("metrics/train.json"), {"steps": len(curve), "first_loss": curve[0]["loss"] if curve else None,
                                             "final_loss": curve[-1]["loss"] if curve else None})
-    print(f"train: {len(curve)} logged steps in {seconds:.0f} s, loss {curve[0]['loss']:.3f} → {curve[-1]['loss']:.3f}")
+    losses = f", loss {curve[0]['loss']:.3f} → {curve[-1]['loss']:.3f}" if curve else " (fewer steps than logging_steps)"
+    print(f"train: {len(curve)} logged steps in {seconds:.0f} s{losses}")
 
 
 if __name__ == "__main__":

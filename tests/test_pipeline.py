@@ -50,6 +50,7 @@ def shrink_training(repo: Path) -> None:
     conf = repo / "conf" / "model" / "tiny.yaml"
     text = re.sub(r"max_steps: \d+", "max_steps: 3", conf.read_text())
     text = re.sub(r"batch_size: \d+", "batch_size: 4", text)
+    text = re.sub(r"logging_steps: \d+", "logging_steps: 1", text)
     conf.write_text(text)
     sh(sys.executable, "-m", "ragtune.cli", "params", cwd=repo)
 
