@@ -43,7 +43,10 @@ def main() -> None:
     raw.mkdir(parents=True)
     for name in ("documents.jsonl", "eval.jsonl", "dev_queries.jsonl"):
         shutil.copy(args.data / name, raw / name)
-    subprocess.run([sys.executable, "-m", "ragtune.cli", "params", "data=competition"], cwd=repo, check=True)
+    # The default data group, not only params.yaml: `dvc exp run -S` recomposes params from conf/.
+    config = repo / "conf" / "config.yaml"
+    config.write_text(config.read_text().replace("  - data: sample", "  - data: competition  #", 1))
+    subprocess.run([sys.executable, "-m", "ragtune.cli", "params"], cwd=repo, check=True)
     subprocess.run(["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qam", "competition"], cwd=repo, check=True)
 
     full = timed(["dvc", "repro"], repo)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -25,7 +25,7 @@ def user_turns(msg: list[dict]) -> list[str]:
     return [t["content"] for t in msg if t["role"] == "user" and t["content"].strip()]
 
 
-def standalone_query(msg: list[dict], is_content: "callable[[str], bool] | None" = None) -> str:
+def standalone_query(msg: list[dict], is_content: Callable[[str], bool] | None = None) -> str:
     """The last user turn, preceded by earlier user turns that carry content (oldest first)."""
     turns = user_turns(msg)
     last, earlier = turns[-1], turns[:-1]
