@@ -99,12 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from ragtune.io import DataError
+    from ragtune.io import DataError, WriteError
     from ragtune.release import ReleaseError
 
     try:
         return args.handler(args)
     except (ReleaseError, DataError, ValueError) as exc:
+        print(f"ragtune {args.command}: {exc}", file=sys.stderr)
+    except WriteError as exc:
         print(f"ragtune {args.command}: {exc}", file=sys.stderr)
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""

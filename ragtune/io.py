@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
@@ -26,27 +27,103 @@ class DataError(ValueError):
         super().__init__(f"{where}:{what} {message}")
 
 
+class WriteError(OSError):
+    """An artifact could not be written; its message names the path and the reason, nothing else."""
+
+    def __init__(self, path: str | os.PathLike, code: int, reason: str | None = None):
+        super().__init__(code, reason or os.strerror(code), str(path))
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
+
+
+# Errors that can only come from writing the file itself (a full disk may surface at write, flush or fsync).
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+_TEMP_SUFFIX = ".tmp"
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete temporary siblings of `path` left by a writer that was killed (its pid no longer runs).
+
+    They would otherwise stay inside an output or dependency directory and change the hash DVC
+    records for it, so a rerun after a kill would not reproduce an uninterrupted run.
+    """
+    prefix = _temp_prefix(path)
+    for leftover in path.parent.glob(f"{glob.escape(prefix)}*{_TEMP_SUFFIX}"):
+        pid = leftover.name[len(prefix):].split(".", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True   # it runs, as another user
+    return True
+
+
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """An exclusive new sibling `.<name>.<pid>.<random>.tmp`, created with mode 0666 so the umask
+    applies as for a plain open() (tempfile.mkstemp would force 0600)."""
+    for _ in range(100):
+        tmp = path.parent / f"{_temp_prefix(path)}{os.getpid()}.{secrets.token_hex(4)}{_TEMP_SUFFIX}"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, f"no free temporary name next to {path}")
+
+
+def _write_error(path: Path, exc: OSError) -> WriteError:
+    if isinstance(exc, (NotADirectoryError, FileExistsError)) or exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        blocker = next((p for p in (path.parent, *path.parent.parents) if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            return WriteError(path, errno.ENOTDIR, f"{blocker} is not a directory")
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason += " (disk full: free some space and rerun)"
+    return WriteError(path, exc.errno or errno.EIO, reason)
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[Any]:
-    """Open a temporary sibling of `path`; rename it over `path` only if the block succeeds."""
+    """Open a temporary sibling of `path`; rename it over `path` only if the block succeeds.
+
+    The file gets the permissions a plain open() would give (0666 less the umask). A failure to
+    create, write or rename it (unwritable directory, full disk) raises `WriteError` naming `path`,
+    and leaves neither `path` changed nor a temporary file behind.
+    """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        _remove_stale_temps(path)
+        fd, tmp = _create_temp(path)
     except OSError as exc:
-        raise OSError(exc.errno, f"cannot write {path}: {os.strerror(exc.errno or errno.EIO)}") from exc
+        raise _write_error(path, exc) from exc
     binary = "b" in mode
     try:
         with os.fdopen(fd, mode, **({} if binary else {"encoding": encoding, "newline": "\n"})) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise _write_error(path, exc) from exc
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            raise OSError(exc.errno, f"disk full while writing {path}") from exc
+        if isinstance(exc, OSError) and not isinstance(exc, WriteError) and exc.errno in _WRITE_ERRNOS:
+            raise _write_error(path, exc) from exc
         raise
 
 

@@ -20,6 +20,7 @@ import datetime as _dt
 import hashlib
 import json
 import math
+import os
 import platform
 import re
 import shutil
@@ -106,10 +107,10 @@ def _dvc_json(cwd: Path, *args: str):
         raise ReleaseError(f"`dvc {' '.join(args)} --json` printed something that is not JSON: {text[:200]!r}") from exc
 
 
-def _stream(args: list[str], cwd: Path, log: Log) -> tuple[int, str]:
+def _stream(args: list[str], cwd: Path, log: Log, env: dict[str, str] | None = None) -> tuple[int, str]:
     """Run a long command, echoing its output line by line; return (exit code, output)."""
     try:
-        proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     except OSError as exc:
         raise ReleaseError(f"cannot run {args[0]} in {cwd}: {exc.strerror or exc}") from exc
     lines = []
@@ -535,6 +536,18 @@ def _share_dvc_config(main_root: Path, tree_root: Path, settings: dict[str, str]
         config.write(handle)
 
 
+def _own_code_first(tree: Path) -> dict[str, str]:
+    """The environment for the worktree's stages: its own `ragtune` package ahead of any installed one.
+
+    Stage scripts run as `python stages/x.py`, so the worktree root is not on sys.path and
+    `import ragtune` would find the installed package, which for an editable install is the main
+    checkout's working copy: the tag's library code would not be the code that runs.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(tree), env.get("PYTHONPATH"))))
+    return env
+
+
 def reproduce(dvc_root: Path, tag: str, keep: bool = False, jobs: int | None = None, force: bool = False,
               log: Log = _quiet) -> Reproduction:
     """Regenerate the submission recorded in `tag` and compare it byte for byte (see module docstring)."""
@@ -585,7 +598,7 @@ def reproduce(dvc_root: Path, tag: str, keep: bool = False, jobs: int | None = N
 
         repro_started = time.monotonic()
         repro_args = [*dvc_command(), "repro", *(["--force"] if force else [])]
-        code, output = _stream(repro_args, tree_root, log)
+        code, output = _stream(repro_args, tree_root, log, env=_own_code_first(tree))
         repro_seconds = time.monotonic() - repro_started
         if code != 0:
             raise ReleaseError(_explain_failure(repro_args, tree_root, output)
