@@ -284,3 +284,22 @@ def test_release_refuses_an_input_neither_git_nor_dvc_tracks_until_it_is_dvc_add
     shutil.rmtree(project / ".dvc" / "cache")             # the raw input is now nowhere to be found
     assert main(["reproduce", release_tag(project)]) == EXIT_ERROR
     assert "lacks inputs that no stage produces" in capsys.readouterr().err
+
+
+def test_reproduce_runs_the_tags_own_ragtune_package_not_the_installed_one(project):
+    # stage scripts run as `python stages/x.py`: without care, `import ragtune` finds the installed
+    # (editable: the main checkout's) package instead of the library code the tag holds
+    (project / "ragtune").mkdir()
+    (project / "ragtune" / "__init__.py").write_text('MARK = "library at the tag"\n')
+    submit = SUBMIT.replace('salt = os.environ.get("TINY_SALT", "")', 'import ragtune\nsalt = getattr(ragtune, "MARK", "?")')
+    (project / "stages" / "submit.py").write_text(submit)
+    (project / "dvc.yaml").write_text(DVC_YAML.replace("deps: [stages/submit.py,", "deps: [stages/submit.py, ragtune,"))
+    env = dict(os.environ, PYTHONPATH=str(project))
+    subprocess.run(["dvc", "repro", "-q"], cwd=project, env=env, check=True, capture_output=True)
+    assert "library at the tag" in (project / "submissions" / "submission.csv").read_text()
+    sh(project, "git", "add", "-A")
+    sh(project, "git", "commit", "-qm", "a library of its own")
+    assert main(["release", "--score", "0.4", "--no-push"]) == EXIT_OK
+
+    result = reproduce(project, release_tag(project), force=True)
+    assert result.matched and result.stages_ran == ["prepare", "submit"]

@@ -1,0 +1,113 @@
+"""atomic_write: permissions like open(), clear errors naming the path, nothing half-written or left behind."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ragtune.io import WriteError, atomic_write, write_json, write_jsonl
+
+
+@pytest.fixture
+def umask():
+    saved = os.umask(0o022)
+    yield lambda value: os.umask(value)
+    os.umask(saved)
+
+
+@pytest.mark.parametrize("mask, expected", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_new_files_get_0666_less_the_umask_like_open(tmp_path, umask, mask, expected):
+    umask(mask)
+    write_json(tmp_path / "atomic.json", {"a": 1})
+    with open(tmp_path / "plain.json", "w"):
+        pass
+    assert (tmp_path / "atomic.json").stat().st_mode & 0o777 == expected
+    assert (tmp_path / "plain.json").stat().st_mode & 0o777 == expected
+
+
+def test_a_failing_block_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "rows.jsonl"
+    write_jsonl(target, [{"n": 1}])
+    with pytest.raises(RuntimeError):
+        with atomic_write(target) as handle:
+            handle.write('{"n": 2}\n')
+            raise RuntimeError("stage failed half-way")
+    assert target.read_text() == '{"n": 1}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["rows.jsonl"]
+
+
+@pytest.mark.parametrize("where", ["write", "fsync"])
+def test_disk_full_names_the_file_and_leaves_nothing(tmp_path, monkeypatch, where):
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    target = tmp_path / "out" / "rows.jsonl"
+    if where == "fsync":
+        monkeypatch.setattr(os, "fsync", full)
+        rows = [{"n": 1}]
+    else:
+        def rows():   # the error surfaces while the rows are written
+            yield {"n": 1}
+            full()
+        rows = rows()
+    with pytest.raises(WriteError) as caught:
+        write_jsonl(target, rows)
+    assert str(caught.value) == f"cannot write {target}: No space left on device (disk full: free some space and rerun)"
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(target)
+    assert list(target.parent.iterdir()) == []
+
+
+def test_an_unwritable_directory_names_the_file(tmp_path, monkeypatch):
+    if os.geteuid() == 0:   # root writes through permissions: answer as the kernel would for anyone else
+        def refuse(path, *args, **kwargs):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        monkeypatch.setattr(os, "open", refuse)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        with pytest.raises(WriteError) as caught:
+            write_json(locked / "metrics.json", {})
+    finally:
+        locked.chmod(0o755)
+    assert str(caught.value) == f"cannot write {locked / 'metrics.json'}: Permission denied"
+    assert list(locked.iterdir()) == []
+
+
+def test_a_file_in_the_way_of_the_directory_is_named(tmp_path):
+    (tmp_path / "runs").write_text("")
+    with pytest.raises(WriteError, match=f"cannot write {tmp_path}/runs/eval/x.json: {tmp_path}/runs is not a directory"):
+        write_json(tmp_path / "runs" / "eval" / "x.json", {})
+
+
+def test_the_next_write_removes_what_a_killed_writer_left(tmp_path):
+    script = ("import sys, time\nfrom ragtune.io import atomic_write\n"
+              "with atomic_write(sys.argv[1]) as h:\n"
+              "    h.write('partial'); h.flush(); print('ready', flush=True); time.sleep(60)\n")
+    target = tmp_path / "file.txt"
+    proc = subprocess.Popen([sys.executable, "-c", script, str(target)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    left = list(tmp_path.iterdir())
+    assert not target.exists() and len(left) == 1 and left[0].name.startswith(".file.txt.")
+
+    with atomic_write(target) as handle:
+        handle.write("complete")
+    assert [p.name for p in tmp_path.iterdir()] == ["file.txt"] and target.read_text() == "complete"
+
+
+def test_a_live_writers_temporary_file_is_left_alone(tmp_path):
+    target = tmp_path / "file.txt"
+    with atomic_write(target) as outer:
+        outer.write("outer")
+        with atomic_write(target) as inner:   # same process, still writing: its temporary must survive
+            inner.write("inner")
+    assert target.read_text() == "outer"
+    assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
