@@ -25,7 +25,7 @@ import numpy as np
 from ragtune.dense import M3Encoder, build_faiss, search
 from ragtune.io import read_jsonl, write_jsonl
 from ragtune.tiny import build_tiny_embedder
-from ragtune.training import M3TrainSettings, finetune_m3
+from ragtune.training import M3TrainSettings, children_cpu_seconds, finetune_m3
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "competition"
 SENTENCE_END = re.compile(r"(?<=[.?!다])\s+")
@@ -91,6 +91,12 @@ def main() -> None:
                         help="M3 unified fine-tuning (dense + sparse + ColBERT losses)")
     parser.add_argument("--self-distill", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-file", type=Path, default=None,
+                        help="train on this FlagEmbedding file (e.g. the pipeline's data/negatives/train.jsonl) "
+                             "instead of the benchmark's own offline questions")
+    parser.add_argument("--base", type=Path, default=None, help="use this built base model instead of building one")
+    parser.add_argument("--base-eval", action=argparse.BooleanOptionalAction, default=True,
+                        help="measure the base model (skip when a sweep reuses one --base)")
     parser.add_argument("--work", type=Path, default=None, help="keep models here (default: a temporary folder)")
     args = parser.parse_args()
     if not (DATA / "documents.jsonl").exists():
@@ -102,35 +108,45 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="ragtune-train-tiny-"))
 
     started = time.perf_counter()
-    base = work / "base" if (work / "base" / "model.safetensors").exists() else build_tiny_embedder([doc["content"] for doc in documents], work / "base", vocab_size=args.vocab_size,
-                               hidden_size=args.hidden_size, num_layers=args.layers, num_heads=args.heads,
-                               intermediate_size=args.intermediate_size, initializer_range=args.initializer_range,
-                               attention_value_init_range=args.attention_value_init_range, seed=args.seed)
+    base = args.base or build_tiny_embedder(
+        [doc["content"] for doc in documents], work / "base", vocab_size=args.vocab_size,
+        hidden_size=args.hidden_size, num_layers=args.layers, num_heads=args.heads,
+        intermediate_size=args.intermediate_size, initializer_range=args.initializer_range,
+        attention_value_init_range=args.attention_value_init_range, seed=args.seed)
     build_seconds = time.perf_counter() - started
-    base_recall, base_throughput = recall_at_10(base, documents, questions, args)
+    base_recall, base_throughput = (recall_at_10(base, documents, questions, args) if args.base_eval
+                                    else (float("nan"), float("nan")))
     print(f"base recall@10 {base_recall:.4f}  (build {build_seconds:.1f}s)", flush=True)
 
-    rows = training_rows(documents, args.questions_per_doc, max(1, args.group_size - 1), args.seed)
-    write_jsonl(work / "train.jsonl", rows)
+    if args.train_file:
+        train_file, rows = args.train_file, read_jsonl(args.train_file)
+    else:
+        rows = training_rows(documents, args.questions_per_doc, max(1, args.group_size - 1), args.seed)
+        train_file = work / "train.jsonl"
+        write_jsonl(train_file, rows)
     settings = M3TrainSettings(
         learning_rate=args.lr, temperature=args.temperature, max_steps=args.max_steps, batch_size=args.batch_size,
         train_group_size=args.group_size, query_max_len=args.query_max_len, passage_max_len=args.passage_max_len,
         unified_finetuning=args.unified, use_self_distill=args.self_distill and args.unified, warmup_ratio=0.1, seed=args.seed, logging_steps=10,
     )
-    started = time.perf_counter()
-    curve = finetune_m3(base, work / "train.jsonl", work / "tuned", settings)
+    started, cpu_before = time.perf_counter(), children_cpu_seconds()
+    curve = finetune_m3(base, train_file, work / "tuned", settings)
     train_seconds = time.perf_counter() - started
+    train_cpu_seconds = children_cpu_seconds() - cpu_before
     tuned_recall, tuned_throughput = recall_at_10(work / "tuned", documents, questions, args)
 
     peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     peak_child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps({
-        "settings": {key: value for key, value in vars(args).items() if key != "work"},
+        "settings": {key: str(value) if isinstance(value, Path) else value
+                     for key, value in vars(args).items() if key != "work"},
         "training_rows": len(rows),
         "base_recall@10": round(base_recall, 4),
         "finetuned_recall@10": round(tuned_recall, 4),
         "gain": round(tuned_recall - base_recall, 4),
         "training_wall_s": round(train_seconds, 1),
+        # CPU seconds of the runner (all its threads): less sensitive to other jobs than wall time.
+        "training_cpu_s": round(train_cpu_seconds, 1),
         "loss_first_last": [curve[0]["loss"], curve[-1]["loss"]] if curve else None,
         "encode_passages_per_s": [round(base_throughput, 1), round(tuned_throughput, 1)],
         "peak_rss_mb": {"benchmark": round(peak_self), "trainer": round(peak_child)},

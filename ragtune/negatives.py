@@ -2,11 +2,16 @@
 
 The top of a strong ranking is where hard negatives live, and also where unlabelled positives
 hide (a near-duplicate passage, a second document answering the same question). So candidates
-are merged from several rankings, and a candidate is rejected when it
+are merged from several rankings (BM25, the base dense model: `dense_pools`), deduplicated at their
+best rank, and a candidate is rejected when it
 - is the positive or a near-duplicate of it (shingle Jaccard ≥ `near_duplicate`);
 - sits above the rank window (`skip_top`: the first few ranks are too likely to be relevant);
 - scores within `margin` of the positive (relative: score ≥ (1 - margin) · positive's score).
 Rejections are counted by reason so every run reports what the filter did.
+
+`training_rows` turns mined negatives into FlagEmbedding's `{query, pos, neg}` rows; `teacher_scores`
+adds a cross-encoder's `pos_scores`/`neg_scores` for knowledge distillation; `missed_questions` picks
+the questions a model ranks below its top k (the targeted training round).
 """
 
 from __future__ import annotations
@@ -14,9 +19,15 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from ragtune.queries import document_rng
+
+if TYPE_CHECKING:
+    from ragtune.dense import M3Encoder
+    from ragtune.rerank import CrossEncoderReranker
+
+Pool = list[tuple[str, float]]
 
 
 @dataclass(frozen=True)
@@ -89,3 +100,64 @@ def mine_negatives(positive: str, pools: Sequence[Sequence[tuple[str, float]]], 
     stats.kept_questions += bool(chosen)
     stats.negatives += len(chosen)
     return chosen
+
+
+def dense_pools(encoder: "M3Encoder", queries: Sequence[str], docids: Sequence[str], passages: Sequence[str],
+                size: int) -> list[Pool]:
+    """Each query's top `size` passages by a dense model: [(docid, cosine)] best first (exact FAISS search)."""
+    from ragtune.dense import build_faiss, search
+
+    if size <= 0 or not queries:
+        return [[] for _ in queries]
+    index = build_faiss(encoder.encode(passages, "passage", lexical=False).dense, "flat")
+    scores, ids = search(index, encoder.encode(queries, "query", lexical=False).dense, min(size, len(docids)))
+    return [[(docids[i], float(score)) for i, score in zip(row_ids, row_scores) if i >= 0]
+            for row_ids, row_scores in zip(ids.tolist(), scores.tolist())]
+
+
+def training_rows(pairs: Sequence[Mapping[str, str]], pools: Sequence[Sequence[Pool]], texts: Mapping[str, str],
+                  all_docids: Sequence[str], rule: NegativeFilter, stats: MiningStats, seed: int,
+                  progress: bool = False) -> list[dict]:
+    """FlagEmbedding rows `{query, pos, neg, pos_id, neg_ids}`, one per (query, docid) pair and its pools."""
+    from tqdm import tqdm
+
+    rows = []
+    items = list(enumerate(zip(pairs, pools)))
+    for i, (pair, question_pools) in tqdm(items, desc="negatives", mininterval=2, disable=not progress):
+        negatives = mine_negatives(pair["docid"], question_pools, texts, all_docids, rule, stats,
+                                   f"{i}:{pair['docid']}", seed)
+        rows.append({"query": pair["query"], "pos": [texts[pair["docid"]]], "neg": [texts[d] for d in negatives],
+                     "pos_id": pair["docid"], "neg_ids": negatives})
+    return rows
+
+
+def teacher_scores(reranker: "CrossEncoderReranker", rows: Sequence[Mapping]) -> list[dict]:
+    """Rows with the cross-encoder's `pos_scores` and `neg_scores` (raw logits), for knowledge distillation."""
+    queries = {f"{i:08d}": row["query"] for i, row in enumerate(rows)}
+    candidates = {f"{i:08d}": [("pos", row["pos"][0]), *((f"neg{n}", text) for n, text in enumerate(row["neg"]))]
+                  for i, row in enumerate(rows)}
+    ranked = reranker.rerank_many(queries, candidates)
+    scored = []
+    for i, row in enumerate(rows):
+        score = dict(ranked[f"{i:08d}"])
+        scored.append({**row, "pos_scores": [round(score["pos"], 6)],
+                       "neg_scores": [round(score[f"neg{n}"], 6) for n in range(len(row["neg"]))]})
+    return scored
+
+
+def missed_questions(pairs: Sequence[Mapping[str, str]], pools: Sequence[Pool], top_k: int) -> list[int]:
+    """Indices of the pairs whose document is not among the first `top_k` of their pool."""
+    return [i for i, (pair, pool) in enumerate(zip(pairs, pools))
+            if pair["docid"] not in {docid for docid, _ in pool[:top_k]}]
+
+
+def targeted_rows(encoder: "M3Encoder", pairs: Sequence[Mapping[str, str]], texts: Mapping[str, str],
+                  all_docids: Sequence[str], rule: NegativeFilter, pool_size: int, top_k: int, stats: MiningStats,
+                  seed: int) -> list[dict]:
+    """Training rows for the questions `encoder` misses (document not in its top `top_k`), with hard
+    negatives mined from its own ranking: the data of a targeted second training round."""
+    pools = dense_pools(encoder, [pair["query"] for pair in pairs], all_docids, [texts[d] for d in all_docids],
+                        max(pool_size, top_k))
+    missed = missed_questions(pairs, pools, top_k)
+    return training_rows([pairs[i] for i in missed], [[pools[i]] for i in missed], texts, all_docids, rule, stats,
+                         seed)

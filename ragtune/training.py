@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ragtune.io import DataError, iter_jsonl, require, write_jsonl
-from ragtune.tiny import staged_directory
+from ragtune.io import DataError, iter_jsonl, require, write_json, write_jsonl
+from ragtune.tiny import build_tiny_embedder, build_tiny_reranker, staged_directory
 
 M3_MODULE = "FlagEmbedding.finetune.embedder.encoder_only.m3"
 RERANKER_MODULE = "FlagEmbedding.finetune.reranker.encoder_only.base"
@@ -275,6 +275,15 @@ def _common_arguments(settings: M3TrainSettings, max_steps: int, work: Path) -> 
     return arguments
 
 
+def children_cpu_seconds() -> float:
+    """CPU seconds used so far by finished child processes (the runners): a cost figure less
+    sensitive than wall time to other jobs on a shared machine."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _cuda_available() -> bool:
     import torch
 
@@ -327,7 +336,11 @@ def finetune_m3(base_model: str | Path, train_file: Path, out_dir: Path, setting
 
     `out_dir` receives the HF model and tokenizer files plus colbert_linear.pt and sparse_linear.pt.
     """
-    rows = read_training_file(Path(train_file))
+    return finetune_m3_rows(base_model, read_training_file(Path(train_file)), out_dir, settings)
+
+
+def finetune_m3_rows(base_model: str | Path, rows: list[dict], out_dir: Path, settings: M3TrainSettings) -> list[dict]:
+    """`finetune_m3` on rows already in memory (FlagEmbedding's `{query, pos, neg}` dicts)."""
     extra = [
         "--temperature", str(settings.temperature),
         "--unified_finetuning", str(settings.unified_finetuning),
@@ -360,3 +373,50 @@ def settings_from_mapping(values: dict) -> M3TrainSettings:
     if unknown:
         raise ValueError(f"unknown training settings: {', '.join(unknown)}")
     return M3TrainSettings(**values)
+
+
+POINTER = "pointer.json"
+
+
+def write_pointer(out_dir: Path, name_or_path: str | None) -> None:
+    """Make `out_dir` a pointer to a model kept elsewhere (a hub id; None: no model) instead of a copy."""
+    with staged_directory(Path(out_dir)) as stage:
+        write_json(stage / POINTER, {"name_or_path": name_or_path})
+
+
+def base_embedder(name: str, hub_id: str | None, architecture: dict | None, texts: Sequence[str], out_dir: Path,
+                  seed: int) -> str:
+    """The embedder fine-tuning starts from: `name="tiny"` builds it into `out_dir` from `texts` (byte-identical
+    for equal inputs, so any stage can rebuild it); otherwise `out_dir` points at `hub_id`. Returns its path or id."""
+    if name == "tiny":
+        return str(build_tiny_embedder(texts, out_dir, seed=seed, **(architecture or {})))
+    if not hub_id:
+        raise ValueError(f"model {name!r} needs an embedder (hub id or local path)")
+    write_pointer(out_dir, hub_id)
+    return hub_id
+
+
+def base_reranker(name: str, hub_id: str | None, architecture: dict | None, tokenizer_dir: Path | None,
+                  out_dir: Path, seed: int) -> str | None:
+    """The cross-encoder reranking starts from: none (a null pointer), the tiny one built into `out_dir` with the
+    tiny embedder's tokenizer (`tokenizer_dir`), or a pointer to `hub_id`. Returns its path, id or None."""
+    if name == "none":
+        write_pointer(out_dir, None)
+        return None
+    if name == "tiny":
+        if tokenizer_dir is None:
+            raise ValueError("the tiny reranker needs the tiny embedder's tokenizer (model=tiny)")
+        return str(build_tiny_reranker(tokenizer_dir, out_dir, seed=seed, **(architecture or {})))
+    if not hub_id:
+        raise ValueError(f"reranker {name!r} needs a path (hub id or local path)")
+    write_pointer(out_dir, hub_id)
+    return hub_id
+
+
+def copy_model(source: str | None, out_dir: Path) -> None:
+    """`out_dir` becomes the model `source` unchanged: a copy of a local directory, else a pointer to its id."""
+    if source is not None and Path(source).is_dir():
+        with staged_directory(Path(out_dir)) as stage:
+            shutil.copytree(source, stage, dirs_exist_ok=True)
+    else:
+        write_pointer(out_dir, source)

@@ -1,40 +1,69 @@
-"""negatives: hard negatives for each synthetic question → FlagEmbedding's {query, pos, neg} training file."""
+"""negatives: hard negatives for each synthetic question → FlagEmbedding's {query, pos, neg} training file.
+
+Candidates come from BM25 (`pool`) and, when `dense_pool` > 0, from the base dense model; with
+`teacher_scores` the base cross-encoder scores every positive and negative (for distillation).
+"""
+
+import tempfile
+from pathlib import Path
 
 from common import WORKERS, params, path, stage
 
+from ragtune import negatives, training
 from ragtune.io import read_jsonl, write_json, write_jsonl
-from ragtune.negatives import MiningStats, NegativeFilter, mine_negatives
 from ragtune.sparse.bm25 import BM25Retriever
 from ragtune.text import KoreanAnalyzer
-from tqdm import tqdm
 
 
 @stage
 def main() -> None:
     p = params()
-    config = p["negatives"]
+    config, model = p["negatives"], p["model"]
     documents = read_jsonl(path("data/prepared/documents.jsonl"))
     morphemes = [row["morphemes"] for row in read_jsonl(path("data/prepared/morphemes.jsonl"))]
     pairs = read_jsonl(path("data/queries/train.jsonl"))
     texts = {d["docid"]: d["content"] for d in documents}
     docids = [d["docid"] for d in documents]
+    queries = [pair["query"] for pair in pairs]
 
     analyzer = KoreanAnalyzer.from_config(p["sparse"]["analyzer"], num_workers=WORKERS)
     bm25 = BM25Retriever(analyzer, k1=p["sparse"]["k1"], b=p["sparse"]["b"])
     bm25.index_tokens(docids, [analyzer.select(m) for m in morphemes])
-    pools = [[hits] for hits in bm25.search([pair["query"] for pair in pairs], config["pool"])]
+    pools = [[hits] for hits in bm25.search(queries, config["pool"])]
 
-    rule = NegativeFilter(k=config["k"], skip_top=config["skip_top"], margin=config["margin"],
-                          near_duplicate=config["near_duplicate"])
-    stats = MiningStats()
-    rows = []
-    for i, (pair, pool) in enumerate(tqdm(list(zip(pairs, pools)), desc="negatives", mininterval=2)):
-        negatives = mine_negatives(pair["docid"], pool, texts, docids, rule, stats, f"{i}:{pair['docid']}", p["seed"])
-        rows.append({"query": pair["query"], "pos": [texts[pair["docid"]]], "neg": [texts[d] for d in negatives],
-                     "pos_id": pair["docid"], "neg_ids": negatives})
+    with tempfile.TemporaryDirectory(prefix="ragtune-negatives-") as scratch:
+        base = None
+        if config["dense_pool"] > 0 or config["teacher_scores"]:
+            # the same base the train stage starts from (the tiny build is byte-identical)
+            base = training.base_embedder(model["name"], model["embedder"], model.get("architecture"),
+                                          [d["content"] for d in documents], Path(scratch) / "embedder", p["seed"])
+        if config["dense_pool"] > 0:
+            from ragtune.dense import M3Encoder
+            encoder = M3Encoder(base, query_max_length=model["query_max_len"],
+                                passage_max_length=model["passage_max_len"])
+            dense = negatives.dense_pools(encoder, queries, docids, [texts[d] for d in docids], config["dense_pool"])
+            pools = [[*bm25_pools, hits] for bm25_pools, hits in zip(pools, dense)]
+
+        rule = negatives.NegativeFilter(k=config["k"], skip_top=config["skip_top"], margin=config["margin"],
+                                        near_duplicate=config["near_duplicate"])
+        stats = negatives.MiningStats()
+        rows = negatives.training_rows(pairs, pools, texts, docids, rule, stats, p["seed"], progress=True)
+        if config["teacher_scores"]:
+            rows = negatives.teacher_scores(teacher(p["reranker"], base, Path(scratch), p["seed"]), rows)
     write_jsonl(path("data/negatives/train.jsonl"), rows)
     write_json(path("metrics/negatives.json"), stats.as_dict())
     print(f"negatives: {stats.as_dict()}")
+
+
+def teacher(config: dict, embedder: str, scratch: Path, seed: int):
+    """The base cross-encoder of the reranker group (the tiny one is rebuilt exactly as the train stage builds it)."""
+    from ragtune.rerank import CrossEncoderReranker
+    if config["name"] == "none":
+        raise ValueError("params.yaml: negatives.teacher_scores needs a reranker (reranker=tiny or bge-v2-m3)")
+    tokenizer = Path(embedder) if Path(embedder).is_dir() else None
+    model = training.base_reranker(config["name"], config["path"], config.get("architecture"), tokenizer,
+                                   scratch / "reranker", seed)
+    return CrossEncoderReranker(model, max_length=config["max_length"])
 
 
 if __name__ == "__main__":

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from ragtune.io import DataError, write_jsonl
+from ragtune.io import DataError, read_jsonl, write_jsonl
 from ragtune.training import (
-    M3TrainSettings, arrange_epochs, batch_conflicts, finetune_m3, finetune_reranker, order_for_unique_positives,
-    read_training_file, resolve_precision, settings_from_mapping,
+    M3TrainSettings, arrange_epochs, base_embedder, base_reranker, batch_conflicts, copy_model, finetune_m3,
+    finetune_m3_rows, finetune_reranker, order_for_unique_positives, read_training_file, resolve_precision,
+    settings_from_mapping, write_pointer,
 )
-from test_tiny import SENTENCES, build_embedder, build_reranker, digests
+from test_tiny import SENTENCES, SHAPE, build_embedder, build_reranker, digests
 
 
 def question_rows(docs: int, per_doc: int, negatives: int = 2, seed: int = 0) -> list[dict]:
@@ -146,3 +147,41 @@ def test_runner_failure_is_reported(tiny, tmp_path):
         finetune_m3(tmp_path / "no-such-model", root / "train.jsonl", tmp_path / "out",
                     M3TrainSettings(max_steps=1, batch_size=4, seed=0))
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow  # two runner processes
+def test_knowledge_distillation_uses_teacher_scores(tiny, tmp_path):
+    root, embedder = tiny
+    rows = [{**row, "pos_scores": [1.0], "neg_scores": [0.5 - 0.1 * n for n in range(len(row["neg"]))]}
+            for row in read_jsonl(root / "train.jsonl")]
+    settings = M3TrainSettings(**{**SMALL.__dict__, "max_steps": 2, "knowledge_distillation": True})
+    curve = finetune_m3_rows(embedder, rows, tmp_path / "distilled", settings)
+    assert [row["step"] for row in curve] == [1, 2]
+    plain = finetune_m3_rows(embedder, rows, tmp_path / "plain", M3TrainSettings(**{**SMALL.__dict__, "max_steps": 2}))
+    assert curve != plain  # the teacher's targets change the loss
+
+
+def test_pointers_and_base_models(tiny, tmp_path):
+    _, embedder = tiny
+    write_pointer(tmp_path / "hub", "BAAI/bge-m3")
+    assert json.loads((tmp_path / "hub" / "pointer.json").read_text()) == {"name_or_path": "BAAI/bge-m3"}
+    assert base_embedder("bge-m3", "BAAI/bge-m3", None, [], tmp_path / "base", seed=0) == "BAAI/bge-m3"
+    assert sorted(p.name for p in (tmp_path / "base").iterdir()) == ["pointer.json"]
+
+    built = base_embedder("tiny", None, dict(vocab_size=300, max_position=130, **SHAPE), SENTENCES,
+                          tmp_path / "tiny", seed=0)
+    assert digests(Path(built)) == digests(embedder)  # the same build any stage makes
+
+    assert base_reranker("none", None, None, None, tmp_path / "none", seed=0) is None
+    assert json.loads((tmp_path / "none" / "pointer.json").read_text()) == {"name_or_path": None}
+    assert base_reranker("bge-v2-m3", "BAAI/bge-reranker-v2-m3", None, None, tmp_path / "rr", seed=0) \
+        == "BAAI/bge-reranker-v2-m3"
+    tiny_reranker = base_reranker("tiny", None, dict(max_position=130, **SHAPE), embedder, tmp_path / "trr", seed=0)
+    assert (Path(tiny_reranker) / "model.safetensors").exists()
+    with pytest.raises(ValueError, match="tokenizer"):
+        base_reranker("tiny", None, SHAPE, None, tmp_path / "x", seed=0)
+
+    copy_model(tiny_reranker, tmp_path / "copy")
+    assert digests(tmp_path / "copy") == digests(Path(tiny_reranker))
+    copy_model("BAAI/bge-reranker-v2-m3", tmp_path / "copy")  # replaces the directory, leaves no model files
+    assert sorted(p.name for p in (tmp_path / "copy").iterdir()) == ["pointer.json"]
