@@ -57,8 +57,11 @@ class M3Encoder:
                                     query_max_length=query_max_length, passage_max_length=passage_max_length,
                                     normalize_embeddings=True)
 
-    def encode(self, texts: Sequence[str], kind: Literal["query", "passage"]) -> Encoded:
-        """Encode texts as queries or passages (they differ only in their maximum length)."""
+    def encode(self, texts: Sequence[str], kind: Literal["query", "passage"], lexical: bool = True) -> Encoded:
+        """Encode texts as queries or passages (they differ only in their maximum length).
+
+        `lexical=False` skips the lexical weights (empty list): dense search alone doesn't need them.
+        """
         if kind not in self.max_length:
             raise ValueError(f"kind must be 'query' or 'passage', got {kind!r}")
         texts = list(texts)
@@ -67,12 +70,12 @@ class M3Encoder:
         # FlagEmbedding shows its own tqdm bar ("Inference Embeddings").
         output = self.model.encode_single_device(
             texts, batch_size=self.batch_size, max_length=self.max_length[kind],
-            return_dense=True, return_sparse=True, return_colbert_vecs=False, device=self.device,
+            return_dense=True, return_sparse=lexical, return_colbert_vecs=False, device=self.device,
         )
         dense = l2_normalise(np.asarray(output["dense_vecs"], dtype=np.float32).reshape(len(texts), -1))
-        lexical = [{token: float(weight) for token, weight in sorted(weights.items(), key=lambda kv: int(kv[0]))}
-                   for weights in output["lexical_weights"]]
-        return Encoded(dense, lexical)
+        weights = [{token: float(weight) for token, weight in sorted(row.items(), key=lambda kv: int(kv[0]))}
+                   for row in output["lexical_weights"]] if lexical else []
+        return Encoded(dense, weights)
 
     @property
     def dimension(self) -> int:

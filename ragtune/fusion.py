@@ -1,71 +1,148 @@
 """Combining rankings: weighted score fusion (`alpha`) and reciprocal rank fusion (`rrf_k`).
 
-A run is {qid: {docid: score}}. Scores of different retrievers live on different scales, so
-weighted fusion normalises each query's scores first (min-max by default, as ranx does).
-Results are cross-checked against ranx.fusion in the tests; this version avoids building
-numba dictionaries for tens of thousands of queries.
+Runs are `RankedRun`s over one docid table with the same questions in the same rows. Scores of
+different retrievers live on different scales, so weighted fusion normalises each question's
+scores first (min-max by default, as ranx does); a document missing from a run gets 0 from it.
+Everything is vectorised over all questions at once; results are cross-checked against
+ranx.fusion in the tests.
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
-Run = dict[str, dict[str, float]]
+import numpy as np
+
+from ragtune.runs import RankedRun, tie_ranks
 
 
-def normalise(scores: Mapping[str, float], method: str = "min-max") -> dict[str, float]:
-    if not scores:
-        return {}
-    values = list(scores.values())
+def normalise(run: RankedRun, method: str = "min-max") -> np.ndarray:
+    """Per-question normalised scores (float64, 0 at padding)."""
+    valid = run.ids >= 0
+    scores = run.scores.astype(np.float64)
     if method == "min-max":
-        low, high = min(values), max(values)
+        low = np.where(valid, scores, np.inf).min(axis=1, keepdims=True)
+        high = np.where(valid, scores, -np.inf).max(axis=1, keepdims=True)
         span = high - low
-        return {d: (s - low) / span if span > 0 else 1.0 for d, s in scores.items()}
-    if method == "max":
-        high = max(values)
-        return {d: s / high if high > 0 else 0.0 for d, s in scores.items()}
-    if method == "sum":
-        total = sum(values)
-        return {d: s / total if total > 0 else 0.0 for d, s in scores.items()}
-    raise ValueError(f"unknown normalisation {method!r} (min-max, max, sum)")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            normalised = np.where(span > 0, (scores - low) / np.where(span > 0, span, 1), 1.0)
+    elif method == "max":
+        high = np.where(valid, scores, -np.inf).max(axis=1, keepdims=True)
+        normalised = np.where(high > 0, scores / np.where(high > 0, high, 1), 0.0)
+    elif method == "sum":
+        total = np.where(valid, scores, 0).sum(axis=1, keepdims=True)
+        normalised = np.where(total > 0, scores / np.where(total > 0, total, 1), 0.0)
+    else:
+        raise ValueError(f"unknown normalisation {method!r} (min-max, max, sum)")
+    return np.where(valid, normalised, 0.0)
 
 
-def weighted_sum(runs: Mapping[str, Run], weights: Mapping[str, float], norm: str = "min-max") -> Run:
-    """Σ weight · normalised score; a document missing from a run gets 0 from it."""
-    qids = sorted({q for run in runs.values() for q in run})
-    fused: Run = {}
-    for qid in qids:
-        total: dict[str, float] = {}
-        for name, run in runs.items():
-            weight = weights.get(name, 0.0)
-            if weight == 0:
-                continue
-            for docid, score in normalise(run.get(qid, {}), norm).items():
-                total[docid] = total.get(docid, 0.0) + weight * score
-        fused[qid] = total
+def accumulate(rows: np.ndarray, ids: np.ndarray, values: np.ndarray, qids: Sequence[str], docids: Sequence[str],
+               depth: int, ties: np.ndarray | None = None, chunk: int = 1024) -> RankedRun:
+    """Sum `values` per (row, doc) and rank each row: the core of every fusion.
+
+    `rows`, `ids`, `values` are flat and aligned: contribution `values[i]` of document `ids[i]`
+    to question `rows[i]`. Each row keeps its `depth` best documents (score descending, ties by
+    docid). Works on dense (questions × documents) blocks of `chunk` rows, columns in docid order.
+    """
+    ties = tie_ranks(docids) if ties is None else ties
+    by_tie = np.argsort(ties)  # tie rank -> document position
+    n_docs = len(docids)
+    fused = RankedRun.empty(qids, docids, depth)
+    if len(rows) == 0 or depth == 0 or n_docs == 0:
+        return fused
+    rows = np.asarray(rows, np.int64)
+    order = np.argsort(rows, kind="stable")
+    rows, columns, values = rows[order], ties[np.asarray(ids, np.int64)[order]], np.asarray(values, np.float64)[order]
+    for start in range(0, len(qids), chunk):
+        lo, hi = np.searchsorted(rows, [start, start + chunk])
+        block = min(chunk, len(qids) - start)
+        flat = (rows[lo:hi] - start) * n_docs + columns[lo:hi]
+        total = np.bincount(flat, weights=values[lo:hi], minlength=block * n_docs).reshape(block, n_docs)
+        present = np.bincount(flat, minlength=block * n_docs).reshape(block, n_docs) > 0
+        block_ids, block_scores = _best(np.where(present, total, -np.inf), present, depth)
+        fused.ids[start:start + block] = np.where(block_ids >= 0, by_tie[np.maximum(block_ids, 0)], -1)
+        fused.scores[start:start + block] = block_scores
     return fused
 
 
-def hybrid(sparse: Run, dense: Run, alpha: float, norm: str = "min-max") -> Run:
+def _best(scores: np.ndarray, present: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """Columns of each row's `depth` best present entries, best first, equal scores by column; -1 pads."""
+    n_rows, n_columns = scores.shape
+    if depth < n_columns:
+        # The depth-th largest score; of the entries equal to it, the first columns are taken.
+        threshold = np.partition(scores, n_columns - depth, axis=1)[:, n_columns - depth][:, None]
+        above = scores > threshold
+        equal = scores == threshold
+        room = depth - above.sum(axis=1, keepdims=True)
+        chosen = (above | (equal & (np.cumsum(equal, axis=1) <= room))) & present
+    else:
+        chosen = present
+    row, column = np.nonzero(chosen)  # row-major: columns ascending within a row
+    slot = np.arange(len(row)) - np.searchsorted(row, row, side="left")
+    width = min(depth, n_columns)
+    candidates = np.full((n_rows, width), -1, np.int64)
+    candidate_scores = np.full((n_rows, width), -np.inf)
+    candidates[row, slot] = column
+    candidate_scores[row, slot] = scores[row, column]
+    order = np.argsort(-candidate_scores, axis=1, kind="stable")
+    best = np.take_along_axis(candidates, order, axis=1)
+    best_scores = np.take_along_axis(candidate_scores, order, axis=1)
+    padded = np.full((n_rows, depth), -1, np.int64)
+    padded_scores = np.zeros((n_rows, depth))
+    padded[:, :width], padded_scores[:, :width] = best, np.where(best >= 0, best_scores, 0.0)
+    return padded, padded_scores
+
+
+def _aligned(runs: Mapping[str, RankedRun]) -> RankedRun:
+    first = next(iter(runs.values()))
+    for name, run in runs.items():
+        if run.qids != first.qids or run.docids != first.docids:
+            raise ValueError(f"run {name!r} has other questions or another docid table than {next(iter(runs))!r}")
+    return first
+
+
+def weighted_sum(runs: Mapping[str, RankedRun], weights: Mapping[str, float], norm: str = "min-max",
+                 depth: int | None = None) -> RankedRun:
+    """Σ weight · normalised score per document; each question keeps its `depth` best (default: all)."""
+    first = _aligned(runs)
+    parts = [(run, weights.get(name, 0.0)) for name, run in runs.items() if weights.get(name, 0.0) != 0]
+    if not parts:
+        return RankedRun.empty(first.qids, first.docids, depth or 0)
+    rows, ids, values = [], [], []
+    for run, weight in parts:
+        valid = run.ids >= 0
+        rows.append(np.nonzero(valid)[0])
+        ids.append(run.ids[valid])
+        values.append(weight * normalise(run, norm)[valid])
+    depth = sum(run.depth for run, _ in parts) if depth is None else depth
+    return accumulate(np.concatenate(rows), np.concatenate(ids), np.concatenate(values),
+                      first.qids, first.docids, depth)
+
+
+def hybrid(sparse: RankedRun, dense: RankedRun, alpha: float, norm: str = "min-max", depth: int | None = None) -> RankedRun:
     """alpha weighs the dense run, 1 - alpha the sparse one."""
-    return weighted_sum({"sparse": sparse, "dense": dense}, {"sparse": 1.0 - alpha, "dense": alpha}, norm)
+    return weighted_sum({"sparse": sparse, "dense": dense}, {"sparse": 1.0 - alpha, "dense": alpha}, norm, depth)
 
 
-def reciprocal_rank_fusion(runs: Mapping[str, Run], k: int = 60, weights: Mapping[str, float] | None = None) -> Run:
-    """Σ weight / (k + rank), ranks from 1, ties in a run ordered by docid."""
-    qids = sorted({q for run in runs.values() for q in run})
-    fused: Run = {}
-    for qid in qids:
-        total: dict[str, float] = {}
-        for name, run in runs.items():
-            weight = 1.0 if weights is None else weights.get(name, 0.0)
-            ranked = sorted(run.get(qid, {}).items(), key=lambda item: (-item[1], item[0]))
-            for rank, (docid, _) in enumerate(ranked, start=1):
-                total[docid] = total.get(docid, 0.0) + weight / (k + rank)
-        fused[qid] = total
-    return fused
+def _rrf_parts(run: RankedRun, k: int, weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    valid = run.ids >= 0
+    rows, columns = np.nonzero(valid)
+    return rows, run.ids[valid], weight / (k + columns + 1.0)
 
 
-def top(run: Run, k: int) -> Run:
-    """Keep each query's k best documents (ties by docid)."""
-    return {qid: dict(sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]) for qid, scores in run.items()}
+def reciprocal_rank_fusion(runs: Mapping[str, RankedRun], k: int = 60, weights: Mapping[str, float] | None = None,
+                           depth: int | None = None) -> RankedRun:
+    """Σ weight / (k + rank) per document, ranks from 1 in each run's order."""
+    first = _aligned(runs)
+    parts = [_rrf_parts(run, k, 1.0 if weights is None else weights.get(name, 0.0)) for name, run in runs.items()]
+    depth = sum(run.depth for run in runs.values()) if depth is None else depth
+    return accumulate(*(np.concatenate(column) for column in zip(*parts)), first.qids, first.docids, depth)
+
+
+def fuse_variants(run: RankedRun, owners: np.ndarray, qids: Sequence[str], k: int = 60,
+                  depth: int | None = None) -> RankedRun:
+    """RRF of several rows into one: row i of `run` (a query variant) counts for question `owners[i]`."""
+    rows, ids, values = _rrf_parts(run, k, 1.0)
+    return accumulate(np.asarray(owners, np.int64)[rows], ids, values, qids, run.docids,
+                      run.depth if depth is None else depth)

@@ -1,8 +1,9 @@
 """Retrieval metrics: the competition's MAP@3 rule, plus standard IR metrics via ranx.
 
 Shapes used across ragtune:
-- run:   qid -> {docid: score}; ranking = score descending, ties by docid ascending.
-         An empty dict means the system answered with no documents (chit-chat).
+- run:   a `ragtune.runs.RankedRun`, or the dict qid -> {docid: score} (ranking = score
+         descending, ties by docid ascending). An empty ranking means the system answered with
+         no documents (chit-chat).
 - qrels: qid -> [relevant docids]; an empty list means "no retrieval needed" (chit-chat).
 
 `map@k` follows the competition rule and averages over ALL questions, chit-chat included.
@@ -15,12 +16,15 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
+
+from ragtune.runs import RankedRun, as_ranked
+
 Ranking = dict[str, float]
 RunDict = dict[str, Ranking]
 QrelsDict = dict[str, list[str]]
 
 DEFAULT_METRICS = ("map@3", "mrr@10", "ndcg@10", "recall@1", "recall@10", "recall@100")
-STANDARD_METRICS = ("mrr", "ndcg", "recall")
 DECIMALS = 6  # rounding keeps metrics JSON byte-stable across platforms
 
 _METRIC = re.compile(r"^(map|mrr|ndcg|recall)@([1-9][0-9]*)$")
@@ -62,66 +66,87 @@ def _parse(metric: str) -> tuple[str, int]:
     return match.group(1), int(match.group(2))
 
 
-def _standard(name: str, order: list[str], relevant: set[str], k: int) -> float:
-    """Binary-relevance mrr@k, ndcg@k, recall@k of one ranking (cross-checked against ranx in the tests)."""
-    hits = [rank for rank, docid in enumerate(order[:k], start=1) if docid in relevant]
-    if name == "mrr":
-        return 1.0 / hits[0] if hits else 0.0
-    if name == "recall":
-        return len(hits) / len(relevant)
-    ideal = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(k, len(relevant)) + 1))
-    return sum(1.0 / math.log2(rank + 1) for rank in hits) / ideal
+def _judgements(run: RankedRun, qids: list[str], qrels: QrelsDict, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For the questions `qids`: hits (n, depth) bool, number of relevant documents, number answered (≤ depth).
 
-
-def _standard_scores(run: RunDict, qrels: QrelsDict, metrics: list[str]) -> dict[str, dict[str, float]]:
-    """Per-query scores over the questions with relevant documents; unanswered ones score 0.
-
-    Plain Python rather than ranx at run time: ranx builds numba structures and compiles on
-    first use, which costs a minute and more on 19k validation questions; the tests check that
-    both agree.
+    A question missing from the run is an empty answer; a relevant docid outside the run's docid
+    table can never be a hit.
     """
-    judged = [qid for qid in qrels if qrels[qid]]
-    parsed = [(metric, *_parse(metric)) for metric in metrics]
-    scores: dict[str, dict[str, float]] = {metric: {} for metric in metrics}
-    for qid in judged:
-        order, relevant = ranking(run.get(qid, {})), set(qrels[qid])
-        for metric, name, k in parsed:
-            scores[metric][qid] = _standard(name, order, relevant, k)
-    return scores
+    row_of = {qid: row for row, qid in enumerate(run.qids)}
+    position = {docid: i for i, docid in enumerate(run.docids)}
+    relevant = [sorted({position.get(d, -2 - i) for i, d in enumerate(dict.fromkeys(qrels[qid]))}) for qid in qids]
+    width = max((len(r) for r in relevant), default=0) or 1
+    table = np.full((len(qids), width), -2, np.int64)
+    for row, docs in enumerate(relevant):
+        table[row, :len(docs)] = docs
+    rows = np.asarray([row_of.get(qid, -1) for qid in qids], np.int64)
+    ids = np.full((len(qids), depth), -1, np.int64)
+    present = rows >= 0
+    cut = min(depth, run.depth)
+    ids[present, :cut] = run.ids[rows[present], :cut]
+    hits = (ids[:, :, None] == table[:, None, :]).any(axis=2) & (ids >= 0)
+    return hits, np.asarray([len(r) for r in relevant]), (ids >= 0).sum(axis=1)
 
 
-def _per_query_all(run: RunDict, qrels: QrelsDict, metrics: tuple[str, ...] | list[str]) -> dict[str, dict[str, float]]:
+def _scores(name: str, k: int, hits: np.ndarray, n_relevant: np.ndarray, answered: np.ndarray) -> np.ndarray:
+    """Per-question values of one metric (binary relevance; map@k by the competition rule)."""
+    top = hits[:, :k]
+    ranks = np.arange(1, k + 1, dtype=np.float64)
+    if name == "map":
+        found = top.sum(axis=1)
+        precision = np.cumsum(top, axis=1) / ranks[:top.shape[1]]
+        ap = np.where(found > 0, (precision * top).sum(axis=1) / np.maximum(found, 1), 0.0)
+        # No relevant documents: only an empty answer is right.
+        return np.where(n_relevant > 0, ap, (np.minimum(answered, k) == 0).astype(np.float64))
+    if name == "mrr":
+        first = np.argmax(top, axis=1)
+        return np.where(top.any(axis=1), 1.0 / (first + 1), 0.0)
+    if name == "recall":
+        return top.sum(axis=1) / np.maximum(n_relevant, 1)
+    discount = 1.0 / np.log2(ranks + 1)
+    ideal = np.concatenate([[1.0], np.cumsum(discount)])[np.minimum(n_relevant, k)]
+    return (top * discount[:top.shape[1]]).sum(axis=1) / np.where(ideal > 0, ideal, 1.0)
+
+
+def _per_query_all(run: RankedRun | RunDict, qrels: QrelsDict, metrics: tuple[str, ...] | list[str]) -> dict[str, dict[str, float]]:
+    """metric -> {qid: value} over all of qrels for map@k, over the questions with relevant documents for the others."""
     parsed = {metric: _parse(metric) for metric in metrics}
-    standard = [metric for metric, (name, _) in parsed.items() if name in STANDARD_METRICS]
-    result = _standard_scores(run, qrels, standard)
+    run = as_ranked(run)
+    qids = list(qrels)
+    depth = max((k for _, k in parsed.values()), default=1)
+    hits, n_relevant, answered = _judgements(run, qids, qrels, depth)
+    judged = n_relevant > 0
+    result = {}
     for metric, (name, k) in parsed.items():
-        if name == "map":
-            result[metric] = {qid: competition_ap(ranking(run.get(qid, {}), k), qrels[qid], k) for qid in qrels}
-    return {metric: result[metric] for metric in metrics}
+        values = _scores(name, k, hits, n_relevant, answered)
+        keep = np.ones(len(qids), bool) if name == "map" else judged
+        result[metric] = {qid: float(value) for qid, value, kept in zip(qids, values, keep) if kept}
+    return result
 
 
-def per_query(run: RunDict, qrels: QrelsDict, metric: str) -> dict[str, float]:
+def per_query(run: RankedRun | RunDict, qrels: QrelsDict, metric: str) -> dict[str, float]:
     """qid -> score for one metric, over the same questions `evaluate` averages
     (all of qrels for map@k, those with relevant documents for the others)."""
     scores = _per_query_all(run, qrels, [metric])[metric]
     return {qid: round(scores[qid], DECIMALS) for qid in sorted(scores)}
 
 
-def evaluate(run: RunDict, qrels: QrelsDict, metrics: tuple[str, ...] | list[str] = DEFAULT_METRICS) -> dict[str, float]:
+def evaluate(run: RankedRun | RunDict, qrels: QrelsDict, metrics: tuple[str, ...] | list[str] = DEFAULT_METRICS) -> dict[str, float]:
     """Mean of each metric over the questions in `qrels`, rounded to 6 decimals.
 
     A qid missing from `run` counts as an empty answer; qids in `run` but not in `qrels` are
     ignored. `map@k` (competition rule) averages over all questions, chit-chat included;
     `mrr@k`, `ndcg@k`, `recall@k` average over the questions with relevant documents only
-    (0.0 when there are none).
+    (0.0 when there are none). Computed on arrays for all questions at once; the tests check it
+    against ranx and against `competition_ap`.
     """
     result = {}
     for metric, scores in _per_query_all(run, qrels, metrics).items():
-        result[metric] = round(sum(scores.values()) / len(scores), DECIMALS) if scores else 0.0
+        result[metric] = round(math.fsum(scores.values()) / len(scores), DECIMALS) if scores else 0.0
     return result
 
 
-def recall_curve(run: RunDict, qrels: QrelsDict, ks: tuple[int, ...] = (1, 2, 3, 5, 10, 20, 50, 100)) -> list[dict]:
+def recall_curve(run: RankedRun | RunDict, qrels: QrelsDict, ks: tuple[int, ...] = (1, 2, 3, 5, 10, 20, 50, 100)) -> list[dict]:
     """Rows {"k": k, "recall": recall@k} in ascending k, ready for `dvc plots`."""
     ks = sorted(set(ks))
     means = evaluate(run, qrels, [f"recall@{k}" for k in ks])

@@ -13,7 +13,8 @@ import re
 from matplotlib.figure import Figure
 
 from ragtune.io import atomic_write
-from ragtune.metrics import QrelsDict, RunDict, competition_ap, ranking
+from ragtune.metrics import QrelsDict, RunDict, competition_ap
+from ragtune.runs import RankedRun, as_ranked
 
 
 def _natural(qid: str) -> tuple:
@@ -33,8 +34,7 @@ def _quote(text: str | None) -> str:
     return "\n".join("> " + line for line in lines)
 
 
-def _rank_of(docid: str, run_for_query: dict[str, float]) -> str:
-    order = ranking(run_for_query)
+def _rank_of(docid: str, order: list[str]) -> str:
     if docid in order:
         return str(order.index(docid) + 1)
     return f"not in top {len(order)}" if order else "no results"
@@ -55,7 +55,7 @@ def _limited(qids: list[str], limit: int | None) -> tuple[list[str], str]:
     return qids[:limit], f"\n*… and {len(qids) - limit} more not shown.*\n"
 
 
-def failure_report(questions: dict[str, str], qrels: QrelsDict, runs: dict[str, RunDict], final: str,
+def failure_report(questions: dict[str, str], qrels: QrelsDict, runs: dict[str, RankedRun | RunDict], final: str,
                    docs: dict[str, str], k: int = 3, limit: int | None = None) -> str:
     """Markdown: per-retriever summary, then every question `final` missed in its top-k.
 
@@ -68,7 +68,14 @@ def failure_report(questions: dict[str, str], qrels: QrelsDict, runs: dict[str, 
         raise ValueError(f"final retriever {final!r} is not among the runs: {sorted(runs)}")
     qids = sorted(qrels, key=_natural)
     names = sorted(runs)
-    topks = {name: {qid: ranking(runs[name].get(qid, {}), k) for qid in qids} for name in names}
+    ranked = {name: as_ranked(run) for name, run in runs.items()}
+    rows = {name: {qid: row for row, qid in enumerate(run.qids)} for name, run in ranked.items()}
+
+    def ranking(name: str, qid: str, depth: int | None = None) -> list[str]:
+        row = rows[name].get(qid)
+        return [] if row is None else ranked[name].ranking(row, depth)
+
+    topks = {name: {qid: ranking(name, qid, k) for qid in qids} for name in names}
     outcomes = {name: {qid: _outcome(topks[name][qid], qrels[qid]) for qid in qids} for name in names}
 
     chit_chat = sum(1 for qid in qids if not qrels[qid])
@@ -92,11 +99,12 @@ def failure_report(questions: dict[str, str], qrels: QrelsDict, runs: dict[str, 
         out += [f"- `{docid}` — {_snippet(docs.get(docid), 150)}" for docid in relevant]
         out += ["", f"Returned by `{final}`:"]
         out += [f"{i}. `{docid}` — {_snippet(docs.get(docid), 80)}"
-                for i, docid in enumerate(ranking(runs[final][qid], 3), start=1)]
+                for i, docid in enumerate(topks[final][qid], start=1)]
         out += ["", "Rank of each expected document:", "",
                 "| retriever | " + " | ".join(f"`{docid}`" for docid in relevant) + " |",
                 "|---|" + "---|" * len(relevant)]
-        out += [f"| `{name}` | " + " | ".join(_rank_of(docid, runs[name].get(qid, {})) for docid in relevant) + " |"
+        orders = {name: ranking(name, qid) for name in names}
+        out += [f"| `{name}` | " + " | ".join(_rank_of(docid, orders[name]) for docid in relevant) + " |"
                 for name in names]
     out.append(more)
 

@@ -1,8 +1,11 @@
 """One retrieval pass over many questions: sparse and dense candidates, fusion, optional reranking.
 
-Returns one run per retriever, keyed by name (`bm25`, `dense`, `dense_base`, …, and `hybrid`,
-the final ranking), so one evaluation shows what each part adds. Questions in `skip`
-(chit-chat) get an empty ranking from every retriever.
+Returns one `RankedRun` per retriever, keyed by name (`bm25`, `dense`, `dense_base`, …, and
+`hybrid`, the final ranking), so one evaluation shows what each part adds. Questions without
+query variants (chit-chat) get an empty ranking from every retriever.
+
+A searcher takes query texts and a depth and returns `(ids, scores)` arrays: row = query,
+ids = positions in the shared docid table (-1 pads), in any order (rows are ranked here).
 """
 
 from __future__ import annotations
@@ -10,72 +13,93 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
-from ragtune.fusion import Run, hybrid, reciprocal_rank_fusion, top, weighted_sum
+import numpy as np
+
+from ragtune.fusion import fuse_variants, hybrid, reciprocal_rank_fusion, weighted_sum
+from ragtune.runs import RankedRun, tie_ranks
 from ragtune.sparse.base import Hits, ordered
 
-Searcher = Callable[[Sequence[str], int], list[Hits]]
+Searcher = Callable[[Sequence[str], int], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
 class RetrievalSettings:
-    candidates: int = 200     # per retriever, before fusion
+    candidates: int = 200     # per retriever, before fusion; also the depth of the fused runs
     fusion: str = "hybrid"    # hybrid: alpha-weighted normalised scores; rrf: reciprocal rank fusion
     alpha: float = 0.5        # weight of the dense run in hybrid fusion
     rrf_k: int = 60
     norm: str = "min-max"
     rerank_top: int = 0       # cross-encoder rescoring of the fused top-N (0: off)
-    keep: int = 100           # documents kept per question in the written runs (save_runs cuts)
 
 
 class DenseSearcher:
-    """Encoder + FAISS index + the docid table, searched like a sparse retriever."""
+    """Encoder + FAISS index (rows in docid-table order), searched like a sparse retriever."""
 
-    def __init__(self, encoder, index, docids: Sequence[str]):
+    def __init__(self, encoder, index):
         from ragtune import dense
-        self._dense, self.encoder, self.index, self.docids = dense, encoder, index, list(docids)
+        self._dense, self.encoder, self.index = dense, encoder, index
 
-    def __call__(self, texts: Sequence[str], k: int) -> list[Hits]:
-        vectors = self.encoder.encode(list(texts), kind="query").dense
-        scores, ids = self._dense.search(self.index, vectors, min(k, len(self.docids)))
-        return [ordered([(self.docids[i], float(s)) for i, s in zip(row_ids, row_scores) if i >= 0])
-                for row_ids, row_scores in zip(ids, scores)]
+    def __call__(self, texts: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        vectors = self.encoder.encode(list(texts), kind="query", lexical=False).dense
+        scores, ids = self._dense.search(self.index, vectors, k)
+        return ids, scores
 
 
-def _search_variants(search: Searcher, variants: Mapping[str, Sequence[str]], k: int, rrf_k: int) -> Run:
+def hits_searcher(search: Callable[[Sequence[str], int], list[Hits]], docids: Sequence[str]) -> Searcher:
+    """Adapt a backend that answers with (docid, score) lists (e.g. Elasticsearch) to arrays."""
+    position = {d: i for i, d in enumerate(docids)}
+
+    def searcher(texts: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        ids, scores = np.full((len(texts), k), -1, np.int64), np.zeros((len(texts), k))
+        for row, hits in enumerate(search(texts, k)):
+            for col, (docid, score) in enumerate(hits[:k]):
+                ids[row, col], scores[row, col] = position[docid], score
+        return ids, scores
+    return searcher
+
+
+def _search_variants(search: Searcher, variants: Mapping[str, Sequence[str]], qids: Sequence[str],
+                     docids: Sequence[str], ties: np.ndarray, k: int, rrf_k: int) -> RankedRun:
     """Search every variant of every question at once; several variants of a question are fused by RRF."""
-    flat = [(qid, text) for qid, texts in variants.items() for text in texts]
-    hits = search([text for _, text in flat], k) if flat else []
-    per_variant: dict[str, list[dict[str, float]]] = {}
-    for (qid, _), found in zip(flat, hits):
-        per_variant.setdefault(qid, []).append(dict(found))
-    run: Run = {}
-    for qid, runs in per_variant.items():
-        if len(runs) == 1:
-            run[qid] = runs[0]
-        else:
-            run[qid] = reciprocal_rank_fusion({str(i): {qid: r} for i, r in enumerate(runs)}, k=rrf_k)[qid]
-    return run
+    row_of = {qid: row for row, qid in enumerate(qids)}
+    owners = np.asarray([row_of[qid] for qid, texts in variants.items() for _ in texts], np.int64)
+    texts = [text for group in variants.values() for text in group]
+    run = RankedRun.empty(qids, docids, k)
+    if not texts:
+        return run
+    ids, scores = search(texts, k)
+    found = RankedRun.ranked([str(i) for i in range(len(texts))], docids, ids[:, :k], scores[:, :k], ties)
+    if len(np.unique(owners)) == len(owners):  # one variant per question
+        run.ids[owners, :found.depth], run.scores[owners, :found.depth] = found.ids, found.scores
+        return run
+    return fuse_variants(found, owners, qids, k=rrf_k, depth=k)
 
 
-def retrieve(variants: Mapping[str, Sequence[str]], sparse: Mapping[str, Searcher], dense: Mapping[str, Searcher],
-             settings: RetrievalSettings, skip: set[str] = frozenset(),
-             rerank: Callable[[str, list[str]], list[tuple[str, float]]] | None = None,
-             sparse_weights: Mapping[str, float] | None = None) -> dict[str, Run]:
-    """Runs for each retriever and the fused final ranking under the name `hybrid`.
+Rescorer = Callable[[str, list[str]], list[tuple[str, float]]]  # (query, docids) -> [(docid, score)]
 
-    `variants`: qid → query texts (the standalone question first; multi-query or HyDE texts after).
+
+def retrieve(variants: Mapping[str, Sequence[str]], qids: Sequence[str], docids: Sequence[str],
+             sparse: Mapping[str, Searcher], dense: Mapping[str, Searcher], settings: RetrievalSettings,
+             rerankers: Mapping[str, Rescorer] | None = None,
+             sparse_weights: Mapping[str, float] | None = None) -> dict[str, RankedRun]:
+    """Runs for each retriever and the final ranking under the name `hybrid`.
+
+    `variants`: qid → query texts (the standalone question first; multi-query or HyDE texts after);
+    questions of `qids` without variants get empty rankings.
     `sparse`: name → searcher; with `sparse_weights`, the weighted sum of their normalised runs is
     the lexical side of the fusion (reported as `lexical`), else the first one is.
     `dense`: name → searcher; the first takes part in fusion, the others (e.g. `dense_base`, the
     model before fine-tuning) are reported beside it.
+    `rerankers`: name → cross-encoder; each rescores the fused top `settings.rerank_top` into a run of
+    its name (e.g. `rerank_base`, `rerank`); the fusion is then reported as `fused`, and the last
+    reranker's run is the final one.
     """
-    active = {qid: texts for qid, texts in variants.items() if qid not in skip}
-    runs: dict[str, Run] = {}
-    for name, search in {**sparse, **dense}.items():
-        runs[name] = _search_variants(search, active, settings.candidates, settings.rrf_k)
+    ties = tie_ranks(docids)
+    depth = settings.candidates
+    runs = {name: _search_variants(search, variants, qids, docids, ties, depth, settings.rrf_k)
+            for name, search in {**sparse, **dense}.items()}
     if sparse_weights and len(sparse) > 1:
-        runs["lexical"] = top(weighted_sum({name: runs[name] for name in sparse}, sparse_weights, settings.norm),
-                              settings.candidates)
+        runs["lexical"] = weighted_sum({name: runs[name] for name in sparse}, sparse_weights, settings.norm, depth)
         lexical = runs["lexical"]
     else:
         lexical = runs[next(iter(sparse))]
@@ -83,26 +107,31 @@ def retrieve(variants: Mapping[str, Sequence[str]], sparse: Mapping[str, Searche
     if dense_name is None:
         fused = lexical
     elif settings.fusion == "hybrid":
-        fused = hybrid(lexical, runs[dense_name], settings.alpha, settings.norm)
+        fused = hybrid(lexical, runs[dense_name], settings.alpha, settings.norm, depth)
     elif settings.fusion == "rrf":
-        fused = reciprocal_rank_fusion({"sparse": lexical, "dense": runs[dense_name]}, k=settings.rrf_k)
+        fused = reciprocal_rank_fusion({"sparse": lexical, "dense": runs[dense_name]}, k=settings.rrf_k, depth=depth)
     else:
         raise ValueError(f"unknown fusion {settings.fusion!r} (hybrid, rrf)")
-    if rerank is not None and settings.rerank_top > 0:
-        fused = {qid: rerank_head(scores, lambda ds, q=qid: rerank(active[q][0], ds), settings.rerank_top)
-                 for qid, scores in fused.items()}
+    if rerankers and settings.rerank_top > 0:
+        runs["fused"] = fused
+        for name, rescore in rerankers.items():
+            runs[name] = fused = rerank_heads(runs["fused"], lambda row, ds, r=rescore: r(variants[qids[row]][0], ds),
+                                              settings.rerank_top)
     runs["hybrid"] = fused
-    for qid in variants:
-        if qid in skip:
-            for run in runs.values():
-                run[qid] = {}
-    return runs  # cut to `settings.keep` when written (RankedRun sorts once, there)
+    return runs
 
 
-def rerank_head(scores: Mapping[str, float], rescore: Callable[[list[str]], list[tuple[str, float]]], n: int) -> dict[str, float]:
-    """Reorder the best n documents by `rescore`; the rest keep their order below them."""
-    ranked = [d for d, _ in sorted(scores.items(), key=lambda item: (-item[1], item[0]))]
-    head, tail = ranked[:n], ranked[n:]
-    reordered = [d for d, _ in ordered(rescore(head))] + tail
-    # Scores by position: the cross-encoder's scale and the fusion's scale must not mix.
-    return {docid: float(len(reordered) - i) for i, docid in enumerate(reordered)}
+def rerank_heads(run: RankedRun, rescore: Callable[[int, list[str]], list[tuple[str, float]]], n: int) -> RankedRun:
+    """Reorder each question's best n documents by `rescore(row, docids)`; the rest keep their order below.
+
+    Scores become positions (depth - rank): the cross-encoder's scale and the fusion's must not mix.
+    """
+    position = {d: i for i, d in enumerate(run.docids)}
+    result = RankedRun(run.qids, run.docids, run.ids.copy(), np.zeros_like(run.scores))
+    for row in range(len(run.qids)):
+        head = run.ranking(row, n)
+        if head:
+            result.ids[row, :len(head)] = [position[d] for d, _ in ordered(rescore(row, head))]
+        filled = int((result.ids[row] >= 0).sum())
+        result.scores[row, :filled] = np.arange(filled, 0, -1)
+    return result

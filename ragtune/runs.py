@@ -1,9 +1,15 @@
-"""Ranked runs on disk: compact arrays instead of JSON.
+"""Ranked runs as arrays: the shape every retriever, fusion and metric in ragtune works on.
 
-A run over 19k validation questions × 100 candidates × several retrievers is millions of
-(docid, score) pairs; as JSON it is hundreds of MB. On disk a run is a directory holding
-`qids.json`, `docids.json` (the corpus table), `ids.npy` (int32, -1 padded) and `scores.npy`
-(float32) — a few MB, byte-identical across identical runs (np.save writes no timestamps).
+A run over 19k validation questions × 200 candidates × several retrievers is millions of
+(docid, score) pairs; as Python dicts it costs minutes to build, sort and fuse. A `RankedRun`
+holds them as two arrays over a shared docid table: `ids` (int32, row = question, column =
+rank, -1 pads a short row) and `scores` (float32). The row order IS the ranking: best first,
+equal scores ordered by docid, so a run ranks identically wherever it is read.
+
+On disk a run is a directory holding `qids.json`, `docids.json`, `ids.npy` and `scores.npy`
+(a few MB, byte-identical across identical runs: np.save writes no timestamps).
+
+The dict shape `{qid: {docid: score}}` (what ranx and JSON use) converts both ways.
 """
 
 from __future__ import annotations
@@ -19,27 +25,78 @@ from ragtune.io import atomic_write, read_json, write_json
 Run = dict[str, dict[str, float]]
 
 
+def tie_ranks(docids: Sequence[str]) -> np.ndarray:
+    """Position of each docid in sorted order: the tie-break key of every ranking."""
+    order = np.argsort(np.asarray(docids, dtype=object), kind="stable")
+    ranks = np.empty(len(docids), dtype=np.int64)
+    ranks[order] = np.arange(len(docids))
+    return ranks
+
+
+def rank_rows(ids: np.ndarray, scores: np.ndarray, ties: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row sorted by (float32) score descending, ties by docid, padding (-1) last."""
+    ids = np.asarray(ids, dtype=np.int64)
+    scores = np.asarray(scores, dtype=np.float32) + np.float32(0.0)  # -0.0 → 0.0
+    valid = ids >= 0
+    # One int64 key per entry: the float's order-preserving integer image, then the tie rank.
+    bits = scores.view(np.int32).astype(np.int64)
+    ordered_bits = np.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
+    key = np.where(valid, (-ordered_bits << 32) | ties[np.where(valid, ids, 0)], np.iinfo(np.int64).max)
+    order = np.argsort(key, axis=-1)
+    ranked_ids = np.take_along_axis(ids, order, axis=-1)
+    ranked_scores = np.take_along_axis(scores, order, axis=-1)
+    return ranked_ids.astype(np.int32), np.where(ranked_ids >= 0, ranked_scores, 0).astype(np.float32)
+
+
 @dataclass
 class RankedRun:
     qids: list[str]
     docids: list[str]
-    ids: np.ndarray
-    scores: np.ndarray
+    ids: np.ndarray      # (n_questions, depth) int32 positions in `docids`, -1 padded
+    scores: np.ndarray   # (n_questions, depth) float32, 0 where ids is -1
 
     @classmethod
-    def from_run(cls, run: Mapping[str, Mapping[str, float]], qids: Sequence[str], docids: Sequence[str], k: int) -> "RankedRun":
+    def empty(cls, qids: Sequence[str], docids: Sequence[str], depth: int) -> "RankedRun":
+        return cls(list(qids), list(docids), np.full((len(qids), depth), -1, np.int32),
+                   np.zeros((len(qids), depth), np.float32))
+
+    @classmethod
+    def ranked(cls, qids: Sequence[str], docids: Sequence[str], ids: np.ndarray, scores: np.ndarray,
+               ties: np.ndarray | None = None) -> "RankedRun":
+        """From unordered rows (e.g. a search library's top-k): put each row in ranking order."""
+        ties = tie_ranks(docids) if ties is None else ties
+        ranked_ids, ranked_scores = rank_rows(ids, scores, ties)
+        return cls(list(qids), list(docids), ranked_ids, ranked_scores)
+
+    @classmethod
+    def from_run(cls, run: Mapping[str, Mapping[str, float]], qids: Sequence[str], docids: Sequence[str],
+                 k: int | None = None) -> "RankedRun":
+        """From the dict shape; each question keeps its `k` best documents (all when k is None)."""
         position = {d: i for i, d in enumerate(docids)}
-        ids = np.full((len(qids), k), -1, dtype=np.int32)
-        scores = np.zeros((len(qids), k), dtype=np.float32)
+        depth = max((len(run.get(q, {})) for q in qids), default=0) if k is None else k
+        ids = np.full((len(qids), depth), -1, dtype=np.int32)
+        scores = np.zeros((len(qids), depth), dtype=np.float32)
         for row, qid in enumerate(qids):
-            ranked = sorted(run.get(qid, {}).items(), key=lambda item: (-item[1], item[0]))[:k]
+            ranked = sorted(run.get(qid, {}).items(), key=lambda item: (-item[1], item[0]))[:depth]
             for col, (docid, score) in enumerate(ranked):
                 ids[row, col] = position[docid]
                 scores[row, col] = score
         return cls(list(qids), list(docids), ids, scores)
 
+    @property
+    def depth(self) -> int:
+        return self.ids.shape[1]
+
+    def cut(self, k: int) -> "RankedRun":
+        return RankedRun(self.qids, self.docids, self.ids[:, :k], self.scores[:, :k])
+
+    def ranking(self, row: int, k: int | None = None) -> list[str]:
+        """Docids of one question, best first."""
+        ids = self.ids[row, :k]
+        return [self.docids[i] for i in ids[ids >= 0]]
+
     def to_run(self, k: int | None = None) -> Run:
-        k = self.ids.shape[1] if k is None else k
+        k = self.depth if k is None else k
         return {qid: {self.docids[i]: float(s) for i, s in zip(self.ids[row, :k], self.scores[row, :k]) if i >= 0}
                 for row, qid in enumerate(self.qids)}
 
@@ -49,7 +106,7 @@ class RankedRun:
         write_json(directory / "docids.json", self.docids)
         for name, array in (("ids", self.ids), ("scores", self.scores)):
             with atomic_write(directory / f"{name}.npy", "wb") as handle:
-                np.save(handle, array)
+                np.save(handle, np.ascontiguousarray(array))
 
     @classmethod
     def load(cls, directory: Path) -> "RankedRun":
@@ -58,12 +115,20 @@ class RankedRun:
                    np.load(directory / "ids.npy"), np.load(directory / "scores.npy"))
 
 
-def save_runs(directory: Path, runs: Mapping[str, Run], qids: Sequence[str], docids: Sequence[str], k: int) -> None:
-    """One subdirectory per retriever name (bm25, dense, hybrid, …) plus an index of names."""
+def as_ranked(run: RankedRun | Mapping[str, Mapping[str, float]]) -> RankedRun:
+    """A RankedRun as is; a dict run over the sorted union of its docids."""
+    if isinstance(run, RankedRun):
+        return run
+    docids = sorted({d for scores in run.values() for d in scores})
+    return RankedRun.from_run(run, list(run), docids)
+
+
+def save_runs(directory: Path, runs: Mapping[str, RankedRun], k: int) -> None:
+    """One subdirectory per retriever name (bm25, dense, hybrid, …), each cut to k, plus an index of names."""
     for name, run in runs.items():
-        RankedRun.from_run(run, qids, docids, k).save(Path(directory) / name)
+        run.cut(k).save(Path(directory) / name)
     write_json(Path(directory) / "retrievers.json", list(runs))
 
 
-def load_runs(directory: Path, k: int | None = None) -> dict[str, Run]:
-    return {name: RankedRun.load(Path(directory) / name).to_run(k) for name in read_json(Path(directory) / "retrievers.json")}
+def load_runs(directory: Path) -> dict[str, RankedRun]:
+    return {name: RankedRun.load(Path(directory) / name) for name in read_json(Path(directory) / "retrievers.json")}

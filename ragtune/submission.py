@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from ragtune.io import dumps, atomic_write
+from ragtune.runs import RankedRun, as_ranked
 
 TOPK = 3
 
@@ -14,13 +15,17 @@ class SubmissionError(ValueError):
     pass
 
 
-def build_rows(questions: Sequence[dict], standalone: Mapping[str, str], run: Mapping[str, Mapping[str, float]],
+def build_rows(questions: Sequence[dict], standalone: Mapping[str, str], run: RankedRun | Mapping[str, Mapping[str, float]],
                contents: Mapping[str, str], reference_chars: int = 0) -> list[dict]:
     """One row per eval question, in eval_id order; `topk` holds the best TOPK docids (empty for chit-chat)."""
+    run = as_ranked(run)
+    row_of = {qid: row for row, qid in enumerate(run.qids)}
     rows = []
     for question in sorted(questions, key=lambda q: q["eval_id"]):
         qid = str(question["eval_id"])
-        ranked = sorted(run.get(qid, {}).items(), key=lambda item: (-item[1], item[0]))[:TOPK]
+        row = row_of.get(qid)
+        ranked = [] if row is None else [(run.docids[i], s) for i, s in zip(run.ids[row, :TOPK], run.scores[row, :TOPK])
+                                         if i >= 0]
         rows.append({
             "eval_id": question["eval_id"],
             "standalone_query": standalone.get(qid, ""),

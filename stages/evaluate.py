@@ -1,4 +1,4 @@
-"""evaluate: MAP@3 (competition rule), MRR, nDCG, recall per retriever; recall curves; failure report."""
+"""evaluate: MAP@3 (competition rule), MRR, nDCG, recall per retriever; recall curves, MAP bars; failure report."""
 
 from common import params, path, stage
 
@@ -17,6 +17,9 @@ def main() -> None:
 
     scores = {name: metrics.evaluate(run, qrels) for name, run in runs.items()}
     write_json(path("metrics/retrieval.json"), scores)
+    # One bar per retriever; `dvc plots diff` over experiments sets them side by side.
+    write_json(path("plots/map.json"), [{"retriever": name, "map@3": values["map@3"], "mrr@10": values["mrr@10"]}
+                                        for name, values in sorted(scores.items())])
     curves = {name: metrics.recall_curve(run, qrels) for name, run in runs.items()}
     write_json(path("plots/recall.json"),
                [{"retriever": name, **row} for name, rows in curves.items() for row in rows])

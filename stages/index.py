@@ -29,7 +29,7 @@ def main() -> None:
     for name, model_dir in (("dense", "models/embedder"), ("dense_base", "models/base")):
         encoder = dense.M3Encoder(model_path(model_dir), batch_size=p["index"]["batch_size"],
                                   passage_max_length=p["model"]["passage_max_len"])
-        vectors = encoder.encode(texts, kind="passage").dense
+        vectors = encoder.encode(texts, kind="passage", lexical=False).dense
         index = dense.build_faiss(vectors, kind=p["index"]["faiss"], **p["index"].get("faiss_options", {}))
         dense.save_faiss(index, path(f"indexes/{name}/faiss.index"))
         write_json(path(f"indexes/{name}/docids.json"), docids)

@@ -5,14 +5,21 @@ Per question: a standalone query (multi-turn → user turns with content), a chi
 optionally reranked. Runs of every retriever are written so evaluate can show what each adds.
 """
 
+import functools
+from importlib.metadata import PackageNotFoundError, version
+
 from common import WORKERS, model_path, params, path, stage
 
 from ragtune import conversation, dense
-from ragtune.io import read_jsonl, write_jsonl
+from ragtune.io import read_json, read_jsonl, write_jsonl
 from ragtune.llm import LLMClient, LLMSettings, ResponseCache
-from ragtune.retrieval import DenseSearcher, RetrievalSettings, retrieve
+from ragtune.memo import SearchMemo, fingerprint
+from ragtune.retrieval import DenseSearcher, RetrievalSettings, hits_searcher, retrieve
 from ragtune.runs import save_runs
 from ragtune.sparse import load_retriever
+
+
+LIBRARIES = ("bm25s", "kiwipiepy", "faiss-cpu", "torch", "transformers", "FlagEmbedding", "numpy")
 
 
 @stage
@@ -34,45 +41,83 @@ def main() -> None:
     cache.touch()  # tracked even when no LLM is used
     client = LLMClient(llm, cache=ResponseCache(cache)) if llm is not None else None
 
-    lexical = {"bm25": load_retriever(path("indexes/sparse"), num_workers=WORKERS)}
+    # Searchers are built only when the memo cannot answer (a sweep over alpha loads no model).
+    code = fingerprint(path("ragtune"), *(installed(m) for m in LIBRARIES))
+    lexical = {"bm25": (fingerprint(code, path("indexes/sparse")),
+                        functools.cache(lambda: lexical_searcher(path("indexes/sparse"), docids)))}
     weights = {"bm25": 1.0 - config["char_weight"]}
     if p["index"]["char_ngram"]:
-        lexical["bm25_char"] = load_retriever(path("indexes/sparse_char"), num_workers=WORKERS)
+        lexical["bm25_char"] = (fingerprint(code, path("indexes/sparse_char")),
+                                functools.cache(lambda: lexical_searcher(path("indexes/sparse_char"), docids)))
         weights["bm25_char"] = config["char_weight"]
-    searchers = {name: DenseSearcher(dense.M3Encoder(model_path(model_dir), batch_size=p["index"]["batch_size"],
-                                                     query_max_length=p["model"]["query_max_len"]),
-                                     dense.load_faiss(path(f"indexes/{name}/faiss.index")), docids)
+    searchers = {name: (fingerprint(code, path(f"indexes/{name}"), path(model_dir),
+                                    p["model"]["query_max_len"], config["query_batch_size"], dense.default_device()),
+                        functools.cache(functools.partial(dense_searcher, name, model_dir, p, docids)))
                  for name, model_dir in (("dense", "models/embedder"), ("dense_base", "models/base"))}
+    memo = SearchMemo(path("runs/candidates"))
     settings = RetrievalSettings(candidates=config["candidates"], fusion=config["fusion"], alpha=p["alpha"],
-                                 rrf_k=p["rrf_k"], norm=config["norm"], rerank_top=config["rerank_top"],
-                                 keep=config["keep"])
-    rerank = reranker(p["reranker"], read_jsonl(path("data/prepared/documents.jsonl")))
+                                 rrf_k=p["rrf_k"], norm=config["norm"], rerank_top=config["rerank_top"])
+    rerankers = cross_encoders(p["reranker"], read_jsonl(path("data/prepared/documents.jsonl")))
 
     for split, items in sets.items():
         use_llm = client if split == "eval" or config["llm_on_validation"] else None
         plans = conversation.plan_queries(items, detector, use_llm, config["multi_query"], config["hyde"])
         # The base model is evidence for fine-tuning, measured on validation only.
         reported = searchers if split == "validation" else {"dense": searchers["dense"]}
-        runs = retrieve({plan.qid: plan.variants for plan in plans}, {n: r.search for n, r in lexical.items()},
-                        reported, settings, skip={plan.qid for plan in plans if plan.chitchat}, rerank=rerank,
-                        sparse_weights=weights)
-        save_runs(path(f"runs/{split}"), runs, [plan.qid for plan in plans], docids, settings.keep)
+        reranking = rerankers if split == "validation" else dict(list(rerankers.items())[-1:])
+        remembered = {kind: {name: memo.wrap(f"{split}/{name}", key, make) for name, (key, make) in group.items()}
+                      for kind, group in (("sparse", lexical), ("dense", reported))}
+        runs = retrieve({plan.qid: plan.variants for plan in plans if not plan.chitchat},
+                        [plan.qid for plan in plans], docids, remembered["sparse"], remembered["dense"], settings,
+                        rerankers=reranking, sparse_weights=weights)
+        save_runs(path(f"runs/{split}"), runs, config["keep"])
         write_jsonl(path(f"runs/{split}/queries.jsonl"), (plan.as_dict() for plan in plans))
         print(f"retrieve: {split}: {len(plans)} questions, {sum(plan.chitchat for plan in plans)} judged chit-chat")
     if client is not None:
         client.cache.compact()
+    print(f"retrieve: candidate searches remembered: {len(memo.hits)}, run: {len(memo.misses)}")
 
 
-def reranker(config: dict, documents: list[dict]):
-    """rerank(query, docids) → [(docid, score)] with the configured cross-encoder, or None."""
+def installed(package: str) -> str:
+    try:
+        return f"{package}=={version(package)}"
+    except PackageNotFoundError:  # e.g. faiss-gpu instead of faiss-cpu
+        return f"{package} absent"
+
+
+def lexical_searcher(directory, docids: list[str]):
+    """Array search over the corpus table (bm25s: native; other backends: adapted from their hits)."""
+    retriever = load_retriever(directory, num_workers=WORKERS)
+    if not hasattr(retriever, "search_arrays"):
+        return hits_searcher(retriever.search, docids)
+    if retriever.docids != docids:
+        raise ValueError("indexes/: the lexical index lists other documents than data/prepared (rerun index)")
+    return retriever.search_arrays
+
+
+def dense_searcher(name: str, model_dir: str, p: dict, docids: list[str]) -> DenseSearcher:
+    """The embedder of `model_dir` over its FAISS index (whose rows must be the corpus, in order)."""
+    if read_json(path(f"indexes/{name}/docids.json")) != docids:
+        raise ValueError(f"indexes/{name}: the index lists other documents than data/prepared (rerun index)")
+    encoder = dense.M3Encoder(model_path(model_dir), batch_size=p["retrieval"]["query_batch_size"],
+                              query_max_length=p["model"]["query_max_len"])
+    return DenseSearcher(encoder, dense.load_faiss(path(f"indexes/{name}/faiss.index")))
+
+
+def cross_encoders(config: dict, documents: list[dict]) -> dict:
+    """name → rescore(query, docids): `rerank` (models/reranker), preceded by `rerank_base` when the
+    cross-encoder was fine-tuned, so evaluate shows what fine-tuning it changed; {} for reranker=none."""
     if config["name"] == "none":
-        return None
+        return {}
     from ragtune.rerank import CrossEncoderReranker
-    local = path(config["path"])  # a directory of this repository, else a hub id
-    model = CrossEncoderReranker(str(local) if local.exists() else config["path"],
-                                 batch_size=config["batch_size"], max_length=config["max_length"])
     texts = {d["docid"]: d["content"] for d in documents}
-    return lambda query, docids: model.rerank(query, [(d, texts[d]) for d in docids])
+    names = {"rerank_base": "models/reranker_base"} if config["finetune"] else {}
+    rescorers = {}
+    for name, directory in {**names, "rerank": "models/reranker"}.items():
+        model = CrossEncoderReranker(model_path(directory), batch_size=config["batch_size"],
+                                     max_length=config["max_length"])
+        rescorers[name] = lambda query, docids, m=model: m.rerank(query, [(d, texts[d]) for d in docids])
+    return rescorers
 
 
 if __name__ == "__main__":

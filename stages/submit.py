@@ -12,7 +12,7 @@ def main() -> None:
     config = params()["submission"]
     documents = {d["docid"]: d["content"] for d in read_jsonl(path("data/prepared/documents.jsonl"))}
     questions = read_jsonl(path("data/prepared/questions.jsonl"))
-    run = RankedRun.load(path(f"runs/eval/{config['retriever']}")).to_run()
+    run = RankedRun.load(path(f"runs/eval/{config['retriever']}"))
     standalone = {row["qid"]: row["standalone"] for row in read_jsonl(path("runs/eval/queries.jsonl"))}
 
     rows = submission.build_rows(questions, standalone, run, documents, config["reference_chars"])

@@ -42,21 +42,31 @@ class BM25Retriever:
         return self.search_tokens(self.analyzer.batch(queries), k)
 
     def search_tokens(self, query_tokens: list[list[str]], k: int) -> list[Hits]:
-        """Search pre-analysed queries; queries with no known token get no hits (not k arbitrary ones)."""
+        ids, scores = self.search_ids(query_tokens, k)
+        return [ordered([(self.docids[d], float(s)) for d, s in zip(row_ids, row_scores) if d >= 0])
+                for row_ids, row_scores in zip(ids, scores)]
+
+    def search_arrays(self, queries: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, scores), each (n_queries, k): positions in `docids`, -1 where fewer than k documents match."""
+        return self.search_ids(self.analyzer.batch(queries), k)
+
+    def search_ids(self, query_tokens: list[list[str]], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Search pre-analysed queries; a query with no known token gets no hits (not k arbitrary ones)."""
         if self._bm25 is None:
             raise RuntimeError("BM25Retriever: index() or load() first")
         k = min(k, len(self.docids))
+        ids = np.full((len(query_tokens), k), -1, dtype=np.int64)
+        scores = np.zeros((len(query_tokens), k), dtype=np.float32)
         vocab = self._bm25.vocab_dict
         known = [[t for t in tokens if t in vocab] for tokens in query_tokens]
-        results: list[Hits] = [[] for _ in known]
         todo = [i for i, tokens in enumerate(known) if tokens]
         if todo and k > 0:
-            ids, scores = self._bm25.retrieve([known[i] for i in todo], k=k, show_progress=False,
-                                              n_threads=self.threads, backend_selection=self.backend)
-            for row, i in enumerate(todo):
-                hits = [(self.docids[d], float(s)) for d, s in zip(ids[row], scores[row]) if s > 0]
-                results[i] = ordered(hits)
-        return results
+            found, found_scores = self._bm25.retrieve([known[i] for i in todo], k=k, show_progress=False,
+                                                      n_threads=self.threads, backend_selection=self.backend)
+            matched = found_scores > 0
+            ids[todo] = np.where(matched, found, -1)
+            scores[todo] = np.where(matched, found_scores, 0)
+        return ids, scores
 
     def score_matrix(self, query_tokens: list[list[str]]) -> np.ndarray:
         """Scores of every document for each query (queries × docs); used for mining and analysis."""

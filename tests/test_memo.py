@@ -1,0 +1,53 @@
+"""SearchMemo: answers only for exactly the same inputs, and never from a half-written entry."""
+
+import numpy as np
+
+from ragtune.memo import SearchMemo, fingerprint
+
+
+def counting_searcher(calls):
+    def search(texts, k):
+        calls.append(list(texts))
+        ids = np.arange(len(texts) * k).reshape(len(texts), k)
+        return ids, ids.astype(np.float32) / 10
+    return search
+
+
+def test_same_inputs_are_answered_from_the_memo(tmp_path):
+    calls = []
+    made = []
+    memo = SearchMemo(tmp_path)
+    search = memo.wrap("val/bm25", "fp1", lambda: made.append(1) or counting_searcher(calls))
+    first = search(["a", "b"], 3)
+    again = SearchMemo(tmp_path).wrap("val/bm25", "fp1", lambda: counting_searcher(calls))(["a", "b"], 3)
+    assert len(calls) == 1 and made == [1]
+    for x, y in zip(first, again):
+        assert np.array_equal(x, y) and x.dtype == y.dtype
+
+
+def test_any_change_recomputes(tmp_path):
+    calls = []
+    SearchMemo(tmp_path).wrap("n", "fp1", lambda: counting_searcher(calls))(["a", "b"], 3)
+    for fp, texts, k in (("fp2", ["a", "b"], 3), ("fp1", ["a", "c"], 3), ("fp1", ["a", "b"], 2), ("fp1", ["a"], 3)):
+        SearchMemo(tmp_path).wrap("n", fp, lambda: counting_searcher(calls))(texts, k)
+    assert len(calls) == 5
+
+
+def test_interrupted_write_is_not_trusted(tmp_path):
+    calls = []
+    SearchMemo(tmp_path).wrap("n", "fp", lambda: counting_searcher(calls))(["a"], 2)
+    (tmp_path / "n" / "key").unlink()  # as if killed between writing the arrays and the key
+    SearchMemo(tmp_path).wrap("n", "fp", lambda: counting_searcher(calls))(["a"], 2)
+    assert len(calls) == 2
+
+
+def test_fingerprint_reads_file_contents_not_names_of_caches(tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "w.bin").write_bytes(b"1")
+    before = fingerprint(tmp_path / "m", 32)
+    (tmp_path / "m" / "__pycache__").mkdir()
+    (tmp_path / "m" / "__pycache__" / "x.pyc").write_bytes(b"stamp")
+    assert fingerprint(tmp_path / "m", 32) == before
+    assert fingerprint(tmp_path / "m", 64) != before
+    (tmp_path / "m" / "w.bin").write_bytes(b"2")
+    assert fingerprint(tmp_path / "m", 32) != before
