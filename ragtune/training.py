@@ -307,15 +307,18 @@ def _run(command: list[str], env_overrides: dict[str, str]) -> None:
         raise RuntimeError(f"fine-tuning failed (exit {completed.returncode}): {' '.join(command)}")
 
 
-def _publish(run_dir: Path, out_dir: Path) -> None:
+def _publish(run_dir: Path, out_dir: Path, unchanged_from: Path | None = None) -> None:
+    """Copy the model files to `out_dir`; files the runner did not write come from `unchanged_from`."""
     with staged_directory(out_dir) as stage:
         for name in MODEL_FILES:
-            if (run_dir / name).exists():
-                shutil.copy2(run_dir / name, stage / name)
+            for source in (run_dir, unchanged_from):
+                if source is not None and (source / name).exists():
+                    shutil.copy2(source / name, stage / name)
+                    break
 
 
 def _train(module: str, base_model: str | Path, rows: list[dict], out_dir: Path, settings: M3TrainSettings,
-           extra: list[str]) -> list[dict]:
+           extra: list[str], unchanged_from: Path | None = None) -> list[dict]:
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     ordered, max_steps = arrange_epochs(rows, settings)
@@ -327,7 +330,7 @@ def _train(module: str, base_model: str | Path, rows: list[dict], out_dir: Path,
                    "--train_data", str(train_file), *_common_arguments(settings, max_steps, work), *extra]
         _run(command, {"TOKENIZERS_PARALLELISM": "false", "PYTHONHASHSEED": str(settings.seed)})
         curve = loss_curve(work / "run")
-        _publish(work / "run", out_dir)
+        _publish(work / "run", out_dir, unchanged_from)
     return curve
 
 
@@ -351,7 +354,11 @@ def finetune_m3_rows(base_model: str | Path, rows: list[dict], out_dir: Path, se
         "--sentence_pooling_method", "cls",
         "--kd_loss_type", "m3_kd_loss",
     ]
-    return _train(M3_MODULE, base_model, rows, out_dir, settings, extra)
+    # Dense-only training saves no colbert/sparse heads; they are the base's, unchanged, so the
+    # output keeps BGE-M3's layout (else FlagEmbedding would initialise them at random on loading).
+    local_base = Path(base_model) if Path(base_model).is_dir() else None
+    return _train(M3_MODULE, base_model, rows, out_dir, settings, extra,
+                  unchanged_from=None if settings.unified_finetuning else local_base)
 
 
 def finetune_reranker(base_model: str | Path, train_file: Path, out_dir: Path, settings: M3TrainSettings) -> list[dict]:

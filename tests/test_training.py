@@ -149,6 +149,16 @@ def test_runner_failure_is_reported(tiny, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_dense_only_training_keeps_the_base_heads(tiny, tmp_path):
+    root, embedder = tiny
+    finetune_m3(embedder, root / "train.jsonl", tmp_path / "dense",
+                M3TrainSettings(**{**SMALL.__dict__, "max_steps": 2, "unified_finetuning": False,
+                                   "use_self_distill": False}))
+    tuned, base = digests(tmp_path / "dense"), digests(embedder)
+    assert tuned["colbert_linear.pt"] == base["colbert_linear.pt"] and tuned["sparse_linear.pt"] == base["sparse_linear.pt"]
+    assert tuned["model.safetensors"] != base["model.safetensors"]
+
+
 @pytest.mark.slow  # two runner processes
 def test_knowledge_distillation_uses_teacher_scores(tiny, tmp_path):
     root, embedder = tiny
