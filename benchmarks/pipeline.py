@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -22,10 +23,27 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "competition"
 
 
-def timed(command: list[str], cwd: Path) -> float:
+STAGE = re.compile(r"Running stage '([^']+)'")
+
+
+def timed(command: list[str], cwd: Path, stages: dict[str, float] | None = None) -> float:
+    """Wall time of `command`; with `stages`, also each stage's (from one "Running stage" line to the next)."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1")
     started = time.perf_counter()
-    subprocess.run(command, cwd=cwd, env=env, check=True)
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    current, since = None, started
+    for line in process.stdout:
+        sys.stdout.write(line)
+        match = STAGE.search(line)
+        if match and stages is not None:
+            now = time.perf_counter()
+            if current:
+                stages[current] = now - since
+            current, since = match.group(1), now
+    if process.wait() != 0:
+        raise SystemExit(f"{' '.join(command)} failed")
+    if current and stages is not None:
+        stages[current] = time.perf_counter() - since
     return time.perf_counter() - started
 
 
@@ -49,10 +67,12 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "ragtune.cli", "params"], cwd=repo, check=True)
     subprocess.run(["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qam", "competition"], cwd=repo, check=True)
 
-    full = timed(["dvc", "repro"], repo)
+    full_stages: dict[str, float] = {}
+    alpha_stages: dict[str, float] = {}
+    full = timed(["dvc", "repro"], repo, full_stages)
     default_scores = json.loads((repo / "metrics" / "retrieval.json").read_text())
     noop = timed(["dvc", "repro"], repo)
-    alpha = timed(["dvc", "exp", "run", "-S", "alpha=0.6"], repo)
+    alpha = timed(["dvc", "exp", "run", "-S", "alpha=0.6"], repo, alpha_stages)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     scores = json.loads((repo / "metrics" / "retrieval.json").read_text())
     print("\n=== ragtune pipeline on data=competition ===")
@@ -60,6 +80,8 @@ def main() -> None:
     print(f"no-op dvc repro           : {noop:7.1f} s")
     print(f"dvc exp run -S alpha=0.6  : {alpha:7.1f} s")
     print(f"peak memory of a stage    : {peak:7.0f} MiB")
+    for label, stages in (("full repro", full_stages), ("alpha experiment", alpha_stages)):
+        print(f"stage wall times, {label}: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in stages.items()))
     for label, table in (("default parameters", default_scores), ("alpha=0.6 experiment", scores)):
         print(f"validation metrics, {label} (dev questions):")
         for name, values in table.items():

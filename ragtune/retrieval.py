@@ -45,6 +45,28 @@ class DenseSearcher:
         return ids, scores
 
 
+class LexicalWeightSearcher:
+    """BGE-M3's learned sparse score (Σ q_w · d_w over shared tokens) against the corpus matrix
+    (rows in docid-table order; see `ragtune.dense.lexical_matrix`)."""
+
+    def __init__(self, encoder, doc_matrix, chunk: int = 2048):
+        from ragtune import dense
+        self._dense, self.encoder, self.doc_matrix, self.chunk = dense, encoder, doc_matrix, chunk
+
+    def __call__(self, texts: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        weights = self.encoder.encode(list(texts), kind="query", lexical=True).lexical
+        k = min(k, self.doc_matrix.shape[0])
+        ids, scores = np.full((len(texts), k), -1, np.int64), np.zeros((len(texts), k), np.float32)
+        for start in range(0, len(texts), self.chunk):
+            block = self._dense.lexical_scores(weights[start:start + self.chunk], self.doc_matrix)
+            top = np.argpartition(-block, k - 1, axis=1)[:, :k] if k < block.shape[1] else np.argsort(-block, axis=1)
+            top_scores = np.take_along_axis(block, top, axis=1)
+            matched = top_scores > 0  # no shared token: not a candidate
+            ids[start:start + len(block)] = np.where(matched, top, -1)
+            scores[start:start + len(block)] = np.where(matched, top_scores, 0)
+        return ids, scores
+
+
 def hits_searcher(search: Callable[[Sequence[str], int], list[Hits]], docids: Sequence[str]) -> Searcher:
     """Adapt a backend that answers with (docid, score) lists (e.g. Elasticsearch) to arrays."""
     position = {d: i for i, d in enumerate(docids)}

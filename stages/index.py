@@ -29,7 +29,12 @@ def main() -> None:
     for name, model_dir in (("dense", "models/embedder"), ("dense_base", "models/base")):
         encoder = dense.M3Encoder(model_path(model_dir), batch_size=p["index"]["batch_size"],
                                   passage_max_length=p["model"]["passage_max_len"])
-        vectors = encoder.encode(texts, kind="passage", lexical=False).dense
+        learned_sparse = name == "dense" and p["index"]["m3_sparse"]
+        encoded = encoder.encode(texts, kind="passage", lexical=learned_sparse)
+        vectors = encoded.dense
+        if learned_sparse:  # BGE-M3's lexical weights of the fine-tuned model, one CSR row per passage
+            dense.save_lexical_matrix(dense.lexical_matrix(encoded.lexical, encoder.vocab_size),
+                                      path(f"indexes/{name}/lexical.npz"))
         index = dense.build_faiss(vectors, kind=p["index"]["faiss"], **p["index"].get("faiss_options", {}))
         dense.save_faiss(index, path(f"indexes/{name}/faiss.index"))
         write_json(path(f"indexes/{name}/docids.json"), docids)

@@ -14,7 +14,7 @@ from ragtune import conversation, dense
 from ragtune.io import read_json, read_jsonl, write_jsonl
 from ragtune.llm import LLMClient, LLMSettings, ResponseCache
 from ragtune.memo import SearchMemo, fingerprint
-from ragtune.retrieval import DenseSearcher, RetrievalSettings, hits_searcher, retrieve
+from ragtune.retrieval import DenseSearcher, LexicalWeightSearcher, RetrievalSettings, hits_searcher, retrieve
 from ragtune.runs import save_runs
 from ragtune.sparse import load_retriever
 
@@ -50,6 +50,13 @@ def main() -> None:
         lexical["bm25_char"] = (fingerprint(code, path("indexes/sparse_char")),
                                 functools.cache(lambda: lexical_searcher(path("indexes/sparse_char"), docids)))
         weights["bm25_char"] = config["char_weight"]
+    if p["index"]["m3_sparse"]:
+        lexical["m3_sparse"] = (fingerprint(code, path("indexes/dense"), path("models/embedder"),
+                                            p["model"]["query_max_len"], config["query_batch_size"],
+                                            dense.default_device()),
+                                functools.cache(lambda: learned_sparse_searcher(p, docids)))
+        weights["m3_sparse"] = config["m3_sparse_weight"]
+        weights["bm25"] -= config["m3_sparse_weight"]
     searchers = {name: (fingerprint(code, path(f"indexes/{name}"), path(model_dir),
                                     p["model"]["query_max_len"], config["query_batch_size"], dense.default_device()),
                         functools.cache(functools.partial(dense_searcher, name, model_dir, p, docids)))
@@ -95,13 +102,21 @@ def lexical_searcher(directory, docids: list[str]):
     return retriever.search_arrays
 
 
-def dense_searcher(name: str, model_dir: str, p: dict, docids: list[str]) -> DenseSearcher:
-    """The embedder of `model_dir` over its FAISS index (whose rows must be the corpus, in order)."""
+def query_encoder(name: str, model_dir: str, p: dict, docids: list[str]) -> dense.M3Encoder:
+    """The embedder of `model_dir`, after checking that indexes/<name> lists the corpus in order."""
     if read_json(path(f"indexes/{name}/docids.json")) != docids:
         raise ValueError(f"indexes/{name}: the index lists other documents than data/prepared (rerun index)")
-    encoder = dense.M3Encoder(model_path(model_dir), batch_size=p["retrieval"]["query_batch_size"],
-                              query_max_length=p["model"]["query_max_len"])
-    return DenseSearcher(encoder, dense.load_faiss(path(f"indexes/{name}/faiss.index")))
+    return dense.M3Encoder(model_path(model_dir), batch_size=p["retrieval"]["query_batch_size"],
+                           query_max_length=p["model"]["query_max_len"])
+
+
+def dense_searcher(name: str, model_dir: str, p: dict, docids: list[str]) -> DenseSearcher:
+    return DenseSearcher(query_encoder(name, model_dir, p, docids), dense.load_faiss(path(f"indexes/{name}/faiss.index")))
+
+
+def learned_sparse_searcher(p: dict, docids: list[str]) -> LexicalWeightSearcher:
+    return LexicalWeightSearcher(query_encoder("dense", "models/embedder", p, docids),
+                                 dense.load_lexical_matrix(path("indexes/dense/lexical.npz")))
 
 
 def cross_encoders(config: dict, documents: list[dict]) -> dict:

@@ -86,3 +86,19 @@ def test_rerankers_each_report_a_run_and_the_last_is_final():
     assert runs["rerank_base"].ranking(0) == ["d0", "d4", "d3"]
     assert runs["rerank"].ranking(0) == ["d4", "d0", "d3"]
     assert runs["hybrid"] is runs["rerank"]
+
+
+def test_learned_sparse_searcher_scores_shared_tokens_only():
+    from ragtune.dense import Encoded, lexical_matrix
+    from ragtune.retrieval import LexicalWeightSearcher
+
+    class FakeEncoder:
+        def encode(self, texts, kind, lexical=True):
+            table = {"x": {"1": 1.0, "2": 0.5}, "none": {"9": 1.0}}
+            return Encoded(np.zeros((len(texts), 2), np.float32), [table[t] for t in texts])
+
+    corpus = lexical_matrix([{"1": 0.2}, {"2": 1.0}, {"3": 1.0}, {"1": 0.1, "2": 0.1}], vocab_size=10)
+    ids, scores = LexicalWeightSearcher(FakeEncoder(), corpus, chunk=1)(["x", "none"], 3)
+    found = RankedRun.ranked(["x", "none"], ["a", "b", "c", "d"], ids, scores)
+    assert found.ranking(0) == ["b", "a", "d"] and found.ranking(1) == []
+    assert found.scores[0, :3].tolist() == pytest.approx([0.5, 0.2, 0.15])

@@ -120,3 +120,17 @@ def test_submission_rows_and_validation(tmp_path):
         submission.validate(rows[:1], questions, set(DOCS))
     submission.write_submission(tmp_path / "s.csv", rows)
     assert json.loads((tmp_path / "s.csv").read_text().splitlines()[0])["eval_id"] == 1
+
+
+def test_bm25_index_bytes_do_not_depend_on_the_hash_seed(tmp_path):
+    import os
+    import subprocess
+    import sys
+    script = ("import sys, pathlib; from ragtune.sparse.bm25 import BM25Retriever; from ragtune.text import CharNgramAnalyzer; "
+              "r = BM25Retriever(CharNgramAnalyzer(2)); "
+              f"r.index({list(DOCS)!r}, {list(DOCS.values())!r}); r.save(pathlib.Path(sys.argv[1]))")
+    for seed in ("1", "2"):
+        subprocess.run([sys.executable, "-c", script, str(tmp_path / seed)], check=True,
+                       env=dict(os.environ, PYTHONHASHSEED=seed))
+    files = sorted(p.relative_to(tmp_path / "1") for p in (tmp_path / "1").rglob("*") if p.is_file())
+    assert files and all((tmp_path / "1" / f).read_bytes() == (tmp_path / "2" / f).read_bytes() for f in files)

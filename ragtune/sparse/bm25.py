@@ -36,7 +36,11 @@ class BM25Retriever:
     def index_tokens(self, docids: Sequence[str], tokens: list[list[str]]) -> None:
         self.docids = list(docids)
         self._bm25 = bm25s.BM25(k1=self.k1, b=self.b, method=self.method, backend=self.backend)
-        self._bm25.index(tokens, show_progress=False)
+        # Our own sorted vocabulary: bm25s numbers tokens in set order, which changes with Python's
+        # per-process hash seed, so the saved index bytes (and DVC's hash of them) would too.
+        vocab = {token: i for i, token in enumerate(sorted({t for doc in tokens for t in doc}))}
+        ids = [[vocab[t] for t in doc] for doc in tokens]
+        self._bm25.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=False)
 
     def search(self, queries: Sequence[str], k: int) -> list[Hits]:
         return self.search_tokens(self.analyzer.batch(queries), k)
