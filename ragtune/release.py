@@ -41,6 +41,7 @@ TAG_PREFIX = "lb/"
 RECORD_FORMAT = "ragtune-release/1"
 RECORD_BEGIN = "--- ragtune release record (JSON) ---"
 RECORD_END = "--- end of record ---"
+HEADLINE_METRICS = ("map@3", "mrr@10")
 _DISK_PROBLEMS = ("No space left on device", "Read-only file system", "Permission denied", "Disk quota exceeded")
 
 Log = Callable[[str], None]
@@ -335,6 +336,8 @@ def format_message(tag: str, record: dict) -> str:
     ]
     numbers = [(f"{path}: {key}" if key else path, value)
                for path, values in record["metrics"].items() for key, value in _flat_numbers(values)]
+    # the leaderboard's metric and its companion first, so the header shows them whatever else is tracked
+    numbers.sort(key=lambda item: not item[0].endswith(HEADLINE_METRICS))
     if numbers:
         lines.append("Local metrics:")
         lines += [f"  {name} = {value:g}" for name, value in numbers[:20]]
