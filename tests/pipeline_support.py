@@ -1,0 +1,84 @@
+"""Helpers for tests that run the real pipeline on the shipped sample in a temporary copy of the repository."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = ["prepare", "queries", "negatives", "train", "index", "retrieve", "evaluate", "submit"]
+
+
+def environment(repo: Path) -> dict[str, str]:
+    """The venv's tools first; `ragtune` imported from `repo` (the editable install points at the main checkout)."""
+    return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+                PYTHONPATH=str(repo), DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
+                GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+
+
+def sh(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run(args, cwd=cwd, env=environment(cwd), text=True, capture_output=True)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+    return done
+
+
+def ran_stages(output: str) -> list[str]:
+    return re.findall(r"Running stage '([^']+)'", output)
+
+
+def copy_repository(target: Path) -> Path:
+    """The working tree's files that git tracks or would track (no outputs, no DVC cache)."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, text=True,
+                           capture_output=True, check=True).stdout.split()
+    for name in files:
+        if (ROOT / name).is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, target / name)
+    return target
+
+
+def shrink_training(repo: Path) -> None:
+    """A few steps of the real training: the workflows are under test here, not model quality."""
+    conf = repo / "conf" / "model" / "tiny.yaml"
+    text = re.sub(r"max_steps: \d+", "max_steps: 3", conf.read_text())
+    text = re.sub(r"batch_size: \d+", "batch_size: 4", text)
+    text = re.sub(r"logging_steps: \d+", "logging_steps: 1", text)
+    conf.write_text(text)
+    sh(sys.executable, "-m", "ragtune.cli", "params", cwd=repo)
+
+
+def committed_copy(target: Path) -> Path:
+    """A copy of the repository with short training, as its own git repository with no DVC remote."""
+    repo = copy_repository(target)
+    shrink_training(repo)
+    sh("git", "init", "-q", "-b", "main", cwd=repo)
+    sh("dvc", "remote", "remove", "local", cwd=repo)
+    sh("git", "add", "-A", cwd=repo)
+    sh("git", "commit", "-qm", "copy", cwd=repo)
+    return repo
+
+
+def lock_outs(repo: Path) -> dict[str, str]:
+    """`stage:path` -> md5 of every out in repo's dvc.lock."""
+    stages = (yaml.safe_load((repo / "dvc.lock").read_text()) or {}).get("stages") or {}
+    return {f"{stage}:{out['path']}": str(out.get("md5"))
+            for stage, entry in sorted(stages.items()) for out in entry.get("outs") or []}
+
+
+def stage_outs(repo: Path, stage: str) -> list[tuple[str, bool]]:
+    """(path, persist) for each out of `stage` in repo's dvc.yaml."""
+    outs = []
+    for out in yaml.safe_load((repo / "dvc.yaml").read_text())["stages"][stage].get("outs") or []:
+        if isinstance(out, dict):
+            (path, options), = out.items()
+            outs.append((path, bool((options or {}).get("persist"))))
+        else:
+            outs.append((out, False))
+    return outs

@@ -1,0 +1,83 @@
+"""A queued sweep, end to end, on a copy of the reference run: queue, run, list, compare."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline_support import sh
+
+pytestmark = pytest.mark.slow
+SWEEP = "alpha=range(0.3,0.7,0.3)"   # Hydra sweep syntax: alpha = 0.3, 0.6
+TIMEOUT_S = 1800
+
+
+def experiments(shown: list[dict]) -> dict[str, dict]:
+    """`dvc exp show --json` -> {experiment name: {"state", "alpha", "map@3", "mrr@10"}}."""
+    found = {}
+    for baseline in shown:
+        for group in baseline.get("experiments") or []:
+            for state in group["revs"]:
+                data = state.get("data") or {}
+                params = data.get("params", {}).get("params.yaml", {}).get("data", {})
+                hybrid = data.get("metrics", {}).get("metrics/retrieval.json", {}).get("data", {}).get("hybrid", {})
+                found[state.get("name") or group.get("name")] = {
+                    "state": (group.get("executor") or {}).get("state"), "alpha": params.get("alpha"),
+                    "map@3": hybrid.get("map@3"), "mrr@10": hybrid.get("mrr@10")}
+    return found
+
+
+def wait_for_queue(repo: Path) -> str:
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        status = sh("dvc", "queue", "status", cwd=repo).stdout
+        if not any(word in status for word in ("Queued", "Running")):
+            return status
+        assert time.monotonic() < deadline, f"the sweep did not finish in {TIMEOUT_S} s:\n{status}"
+        time.sleep(5)
+
+
+@pytest.fixture(scope="module")
+def swept(pipeline_reference, tmp_path_factory) -> Path:
+    repo = tmp_path_factory.mktemp("sweep") / "ragtune"
+    shutil.copytree(pipeline_reference.repo, repo, symlinks=True)
+    queued = sh("dvc", "exp", "run", "--queue", "-S", SWEEP, cwd=repo)
+    assert queued.stdout.count("Queued experiment") == 2, queued.stdout
+    sh("dvc", "queue", "start", cwd=repo)
+    try:
+        status = wait_for_queue(repo)
+    finally:
+        sh("dvc", "queue", "stop", cwd=repo, check=False)
+    assert "Failed" not in status, status + sh("dvc", "queue", "logs", status.split()[-1], cwd=repo, check=False).stdout
+    return repo
+
+
+def test_the_queued_sweep_runs_one_experiment_per_value_with_its_metrics(swept):
+    found = experiments(json.loads(sh("dvc", "exp", "show", "--json", cwd=swept).stdout))
+    assert sorted(e["alpha"] for e in found.values()) == [0.3, 0.6], found
+    for name, exp in found.items():
+        assert exp["state"] == "success", (name, exp)
+        assert 0 <= exp["map@3"] <= 1 and 0 <= exp["mrr@10"] <= 1, (name, exp)
+
+
+def test_exp_show_lists_metrics_and_only_the_parameters_that_differ(swept):
+    table = list(csv.reader(io.StringIO(sh("dvc", "exp", "show", "--only-changed", "--csv", cwd=swept).stdout)))
+    header = table[0]
+    assert "alpha" in header and "hybrid.map@3" in header and "hybrid.mrr@10" in header, header
+    assert "rrf_k" not in header and "data.name" not in header, header   # unchanged params are hidden
+    assert len(table) - 1 >= 3   # the workspace/baseline and two experiments
+
+
+def test_metrics_and_plots_diff_between_two_experiments(swept, tmp_path):
+    first, second = sorted(experiments(json.loads(sh("dvc", "exp", "show", "--json", cwd=swept).stdout)))
+    diff = json.loads(sh("dvc", "metrics", "diff", first, second, "--json", cwd=swept).stdout)
+    assert "map@3" in json.dumps(diff) and "mrr@10" in json.dumps(diff)
+    sh("dvc", "plots", "diff", first, second, "-o", str(tmp_path / "plots"), cwd=swept)
+    page = (tmp_path / "plots" / "index.html").read_text()
+    assert first in page and second in page and "recall" in page.lower()
