@@ -10,8 +10,12 @@ from pathlib import Path
 
 import yaml
 
-from ragtune.io import DataError
-from ragtune.llm import LLMError
+# This checkout's library, not whichever one the environment installed (an editable install of
+# another clone, a `dvc queue` copy, a `ragtune reproduce` worktree).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ragtune.io import DataError  # noqa: E402
+from ragtune.llm import LLMError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKERS = min(os.cpu_count() or 1, 8)  # threads for analysis; results do not depend on it

@@ -8,8 +8,6 @@ Training is cut to a few steps here (the same code path; figures come from bench
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
 import subprocess
 import sys
@@ -17,53 +15,14 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from pipeline_support import STAGES, committed_copy, copy_repository, ran_stages, sh
+
 pytestmark = pytest.mark.slow
-
-
-def sh(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
-               GIT_COMMITTER_EMAIL="t@t")
-    done = subprocess.run(args, cwd=cwd, env=env, text=True, capture_output=True)
-    if check and done.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
-    return done
-
-
-def ran_stages(output: str) -> list[str]:
-    return re.findall(r"Running stage '([^']+)'", output)
-
-
-def copy_repository(target: Path) -> Path:
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, text=True,
-                           capture_output=True, check=True).stdout.split()
-    for name in files:
-        if (ROOT / name).is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, target / name)
-    return target
-
-
-def shrink_training(repo: Path) -> None:
-    """A few steps of the real training: the workflows are under test here, not model quality."""
-    conf = repo / "conf" / "model" / "tiny.yaml"
-    text = re.sub(r"max_steps: \d+", "max_steps: 3", conf.read_text())
-    text = re.sub(r"batch_size: \d+", "batch_size: 4", text)
-    text = re.sub(r"logging_steps: \d+", "logging_steps: 1", text)
-    conf.write_text(text)
-    sh(sys.executable, "-m", "ragtune.cli", "params", cwd=repo)
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    repo = copy_repository(tmp_path_factory.mktemp("ragtune"))
-    shrink_training(repo)
-    sh("git", "init", "-q", "-b", "main", cwd=repo)
-    sh("dvc", "remote", "remove", "local", cwd=repo)  # no remote outside the temporary copy
-    sh("git", "add", "-A", cwd=repo)
-    sh("git", "commit", "-qm", "copy", cwd=repo)
-    return repo
+    return committed_copy(tmp_path_factory.mktemp("ragtune"))
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +34,7 @@ def first_repro(repo) -> subprocess.CompletedProcess:
 
 
 def test_repro_runs_every_stage_and_writes_a_valid_submission(repo, first_repro):
-    assert ran_stages(first_repro.stdout) == ["prepare", "queries", "negatives", "train", "index", "retrieve",
-                                              "evaluate", "submit"]
+    assert ran_stages(first_repro.stdout) == STAGES
     rows = [json.loads(line) for line in (repo / "submissions" / "submission.csv").read_text().splitlines()]
     eval_ids = [json.loads(line)["eval_id"] for line in (repo / "ragtune/resources/sample/eval.jsonl").read_text().splitlines()]
     assert sorted(r["eval_id"] for r in rows) == sorted(eval_ids)
@@ -98,6 +56,7 @@ def test_second_repro_does_nothing(repo, first_repro):
 def test_alpha_experiment_reruns_only_the_tail_and_metrics_diff_shows_it(repo, first_repro):
     done = sh("dvc", "exp", "run", "-S", "alpha=0.6", "-n", "alpha-0.6", cwd=repo)
     assert set(ran_stages(done.stdout)) == {"retrieve", "evaluate", "submit"}
+    assert "candidate searches remembered: 7, run: 0" in done.stdout  # fused again, not searched again
     shown = json.loads(sh("dvc", "exp", "show", "--json", cwd=repo).stdout)
     assert "alpha-0.6" in json.dumps(shown)
     diff = sh("dvc", "metrics", "diff", "main", "alpha-0.6", "--json", cwd=repo).stdout
