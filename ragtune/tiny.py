@@ -134,11 +134,7 @@ def build_tiny_embedder(texts: Sequence[str], out_dir: Path, *, vocab_size: int,
                      initializer_range=initializer_range)
     torch.manual_seed(seed)
     model = XLMRobertaModel(config).eval()  # with pooler, as in BGE-M3's checkpoint
-    if attention_value_init_range is not None:
-        with torch.no_grad():
-            for layer in model.encoder.layer:
-                layer.attention.self.value.weight.normal_(0.0, attention_value_init_range)
-                layer.attention.output.dense.weight.normal_(0.0, attention_value_init_range)
+    _widen_attention(model.encoder, attention_value_init_range)
     colbert_linear = torch.nn.Linear(hidden_size, hidden_size)
     sparse_linear = torch.nn.Linear(hidden_size, 1)
     with staged_directory(out_dir) as stage:
@@ -149,9 +145,22 @@ def build_tiny_embedder(texts: Sequence[str], out_dir: Path, *, vocab_size: int,
     return out_dir
 
 
+def _widen_attention(encoder, value_init_range: float | None) -> None:
+    """Redraw every layer's attention value and output projections with std `value_init_range` (None: keep)."""
+    if value_init_range is None:
+        return
+    with torch.no_grad():
+        for layer in encoder.layer:
+            layer.attention.self.value.weight.normal_(0.0, value_init_range)
+            layer.attention.output.dense.weight.normal_(0.0, value_init_range)
+
+
 def build_tiny_reranker(tokenizer_dir: Path, out_dir: Path, *, hidden_size: int, num_layers: int,
-                        num_heads: int, intermediate_size: int, max_position: int = 514, seed: int) -> Path:
-    """Write a randomly initialised bge-reranker-v2-m3-shaped cross-encoder sharing `tokenizer_dir`'s tokenizer."""
+                        num_heads: int, intermediate_size: int, max_position: int = 514,
+                        attention_value_init_range: float | None = None, seed: int) -> Path:
+    """Write a randomly initialised bge-reranker-v2-m3-shaped cross-encoder sharing `tokenizer_dir`'s tokenizer.
+
+    `attention_value_init_range`: as for `build_tiny_embedder` (the classifier reads the CLS position too)."""
     from transformers import AutoTokenizer, XLMRobertaForSequenceClassification
 
     out_dir = Path(out_dir)
@@ -160,6 +169,7 @@ def build_tiny_reranker(tokenizer_dir: Path, out_dir: Path, *, hidden_size: int,
                      num_labels=1)
     torch.manual_seed(seed)
     model = XLMRobertaForSequenceClassification(config).eval()
+    _widen_attention(model.roberta.encoder, attention_value_init_range)
     with staged_directory(out_dir) as stage:
         _save_model(model, stage)
         tokenizer.save_pretrained(stage)

@@ -70,7 +70,8 @@ def targeted_round(p: dict, documents: list[dict], settings, targeted: dict) -> 
     if len(rows) < settings.batch_size:
         print(f"train: targeted round skipped: {len(rows)} missed questions, fewer than a batch")
         return {"missed": len(rows), "steps": 0}
-    round_settings = dataclasses.replace(settings, max_steps=targeted["targeted_max_steps"])
+    round_settings = dataclasses.replace(settings, max_steps=targeted["targeted_max_steps"],
+                                         knowledge_distillation=False)  # new negatives have no teacher scores
     started = time.perf_counter()
     curve = training.finetune_m3_rows(path("models/embedder"), rows, path("models/embedder"), round_settings)
     print(f"train: targeted round on {len(rows)} missed questions, {len(curve)} logged steps in "

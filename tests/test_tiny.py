@@ -135,3 +135,16 @@ def test_attention_value_init_range_scales_value_and_output_projections(tmp_path
         assert 0.2 < layer.attention.self.value.weight.std().item() < 0.3
         assert 0.2 < layer.attention.output.dense.weight.std().item() < 0.3
         assert layer.attention.self.query.weight.std().item() < 0.05  # the rest keeps initializer_range
+
+
+def test_reranker_attention_value_init_range(embedder, tmp_path):
+    from transformers import XLMRobertaForSequenceClassification
+
+    wide = build_tiny_reranker(embedder, tmp_path / "wide", max_position=130, seed=0,
+                               attention_value_init_range=0.25, **SHAPE)
+    assert digests(wide) == digests(build_tiny_reranker(embedder, tmp_path / "again", max_position=130, seed=0,
+                                                        attention_value_init_range=0.25, **SHAPE))
+    model = XLMRobertaForSequenceClassification.from_pretrained(str(wide))
+    for layer in model.roberta.encoder.layer:
+        assert 0.2 < layer.attention.self.value.weight.std().item() < 0.3
+        assert layer.attention.self.query.weight.std().item() < 0.05

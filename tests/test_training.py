@@ -195,3 +195,83 @@ def test_pointers_and_base_models(tiny, tmp_path):
     assert digests(tmp_path / "copy") == digests(Path(tiny_reranker))
     copy_model("BAAI/bge-reranker-v2-m3", tmp_path / "copy")  # replaces the directory, leaves no model files
     assert sorted(p.name for p in (tmp_path / "copy").iterdir()) == ["pointer.json"]
+
+
+def stage_repository(root: Path, overrides: dict) -> Path:
+    """A minimal repository to run stage scripts in: stages/, params.yaml (the repo's with `overrides`),
+    the prepared corpus (test_tiny's sentences) and one synthetic question per document."""
+    import shutil
+
+    import yaml
+
+    from ragtune.text import KoreanAnalyzer
+
+    source = Path(__file__).resolve().parents[1]
+    shutil.copytree(source / "stages", root / "stages")
+    params = yaml.safe_load((source / "params.yaml").read_text(encoding="utf-8"))
+    for key, value in overrides.items():
+        params[key] = {**params.get(key, {}), **value} if isinstance(value, dict) else value
+    (root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    documents = [{"docid": f"d{n:02d}", "src": "test", "content": text} for n, text in enumerate(SENTENCES)]
+    analyzer = KoreanAnalyzer.from_config(params["sparse"]["analyzer"])
+    write_jsonl(root / "data/prepared/documents.jsonl", documents)
+    write_jsonl(root / "data/prepared/morphemes.jsonl",
+                [{"docid": d["docid"], "morphemes": m} for d, m in zip(documents, analyzer.morphemes(SENTENCES))])
+    write_jsonl(root / "data/queries/train.jsonl",
+                [{"query": " ".join(d["content"].split()[:3]), "docid": d["docid"]} for d in documents])
+    return root
+
+
+TINY_STAGE = {
+    "model": {"name": "tiny", "embedder": None, "query_max_len": 16, "passage_max_len": 48,
+              "architecture": dict(vocab_size=300, max_position=130, **SHAPE)},
+    "train": {**{k: v for k, v in SMALL.__dict__.items() if k not in ("seed", "query_max_len", "passage_max_len")},
+              "max_steps": 2, "batch_size": 4, "logging_steps": 1, "targeted_round": False, "targeted_top_k": 3,
+              "targeted_pool": 8, "targeted_max_steps": 2},
+    "negatives": {"pool": 10, "k": 2, "skip_top": 0, "margin": 0.05, "near_duplicate": 0.8, "dense_pool": 0,
+                  "teacher_scores": False},
+    "reranker": {"name": "tiny", "path": "models/reranker", "batch_size": 8, "max_length": 64, "finetune": True,
+                 "architecture": dict(max_position=130, **SHAPE),
+                 "train": {"learning_rate": 1e-3, "max_steps": 2, "batch_size": 4, "train_group_size": 3,
+                           "logging_steps": 1, "precision": "fp32"}},
+}
+
+
+def run_stage(repo: Path, name: str) -> str:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, f"stages/{name}.py"], cwd=repo, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+@pytest.mark.slow  # runs the negatives and train stages: three small fine-tunings
+def test_stages_with_every_switch_on(tmp_path):
+    switches = {**TINY_STAGE, "negatives": {**TINY_STAGE["negatives"], "dense_pool": 5, "teacher_scores": True},
+                "train": {**TINY_STAGE["train"], "targeted_round": True, "knowledge_distillation": True}}
+    repo = stage_repository(tmp_path / "repo", switches)
+    run_stage(repo, "negatives")
+    rows = read_jsonl(repo / "data/negatives/train.jsonl")
+    assert len(rows) == len(SENTENCES) and all(len(r["neg_scores"]) == len(r["neg"]) == 2 for r in rows)
+    out = run_stage(repo, "train")
+    assert "CPU s" in out and "targeted round" in out
+    assert (repo / "models/embedder/model.safetensors").exists()
+    assert (repo / "models/reranker_base/model.safetensors").exists()
+    assert digests(repo / "models/reranker")["model.safetensors"] != digests(repo / "models/reranker_base")["model.safetensors"]
+    summary = json.loads((repo / "metrics/train.json").read_text())
+    assert summary["targeted"]["missed"] >= 0 and "reranker_final_loss" in summary
+
+
+@pytest.mark.slow  # runs the train stage
+def test_train_stage_reranker_pointers(tmp_path):
+    repo = stage_repository(tmp_path / "repo", {**TINY_STAGE, "reranker": {
+        "name": "bge-v2-m3", "path": "BAAI/bge-reranker-v2-m3", "batch_size": 8, "max_length": 64,
+        "finetune": False, "architecture": None, "train": None}})
+    write_jsonl(repo / "data/negatives/train.jsonl",
+                [{"query": f"q{n}", "pos": [s], "neg": [SENTENCES[(n + 1) % len(SENTENCES)]]}
+                 for n, s in enumerate(SENTENCES)])
+    run_stage(repo, "train")
+    for name in ("reranker_base", "reranker"):
+        assert json.loads((repo / "models" / name / "pointer.json").read_text()) == \
+            {"name_or_path": "BAAI/bge-reranker-v2-m3"}
