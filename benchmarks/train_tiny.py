@@ -5,7 +5,9 @@ on a fixed sample of dev questions (evaluation only, never trained on), fine-tun
 questions made offline from the documents' own sentences, measure again. Prints base and
 fine-tuned recall@10, training wall time, encoding throughput and peak RSS.
 
-    .venv/bin/python benchmarks/train_tiny.py [--max-steps 400 --lr 5e-4 ...]
+    .venv/bin/python benchmarks/train_tiny.py [--train-file data/negatives/train.jsonl --max-steps 60 ...]
+
+Defaults are conf/model/tiny.yaml's settings.
 """
 
 from __future__ import annotations
@@ -78,18 +80,18 @@ def main() -> None:
     parser.add_argument("--initializer-range", type=float, default=0.02)
     parser.add_argument("--attention-value-init-range", type=float, default=0.25,
                         help="std of the attention value/output projections at init (see build_tiny_embedder)")
-    parser.add_argument("--query-max-len", type=int, default=48)
-    parser.add_argument("--passage-max-len", type=int, default=256)
-    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--query-max-len", type=int, default=32)
+    parser.add_argument("--passage-max-len", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--temperature", type=float, default=0.05)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--group-size", type=int, default=2)
-    parser.add_argument("--max-steps", type=int, default=400)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--group-size", type=int, default=1)
+    parser.add_argument("--max-steps", type=int, default=50)
     parser.add_argument("--questions-per-doc", type=int, default=3)
     parser.add_argument("--eval-questions", type=int, default=2000)
-    parser.add_argument("--unified", action=argparse.BooleanOptionalAction, default=True,
+    parser.add_argument("--unified", action=argparse.BooleanOptionalAction, default=False,
                         help="M3 unified fine-tuning (dense + sparse + ColBERT losses)")
-    parser.add_argument("--self-distill", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--self-distill", action=argparse.BooleanOptionalAction, default=False)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-file", type=Path, default=None,
                         help="train on this FlagEmbedding file (e.g. the pipeline's data/negatives/train.jsonl) "
