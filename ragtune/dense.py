@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Mapping, Sequence
 
@@ -27,6 +27,7 @@ IndexKind = Literal["flat", "ivf", "hnsw"]
 class Encoded:
     dense: np.ndarray                 # (n, dim) float32, rows of unit length
     lexical: list[dict[str, float]]   # token id -> weight, one mapping per text
+    colbert: list[np.ndarray] = field(default_factory=list)  # (tokens, dim) float16 per text, when asked for
 
 
 def default_device() -> str:
@@ -57,10 +58,13 @@ class M3Encoder:
                                     query_max_length=query_max_length, passage_max_length=passage_max_length,
                                     normalize_embeddings=True)
 
-    def encode(self, texts: Sequence[str], kind: Literal["query", "passage"], lexical: bool = True) -> Encoded:
+    def encode(self, texts: Sequence[str], kind: Literal["query", "passage"], lexical: bool = True,
+               colbert: bool = False) -> Encoded:
         """Encode texts as queries or passages (they differ only in their maximum length).
 
         `lexical=False` skips the lexical weights (empty list): dense search alone doesn't need them.
+        `colbert=True` adds BGE-M3's multi-vector output (one unit vector per token after `<s>`),
+        kept as float16: a corpus of them is large.
         """
         if kind not in self.max_length:
             raise ValueError(f"kind must be 'query' or 'passage', got {kind!r}")
@@ -70,12 +74,13 @@ class M3Encoder:
         # FlagEmbedding shows its own tqdm bar ("Inference Embeddings").
         output = self.model.encode_single_device(
             texts, batch_size=self.batch_size, max_length=self.max_length[kind],
-            return_dense=True, return_sparse=lexical, return_colbert_vecs=False, device=self.device,
+            return_dense=True, return_sparse=lexical, return_colbert_vecs=colbert, device=self.device,
         )
         dense = l2_normalise(np.asarray(output["dense_vecs"], dtype=np.float32).reshape(len(texts), -1))
         weights = [{token: float(weight) for token, weight in sorted(row.items(), key=lambda kv: int(kv[0]))}
                    for row in output["lexical_weights"]] if lexical else []
-        return Encoded(dense, weights)
+        vectors = [np.asarray(v, dtype=np.float16) for v in output["colbert_vecs"]] if colbert else []
+        return Encoded(dense, weights, vectors)
 
     @property
     def dimension(self) -> int:
@@ -180,6 +185,13 @@ def lexical_scores(query_weights: Mapping[str, float] | Sequence[Mapping[str, fl
     queries = lexical_matrix([query_weights] if single else query_weights, doc_matrix.shape[1])
     scores = np.asarray((queries @ doc_matrix.T).todense(), dtype=np.float32)
     return scores[0] if single else scores
+
+
+def colbert_score(query: np.ndarray, passage: np.ndarray) -> float:
+    """BGE-M3's late-interaction score: each query token's best match in the passage, averaged."""
+    if len(query) == 0 or len(passage) == 0:
+        return 0.0
+    return float((query.astype(np.float32) @ passage.astype(np.float32).T).max(axis=1).mean())
 
 
 def save_lexical_matrix(matrix: scipy.sparse.csr_matrix, path: str | Path) -> None:

@@ -14,7 +14,8 @@ from ragtune import conversation, dense
 from ragtune.io import read_json, read_jsonl, write_jsonl
 from ragtune.llm import LLMClient, LLMSettings, ResponseCache
 from ragtune.memo import SearchMemo, fingerprint
-from ragtune.retrieval import DenseSearcher, LexicalWeightSearcher, RetrievalSettings, hits_searcher, retrieve
+from ragtune.retrieval import (ColbertRescorer, DenseSearcher, LexicalWeightSearcher, RetrievalSettings, hits_searcher,
+                               retrieve)
 from ragtune.runs import save_runs
 from ragtune.sparse import load_retriever
 
@@ -64,7 +65,14 @@ def main() -> None:
     memo = SearchMemo(path("runs/candidates"))
     settings = RetrievalSettings(candidates=config["candidates"], fusion=config["fusion"], alpha=p["alpha"],
                                  rrf_k=p["rrf_k"], norm=config["norm"], rerank_top=config["rerank_top"])
-    rerankers = cross_encoders(p["reranker"], read_jsonl(path("data/prepared/documents.jsonl")))
+    documents = read_jsonl(path("data/prepared/documents.jsonl"))
+    rerankers = cross_encoders(p["reranker"], documents)
+    colbert = None
+    if config["colbert"]:  # BGE-M3's multi-vector score of the fused top rerank_top
+        if config["rerank_top"] <= 0:
+            raise ValueError("params.yaml: retrieval.colbert needs retrieval.rerank_top > 0 (how many to rescore)")
+        colbert = ColbertRescorer(embedder("dense", "models/embedder", p, docids),
+                                  {d["docid"]: d["content"] for d in documents})
 
     for split, items in sets.items():
         use_llm = client if split == "eval" or config["llm_on_validation"] else None
@@ -72,6 +80,9 @@ def main() -> None:
         # The base model is evidence for fine-tuning, measured on validation only.
         reported = searchers if split == "validation" else {"dense": searchers["dense"]}
         reranking = rerankers if split == "validation" else dict(list(rerankers.items())[-1:])
+        if colbert is not None:
+            reranking = {"colbert": colbert.for_queries([plan.variants[0] for plan in plans if not plan.chitchat]),
+                         **reranking}
         remembered = {kind: {name: memo.wrap(f"{split}/{name}", key, make) for name, (key, make) in group.items()}
                       for kind, group in (("sparse", lexical), ("dense", reported))}
         runs = retrieve({plan.qid: plan.variants for plan in plans if not plan.chitchat},
@@ -102,20 +113,21 @@ def lexical_searcher(directory, docids: list[str]):
     return retriever.search_arrays
 
 
-def query_encoder(name: str, model_dir: str, p: dict, docids: list[str]) -> dense.M3Encoder:
+def embedder(name: str, model_dir: str, p: dict, docids: list[str]) -> dense.M3Encoder:
     """The embedder of `model_dir`, after checking that indexes/<name> lists the corpus in order."""
     if read_json(path(f"indexes/{name}/docids.json")) != docids:
         raise ValueError(f"indexes/{name}: the index lists other documents than data/prepared (rerun index)")
     return dense.M3Encoder(model_path(model_dir), batch_size=p["retrieval"]["query_batch_size"],
-                           query_max_length=p["model"]["query_max_len"])
+                           query_max_length=p["model"]["query_max_len"],
+                           passage_max_length=p["model"]["passage_max_len"])
 
 
 def dense_searcher(name: str, model_dir: str, p: dict, docids: list[str]) -> DenseSearcher:
-    return DenseSearcher(query_encoder(name, model_dir, p, docids), dense.load_faiss(path(f"indexes/{name}/faiss.index")))
+    return DenseSearcher(embedder(name, model_dir, p, docids), dense.load_faiss(path(f"indexes/{name}/faiss.index")))
 
 
 def learned_sparse_searcher(p: dict, docids: list[str]) -> LexicalWeightSearcher:
-    return LexicalWeightSearcher(query_encoder("dense", "models/embedder", p, docids),
+    return LexicalWeightSearcher(embedder("dense", "models/embedder", p, docids),
                                  dense.load_lexical_matrix(path("indexes/dense/lexical.npz")))
 
 

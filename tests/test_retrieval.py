@@ -102,3 +102,32 @@ def test_learned_sparse_searcher_scores_shared_tokens_only():
     found = RankedRun.ranked(["x", "none"], ["a", "b", "c", "d"], ids, scores)
     assert found.ranking(0) == ["b", "a", "d"] and found.ranking(1) == []
     assert found.scores[0, :3].tolist() == pytest.approx([0.5, 0.2, 0.15])
+
+
+def test_colbert_score_matches_flagembedding():
+    from FlagEmbedding.inference.embedder.encoder_only.m3 import M3Embedder
+
+    from ragtune.dense import colbert_score
+    rng = np.random.default_rng(0)
+    query, passage = rng.normal(size=(5, 8)).astype(np.float32), rng.normal(size=(11, 8)).astype(np.float32)
+    theirs = float(M3Embedder.colbert_score(None, query, passage))  # uses no instance state
+    assert colbert_score(query, passage) == pytest.approx(theirs, rel=1e-5)
+
+
+def test_colbert_rescorer_encodes_passages_once_and_ranks_by_late_interaction():
+    from ragtune.dense import Encoded
+    from ragtune.retrieval import ColbertRescorer
+
+    vectors = {"q": [[1.0, 0.0]], "a": [[0.0, 1.0]], "b": [[0.6, 0.8], [1.0, 0.0]], "c": [[0.8, 0.6]]}
+    calls = []
+
+    class FakeEncoder:
+        def encode(self, texts, kind, lexical=True, colbert=False):
+            calls.append((kind, list(texts)))
+            return Encoded(np.zeros((len(texts), 2), np.float32), [],
+                           [np.asarray(vectors[t], np.float16) for t in texts])
+
+    rescorer = ColbertRescorer(FakeEncoder(), {"a": "a", "b": "b", "c": "c"})
+    rescore = rescorer.for_queries(["q", "q"])
+    assert [d for d, _ in sorted(rescore("q", ["a", "b", "c"]), key=lambda x: -x[1])] == ["b", "c", "a"]
+    assert calls == [("passage", ["a", "b", "c"]), ("query", ["q"])]
