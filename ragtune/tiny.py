@@ -157,10 +157,17 @@ def _widen_attention(encoder, value_init_range: float | None) -> None:
 
 def build_tiny_reranker(tokenizer_dir: Path, out_dir: Path, *, hidden_size: int, num_layers: int,
                         num_heads: int, intermediate_size: int, max_position: int = 514,
-                        attention_value_init_range: float | None = None, seed: int) -> Path:
-    """Write a randomly initialised bge-reranker-v2-m3-shaped cross-encoder sharing `tokenizer_dir`'s tokenizer.
+                        attention_value_init_range: float | None = None, encoder_dir: Path | None = None,
+                        seed: int) -> Path:
+    """Write a bge-reranker-v2-m3-shaped cross-encoder sharing `tokenizer_dir`'s tokenizer.
 
-    `attention_value_init_range`: as for `build_tiny_embedder` (the classifier reads the CLS position too)."""
+    `encoder_dir`: an XLM-R encoder of the same shape and tokenizer (the fine-tuned tiny embedder) whose
+    embeddings and layers the cross-encoder starts from, as real rerankers start from a pretrained
+    encoder; only the classification head is then random. Why: from random weights the tiny
+    cross-encoder must discover query-passage token matching from nothing and its listwise loss sits
+    at ln(group) for ~100 steps (docs/training.md). None: random encoder.
+    `attention_value_init_range`: as for `build_tiny_embedder` (the classifier reads the CLS position too);
+    it applies to the random encoder only."""
     from transformers import AutoTokenizer, XLMRobertaForSequenceClassification
 
     out_dir = Path(out_dir)
@@ -169,8 +176,23 @@ def build_tiny_reranker(tokenizer_dir: Path, out_dir: Path, *, hidden_size: int,
                      num_labels=1)
     torch.manual_seed(seed)
     model = XLMRobertaForSequenceClassification(config).eval()
-    _widen_attention(model.roberta.encoder, attention_value_init_range)
+    if encoder_dir is None:
+        _widen_attention(model.roberta.encoder, attention_value_init_range)
+    else:
+        _load_encoder(model.roberta, Path(encoder_dir))
     with staged_directory(out_dir) as stage:
         _save_model(model, stage)
         tokenizer.save_pretrained(stage)
     return out_dir
+
+
+def _load_encoder(target, encoder_dir: Path) -> None:
+    """Copy `encoder_dir`'s embeddings and layers into `target` (same shapes required; its pooler is not used)."""
+    from transformers import XLMRobertaModel
+
+    source = XLMRobertaModel.from_pretrained(str(encoder_dir)).state_dict()
+    wanted = target.state_dict()
+    mismatched = sorted(key for key in wanted if key not in source or source[key].shape != wanted[key].shape)
+    if mismatched:
+        raise ValueError(f"{encoder_dir} is not an encoder of the reranker's shape: {', '.join(mismatched[:5])}")
+    target.load_state_dict({key: source[key] for key in wanted})

@@ -404,16 +404,18 @@ def base_embedder(name: str, hub_id: str | None, architecture: dict | None, text
 
 
 def base_reranker(name: str, hub_id: str | None, architecture: dict | None, tokenizer_dir: Path | None,
-                  out_dir: Path, seed: int) -> str | None:
+                  out_dir: Path, seed: int, encoder_dir: Path | None = None) -> str | None:
     """The cross-encoder reranking starts from: none (a null pointer), the tiny one built into `out_dir` with the
-    tiny embedder's tokenizer (`tokenizer_dir`), or a pointer to `hub_id`. Returns its path, id or None."""
+    tiny embedder's tokenizer (`tokenizer_dir`; its encoder copied from `encoder_dir` when given, else random),
+    or a pointer to `hub_id`. Returns its path, id or None."""
     if name == "none":
         write_pointer(out_dir, None)
         return None
     if name == "tiny":
         if tokenizer_dir is None:
             raise ValueError("the tiny reranker needs the tiny embedder's tokenizer (model=tiny)")
-        return str(build_tiny_reranker(tokenizer_dir, out_dir, seed=seed, **(architecture or {})))
+        return str(build_tiny_reranker(tokenizer_dir, out_dir, seed=seed, encoder_dir=encoder_dir,
+                                       **(architecture or {})))
     if not hub_id:
         raise ValueError(f"reranker {name!r} needs a path (hub id or local path)")
     write_pointer(out_dir, hub_id)

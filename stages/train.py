@@ -36,9 +36,12 @@ def main() -> None:
     if targeted["targeted_round"]:
         summary["targeted"] = targeted_round(p, documents, settings, targeted)
 
+    # Built after the embedder is trained: the tiny cross-encoder can start from its encoder.
     reranker_base = training.base_reranker(reranker["name"], reranker["path"], reranker.get("architecture"),
                                            path("models/base") if model["name"] == "tiny" else None,
-                                           path("models/reranker_base"), p["seed"])
+                                           path("models/reranker_base"), p["seed"],
+                                           encoder_dir=path("models/embedder") if reranker.get("init_from_embedder")
+                                           else None)
     if reranker["finetune"] and reranker_base is not None:
         started = time.perf_counter()
         rerank_settings = training.settings_from_mapping({**reranker["train"], "seed": p["seed"], **lengths})

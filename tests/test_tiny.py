@@ -148,3 +148,44 @@ def test_reranker_attention_value_init_range(embedder, tmp_path):
     for layer in model.roberta.encoder.layer:
         assert 0.2 < layer.attention.self.value.weight.std().item() < 0.3
         assert layer.attention.self.query.weight.std().item() < 0.05
+
+
+def test_reranker_starts_from_a_given_encoder(embedder, tmp_path):
+    import torch
+    from transformers import XLMRobertaForSequenceClassification, XLMRobertaModel
+
+    built = build_tiny_reranker(embedder, tmp_path / "from-encoder", max_position=130, seed=0,
+                                encoder_dir=embedder, **SHAPE)
+    assert digests(built) == digests(build_tiny_reranker(embedder, tmp_path / "again", max_position=130, seed=0,
+                                                         encoder_dir=embedder, **SHAPE))
+    source = XLMRobertaModel.from_pretrained(str(embedder)).state_dict()
+    model = XLMRobertaForSequenceClassification.from_pretrained(str(built))
+    for key, tensor in model.roberta.state_dict().items():
+        assert torch.equal(tensor, source[key]), key
+
+
+def test_reranker_rejects_an_encoder_of_another_shape(embedder, tmp_path):
+    with pytest.raises(ValueError, match="shape"):
+        build_tiny_reranker(embedder, tmp_path / "bad", max_position=130, seed=0, encoder_dir=embedder,
+                            **{**SHAPE, "intermediate_size": 128})
+    assert not (tmp_path / "bad").exists()
+
+
+def test_fine_tuned_tiny_reranker_loss_drops(tmp_path):
+    """The real runner on tiny data: starting from a (widened) tiny encoder, the listwise loss falls below ln(group)."""
+    import math
+
+    from ragtune.io import write_jsonl
+    from ragtune.training import M3TrainSettings, finetune_reranker
+
+    rows = [{"query": sentence.split()[0] + " " + sentence.split()[1], "pos": [sentence],
+             "neg": [other for other in SENTENCES if other != sentence][index % 7::7][:3]}
+            for index, sentence in enumerate(SENTENCES[:16])]
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    embedder = build_tiny_embedder(SENTENCES, tmp_path / "embedder", vocab_size=300, max_position=130, seed=0,
+                                   attention_value_init_range=0.25, **SHAPE)
+    base = build_tiny_reranker(embedder, tmp_path / "base", max_position=130, seed=0, encoder_dir=embedder, **SHAPE)
+    settings = M3TrainSettings(learning_rate=5e-3, max_steps=60, batch_size=8, train_group_size=4,
+                               query_max_len=16, passage_max_len=48, warmup_ratio=0.1, logging_steps=10, seed=0)
+    curve = finetune_reranker(base, tmp_path / "train.jsonl", tmp_path / "tuned", settings)
+    assert curve[-1]["loss"] < 0.5 * math.log(settings.train_group_size)
