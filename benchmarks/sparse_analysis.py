@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ragtune import metrics
 from ragtune.data import load_documents, load_labelled, user_text
+from ragtune.runs import RankedRun
 from ragtune.sparse.bm25 import BM25Retriever
 from ragtune.text import CONTENT_TAGS, QUESTION_SCAFFOLDING, KoreanAnalyzer
 
@@ -50,11 +51,11 @@ def main() -> None:
         retriever = BM25Retriever(analyzer, k1=k1, b=b, **speed)
         retriever.index_tokens(docids, [analyzer.select(m) for m in doc_morphs])
         tokens = [analyzer.select(m) for m in query_morphs]
-        retriever.search_tokens(tokens[:10], 100)  # warm-up (numba compiles here)
+        retriever.search_ids(tokens[:10], 100)  # warm-up (numba compiles here)
         started = time.perf_counter()
-        hits = retriever.search_tokens(tokens, 100)
+        ids, found = retriever.search_ids(tokens, 100)  # the arrays the retrieve stage uses
         seconds = time.perf_counter() - started
-        run = {q["qid"]: dict(h) for q, h in zip(labelled, hits)}
+        run = RankedRun.ranked([q["qid"] for q in labelled], docids, ids, found)
         scores = metrics.evaluate(run, qrels, ["mrr@10", "recall@10", "map@3"])
         print(f"{label:<48} k1={k1:<4} b={b:<5} mrr@10={scores['mrr@10']:.4f} recall@10={scores['recall@10']:.4f} "
               f"map@3={scores['map@3']:.4f}  search {len(tokens) / seconds:,.0f} q/s")

@@ -44,12 +44,13 @@ def main() -> None:
 
     # Searchers are built only when the memo cannot answer (a sweep over alpha loads no model).
     code = fingerprint(path("ragtune"), *(installed(m) for m in LIBRARIES))
-    lexical = {"bm25": (fingerprint(code, path("indexes/sparse")),
-                        functools.cache(lambda: lexical_searcher(path("indexes/sparse"), docids)))}
+    speed = config["bm25_search"]  # results do not depend on it; kept in the fingerprint all the same
+    lexical = {"bm25": (fingerprint(code, path("indexes/sparse"), speed),
+                        functools.cache(lambda: lexical_searcher(path("indexes/sparse"), docids, speed)))}
     weights = {"bm25": 1.0 - config["char_weight"]}
     if p["index"]["char_ngram"]:
-        lexical["bm25_char"] = (fingerprint(code, path("indexes/sparse_char")),
-                                functools.cache(lambda: lexical_searcher(path("indexes/sparse_char"), docids)))
+        lexical["bm25_char"] = (fingerprint(code, path("indexes/sparse_char"), speed),
+                                functools.cache(lambda: lexical_searcher(path("indexes/sparse_char"), docids, speed)))
         weights["bm25_char"] = config["char_weight"]
     if p["index"]["m3_sparse"]:
         lexical["m3_sparse"] = (fingerprint(code, path("indexes/dense"), path("models/embedder"),
@@ -103,9 +104,9 @@ def installed(package: str) -> str:
         return f"{package} absent"
 
 
-def lexical_searcher(directory, docids: list[str]):
+def lexical_searcher(directory, docids: list[str], search_backend: str):
     """Array search over the corpus table (bm25s: native; other backends: adapted from their hits)."""
-    retriever = load_retriever(directory, num_workers=WORKERS)
+    retriever = load_retriever(directory, num_workers=WORKERS, search_backend=search_backend)
     if not hasattr(retriever, "search_arrays"):
         return hits_searcher(retriever.search, docids)
     if retriever.docids != docids:

@@ -10,12 +10,12 @@ from ragtune.sparse.base import Hits, SparseRetriever, ordered
 __all__ = ["Hits", "SparseRetriever", "ordered", "load_retriever"]
 
 
-def load_retriever(directory: Path, num_workers: int = 0) -> SparseRetriever:
-    """Open a saved index with the backend recorded in its manifest."""
+def load_retriever(directory: Path, num_workers: int = 0, search_backend: str = "numpy") -> SparseRetriever:
+    """Open a saved index with the backend recorded in its manifest (`search_backend`: bm25s's numpy or numba)."""
     backend = read_json(Path(directory) / "manifest.json")["backend"]
     if backend == "bm25s":
         from ragtune.sparse.bm25 import BM25Retriever
-        return BM25Retriever.load(directory, num_workers=num_workers)
+        return BM25Retriever.load(directory, num_workers=num_workers, backend=search_backend)
     if backend == "elasticsearch":
         from ragtune.sparse.elastic import ElasticsearchRetriever
         return ElasticsearchRetriever.load(directory)
