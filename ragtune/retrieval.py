@@ -15,6 +15,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from ragtune import dense
 from ragtune.fusion import fuse_variants, hybrid, reciprocal_rank_fusion, weighted_sum
 from ragtune.runs import RankedRun, tie_ranks
 from ragtune.sparse.base import Hits, ordered
@@ -37,12 +38,11 @@ class DenseSearcher:
     """Encoder + FAISS index (rows in docid-table order), searched like a sparse retriever."""
 
     def __init__(self, encoder, index):
-        from ragtune import dense
-        self._dense, self.encoder, self.index = dense, encoder, index
+        self.encoder, self.index = encoder, index
 
     def __call__(self, texts: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         vectors = self.encoder.encode(list(texts), kind="query", lexical=False).dense
-        scores, ids = self._dense.search(self.index, vectors, k)
+        scores, ids = dense.search(self.index, vectors, k)
         return ids, scores
 
 
@@ -51,15 +51,14 @@ class LexicalWeightSearcher:
     (rows in docid-table order; see `ragtune.dense.lexical_matrix`)."""
 
     def __init__(self, encoder, doc_matrix, chunk: int = 2048):
-        from ragtune import dense
-        self._dense, self.encoder, self.doc_matrix, self.chunk = dense, encoder, doc_matrix, chunk
+        self.encoder, self.doc_matrix, self.chunk = encoder, doc_matrix, chunk
 
     def __call__(self, texts: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         weights = self.encoder.encode(list(texts), kind="query", lexical=True).lexical
         k = min(k, self.doc_matrix.shape[0])
         ids, scores = np.full((len(texts), k), -1, np.int64), np.zeros((len(texts), k), np.float32)
         for start in range(0, len(texts), self.chunk):
-            block = self._dense.lexical_scores(weights[start:start + self.chunk], self.doc_matrix)
+            block = dense.lexical_scores(weights[start:start + self.chunk], self.doc_matrix)
             top = np.argpartition(-block, k - 1, axis=1)[:, :k] if k < block.shape[1] else np.argsort(-block, axis=1)
             top_scores = np.take_along_axis(block, top, axis=1)
             matched = top_scores > 0  # no shared token: not a candidate
@@ -76,8 +75,7 @@ class ColbertRescorer:
     """
 
     def __init__(self, encoder, passages: Mapping[str, str]):
-        from ragtune import dense
-        self._dense, self.encoder = dense, encoder
+        self.encoder = encoder
         docids = list(passages)
         self.passages = dict(zip(docids, encoder.encode([passages[d] for d in docids], kind="passage",
                                                         lexical=False, colbert=True).colbert))
@@ -86,7 +84,7 @@ class ColbertRescorer:
         """A rescorer for these query texts, encoded in one batch."""
         unique = list(dict.fromkeys(queries))
         vectors = dict(zip(unique, self.encoder.encode(unique, kind="query", lexical=False, colbert=True).colbert))
-        return lambda query, docids: [(d, self._dense.colbert_score(vectors[query], self.passages[d])) for d in docids]
+        return lambda query, docids: [(d, dense.colbert_score(vectors[query], self.passages[d])) for d in docids]
 
 
 def hits_searcher(search: Callable[[Sequence[str], int], list[Hits]], docids: Sequence[str]) -> Searcher:

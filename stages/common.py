@@ -54,14 +54,20 @@ def model_path(directory: str) -> str:
     return str(path(directory))
 
 
+def embedded_bm25(config: dict, analyzer_workers: int = WORKERS):
+    """bm25s over Kiwi with the sparse group's analysis and k1/b, not yet indexed (whatever the backend:
+    mining hard negatives needs no server)."""
+    from ragtune.sparse.bm25 import BM25Retriever
+    from ragtune.text import KoreanAnalyzer
+    return BM25Retriever(KoreanAnalyzer.from_config(config["analyzer"], num_workers=analyzer_workers),
+                         k1=config["k1"], b=config["b"])
+
+
 def sparse_retriever(config: dict, documents: list[dict] | None = None, analyzer_workers: int = WORKERS):
     """The configured lexical backend, not yet indexed. Elasticsearch index names derive from the
     documents and settings, so experiments queued side by side never overwrite each other's index."""
     if config["backend"] == "bm25s":
-        from ragtune.sparse.bm25 import BM25Retriever
-        from ragtune.text import KoreanAnalyzer
-        return BM25Retriever(KoreanAnalyzer.from_config(config["analyzer"], num_workers=analyzer_workers),
-                             k1=config["k1"], b=config["b"])
+        return embedded_bm25(config, analyzer_workers)
     if config["backend"] == "elasticsearch":
         from ragtune.sparse import elastic
         analysis = elastic.default_analysis(config["decompound_mode"], config["stoptags"] or elastic.DEFAULT_STOPTAGS)

@@ -7,12 +7,10 @@ Candidates come from BM25 (`pool`) and, when `dense_pool` > 0, from the base den
 import tempfile
 from pathlib import Path
 
-from common import WORKERS, params, path, stage
+from common import embedded_bm25, params, path, stage
 
 from ragtune import negatives, training
 from ragtune.io import read_jsonl, write_json, write_jsonl
-from ragtune.sparse.bm25 import BM25Retriever
-from ragtune.text import KoreanAnalyzer
 
 
 @stage
@@ -26,9 +24,8 @@ def main() -> None:
     docids = [d["docid"] for d in documents]
     queries = [pair["query"] for pair in pairs]
 
-    analyzer = KoreanAnalyzer.from_config(p["sparse"]["analyzer"], num_workers=WORKERS)
-    bm25 = BM25Retriever(analyzer, k1=p["sparse"]["k1"], b=p["sparse"]["b"])
-    bm25.index_tokens(docids, [analyzer.select(m) for m in morphemes])
+    bm25 = embedded_bm25(p["sparse"])
+    bm25.index_tokens(docids, [bm25.analyzer.select(m) for m in morphemes])
     pools = [[hits] for hits in bm25.search(queries, config["pool"])]
 
     with tempfile.TemporaryDirectory(prefix="ragtune-negatives-") as scratch:
@@ -56,7 +53,8 @@ def main() -> None:
 
 
 def teacher(config: dict, embedder: str, scratch: Path, seed: int):
-    """The base cross-encoder of the reranker group (the tiny one is rebuilt exactly as the train stage builds it)."""
+    """The base cross-encoder of the reranker group. The tiny one is random here: the train stage's starts
+    from the fine-tuned embedder, which does not exist yet, so a tiny teacher only exercises the code path."""
     from ragtune.rerank import CrossEncoderReranker
     if config["name"] == "none":
         raise ValueError("params.yaml: negatives.teacher_scores needs a reranker (reranker=tiny or bge-v2-m3)")

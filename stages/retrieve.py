@@ -28,7 +28,8 @@ def main() -> None:
     p = params()
     config = p["retrieval"]
     llm = None if p["llm"]["provider"] == "offline" else LLMSettings.from_config(p["llm"])  # a missing key fails here
-    docids = [d["docid"] for d in read_jsonl(path("data/prepared/documents.jsonl"))]
+    documents = read_jsonl(path("data/prepared/documents.jsonl"))
+    docids = [d["docid"] for d in documents]
     sets = {"validation": [(q["qid"], q["msg"]) for q in read_jsonl(path("data/queries/validation.jsonl"))],
             "eval": [(str(q["eval_id"]), q["msg"]) for q in read_jsonl(path("data/prepared/questions.jsonl"))]}
 
@@ -44,13 +45,13 @@ def main() -> None:
 
     # Searchers are built only when the memo cannot answer (a sweep over alpha loads no model).
     code = fingerprint(path("ragtune"), *(installed(m) for m in LIBRARIES))
-    speed = config["bm25_search"]  # results do not depend on it; kept in the fingerprint all the same
-    lexical = {"bm25": (fingerprint(code, path("indexes/sparse"), speed),
-                        functools.cache(lambda: lexical_searcher(path("indexes/sparse"), docids, speed)))}
+    bm25_backend = config["bm25_search"]  # results do not depend on it; kept in the fingerprint all the same
+    lexical = {"bm25": (fingerprint(code, path("indexes/sparse"), bm25_backend),
+                        functools.cache(lambda: lexical_searcher(path("indexes/sparse"), docids, bm25_backend)))}
     weights = {"bm25": 1.0 - config["char_weight"]}
     if p["index"]["char_ngram"]:
-        lexical["bm25_char"] = (fingerprint(code, path("indexes/sparse_char"), speed),
-                                functools.cache(lambda: lexical_searcher(path("indexes/sparse_char"), docids, speed)))
+        lexical["bm25_char"] = (fingerprint(code, path("indexes/sparse_char"), bm25_backend),
+                                functools.cache(lambda: lexical_searcher(path("indexes/sparse_char"), docids, bm25_backend)))
         weights["bm25_char"] = config["char_weight"]
     if p["index"]["m3_sparse"]:
         lexical["m3_sparse"] = (fingerprint(code, path("indexes/dense"), path("models/embedder"),
@@ -66,7 +67,6 @@ def main() -> None:
     memo = SearchMemo(path("runs/candidates"))
     settings = RetrievalSettings(candidates=config["candidates"], fusion=config["fusion"], alpha=p["alpha"],
                                  rrf_k=p["rrf_k"], norm=config["norm"], rerank_top=config["rerank_top"])
-    documents = read_jsonl(path("data/prepared/documents.jsonl"))
     rerankers = cross_encoders(p["reranker"], documents)
     colbert = None
     if config["colbert"]:  # BGE-M3's multi-vector score of the fused top rerank_top
