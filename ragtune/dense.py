@@ -1,7 +1,11 @@
-"""BGE-M3 encoding (dense + lexical weights) through FlagEmbedding, FAISS indexes, lexical scoring.
+"""Dense encoders through FlagEmbedding (BGE-M3 and E5 families), FAISS indexes, lexical scoring.
 
-`M3Encoder` wraps `FlagEmbedding.BGEM3FlagModel`, so the real BGE-M3 and the local tiny models go
-through the same code. Dense vectors are L2-normalised float32 and searched by inner product
+A model directory carries `ragtune_encoder.json` (`EncoderSpec`: family, pooling, prefixes, lengths),
+written when the base model is made; `load_encoder` reads it and returns the family's encoder, so
+stages never branch on a model name. `M3Encoder` wraps `FlagEmbedding.BGEM3FlagModel` (CLS pooling,
+lexical and ColBERT heads); `E5Encoder` wraps `FlagEmbedding.FlagModel`, the encoder-only embedder
+(mean pooling, "query: "/"passage: " prefixes, no heads). A directory holding only `pointer.json`
+(a hub id) resolves to that id; without a spec it is BGE-M3, as before specs existed. Dense vectors are L2-normalised float32 and searched by inner product
 (= cosine). Lexical weights are BGE-M3's sparse output, `{token id (str): weight}`; the lexical
 score of a query and a document is Σ over shared tokens of q_w · d_w, computed for all documents
 at once as a sparse matrix product.
@@ -10,8 +14,9 @@ at once as a sparse matrix product.
 from __future__ import annotations
 
 import io
+import json
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal, Mapping, Sequence
 
@@ -21,6 +26,84 @@ import scipy.sparse
 from ragtune.io import atomic_write
 
 IndexKind = Literal["flat", "ivf", "hnsw"]
+Quantize = Literal["none", "int8"]
+SPEC_FILE = "ragtune_encoder.json"
+POINTER_FILE = "pointer.json"
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """How to encode with a model: written next to its weights (or its pointer) by whoever makes the base model."""
+
+    family: Literal["m3", "e5"] = "m3"
+    pooling: Literal["cls", "mean"] = "cls"
+    query_prefix: str = ""
+    passage_prefix: str = ""
+    query_max_length: int = 64
+    passage_max_length: int = 512
+
+    def __post_init__(self):
+        if self.family not in ("m3", "e5"):
+            raise ValueError(f"{SPEC_FILE}: family must be 'm3' or 'e5', got {self.family!r}")
+        if self.pooling not in ("cls", "mean"):
+            raise ValueError(f"{SPEC_FILE}: pooling must be 'cls' or 'mean', got {self.pooling!r}")
+
+
+M3_SPEC = EncoderSpec()
+E5_SPEC = EncoderSpec(family="e5", pooling="mean", query_prefix="query: ", passage_prefix="passage: ",
+                      query_max_length=64, passage_max_length=256)
+
+
+def write_spec(model_dir: str | Path, spec: EncoderSpec) -> None:
+    with atomic_write(Path(model_dir) / SPEC_FILE) as handle:
+        handle.write(json.dumps(asdict(spec), indent=2, sort_keys=True) + "\n")
+
+
+def read_spec(model_dir: str | Path) -> EncoderSpec:
+    """The directory's spec; BGE-M3's when it has none (hub ids, directories made before specs)."""
+    file = Path(model_dir) / SPEC_FILE
+    if not file.is_file():
+        return M3_SPEC
+    values = json.loads(file.read_text(encoding="utf-8"))
+    known = set(EncoderSpec.__dataclass_fields__)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{file}: unknown fields {', '.join(unknown)}")
+    return EncoderSpec(**values)
+
+
+def resolve_model(model_dir: str | Path) -> str:
+    """A model directory's own path, or the hub id / path its `pointer.json` names."""
+    pointer = Path(model_dir) / POINTER_FILE
+    if pointer.is_file():
+        target = json.loads(pointer.read_text(encoding="utf-8"))["name_or_path"]
+        if target is None:
+            raise ValueError(f"{pointer}: points at no model")
+        return str(target)
+    return str(model_dir)
+
+
+def load_encoder(model_dir: str | Path, *, device: str | None = None, batch_size: int = 64,
+                 query_max_length: int | None = None, passage_max_length: int | None = None,
+                 quantize: Quantize = "none"):
+    """The encoder for `model_dir` (a model directory, a pointer directory or a hub id), chosen by its spec.
+
+    Lengths default to the spec's. `quantize="int8"`: dynamic int8 quantisation of the Linear layers
+    (CPU only; measured in benchmarks/encode_speed.py)."""
+    spec = read_spec(model_dir) if Path(model_dir).is_dir() else M3_SPEC
+    lengths = {"query_max_length": query_max_length or spec.query_max_length,
+               "passage_max_length": passage_max_length or spec.passage_max_length}
+    path = resolve_model(model_dir) if Path(model_dir).is_dir() else str(model_dir)
+    if spec.family == "e5":
+        return E5Encoder(path, spec=spec, device=device, batch_size=batch_size, quantize=quantize, **lengths)
+    return M3Encoder(path, device=device, batch_size=batch_size, quantize=quantize, **lengths)
+
+
+def quantize_int8(model):
+    """Dynamic int8 quantisation of a torch model's Linear layers (weights int8, activations quantised per batch)."""
+    import torch
+
+    return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 @dataclass(frozen=True)
@@ -46,7 +129,8 @@ class M3Encoder:
     """Dense vectors and lexical weights from a BGE-M3-layout model (hub name or local directory)."""
 
     def __init__(self, model_path: str | Path, *, device: str | None = None, batch_size: int = 64,
-                 query_max_length: int = 64, passage_max_length: int = 512, use_fp16: bool | None = None):
+                 query_max_length: int = 64, passage_max_length: int = 512, use_fp16: bool | None = None,
+                 quantize: Quantize = "none"):
         from FlagEmbedding import BGEM3FlagModel
 
         self.device = device or default_device()
@@ -57,6 +141,11 @@ class M3Encoder:
         self.model = BGEM3FlagModel(str(model_path), use_fp16=fp16, devices=self.device, batch_size=batch_size,
                                     query_max_length=query_max_length, passage_max_length=passage_max_length,
                                     normalize_embeddings=True)
+        if quantize == "int8":
+            _require_cpu(self.device)
+            self.model.model.model = quantize_int8(self.model.model.model)
+        elif quantize != "none":
+            raise ValueError(f"index.quantize must be int8 or none, got {quantize!r}")
 
     def encode(self, texts: Sequence[str], kind: Literal["query", "passage"], lexical: bool = True,
                colbert: bool = False) -> Encoded:
@@ -85,6 +174,62 @@ class M3Encoder:
     @property
     def dimension(self) -> int:
         return int(self.model.model.model.config.hidden_size)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.model.tokenizer)
+
+
+def _require_cpu(device: str) -> None:
+    if not device.startswith("cpu"):
+        raise ValueError(f"index.quantize: int8 dynamic quantisation runs on CPU only, not {device}")
+
+
+class E5Encoder:
+    """Dense vectors from an E5-layout model (BERT, mean pooling, prefixes) through FlagEmbedding's `FlagModel`."""
+
+    def __init__(self, model_path: str | Path, *, spec: EncoderSpec = E5_SPEC, device: str | None = None,
+                 batch_size: int = 64, query_max_length: int | None = None, passage_max_length: int | None = None,
+                 use_fp16: bool | None = None, quantize: Quantize = "none"):
+        from FlagEmbedding import FlagModel
+
+        self.device = device or default_device()
+        fp16 = self.device.startswith("cuda") if use_fp16 is None else use_fp16
+        self.batch_size = batch_size
+        self.prefix = {"query": spec.query_prefix, "passage": spec.passage_prefix}
+        self.max_length = {"query": query_max_length or spec.query_max_length,
+                           "passage": passage_max_length or spec.passage_max_length}
+        # Prefixes are added here, not by FlagModel's instructions: encode_single_device applies none.
+        self.model = FlagModel(str(model_path), use_fp16=fp16, devices=self.device, batch_size=batch_size,
+                               pooling_method=spec.pooling, normalize_embeddings=True,
+                               query_max_length=self.max_length["query"],
+                               passage_max_length=self.max_length["passage"])
+        if quantize == "int8":
+            _require_cpu(self.device)
+            self.model.model = quantize_int8(self.model.model)
+        elif quantize != "none":
+            raise ValueError(f"index.quantize must be int8 or none, got {quantize!r}")
+
+    def encode(self, texts: Sequence[str], kind: Literal["query", "passage"], lexical: bool = False,
+               colbert: bool = False) -> Encoded:
+        """Encode texts as queries or passages (prefix and maximum length differ); dense vectors only."""
+        if kind not in self.max_length:
+            raise ValueError(f"kind must be 'query' or 'passage', got {kind!r}")
+        if lexical:
+            raise ValueError("an E5 model has no lexical weights: set index.m3_sparse=false "
+                             "(and retrieval.m3_sparse_weight=0)")
+        if colbert:
+            raise ValueError("an E5 model has no ColBERT vectors: set retrieval.colbert=false")
+        texts = [self.prefix[kind] + text for text in texts]
+        if not texts:
+            return Encoded(np.zeros((0, self.dimension), dtype=np.float32), [])
+        output = self.model.encode_single_device(texts, batch_size=self.batch_size,
+                                                 max_length=self.max_length[kind], device=self.device)
+        return Encoded(l2_normalise(np.asarray(output, dtype=np.float32).reshape(len(texts), -1)), [])
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.model.config.hidden_size)
 
     @property
     def vocab_size(self) -> int:

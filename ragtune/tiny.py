@@ -1,4 +1,4 @@
-"""Tiny models of BGE-M3's and bge-reranker-v2-m3's architecture, built locally and deterministically.
+"""Tiny models of BGE-M3's, multilingual-E5's and bge-reranker-v2-m3's architecture, built locally and deterministically.
 
 The real models cannot be downloaded everywhere, so the offline pipeline builds small XLM-RoBERTa
 models with a tokenizer trained on the corpus and runs the *real* FlagEmbedding code on them.
@@ -23,6 +23,7 @@ from typing import Iterator, Mapping, Sequence
 
 import torch
 
+from ragtune.dense import M3_SPEC, EncoderSpec, write_spec
 from ragtune.io import atomic_write
 
 
@@ -32,6 +33,7 @@ def staged_directory(out_dir: Path) -> Iterator[Path]:
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    stage.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; a model directory is as readable as any file
     try:
         yield stage
         if out_dir.exists():
@@ -43,6 +45,19 @@ def staged_directory(out_dir: Path) -> Iterator[Path]:
             os.replace(stage, out_dir)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def honour_umask(directory: Path) -> None:
+    """Give every file under `directory` the mode a plain `open` would (temporary files are 0600)."""
+    mask = _umask()
+    for path in [Path(directory), *Path(directory).rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
 
 
 def save_state_dict(state: Mapping[str, torch.Tensor], path: Path) -> None:
@@ -142,6 +157,35 @@ def build_tiny_embedder(texts: Sequence[str], out_dir: Path, *, vocab_size: int,
         tokenizer.save_pretrained(stage)
         save_state_dict(colbert_linear.state_dict(), stage / "colbert_linear.pt")
         save_state_dict(sparse_linear.state_dict(), stage / "sparse_linear.pt")
+        write_spec(stage, M3_SPEC)
+        honour_umask(stage)
+    return out_dir
+
+
+def build_tiny_e5(texts: Sequence[str], out_dir: Path, *, vocab_size: int, hidden_size: int, num_layers: int,
+                  num_heads: int, intermediate_size: int, max_position: int = 512, initializer_range: float = 0.02,
+                  attention_value_init_range: float | None = None, query_max_length: int = 32,
+                  passage_max_length: int = 128, seed: int) -> Path:
+    """Write a randomly initialised multilingual-E5-shaped embedder to `out_dir`: a BertModel (positions from 0,
+    no pooler: E5 mean-pools) with an XLM-R-layout tokenizer trained on `texts`, and E5's spec (mean pooling,
+    "query: "/"passage: " prefixes)."""
+    from transformers import BertConfig, BertModel
+
+    out_dir = Path(out_dir)
+    tokenizer = train_tokenizer(texts, vocab_size, max_position)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=num_layers,
+                        num_attention_heads=num_heads, intermediate_size=intermediate_size,
+                        max_position_embeddings=max_position, type_vocab_size=2, layer_norm_eps=1e-12,
+                        pad_token_id=1, initializer_range=initializer_range)
+    torch.manual_seed(seed)
+    model = BertModel(config, add_pooling_layer=False).eval()
+    _widen_attention(model.encoder, attention_value_init_range)
+    with staged_directory(out_dir) as stage:
+        _save_model(model, stage)
+        tokenizer.save_pretrained(stage)
+        write_spec(stage, EncoderSpec(family="e5", pooling="mean", query_prefix="query: ", passage_prefix="passage: ",
+                                      query_max_length=query_max_length, passage_max_length=passage_max_length))
+        honour_umask(stage)
     return out_dir
 
 
@@ -183,6 +227,7 @@ def build_tiny_reranker(tokenizer_dir: Path, out_dir: Path, *, hidden_size: int,
     with staged_directory(out_dir) as stage:
         _save_model(model, stage)
         tokenizer.save_pretrained(stage)
+        honour_umask(stage)
     return out_dir
 
 
