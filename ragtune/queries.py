@@ -1,9 +1,15 @@
-"""Synthetic training questions, offline: inverse-cloze sentences and key-phrase questions.
+"""Synthetic training questions, offline, and questions read from a file.
 
-Without an LLM, two kinds of question still teach a retriever what a document is about:
-- inverse cloze: one sentence of the document stands in for a question about the rest;
-- key-phrase: the document's most specific nouns (TF·IDF over the corpus) in question templates.
+Without an LLM, questions can still teach a retriever what a document is about. Two generators:
+- `inverse_cloze` (legacy): one sentence of the document stands in for a question, alternating with
+  key-phrase templates. The sentences are copies, so a model trained on them learns to match copies
+  (measured: e5-small got worse on real questions while its loss fell to ~0.001).
+- `varied` (default): no copied sentences. Keyword queries, template questions about key phrases
+  (TF·IDF over the corpus), compressed sentences (content words only, particles and endings stripped,
+  words dropped, sometimes reordered) and 왜/어떻게/무엇 questions about a sentence's subject; a
+  candidate sharing a word trigram or a long character span with its document is rejected.
 Everything is seeded per document, so adding a document never changes another's questions.
+Pre-generated (question, docid) pairs, e.g. written earlier by any LLM, load with `read_question_file`.
 """
 
 from __future__ import annotations
@@ -12,7 +18,11 @@ import hashlib
 import math
 import random
 from collections import Counter
+from pathlib import Path
 from typing import Sequence
+
+from ragtune.io import DataError, iter_jsonl, require
+from ragtune.text import QUESTION_SCAFFOLDING
 
 NOUN_TAGS = ("NNG", "NNP", "SL")
 
@@ -94,6 +104,210 @@ def offline_questions(docid: str, sentences: Sequence[str], phrases: Sequence[st
         if question not in made:
             made.append(question)
     return made
+
+
+# --- varied offline questions: no copied sentences -------------------------------------------
+
+CHUNK_NOUN_TAGS = ("NNG", "NNP", "SL", "SH", "XR")
+SUBJECT_PARTICLES = ("JX", "JKS")  # 은/는/도, 이/가: the chunk before the first one is the sentence's subject
+KEYWORD_TAILS = ("", "", "", " 뜻", " 원리", " 이유", " 차이", " 예시", " 정리")
+COMPRESSED_TAILS = ("", "", "?", " 왜?", " 이유", " 어떻게?", " 뭐야?", " 설명")
+SINGLE_QUESTIONS = SINGLE_TEMPLATES + ("{a_ga} 뭐야?", "{a_ul} 쉽게 설명해 줄래?", "{a_i} 어떻게 작동하나요?",
+                                       "{a}의 원리가 궁금해요", "{a_i} 왜 생기나요?", "{a}의 예를 들어줘")
+PAIR_QUESTIONS = PAIR_TEMPLATES + ("{a_wa} {b}의 차이가 뭐야?", "{a_i} {b}{b_wa} 어떻게 연결되나요?", "{b}{b_ui} 관점에서 {a_ul} 설명해줘")
+SUBJECT_QUESTIONS = ("{a_i} 왜 {b}{b_wa} 관련이 있나요?", "{a_i} 어떻게 {b}에 영향을 주나요?",
+                     "{a}에서 {b}{b_i} 무엇을 뜻하나요?", "무엇이 {a}의 {b}{b_ul} 결정하나요?",
+                     "{a_i} 무엇이고 {b}{b_wa} 어떤 관계야?", "왜 {a}에서 {b}{b_ga} 중요해?",
+                     "{a_i} {b}{b_wa} 관련해서 어떻게 설명되나요?", "{b}의 측면에서 {a_i} 왜 그런가요?")
+VARIED_FORMS = ("keywords", "template", "compressed", "subject")
+CONNECTIVES = frozenset({"이러", "그러", "저러", "반면", "다음", "이후", "또한", "따라서", "때문", "경우", "정도", "위하다", "같다",
+                         "이다", "통하다", "대하다", "관하다", "의하다", "인하다"})  # glue words, not topics
+
+
+def _particles(word: str, prefix: str) -> dict[str, str]:
+    final = has_final_consonant(word)
+    return {f"{prefix}_i": "은" if final else "는", f"{prefix}_wa": "과" if final else "와",
+            f"{prefix}_ul": "을" if final else "를", f"{prefix}_ga": "이" if final else "가", f"{prefix}_ui": "의"}
+
+
+def _fill_any(template: str, a: str, b: str = "") -> str:
+    """Template with {a}/{b} and particles after them: {a_i} 은/는, {a_wa} 과/와, {a_ul} 을/를, {a_ga} 이/가;
+    `{b}{b_wa}` spells a particle after b (b's own key holds only the particle)."""
+    pa = {k: a + v for k, v in _particles(a, "a").items()}
+    pb = _particles(b, "b") if b else {k: "" for k in _particles("x", "b")}
+    return template.format(a=a, b=b, **pa, **pb)
+
+
+def content_chunks(morphemes: Sequence[tuple[str, str]]) -> tuple[list[str], str | None]:
+    """A sentence's content words with particles and endings stripped: runs of nouns joined by spaces
+    (suffixes like 적/성 kept on their noun), verb and adjective stems in dictionary form (stem + 다).
+    Also the subject: the chunk just before the first 은/는/이/가, if any."""
+    chunks: list[str] = []
+    run: list[str] = []
+    subject = None
+
+    def close() -> None:
+        if run:
+            chunks.append(" ".join(run))
+            run.clear()
+
+    for form, tag in morphemes:
+        if tag in CHUNK_NOUN_TAGS or tag == "SN" and run:
+            run.append(form)
+        elif tag == "XSN" and run:
+            run[-1] += form
+        elif tag in ("VV", "VA"):
+            close()
+            if form not in QUESTION_SCAFFOLDING:
+                chunks.append(form + "다")
+        else:
+            close()
+            if tag in SUBJECT_PARTICLES and subject is None and chunks and not chunks[-1].endswith("다"):
+                subject = chunks[-1]
+    close()
+    unique = list(dict.fromkeys(c for c in chunks if c not in QUESTION_SCAFFOLDING and c not in CONNECTIVES and len(c) >= 2))
+    return unique, subject if subject in unique else None
+
+
+def longest_copied_span(question: str, document: str) -> int:
+    """Length of the longest substring of the question that occurs verbatim in the document."""
+    low, high = 0, len(question)
+    while low < high:  # monotone: a copied span of length L contains copied spans of every shorter length
+        mid = (low + high + 1) // 2
+        if any(question[i:i + mid] in document for i in range(len(question) - mid + 1)):
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def _words(text: str) -> list[str]:
+    return [w.strip(".,!?;:\"'()[]") for w in text.split() if w.strip(".,!?;:\"'()[]")]
+
+
+def shares_word_ngram(question: str, document_words: set[tuple[str, ...]], n: int = 3) -> bool:
+    words = _words(question)
+    return any(tuple(words[i:i + n]) in document_words for i in range(len(words) - n + 1))
+
+
+def document_word_ngrams(document: str, n: int = 3) -> set[tuple[str, ...]]:
+    words = _words(document)
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def _weighted_pick(rng: random.Random, items: Sequence[str], weights: Sequence[float], k: int) -> list[str]:
+    """k distinct items, each drawn with probability ∝ weight; returned in their original order."""
+    pool = list(range(len(items)))
+    chosen: list[int] = []
+    for _ in range(min(k, len(pool))):
+        total = sum(weights[i] for i in pool)
+        target, upto = rng.random() * total, 0.0
+        for i in pool:
+            upto += weights[i]
+            if upto >= target:
+                break
+        chosen.append(i)
+        pool.remove(i)
+    return [items[i] for i in sorted(chosen)]
+
+
+def _chunk_weight(chunk: str, idf: dict[str, float]) -> float:
+    return max([idf.get(part, 0.0) for part in chunk.split()] + [0.1])
+
+
+def varied_questions(docid: str, document: str, sentence_morphemes: Sequence[Sequence[tuple[str, str]]],
+                     phrases: Sequence[str], idf: dict[str, float], n: int, seed: int,
+                     max_copied_chars: int = 16) -> list[str]:
+    """n distinct questions for one document in rotating forms (keywords, template, compressed sentence,
+    subject question), none sharing a word trigram or more than `max_copied_chars` consecutive
+    characters with the document. Fewer than n when the document is too short to phrase them."""
+    rng = document_rng(docid, seed)
+    text = " ".join(document.split())
+    trigrams = document_word_ngrams(text)
+    sentences = [content_chunks(m) for m in sentence_morphemes]
+    sentences = [(chunks, subject) for chunks, subject in sentences if len(chunks) >= 2]
+    rng.shuffle(sentences)
+    top = list(phrases[:4])
+    start = rng.randrange(len(VARIED_FORMS))
+    made: list[str] = []
+    for attempt in range(n * 6):  # spare attempts for rejected copies, duplicates and short documents
+        if len(made) == n:
+            break
+        form = VARIED_FORMS[(start + attempt) % len(VARIED_FORMS)]
+        chunks, subject = sentences[attempt % len(sentences)] if sentences else ([], None)
+        question = None
+        if form == "keywords" and (top or chunks):
+            pool = list(dict.fromkeys(top[:2] + chunks))
+            words = [w for w in _weighted_pick(rng, pool, [_chunk_weight(c, idf) for c in pool], rng.choice((2, 2, 3)))
+                     if not w.endswith("다")]
+            if words:
+                rng.shuffle(words)
+                question = " ".join(words) + rng.choice(KEYWORD_TAILS)
+        elif form == "template" and top:
+            if len(top) >= 2 and rng.random() < 0.5:
+                a, b = rng.sample(top, 2)
+                question = _fill_any(rng.choice(PAIR_QUESTIONS), a, b)
+            else:
+                question = _fill_any(rng.choice(SINGLE_QUESTIONS), rng.choice(top[:3]))
+        elif form == "compressed" and len(chunks) >= 3:
+            keep = max(2, min(6, round(len(chunks) * rng.uniform(0.4, 0.7))))
+            words = _weighted_pick(rng, chunks, [_chunk_weight(c, idf) for c in chunks], keep)
+            if rng.random() < 0.35:
+                i = rng.randrange(len(words) - 1)
+                words[i], words[i + 1] = words[i + 1], words[i]
+            question = " ".join(words) + rng.choice(COMPRESSED_TAILS)
+        elif form == "subject" and (subject or top):
+            a = subject or top[0]
+            others = [c for c in chunks + top if c != a and a not in c and c not in a and not c.endswith("다")]
+            if others:
+                b = max(others, key=lambda c: (_chunk_weight(c, idf), c))
+                question = _fill_any(rng.choice(SUBJECT_QUESTIONS), a, b)
+        if not question or question in made:
+            continue
+        if shares_word_ngram(question, trigrams) or longest_copied_span(question, text) > max_copied_chars:
+            continue
+        made.append(question)
+    return made
+
+
+def copy_statistics(pairs: Sequence[dict], documents: dict[str, str]) -> dict:
+    """How much questions copy their documents: mean and max longest copied span, share with a shared word trigram."""
+    if not pairs:
+        return {"mean_copied_span": 0.0, "max_copied_span": 0, "word_trigram_share": 0.0}
+    spans, shared = [], 0
+    for pair in pairs:
+        text = " ".join(documents[pair["docid"]].split())
+        spans.append(longest_copied_span(pair["query"], text))
+        shared += shares_word_ngram(pair["query"], document_word_ngrams(text))
+    return {"mean_copied_span": round(sum(spans) / len(spans), 2), "max_copied_span": max(spans),
+            "word_trigram_share": round(shared / len(pairs), 4)}
+
+
+# --- questions from a file ------------------------------------------------------------------
+
+def read_question_file(path: str | Path, docids: set[str]) -> list[dict]:
+    """(query, docid) pairs from a JSONL file, e.g. questions a team generated earlier with any LLM.
+    Each line needs a non-empty string `query` and a `docid` of the corpus; exact duplicates are dropped."""
+    pairs: list[dict] = []
+    seen: set[tuple[str, str]] = set()
+    for line, obj in iter_jsonl(path):
+        query = require(path, line, obj, "query", str, lambda q: bool(q.strip()), "is empty").strip()
+        docid = require(path, line, obj, "docid", str, lambda d: d in docids, "is not a document of the corpus")
+        if (query, docid) not in seen:
+            seen.add((query, docid))
+            pairs.append({"query": query, "docid": docid, "source": "file"})
+    return pairs
+
+
+def combine_file_questions(generated: Sequence[dict], from_file: Sequence[dict], mode: str,
+                           document_order: Sequence[str]) -> list[dict]:
+    """`add`: file questions beside the generated ones; `replace`: the file's questions only.
+    Sorted by document (stable), so each document's questions stay together and in order."""
+    if mode not in ("add", "replace"):
+        raise ValueError(f"queries.file_mode must be 'add' or 'replace', got {mode!r}")
+    order = {docid: i for i, docid in enumerate(document_order)}
+    pairs = list(from_file) if mode == "replace" else list(generated) + list(from_file)
+    return sorted(pairs, key=lambda pair: order[pair["docid"]])
 
 
 def holdout_documents(docids: Sequence[str], fraction: float, seed: int) -> set[str]:

@@ -1,8 +1,11 @@
 """queries: synthetic (question, docid) pairs per document, and the validation set.
 
-Offline (default) the questions are inverse-cloze sentences and key-phrase questions. With an
+Offline (default) the questions are varied forms that never copy a sentence (`queries.generator: varied`;
+`inverse_cloze` is the legacy sentence-as-question generator). With an
 LLM (`llm=solar|openai|local`) they come from the model, answers cached in data/queries/llm_cache.jsonl,
 filtered by a BM25 round trip; documents the LLM failed on fall back to the offline generator.
+`queries.from_file` adds (`file_mode: add`) or substitutes (`replace`) pre-generated (query, docid) pairs,
+validated and round-trip filtered the same way; the default path is an empty shipped file (a DVC dep).
 Without labelled questions, a held-out split of documents provides the validation set.
 """
 
@@ -26,13 +29,22 @@ def main() -> None:
 
     analyzer = KoreanAnalyzer()
     idf = queries.inverse_document_frequency(morphemes)
+    generator = config.get("generator", "varied")
     pairs = []
     for document, morphs in zip(documents, morphemes):
         phrases = queries.key_phrases(morphs, idf)
         sentences = analyzer.sentences(document["content"])
-        for question in queries.offline_questions(document["docid"], sentences, phrases, config["per_document"], seed):
-            pairs.append({"query": question, "docid": document["docid"], "source": "offline"})
-    stats = {"documents": len(documents), "questions": len(pairs), "offline": len(pairs)}
+        if generator == "varied":
+            made = queries.varied_questions(document["docid"], document["content"], analyzer.morphemes(sentences), phrases,
+                                            idf, config["per_document"], seed, config.get("max_copied_chars", 16))
+        elif generator == "inverse_cloze":
+            made = queries.offline_questions(document["docid"], sentences, phrases, config["per_document"], seed)
+        else:
+            raise SystemExit(f"queries.generator must be 'varied' or 'inverse_cloze', got {generator!r}")
+        pairs.extend({"query": question, "docid": document["docid"], "source": "offline"} for question in made)
+    texts = {d["docid"]: d["content"] for d in documents}
+    stats = {"documents": len(documents), "questions": len(pairs), "offline": len(pairs), "generator": generator,
+             **{f"offline_{k}": v for k, v in queries.copy_statistics(pairs, texts).items()}}
 
     cache = path("data/queries/llm_cache.jsonl")
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -45,6 +57,21 @@ def main() -> None:
                                                       config["round_trip_top_k"])
         client.cache.compact()  # sorted by request key: the tracked cache is deterministic
         stats.update(llm_stats)
+
+    question_file = path(config.get("from_file") or "ragtune/resources/questions/none.jsonl")
+    from_file = queries.read_question_file(question_file, set(texts))
+    if from_file:
+        kept, dropped = from_file, []
+        if config["round_trip_top_k"] > 0:
+            lexical = sparse_retriever(p["sparse"], documents)
+            lexical.index([d["docid"] for d in documents], [d["content"] for d in documents])
+            hits = lexical.search([pair["query"] for pair in from_file], config["round_trip_top_k"])
+            kept, dropped = queries.round_trip_filter(from_file, [[docid for docid, _ in h] for h in hits],
+                                                      config["round_trip_top_k"])
+        pairs = queries.combine_file_questions(pairs, kept, config.get("file_mode", "add"), [d["docid"] for d in documents])
+        stats.update(file_questions=len(from_file), file_round_trip_kept=len(kept), file_round_trip_dropped=len(dropped),
+                     file_mode=config.get("file_mode", "add"))
+    stats["questions"] = len(pairs)
 
     if labelled:
         validation = labelled

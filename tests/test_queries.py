@@ -1,0 +1,124 @@
+"""Offline question forms that do not copy their document, and questions read from a file."""
+
+import json
+
+import pytest
+
+from ragtune import queries
+from ragtune.io import DataError
+from ragtune.text import KoreanAnalyzer
+
+DOCUMENT = ("광합성은 식물이 빛 에너지를 화학 에너지로 바꾸는 과정입니다. 엽록체의 엽록소는 빛을 흡수하고, "
+            "이산화탄소와 물을 이용해 포도당을 만듭니다. 이 과정에서 산소가 부산물로 방출됩니다. "
+            "광합성의 속도는 빛의 세기, 온도, 이산화탄소 농도에 따라 달라집니다.")
+OTHER = "화산은 지각 아래의 마그마가 지표로 분출하면서 만들어집니다. 화산 활동은 판의 경계에서 주로 일어납니다."
+
+
+@pytest.fixture(scope="module")
+def analysed():
+    analyzer = KoreanAnalyzer()
+    morphemes = analyzer.morphemes([DOCUMENT, OTHER])
+    idf = queries.inverse_document_frequency(morphemes)
+    sentences = analyzer.sentences(DOCUMENT)
+    return analyzer.morphemes(sentences), queries.key_phrases(morphemes[0], idf), idf, sentences
+
+
+def test_longest_copied_span():
+    assert queries.longest_copied_span("빛 에너지 흡수", "식물이 빛 에너지를") == len("빛 에너지")
+    assert queries.longest_copied_span("xyz", "abc") == 0
+    assert queries.longest_copied_span("abc", "zabcz") == 3
+
+
+def test_particles_follow_the_last_syllable():
+    assert queries._fill_any("{a_ul} 설명해줘", "광합성") == "광합성을 설명해줘"
+    assert queries._fill_any("{a_ga} 뭐야?", "엽록소") == "엽록소가 뭐야?"
+    assert queries._fill_any("{a_i} {b}{b_wa} 어떻게 연결되나요?", "산소", "물") == "산소는 물과 어떻게 연결되나요?"
+
+
+def test_content_chunks_strip_particles_and_find_the_subject(analysed):
+    sentence_morphemes, *_ = analysed
+    chunks, subject = queries.content_chunks(sentence_morphemes[0])
+    assert subject == "광합성"
+    assert "식물" in chunks and "바꾸다" in chunks
+    assert not any(chunk.endswith(("은", "를", "입니다")) for chunk in chunks)
+
+
+def test_varied_questions_are_deterministic_distinct_and_never_copy(analysed):
+    sentence_morphemes, phrases, idf, sentences = analysed
+    made = queries.varied_questions("d1", DOCUMENT, sentence_morphemes, phrases, idf, 6, seed=7)
+    assert made == queries.varied_questions("d1", DOCUMENT, sentence_morphemes, phrases, idf, 6, seed=7)
+    assert len(made) == 6 and len(set(made)) == 6
+    text = " ".join(DOCUMENT.split())
+    trigrams = queries.document_word_ngrams(text)
+    for question in made:
+        assert queries.longest_copied_span(question, text) <= 16
+        assert not queries.shares_word_ngram(question, trigrams)
+        assert all(question.rstrip(".?") not in s for s in sentences)
+    # the legacy generator copies whole sentences: that is what the statistics measure
+    legacy = [{"query": q, "docid": "d1"} for q in queries.offline_questions("d1", sentences, phrases, 3, seed=7)]
+    new = [{"query": q, "docid": "d1"} for q in made]
+    assert (queries.copy_statistics(new, {"d1": DOCUMENT})["mean_copied_span"]
+            < queries.copy_statistics(legacy, {"d1": DOCUMENT})["mean_copied_span"])
+
+
+def test_varied_questions_depend_only_on_their_document(analysed):
+    sentence_morphemes, phrases, idf, _ = analysed
+    one = queries.varied_questions("d1", DOCUMENT, sentence_morphemes, phrases, idf, 3, seed=7)
+    other = queries.varied_questions("d2", DOCUMENT, sentence_morphemes, phrases, idf, 3, seed=7)
+    assert one == queries.varied_questions("d1", DOCUMENT, sentence_morphemes, phrases, idf, 3, seed=7)
+    assert one != other  # seeded by docid
+
+
+def test_short_document_gives_fewer_questions_not_an_error():
+    assert queries.varied_questions("d", "짧다.", [], [], {}, 3, seed=1) == []
+
+
+def _write(tmp_path, rows):
+    path = tmp_path / "questions.jsonl"
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in rows),
+                    encoding="utf-8")
+    return path
+
+
+def test_question_file_reads_and_deduplicates(tmp_path):
+    path = _write(tmp_path, [{"query": " 광합성이 뭐야? ", "docid": "d1"}, {"query": "광합성이 뭐야?", "docid": "d1"},
+                             "", {"query": "화산은 어디서 생겨?", "docid": "d2", "extra": 1}])
+    pairs = queries.read_question_file(path, {"d1", "d2"})
+    assert pairs == [{"query": "광합성이 뭐야?", "docid": "d1", "source": "file"},
+                     {"query": "화산은 어디서 생겨?", "docid": "d2", "source": "file"}]
+
+
+@pytest.mark.parametrize("row, field, problem", [
+    ({"query": "질문", "docid": "nope"}, "docid", "is not a document of the corpus"),
+    ({"query": "  ", "docid": "d1"}, "query", "is empty"),
+    ({"docid": "d1"}, "query", "is missing"),
+    ({"query": "질문", "docid": 3}, "docid", "must be str"),
+])
+def test_question_file_errors_name_line_and_field(tmp_path, row, field, problem):
+    path = _write(tmp_path, [{"query": "좋은 질문", "docid": "d1"}, row])
+    with pytest.raises(DataError) as error:
+        queries.read_question_file(path, {"d1"})
+    message = str(error.value)
+    assert "2" in message and field in message and problem in message and str(path) in message
+
+
+def test_malformed_question_file_line(tmp_path):
+    path = _write(tmp_path, ['{"query": "a", "docid": "d1"}', "{not json"])
+    with pytest.raises(DataError, match="malformed"):
+        queries.read_question_file(path, {"d1"})
+
+
+def test_empty_shipped_file_means_no_questions():
+    from importlib import resources
+    shipped = resources.files("ragtune") / "resources" / "questions" / "none.jsonl"
+    assert queries.read_question_file(shipped, {"d1"}) == []
+
+
+def test_file_questions_add_or_replace():
+    generated = [{"query": "g1", "docid": "d2"}, {"query": "g2", "docid": "d1"}]
+    from_file = [{"query": "f1", "docid": "d1"}]
+    order = ["d1", "d2"]
+    assert [p["query"] for p in queries.combine_file_questions(generated, from_file, "add", order)] == ["g2", "f1", "g1"]
+    assert [p["query"] for p in queries.combine_file_questions(generated, from_file, "replace", order)] == ["f1"]
+    with pytest.raises(ValueError, match="file_mode"):
+        queries.combine_file_questions(generated, from_file, "merge", order)
