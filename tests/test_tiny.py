@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ragtune.tiny import build_tiny_embedder, build_tiny_reranker
+from ragtune.tiny import build_tiny_e5, build_tiny_embedder, build_tiny_reranker
 
 SENTENCES = [
     "광합성은 식물이 빛 에너지를 이용하여 이산화탄소와 물로 포도당을 만드는 과정이다.",
@@ -49,6 +49,11 @@ SHAPE = dict(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64)
 
 def build_embedder(out_dir: Path, seed: int = 0) -> Path:
     return build_tiny_embedder(SENTENCES, out_dir, vocab_size=300, max_position=130, seed=seed, **SHAPE)
+
+
+def build_e5(out_dir: Path, seed: int = 0) -> Path:
+    return build_tiny_e5(SENTENCES, out_dir, vocab_size=300, max_position=128, seed=seed,
+                         query_max_length=16, passage_max_length=48, **SHAPE)
 
 
 def build_reranker(tokenizer_dir: Path, out_dir: Path, seed: int = 0) -> Path:

@@ -11,11 +11,14 @@ import pytest
 
 from ragtune.io import DataError, read_jsonl, write_jsonl
 from ragtune.training import (
+    finetune_embedder,
     M3TrainSettings, arrange_epochs, base_embedder, base_reranker, batch_conflicts, copy_model, finetune_m3,
     finetune_m3_rows, finetune_reranker, order_for_unique_positives, read_training_file, resolve_precision,
     settings_from_mapping, write_pointer,
 )
-from test_tiny import SENTENCES, SHAPE, build_embedder, build_reranker, digests
+from ragtune.dense import load_encoder, read_spec
+from ragtune.partial_finetune import frozen_parameter_names
+from test_tiny import SENTENCES, SHAPE, build_e5, build_embedder, build_reranker, digests
 
 
 def question_rows(docs: int, per_doc: int, negatives: int = 2, seed: int = 0) -> list[dict]:
@@ -176,7 +179,8 @@ def test_pointers_and_base_models(tiny, tmp_path):
     write_pointer(tmp_path / "hub", "BAAI/bge-m3")
     assert json.loads((tmp_path / "hub" / "pointer.json").read_text()) == {"name_or_path": "BAAI/bge-m3"}
     assert base_embedder("bge-m3", "BAAI/bge-m3", None, [], tmp_path / "base", seed=0) == "BAAI/bge-m3"
-    assert sorted(p.name for p in (tmp_path / "base").iterdir()) == ["pointer.json"]
+    assert sorted(p.name for p in (tmp_path / "base").iterdir()) == ["pointer.json", "ragtune_encoder.json"]
+    assert read_spec(tmp_path / "base").family == "m3"
 
     built = base_embedder("tiny", None, dict(vocab_size=300, max_position=130, **SHAPE), SENTENCES,
                           tmp_path / "tiny", seed=0)
@@ -275,3 +279,39 @@ def test_train_stage_reranker_pointers(tmp_path):
     for name in ("reranker_base", "reranker"):
         assert json.loads((repo / "models" / name / "pointer.json").read_text()) == \
             {"name_or_path": "BAAI/bge-reranker-v2-m3"}
+
+
+def test_finetune_e5_uses_the_encoder_only_runner_and_its_loss_falls(tiny, tmp_path):
+    import stat
+
+    root, _ = tiny
+    base = build_e5(tmp_path / "e5")
+    settings = M3TrainSettings(learning_rate=2e-3, temperature=0.05, max_steps=12, batch_size=8, train_group_size=2,
+                               query_max_len=16, passage_max_len=48, seed=0, precision="fp32", logging_steps=4)
+    curve = finetune_embedder(base, root / "train.jsonl", tmp_path / "tuned", settings)
+    assert curve.steps == 12 and [row["step"] for row in curve] == [1, 4, 8, 12]  # the first step is logged too
+    assert curve[-1]["loss"] < curve[0]["loss"]
+    tuned = tmp_path / "tuned"
+    assert read_spec(tuned) == read_spec(base) and read_spec(tuned).family == "e5"
+    assert digests(tuned)["model.safetensors"] != digests(base)["model.safetensors"]
+    mode = stat.S_IMODE((tuned / "model.safetensors").stat().st_mode)
+    assert mode & stat.S_IRGRP and stat.S_IMODE(tuned.stat().st_mode) & stat.S_IXGRP  # not 0600 / 0700
+    assert type(load_encoder(tuned, device="cpu")).__name__ == "E5Encoder"
+
+
+def test_partial_finetuning_freezes_what_it_says(tiny, tmp_path):
+    names = ["model.embeddings.word_embeddings.weight", "model.embeddings.position_embeddings.weight",
+             "model.encoder.layer.0.attention.self.query.weight", "model.encoder.layer.1.output.dense.weight"]
+    assert frozen_parameter_names(names, True, 0) == {names[0]}
+    assert frozen_parameter_names(names, False, 1) == set(names[:3])
+    assert frozen_parameter_names(names, False, 0) == set()
+
+    root, _ = tiny
+    base = build_e5(tmp_path / "e5")
+    settings = M3TrainSettings(learning_rate=2e-3, max_steps=2, batch_size=8, train_group_size=2, query_max_len=16,
+                               passage_max_len=48, seed=0, precision="fp32", train_top_layers=1)
+    finetune_embedder(base, root / "train.jsonl", tmp_path / "top", settings)
+    from safetensors.numpy import load_file
+    before, after = load_file(base / "model.safetensors"), load_file(tmp_path / "top" / "model.safetensors")
+    changed = {key for key in before if not (before[key] == after[key]).all()}
+    assert changed and all(key.startswith("encoder.layer.1.") for key in changed)
