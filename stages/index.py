@@ -1,6 +1,7 @@
 """index: the lexical index of the corpus and FAISS indexes of the fine-tuned and base embedders."""
 
-from common import model_path, params, path, sparse_retriever, stage
+from common import model_path, params, path, stage
+from lexical import sparse_retriever
 
 from ragtune import dense
 from ragtune.io import read_jsonl, write_json

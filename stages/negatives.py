@@ -7,7 +7,8 @@ Candidates come from BM25 (`pool`) and, when `dense_pool` > 0, from the base den
 import tempfile
 from pathlib import Path
 
-from common import embedded_bm25, params, path, stage
+from common import params, path, stage
+from lexical import embedded_bm25
 
 from ragtune import negatives, training
 from ragtune.io import read_jsonl, write_json, write_jsonl
@@ -24,7 +25,7 @@ def main() -> None:
     docids = [d["docid"] for d in documents]
     queries = [pair["query"] for pair in pairs]
 
-    bm25 = embedded_bm25(p["sparse"])
+    bm25 = embedded_bm25(config["bm25"])  # mining BM25, not retrieval's (the sparse group)
     bm25.index_tokens(docids, [bm25.analyzer.select(m) for m in morphemes])
     pools = [[hits] for hits in bm25.search(queries, config["pool"])]
 

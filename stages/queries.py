@@ -9,11 +9,13 @@ validated and round-trip filtered the same way; the default path is an empty shi
 Without labelled questions, a held-out split of documents provides the validation set.
 """
 
-from common import params, path, sparse_retriever, stage
+from common import params, path, stage
+from lexical import embedded_bm25
 
 from ragtune import queries
 from ragtune.io import read_jsonl, write_json, write_jsonl
-from ragtune.llm import LLMClient, LLMSettings, ResponseCache
+from ragtune.cachedir import cache_root
+from ragtune.llm import AnswerStore, LLMClient, LLMSettings, ResponseCache
 from ragtune.text import KoreanAnalyzer
 
 
@@ -50,8 +52,11 @@ def main() -> None:
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.touch()  # a tracked output even when no LLM is used
     if llm is not None:
-        client = LLMClient(llm, cache=ResponseCache(cache))
-        lexical = sparse_retriever(p["sparse"], documents)  # for the round trip: is the question's document found?
+        # answers land in the store at once (it survives `dvc exp run`'s restore and a kill); the tracked file is
+        # filled from it by compact()
+        client = LLMClient(llm, cache=ResponseCache(cache, store=AnswerStore(cache_root(path(".")) / "llm")))
+        # the round trip (is the question's document found?) uses the mining BM25, not retrieval's
+        lexical = embedded_bm25(p["negatives"]["bm25"])
         lexical.index([d["docid"] for d in documents], [d["content"] for d in documents])
         pairs, llm_stats = queries.with_llm_questions(client, documents, pairs, config["per_document"], lexical.search,
                                                       config["round_trip_top_k"])

@@ -12,7 +12,8 @@ from common import WORKERS, model_path, params, path, stage
 
 from ragtune import conversation, dense
 from ragtune.io import read_json, read_jsonl, write_jsonl
-from ragtune.llm import LLMClient, LLMSettings, ResponseCache
+from ragtune.cachedir import cache_root
+from ragtune.llm import AnswerStore, LLMClient, LLMSettings, ResponseCache
 from ragtune.memo import SearchMemo, fingerprint
 from ragtune.retrieval import (ColbertRescorer, DenseSearcher, LexicalWeightSearcher, RetrievalSettings, hits_searcher,
                                retrieve)
@@ -41,7 +42,8 @@ def main() -> None:
     cache = path("runs/llm_cache.jsonl")
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.touch()  # tracked even when no LLM is used
-    client = LLMClient(llm, cache=ResponseCache(cache)) if llm is not None else None
+    store = AnswerStore(cache_root(path(".")) / "llm")  # survives `dvc exp run`'s restore and a kill
+    client = LLMClient(llm, cache=ResponseCache(cache, store=store)) if llm is not None else None
 
     # Searchers are built only when the memo cannot answer (a sweep over alpha loads no model).
     code = fingerprint(path("ragtune"), *(installed(m) for m in LIBRARIES))

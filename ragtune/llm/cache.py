@@ -5,6 +5,12 @@ reproduction from a git tag answers every cached request without the network.
 Keys are sha256 digests of (provider, model, messages, parameters) — never the API key.
 A kill can leave a truncated last line; it is ignored on load and cut off before the
 next append. `compact()` rewrites the file sorted by key for a deterministic artifact.
+
+With an `AnswerStore` (one file per answer, outside any pipeline output) the store is where
+an answer is kept the moment it arrives, and the JSONL file is written by `compact()` only:
+`dvc exp run` restores a persisted output to its committed state before a stage runs, which
+would erase answers appended to it by a killed run; the store survives that, and one
+rename per answer costs no fsync on the request path.
 """
 
 from __future__ import annotations
@@ -27,11 +33,60 @@ def request_key(provider: str, model: str, messages: list[Mapping[str, str]], pa
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-class ResponseCache:
-    """Append-only JSONL store of {"key", "model", "content", "finish_reason"} records."""
+class AnswerStore:
+    """Content-addressed answers, `directory/<key[:2]>/<key>.json`, each written by a rename.
 
-    def __init__(self, path: str | os.PathLike):
+    Shared by every run, experiment and clone pointed at it; a key is a digest of the request,
+    so an answer can never be served for another request. Records hold the answer only
+    (model, content, finish_reason): API keys live in the environment, never here. A file a
+    crash left unreadable counts as absent and is rewritten by the next answer.
+    """
+
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = Path(directory)
+
+    def _file(self, key: str) -> Path:
+        if len(key) < 8 or not all(c in "0123456789abcdef" for c in key):
+            raise ValueError(f"answer store: not a sha256 key: {key!r}")
+        return self.directory / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        try:
+            record = json.loads(self._file(key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) and record.get("key") == key and "content" in record else None
+
+    def put(self, key: str, record: Mapping[str, Any]) -> None:
+        """Write one answer: a temporary sibling renamed into place (a kill leaves the old state or the new,
+        never half a file). No fsync: a killed process loses nothing the kernel already holds."""
+        target = self._file(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            tmp.write_text(dumps({"key": key, **{k: v for k, v in record.items() if k != "key"}}) + "\n",
+                           encoding="utf-8")
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.directory.glob("??/*.json"))
+
+    def __repr__(self) -> str:
+        return f"AnswerStore({str(self.directory)!r})"
+
+
+class ResponseCache:
+    """Append-only JSONL store of {"key", "model", "content", "finish_reason"} records.
+
+    With `store`, answers missing from the file are looked up there, new answers go there at once,
+    and the file is written by `compact()` (every answer this cache loaded or used, sorted by key).
+    """
+
+    def __init__(self, path: str | os.PathLike, store: AnswerStore | None = None):
         self.path = Path(path)
+        self.store = store
         self._records: dict[str, dict[str, Any]] = {}
         self._good_size = 0  # bytes up to the end of the last complete line
         self._handle = None
@@ -71,17 +126,29 @@ class ResponseCache:
         return len(self._records)
 
     def __contains__(self, key: str) -> bool:
-        return key in self._records
+        return self.get(key) is not None
 
     def get(self, key: str) -> dict[str, Any] | None:
-        return self._records.get(key)
+        record = self._records.get(key)
+        if record is None and self.store is not None:
+            record = self.store.get(key)
+            if record is not None:
+                with self._lock:
+                    record = self._records.setdefault(key, record)
+        return record
 
     def keys(self) -> Iterator[str]:
         return iter(self._records)
 
     def put(self, key: str, record: Mapping[str, Any]) -> None:
-        """Store and persist one response now (append, flush, fsync); thread-safe."""
+        """Store and persist one response now (in the store; else append, flush, fsync); thread-safe."""
         entry = {"key": key, **{k: v for k, v in record.items() if k != "key"}}
+        if self.store is not None:
+            if key not in self._records:  # first answer wins
+                self.store.put(key, entry)
+                with self._lock:
+                    self._records.setdefault(key, entry)
+            return
         with self._lock:
             if key in self._records:
                 return
