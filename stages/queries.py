@@ -68,7 +68,7 @@ def main() -> None:
     if from_file:
         kept, dropped = from_file, []
         if config["round_trip_top_k"] > 0:
-            lexical = sparse_retriever(p["sparse"], documents)
+            lexical = embedded_bm25(p["negatives"]["bm25"])
             lexical.index([d["docid"] for d in documents], [d["content"] for d in documents])
             hits = lexical.search([pair["query"] for pair in from_file], config["round_trip_top_k"])
             kept, dropped = queries.round_trip_filter(from_file, [[docid for docid, _ in h] for h in hits],
