@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from ragtune.io import dumps, atomic_write
+from ragtune.io import atomic_write, dumps, read_json
 from ragtune.runs import RankedRun, as_ranked
 
 TOPK = 3
@@ -13,6 +13,16 @@ TOPK = 3
 
 class SubmissionError(ValueError):
     pass
+
+
+def load_run(runs_dir: Path, retriever: str) -> RankedRun:
+    """The run `retriever` of `runs_dir` (the eval-question runs); a clear error listing the runs that exist."""
+    index = Path(runs_dir) / "retrievers.json"
+    available = list(read_json(index)) if index.is_file() else []
+    if retriever not in available:
+        raise SubmissionError(f"params.yaml: submission.retriever {retriever!r} is not a run of {runs_dir}; "
+                              f"available: {', '.join(available) or 'none (run the retrieve stage)'}")
+    return RankedRun.load(Path(runs_dir) / retriever)
 
 
 def build_rows(questions: Sequence[dict], standalone: Mapping[str, str], run: RankedRun | Mapping[str, Mapping[str, float]],

@@ -39,8 +39,6 @@ from ragtune.tiny import build_tiny_e5, build_tiny_embedder, build_tiny_reranker
 
 M3_MODULE = "FlagEmbedding.finetune.embedder.encoder_only.m3"
 ENCODER_ONLY_MODULE = "FlagEmbedding.finetune.embedder.encoder_only.base"
-# Our wrapper of both embedder runners, used when part of the model is frozen (see ragtune/partial_finetune.py).
-PARTIAL_MODULE = "ragtune.partial_finetune"
 RERANKER_MODULE = "FlagEmbedding.finetune.reranker.encoder_only.base"
 # Files that make up a fine-tuned model directory (BGE-M3 layout); everything else the runner
 # writes (training_args.bin, checkpoints, optimizer state) is left behind.
@@ -352,7 +350,9 @@ def _train(module: str, base_model: str | Path, rows: list[dict], out_dir: Path,
             extra = [*extra, "--ragtune_runner", "m3" if module == M3_MODULE else "encoder_only",
                      "--ragtune_train_top_layers", str(settings.train_top_layers),
                      *(["--ragtune_freeze_word_embeddings"] if settings.freeze_word_embeddings else [])]
-            module = PARTIAL_MODULE
+            from ragtune import partial_finetune  # imported, not only named: its file is this stage's code too
+
+            module = partial_finetune.__name__
         command = [*_launcher(module, settings.num_gpus), "--model_name_or_path", str(base_model),
                    "--train_data", str(train_file), *_common_arguments(settings, max_steps, work), *extra]
         # PYTHONPATH: the wrapper module is this checkout's, whichever ragtune is installed.

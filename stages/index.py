@@ -1,12 +1,18 @@
 """index: the lexical index of the corpus and FAISS indexes of the fine-tuned and base embedders."""
 
-from common import model_path, params, path, stage
+import functools
+
+from common import params, path, stage
 from lexical import sparse_retriever
 
 from ragtune import dense
+from ragtune.encodings import EncodingMemo
 from ragtune.io import read_jsonl, write_json
 from ragtune.sparse.bm25 import BM25Retriever
 from ragtune.text import CharNgramAnalyzer
+
+
+ENCODINGS = "models/.encodings"  # shared with the train stage's selection (ragtune/encodings.py)
 
 
 @stage
@@ -27,15 +33,23 @@ def main() -> None:
         chars.index(docids, texts)
         chars.save(path("indexes/sparse_char"))
 
+    quantize = p["index"]["quantize"]
     for name, model_dir in (("dense", "models/embedder"), ("dense_base", "models/base")):
-        encoder = dense.M3Encoder(model_path(model_dir), batch_size=p["index"]["batch_size"],
-                                  passage_max_length=p["model"]["passage_max_len"])
+        # loaded only when some passage is not remembered
+        encoder = functools.cache(functools.partial(dense.load_encoder, path(model_dir),
+                                                    batch_size=p["index"]["batch_size"],
+                                                    passage_max_length=p["model"]["passage_max_len"], quantize=quantize))
         learned_sparse = name == "dense" and p["index"]["m3_sparse"]
-        encoded = encoder.encode(texts, kind="passage", lexical=learned_sparse)
-        vectors = encoded.dense
         if learned_sparse:  # BGE-M3's lexical weights of the fine-tuned model, one CSR row per passage
-            dense.save_lexical_matrix(dense.lexical_matrix(encoded.lexical, encoder.vocab_size),
+            encoded = encoder().encode(texts, kind="passage", lexical=True)
+            vectors = encoded.dense
+            dense.save_lexical_matrix(dense.lexical_matrix(encoded.lexical, encoder().vocab_size),
                                       path(f"indexes/{name}/lexical.npz"))
+        else:  # remembered per text by model bytes + settings: an unchanged base is not encoded again
+            memo = EncodingMemo(path(ENCODINGS), path(model_dir), "passage", p["model"]["passage_max_len"], quantize,
+                                dense.default_device())
+            vectors = memo.encode(texts, lambda batch: encoder().encode(batch, kind="passage").dense)
+            print(f"index: {name}: {memo.remembered} passage vectors remembered, {memo.encoded} encoded")
         index = dense.build_faiss(vectors, kind=p["index"]["faiss"], **p["index"].get("faiss_options", {}))
         dense.save_faiss(index, path(f"indexes/{name}/faiss.index"))
         write_json(path(f"indexes/{name}/docids.json"), docids)

@@ -30,15 +30,11 @@ def main() -> None:
     pools = [[hits] for hits in bm25.search(queries, config["pool"])]
 
     with tempfile.TemporaryDirectory(prefix="ragtune-negatives-") as scratch:
-        base = None
-        if config["dense_pool"] > 0 or config["teacher_scores"]:
-            # the same base the train stage starts from (the tiny build is byte-identical)
-            base = training.base_embedder(model["name"], model["embedder"], model.get("architecture"),
-                                          [d["content"] for d in documents], Path(scratch) / "embedder", p["seed"])
+        base = path("models/base")  # the base stage's: the model train starts from
         if config["dense_pool"] > 0:
-            from ragtune.dense import M3Encoder
-            encoder = M3Encoder(base, query_max_length=model["query_max_len"],
-                                passage_max_length=model["passage_max_len"])
+            from ragtune.dense import load_encoder
+            encoder = load_encoder(base, query_max_length=model["query_max_len"],
+                                   passage_max_length=model["passage_max_len"])
             dense = negatives.dense_pools(encoder, queries, docids, [texts[d] for d in docids], config["dense_pool"])
             pools = [[*bm25_pools, hits] for bm25_pools, hits in zip(pools, dense)]
 
@@ -59,7 +55,7 @@ def teacher(config: dict, embedder: str, scratch: Path, seed: int):
     from ragtune.rerank import CrossEncoderReranker
     if config["name"] == "none":
         raise ValueError("params.yaml: negatives.teacher_scores needs a reranker (reranker=tiny or bge-v2-m3)")
-    tokenizer = Path(embedder) if Path(embedder).is_dir() else None
+    tokenizer = Path(embedder) if (Path(embedder) / "tokenizer.json").is_file() else None
     model = training.base_reranker(config["name"], config["path"], config.get("architecture"), tokenizer,
                                    scratch / "reranker", seed)
     return CrossEncoderReranker(model, max_length=config["max_length"])

@@ -80,8 +80,8 @@ def main() -> None:
     for split, items in sets.items():
         use_llm = client if split == "eval" or config["llm_on_validation"] else None
         plans = conversation.plan_queries(items, detector, use_llm, config["multi_query"], config["hyde"])
-        # The base model is evidence for fine-tuning, measured on validation only.
-        reported = searchers if split == "validation" else {"dense": searchers["dense"]}
+        # dense_base on eval too: a submission can be written from any run (submission.retriever)
+        reported = searchers
         reranking = rerankers if split == "validation" else dict(list(rerankers.items())[-1:])
         if colbert is not None:
             reranking = {"colbert": colbert.for_queries([plan.variants[0] for plan in plans if not plan.chitchat]),
@@ -116,13 +116,13 @@ def lexical_searcher(directory, docids: list[str], search_backend: str):
     return retriever.search_arrays
 
 
-def embedder(name: str, model_dir: str, p: dict, docids: list[str]) -> dense.M3Encoder:
+def embedder(name: str, model_dir: str, p: dict, docids: list[str]):
     """The embedder of `model_dir`, after checking that indexes/<name> lists the corpus in order."""
     if read_json(path(f"indexes/{name}/docids.json")) != docids:
         raise ValueError(f"indexes/{name}: the index lists other documents than data/prepared (rerun index)")
-    return dense.M3Encoder(model_path(model_dir), batch_size=p["retrieval"]["query_batch_size"],
-                           query_max_length=p["model"]["query_max_len"],
-                           passage_max_length=p["model"]["passage_max_len"])
+    return dense.load_encoder(path(model_dir), batch_size=p["retrieval"]["query_batch_size"],
+                              query_max_length=p["model"]["query_max_len"],
+                              passage_max_length=p["model"]["passage_max_len"])
 
 
 def dense_searcher(name: str, model_dir: str, p: dict, docids: list[str]) -> DenseSearcher:

@@ -4,7 +4,6 @@ from common import params, path, stage
 
 from ragtune import submission
 from ragtune.io import read_jsonl
-from ragtune.runs import RankedRun
 
 
 @stage
@@ -12,7 +11,7 @@ def main() -> None:
     config = params()["submission"]
     documents = {d["docid"]: d["content"] for d in read_jsonl(path("data/prepared/documents.jsonl"))}
     questions = read_jsonl(path("data/prepared/questions.jsonl"))
-    run = RankedRun.load(path(f"runs/eval/{config['retriever']}"))
+    run = submission.load_run(path("runs/eval"), config["retriever"])  # any run retrieve wrote
     standalone = {row["qid"]: row["standalone"] for row in read_jsonl(path("runs/eval/queries.jsonl"))}
 
     rows = submission.build_rows(questions, standalone, run, documents, config["reference_chars"])

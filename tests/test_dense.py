@@ -90,3 +90,85 @@ def test_saved_flat_index_is_byte_stable(corpus, tmp_path):
     for name in ("a", "b"):
         save_faiss(build_faiss(corpus.dense, "flat"), tmp_path / name)
     assert hashlib.sha256((tmp_path / "a").read_bytes()).digest() == hashlib.sha256((tmp_path / "b").read_bytes()).digest()
+
+
+# --- the encoder interface: specs, load_encoder, E5 ---------------------------------------------
+
+def test_load_encoder_serves_both_families(tmp_path):
+    from ragtune.dense import E5Encoder, M3Encoder, load_encoder, read_spec
+    from test_tiny import build_e5
+
+    m3 = load_encoder(build_embedder(tmp_path / "m3"), device="cpu")
+    e5 = load_encoder(build_e5(tmp_path / "e5"), device="cpu")
+    assert isinstance(m3, M3Encoder) and isinstance(e5, E5Encoder)
+    assert read_spec(tmp_path / "e5").query_prefix == "query: " and e5.max_length == {"query": 16, "passage": 48}
+    for encoder in (m3, e5):
+        encoded = encoder.encode(SENTENCES[:3], kind="passage", lexical=False)
+        assert encoded.dense.shape == (3, encoder.dimension) and encoded.dense.dtype == np.float32
+        assert np.allclose(np.linalg.norm(encoded.dense, axis=1), 1.0, atol=1e-5)
+
+
+def test_e5_encoder_is_flagembeddings_mean_pooled_prefixed_embedding(tmp_path):
+    from FlagEmbedding import FlagModel
+
+    from ragtune.dense import load_encoder
+    from test_tiny import build_e5
+
+    directory = build_e5(tmp_path / "e5")
+    encoder = load_encoder(directory, device="cpu")
+    reference = FlagModel(str(directory), pooling_method="mean", use_fp16=False, devices="cpu",
+                          normalize_embeddings=True)
+    expected = reference.encode_single_device(["query: " + SENTENCES[0]], max_length=16, device="cpu")
+    assert np.allclose(encoder.encode(SENTENCES[:1], kind="query").dense, expected, atol=1e-5)
+    # the prefixes make a query and a passage of one text differ
+    assert not np.allclose(encoder.encode(SENTENCES[:1], kind="query").dense,
+                           encoder.encode(SENTENCES[:1], kind="passage").dense)
+    with pytest.raises(ValueError, match="index.m3_sparse"):
+        encoder.encode(SENTENCES[:1], kind="passage", lexical=True)
+    with pytest.raises(ValueError, match="retrieval.colbert"):
+        encoder.encode(SENTENCES[:1], kind="passage", colbert=True)
+
+
+def test_int8_quantisation_is_a_switch(tmp_path):
+    from ragtune.dense import load_encoder
+    from test_tiny import build_e5
+
+    directory = build_e5(tmp_path / "e5")
+    fp32 = load_encoder(directory, device="cpu").encode(SENTENCES, kind="passage").dense
+    int8 = load_encoder(directory, device="cpu", quantize="int8").encode(SENTENCES, kind="passage").dense
+    assert (fp32 * int8).sum(axis=1).min() > 0.9  # close, not equal (faithfulness is measured by a benchmark)
+    with pytest.raises(ValueError, match="index.quantize"):
+        load_encoder(directory, device="cpu", quantize="int4")
+
+
+def test_pointer_directories_resolve_and_default_to_m3(tmp_path):
+    from ragtune.dense import M3_SPEC, read_spec, resolve_model
+    from ragtune.training import write_pointer
+
+    write_pointer(tmp_path / "hub", "BAAI/bge-m3")
+    assert resolve_model(tmp_path / "hub") == "BAAI/bge-m3" and read_spec(tmp_path / "hub") == M3_SPEC
+    write_pointer(tmp_path / "none", None)
+    with pytest.raises(ValueError, match="points at no model"):
+        resolve_model(tmp_path / "none")
+
+
+def test_encoding_memo_encodes_each_text_once(tmp_path):
+    from ragtune.encodings import EncodingMemo
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "weights").write_bytes(b"v1")
+    calls = []
+
+    def encode(texts):
+        calls.append(list(texts))
+        return np.asarray([[len(t), 1.0] for t in texts], np.float32)
+
+    memo = EncodingMemo(tmp_path / "memo", tmp_path / "model", "passage", 48)
+    first = memo.encode(["aa", "b"], encode)
+    again = EncodingMemo(tmp_path / "memo", tmp_path / "model", "passage", 48)
+    both = again.encode(["b", "ccc", "aa"], encode)
+    assert calls == [["aa", "b"], ["ccc"]] and (again.remembered, again.encoded) == (2, 1)
+    assert np.array_equal(both[[2, 0]], first) and both[1].tolist() == [3.0, 1.0]
+    (tmp_path / "model" / "weights").write_bytes(b"v2")  # other model bytes: nothing remembered
+    EncodingMemo(tmp_path / "memo", tmp_path / "model", "passage", 48).encode(["b"], encode)
+    assert calls[-1] == ["b"]

