@@ -49,9 +49,29 @@ def _params(args: argparse.Namespace) -> int:
     """Compose conf/ into params.yaml exactly as `dvc exp run -S …` does (DVC's own Hydra composition)."""
     from dvc.utils.hydra import compose_and_dump
 
+    from ragtune.params import validate
+    from ragtune.workspace import compose
+
     root = Path.cwd()
+    validate(compose(root / "conf", args.overrides), source="conf/ " + " ".join(args.overrides))  # before writing
     compose_and_dump(root / "params.yaml", str((root / "conf").resolve()), None, "config", str(root), args.overrides)
     print(f"wrote params.yaml from conf/ {' '.join(args.overrides)}".rstrip())
+    return EXIT_OK
+
+
+def _use(args: argparse.Namespace) -> int:
+    """Record the workspace's standing choices (conf/workspace/choices.yaml), validated by the schema."""
+    from ragtune import workspace
+
+    conf = Path.cwd() / "conf"
+    if args.reset:
+        print("workspace choices cleared" if workspace.reset(conf) else "no workspace choices to clear")
+    if args.assignments:
+        workspace.use(conf, args.assignments)
+    if args.show or args.assignments or not args.reset:
+        print(workspace.show(conf))
+    if args.assignments:
+        print("later `dvc exp run -S …` compose on top of these; `ragtune params` writes params.yaml for dvc repro")
     return EXIT_OK
 
 
@@ -61,6 +81,17 @@ def build_parser() -> argparse.ArgumentParser:
     par = commands.add_parser("params", help="compose conf/ (+ Hydra overrides) into params.yaml, as dvc exp run does")
     par.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. data=competition alpha=0.6")
     par.set_defaults(handler=_params)
+
+    use = commands.add_parser("use", help="record the workspace's choices (groups and keys) under every dvc exp run",
+                              description="Record KEY=VALUE choices (config groups such as data=competition, or "
+                                          "plain keys such as alpha=0.6) in conf/workspace/choices.yaml, which "
+                                          "conf/config.yaml composes; later `dvc exp run -S …` overrides apply on "
+                                          "top. Values are validated by the parameter schema before anything is "
+                                          "written.")
+    use.add_argument("assignments", nargs="*", metavar="KEY=VALUE", help="e.g. data=competition alpha=0.6")
+    use.add_argument("--show", action="store_true", help="print the recorded choices (the default with no KEY=VALUE)")
+    use.add_argument("--reset", action="store_true", help="forget every recorded choice (before recording new ones)")
+    use.set_defaults(handler=_use)
 
     rel = commands.add_parser("release", help="tag a leaderboard-scored submission so it can be reproduced",
                               description="Record a submission that was scored on the leaderboard as an annotated "
@@ -85,8 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep.set_defaults(handler=_reproduce)
 
     cmp_ = commands.add_parser("compare", help="per-question wins and losses between two runs",
-                               description="A and B are run files (JSON qid -> {docid: score}) given as paths or as "
-                                           "rev:path (the file at a git revision or experiment commit).")
+                               description="A and B are runs as the pipeline saves them: a run directory "
+                                           "runs/<split>/<retriever>/ (qids.json, docids.json, ids.npy, scores.npy; "
+                                           "e.g. runs/validation/hybrid), or a JSON file qid -> {docid: score}; "
+                                           "each given as a path or as rev:path (as it was at a git revision or "
+                                           "experiment: git for tracked files, DVC for stage outputs).")
     cmp_.add_argument("a")
     cmp_.add_argument("b")
     cmp_.add_argument("--qrels", default="data/queries/validation.jsonl",
@@ -99,12 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from ragtune.io import DataError, WriteError
+    from ragtune.io import UserError, WriteError
     from ragtune.release import ReleaseError
 
     try:
         return args.handler(args)
-    except (ReleaseError, DataError, ValueError) as exc:
+    except (ReleaseError, UserError, ValueError) as exc:
         print(f"ragtune {args.command}: {exc}", file=sys.stderr)
     except WriteError as exc:
         print(f"ragtune {args.command}: {exc}", file=sys.stderr)

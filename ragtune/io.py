@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 
-class DataError(ValueError):
+class UserError(Exception):
+    """A problem the user fixes (bad input, a bad setting, an unreachable service), not a bug: its message
+    says what and where, so stages and the CLI report it in one line without a traceback."""
+
+
+class DataError(UserError, ValueError):
     """Bad input, located precisely: file, line (1-based) and field."""
 
     def __init__(self, path: str | os.PathLike, message: str, line: int | None = None, field: str | None = None):
@@ -27,7 +32,7 @@ class DataError(ValueError):
         super().__init__(f"{where}:{what} {message}")
 
 
-class WriteError(OSError):
+class WriteError(OSError, UserError):
     """An artifact could not be written; its message names the path and the reason, nothing else."""
 
     def __init__(self, path: str | os.PathLike, code: int, reason: str | None = None):

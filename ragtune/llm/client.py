@@ -4,7 +4,12 @@ Retry policy (the openai package's own retries are disabled so there is exactly 
 retry with exponential backoff and jitter on 429 (honouring Retry-After), 5xx, timeouts and
 connection errors, up to `max_retries`; fail fast on any other 4xx, on an empty or
 content-filtered completion, and on an answer still unparsable after one repair request.
-Failures are reported per item so the caller can fall back; they never stop the batch.
+Failures are reported per item so the caller can fall back; they never stop the batch, unless more
+than `max_failure_rate` of its items fail (budget refusals aside): then the batch raises LLMError
+naming the endpoint and the first error, since falling back for most items would pass an LLM run off as
+an offline one. Before the first request is sent, a short probe (GET <base_url>/models, no retries)
+checks that the endpoint answers at all, so a dead endpoint fails in seconds, not after every
+item's retries; a run answered entirely from the cache sends no probe.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Item = TypeVar("Item")
+
+PROBE_TIMEOUT = 10.0  # seconds: a live endpoint answers a GET at once, even with an error status
 
 REPAIR_PROMPT = ("직전 답변은 요청한 JSON 형식이 아닙니다 ({error}). 설명이나 코드 블록 없이, "
                  "요청한 형식의 JSON 객체 하나만 다시 출력하세요.")
@@ -77,6 +84,8 @@ class LLMClient:
         self._semaphore: asyncio.Semaphore | None = None
         self._inflight: dict[str, asyncio.Future] = {}
         self._bar = None
+        self._reachable = False
+        self._probe_lock: asyncio.Lock | None = None
 
     def __repr__(self) -> str:
         s = self.settings
@@ -85,6 +94,39 @@ class LLMClient:
     @property
     def stats(self) -> dict[str, int]:
         return dict(self.counts)
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.settings.base_url} (llm={self.settings.provider}, model {self.settings.model})"
+
+    def preflight(self) -> None:
+        """Raise LLMError in seconds when the endpoint answers nothing (connection refused, no route, timeout)."""
+        _run_sync(self._probe())
+
+    async def _probe(self) -> None:
+        s = self.settings
+        api = openai.AsyncOpenAI(api_key=s.api_key.reveal(), base_url=s.base_url,
+                                 timeout=min(s.timeout, PROBE_TIMEOUT), max_retries=0)
+        try:
+            await api.models.list()
+        except (openai.APIConnectionError, openai.APITimeoutError) as exc:  # (a timeout is a connection error)
+            cause = exc.__cause__ or exc
+            reason = s.api_key.redact(f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__)
+            raise LLMError(f"LLM endpoint {self.endpoint} does not answer ({reason}): start the server, "
+                           f"fix llm.base_url, or run with llm=offline") from None
+        except openai.APIError:
+            pass  # any HTTP answer (404, 401 …): something is listening; requests report their own errors
+        finally:
+            await api.close()
+        self._reachable = True
+
+    async def _ensure_reachable(self) -> None:
+        if self._reachable:
+            return
+        assert self._probe_lock is not None
+        async with self._probe_lock:
+            if not self._reachable:
+                await self._probe()
 
     # ---- one request -------------------------------------------------------------------
 
@@ -149,6 +191,7 @@ class LLMClient:
     async def _send(self, messages: list[dict[str, str]], params: dict[str, Any]) -> dict[str, Any]:
         s = self.settings
         assert self._api is not None and self._semaphore is not None, "complete() runs inside LLMClient.run"
+        await self._ensure_reachable()
         for attempt in range(s.max_retries + 1):
             if self.counts["sent"] >= s.max_requests:
                 self.counts["budget"] += 1
@@ -205,6 +248,7 @@ class LLMClient:
         values: list[T | None] = [None] * len(items)
         failures: dict[int, str] = {}
         self._semaphore = asyncio.Semaphore(s.concurrency)
+        self._probe_lock = asyncio.Lock()
         self._api = openai.AsyncOpenAI(api_key=s.api_key.reveal(), base_url=s.base_url,
                                        timeout=s.timeout, max_retries=0)
         self._bar = tqdm(total=len(items), desc=desc, unit="item", disable=not self.progress, dynamic_ncols=True)
@@ -235,7 +279,18 @@ class LLMClient:
         log.info("%s: %d items in %.1fs: %d done, %d failed %s, %d requests sent, %d cached, %d retried",
                  desc, len(items), time.perf_counter() - started, stats["done"], stats["failed"],
                  dict(reasons) if reasons else "", stats["sent"], stats["cached"], stats["retried"])
+        self._check_failure_rate(desc, len(items), failures)
         return BatchResult(values, failures, stats)
+
+    def _check_failure_rate(self, desc: str, total: int, failures: dict[int, str]) -> None:
+        """LLMError when more than max_failure_rate of the items failed (refusals by the budget are a choice)."""
+        failed = {i: reason for i, reason in failures.items() if reason != "budget"}
+        if not total or len(failed) / total <= self.settings.max_failure_rate:
+            return
+        first = failed[min(failed)]
+        raise LLMError(f"{desc}: {len(failed)} of {total} LLM items failed ({len(failed) / total:.0%}, more than "
+                       f"llm.max_failure_rate={self.settings.max_failure_rate:g}) at {self.endpoint}; "
+                       f"first error: {first}")
 
     def _refresh_bar(self) -> None:
         if self._bar is not None and not self._bar.disable:

@@ -10,11 +10,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ragtune.io import UserError
+
 PROVIDERS = ("offline", "solar", "openai", "local")
 
 
-class LLMError(RuntimeError):
-    """A configuration problem or a failed LLM request; the message never contains the API key."""
+class LLMError(UserError, RuntimeError):
+    """A configuration problem, an unreachable endpoint or a failed LLM request; the message never contains
+    the API key."""
 
 
 class Secret:
@@ -53,6 +56,9 @@ class LLMSettings:
     temperature: float = 0.2
     max_requests: int = 20000
     seed: int | None = None
+    # A batch in which a larger share of items fails raises LLMError (naming the endpoint and the first error)
+    # instead of silently falling back to the offline path for most of them.
+    max_failure_rate: float = 0.2
     # Exponential backoff: base * 2**attempt seconds (jittered), capped at backoff_max.
     # Not in the config files (tests and benchmarks shrink them); Hydra: +llm.backoff_base=...
     backoff_base: float = 1.0
@@ -118,6 +124,9 @@ def _validated(values: dict[str, Any]) -> dict[str, Any]:
     number("temperature", 0.0)
     number("max_requests", 0, integer=True)
     number("seed", 0, integer=True, optional=True)
+    number("max_failure_rate", 0.0)
+    if values["max_failure_rate"] > 1:
+        raise LLMError(f"llm.max_failure_rate must be a number in [0, 1], got {values['max_failure_rate']!r}")
     number("backoff_base", 0.0)
     number("backoff_max", 0.0)
     for name in ("base_url", "model", "api_key_env"):

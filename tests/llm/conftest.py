@@ -19,7 +19,8 @@ def server():
 def llm_config(server: FakeOpenAIServer, **overrides) -> dict:
     config = {"provider": "local", "base_url": server.base_url, "model": "fake-model",
               "api_key_env": "RAGTUNE_TEST_LLM_KEY", "concurrency": 4, "timeout": 1.5, "max_retries": 3,
-              "temperature": 0.2, "max_requests": 1000, "seed": 7, "backoff_base": 0.001, "backoff_max": 0.01}
+              "temperature": 0.2, "max_requests": 1000, "seed": 7, "backoff_base": 0.001, "backoff_max": 0.01,
+              "max_failure_rate": 1.0}  # per-item failure tests inject faults into most items; the rate has its own tests
     config.update(overrides)
     return config
 

@@ -1,0 +1,370 @@
+"""The parameter schema: every key of the composed configuration, its type and its allowed range.
+
+`validate(params)` checks a composed configuration (what `conf/` composes into params.yaml) before
+any work starts and raises `ParamsError` naming the key, the value and what is allowed, in one line.
+Unknown keys are rejected, so a typo (`-S '+retrieval.alpah=0.5'`) or a key added to `conf/` without
+a schema entry fails loudly instead of being ignored.
+
+To add a parameter: add a field to the group's model below (with its range), then the key to `conf/`.
+Keys a group sets only for some of its options (a reranker's `train`, Elasticsearch's `index_prefix`)
+are optional here; what an option needs together is checked by the code that uses it.
+"""
+
+from __future__ import annotations
+
+from types import UnionType
+from typing import Annotated, Any, Literal, Mapping, Optional, Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.fields import FieldInfo
+
+from ragtune.io import DataError
+
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+StepLimit = Annotated[int, Field(ge=-1)]  # -1: no limit (epochs decide)
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Positive = Annotated[float, Field(gt=0)]
+NonNegative = Annotated[float, Field(ge=0)]
+Precision = Literal["auto", "bf16", "fp16", "fp32"]
+
+
+class ParamsError(DataError):
+    """A parameter with a wrong type, out of its range, or unknown: names the key, the value and what is allowed."""
+
+    def __init__(self, source: str, key: str, message: str):
+        self.key = key
+        super().__init__(source, message, field=key)
+
+
+class Group(BaseModel):
+    # strict: "abc", "0.5" or true are not numbers; ints are accepted where floats are
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Data(Group):
+    name: str
+    dir: str
+    documents: str
+    eval: str
+    labelled: Optional[str] = None                  # legacy: one labelled file inside dir
+    validation: Optional[dict[str, str]] = None     # source name -> labelled questions (path from the repository root)
+
+
+class LLM(Group):
+    provider: Literal["offline", "solar", "openai", "local"]
+    base_url: Optional[str] = None
+    model: Optional[str] = None
+    api_key_env: Optional[str] = None
+    concurrency: PositiveInt = 8
+    timeout: Positive = 60
+    max_retries: NonNegativeInt = 5
+    temperature: Annotated[float, Field(ge=0, le=2)] = 0.2
+    max_requests: NonNegativeInt = 20000
+    seed: Optional[NonNegativeInt] = None
+    max_failure_rate: Fraction = 0.2
+    backoff_base: NonNegative = 1.0
+    backoff_max: NonNegative = 60.0
+
+
+class Architecture(Group):
+    vocab_size: Optional[PositiveInt] = None
+    hidden_size: PositiveInt
+    num_layers: PositiveInt
+    num_heads: PositiveInt
+    intermediate_size: PositiveInt
+    attention_value_init_range: Optional[Positive] = None
+
+
+class Model(Group):
+    name: str
+    embedder: Optional[str] = None
+    revision: Optional[str] = None
+    architecture: Optional[Architecture] = None
+    query_max_len: PositiveInt
+    passage_max_len: PositiveInt
+
+
+class Train(Group):
+    learning_rate: Positive
+    temperature: Positive
+    epochs: Positive
+    max_steps: StepLimit
+    batch_size: PositiveInt
+    gradient_accumulation_steps: PositiveInt = 1
+    train_group_size: PositiveInt
+    unified_finetuning: bool = False
+    use_self_distill: bool = False
+    self_distill_start_step: NonNegativeInt = 0
+    warmup_ratio: Fraction = 0.1
+    precision: Precision = "auto"
+    num_gpus: PositiveInt = 1
+    weight_decay: NonNegative = 0.0
+    negatives_cross_device: bool = False
+    knowledge_distillation: bool = False
+    gradient_checkpointing: bool = False
+    logging_steps: PositiveInt = 10
+    freeze_word_embeddings: bool = False
+    train_top_layers: NonNegativeInt = 0
+    select: Literal["auto", "finetuned", "base"] = "auto"
+    select_on: Optional[str] = None
+    select_corpus: NonNegativeInt = 0
+    targeted_round: bool = False
+    targeted_top_k: PositiveInt = 10
+    targeted_pool: PositiveInt = 50
+    targeted_max_steps: StepLimit = -1
+
+
+class RerankerArchitecture(Group):
+    hidden_size: PositiveInt
+    num_layers: PositiveInt
+    num_heads: PositiveInt
+    intermediate_size: PositiveInt
+    attention_value_init_range: Optional[Positive] = None
+
+
+class RerankerTrain(Group):
+    learning_rate: Positive
+    epochs: Positive = 1.0
+    max_steps: StepLimit = -1
+    batch_size: PositiveInt
+    gradient_accumulation_steps: PositiveInt = 1
+    train_group_size: Annotated[int, Field(ge=2)]  # a positive and at least one negative
+    warmup_ratio: Fraction = 0.1
+    precision: Precision = "auto"
+    num_gpus: PositiveInt = 1
+    logging_steps: PositiveInt = 10
+
+
+class Reranker(Group):
+    name: str
+    path: Optional[str] = None
+    revision: Optional[str] = None
+    batch_size: Optional[PositiveInt] = None
+    max_length: Optional[PositiveInt] = None
+    finetune: bool = False
+    init_from_embedder: bool = False
+    architecture: Optional[RerankerArchitecture] = None
+    train: Optional[RerankerTrain] = None
+    validation_limit: Optional[NonNegativeInt] = None
+
+
+class Analyzer(Group):
+    tags: Optional[list[str]] = None
+    drop_scaffolding: bool = True
+    lowercase: bool = True
+
+
+class Sparse(Group):
+    backend: Literal["bm25s", "elasticsearch"]
+    k1: NonNegative
+    b: Fraction
+    analyzer: Analyzer = Analyzer()
+    # elasticsearch
+    index_prefix: Optional[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")]] = None
+    decompound_mode: Optional[Literal["none", "discard", "mixed"]] = None
+    stoptags: Optional[list[str]] = None
+    api_key_env: Optional[str] = None
+
+
+class Queries(Group):
+    per_document: PositiveInt
+    holdout_fraction: Annotated[float, Field(gt=0, lt=1)]
+    round_trip_top_k: NonNegativeInt = 0
+    generator: Literal["varied", "inverse_cloze"] = "varied"
+    max_copied_chars: PositiveInt = 16
+    from_file: Optional[str] = None
+    file_mode: Literal["add", "replace"] = "add"
+
+
+class MiningBM25(Group):
+    k1: NonNegative
+    b: Fraction
+    analyzer: Analyzer = Analyzer()
+
+
+class Negatives(Group):
+    pool: PositiveInt
+    k: PositiveInt
+    skip_top: NonNegativeInt = 0
+    margin: Fraction = 0.0
+    near_duplicate: Fraction = 1.0
+    dense_pool: NonNegativeInt = 0
+    teacher_scores: bool = False
+    bm25: Optional[MiningBM25] = None   # the BM25 that mines (negatives, the queries round trip)
+
+
+class Index(Group):
+    char_ngram: NonNegativeInt = 0
+    faiss: Literal["flat", "ivf", "hnsw"] = "flat"
+    faiss_options: dict[str, Any] = {}
+    batch_size: PositiveInt = 64
+    m3_sparse: bool = False
+    quantize: Optional[Literal["none", "int8"]] = None
+    devices: Optional[list[str] | str | int] = None
+
+
+class Retrieval(Group):
+    rerank_top: NonNegativeInt = 0
+    fusion: Literal["hybrid", "rrf"] = "hybrid"
+    char_weight: Fraction = 0.0
+    m3_sparse_weight: Fraction = 0.0
+    norm: Literal["min-max", "max", "sum"] = "min-max"
+    candidates: PositiveInt
+    colbert: bool = False
+    bm25_search: Literal["numpy", "numba"] = "numpy"
+    query_batch_size: PositiveInt = 256
+    keep: PositiveInt = 100
+    chitchat_threshold: Fraction = 0.5
+    calibration_stride: PositiveInt = 5
+    multi_query: NonNegativeInt = 0
+    hyde: bool = False
+    llm_on_validation: bool = False
+    llm_sources: Optional[list[str]] = None
+
+
+class Evaluation(Group):
+    report_limit: NonNegativeInt = 200
+
+
+class Submission(Group):
+    retriever: str = "hybrid"
+    reference_chars: NonNegativeInt = 0
+
+
+class Params(Group):
+    """The whole composed configuration (params.yaml)."""
+
+    seed: NonNegativeInt
+    alpha: Fraction                           # weight of the dense run in hybrid fusion
+    rrf_k: Annotated[float, Field(ge=1)]      # reciprocal rank fusion constant
+    data: Data
+    llm: LLM
+    model: Model
+    train: Train
+    reranker: Reranker
+    sparse: Sparse
+    queries: Queries
+    negatives: Negatives
+    index: Index
+    retrieval: Retrieval
+    evaluation: Evaluation = Evaluation()
+    submission: Submission = Submission()
+
+
+def validate(params: Mapping[str, Any], source: str = "params.yaml") -> dict[str, Any]:
+    """`params` unchanged when every key is known, typed and in range; else ParamsError (the first problem,
+    and how many more there are)."""
+    try:
+        Params.model_validate(dict(params))
+    except ValidationError as exc:
+        errors = exc.errors()
+        message = describe(errors[0])
+        if len(errors) > 1:
+            message += f" (and {len(errors) - 1} more: {', '.join(_key(e['loc']) for e in errors[1:4])}" \
+                       f"{' …' if len(errors) > 4 else ''})"
+        raise ParamsError(source, _key(errors[0]["loc"]), message) from None
+    return dict(params)
+
+
+def describe(error: Mapping[str, Any]) -> str:
+    """One pydantic error as "= <value> is not allowed: <what is allowed>"."""
+    loc = error["loc"]
+    if error["type"] == "extra_forbidden":
+        return f"is not a known parameter (known here: {', '.join(_known_keys(loc[:-1]))})"
+    if error["type"] == "missing":
+        return "is missing"
+    field = _field_at(loc)
+    allowed = _allowed(field) if field is not None else error["msg"].removeprefix("Input should be ")
+    return f"= {error.get('input')!r} is not allowed: must be {allowed}"
+
+
+def _allowed(field: FieldInfo) -> str:
+    """What a field accepts, in words: "a number in [0, 1]", "an integer >= 1 or null", "one of 'a', 'b'"."""
+    annotation, optional = field.annotation, False
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) in (Union, UnionType) and len(args) < len(get_args(annotation)):
+        optional, annotation = True, args[0] if len(args) == 1 else annotation
+    metadata = list(field.metadata)
+    if get_origin(annotation) is Annotated:
+        annotation, *extra = get_args(annotation)
+        metadata += [m for e in extra for m in getattr(e, "metadata", [e])]
+    if get_origin(annotation) is Literal:
+        text = "one of " + ", ".join(repr(v) for v in get_args(annotation))
+    else:
+        text = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
+            annotation, getattr(annotation, "__name__", str(annotation)))
+        bounds = {name: getattr(m, name) for m in metadata for name in ("gt", "ge", "lt", "le", "pattern")
+                  if getattr(m, name, None) is not None}
+        low = ("[", bounds["ge"]) if "ge" in bounds else ("(", bounds["gt"]) if "gt" in bounds else None
+        high = (bounds["le"], "]") if "le" in bounds else (bounds["lt"], ")") if "lt" in bounds else None
+        if low and high:
+            text += f" in {low[0]}{low[1]}, {high[0]}{high[1]}"
+        else:
+            text += "".join(f" {symbol} {bounds[name]}" for name, symbol in
+                            (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")) if name in bounds)
+        if "pattern" in bounds:
+            text += f" matching {bounds['pattern']}"
+    return text + (" or null" if optional else "")
+
+
+def _key(loc: tuple) -> str:
+    """The dotted parameter key of an error location (pydantic adds union members and constraint names)."""
+    return ".".join(_key_parts(loc))
+
+
+def _key_parts(loc: tuple) -> list[str]:
+    parts, model = [], Params
+    for part in loc:
+        if model is not None and isinstance(part, str) and part in model.model_fields:
+            parts.append(part)
+            model = _submodel(model.model_fields[part].annotation)
+        elif model is None or isinstance(part, int):
+            if not parts or not isinstance(part, str) or not _is_type_tag(part):
+                parts.append(str(part))
+        elif isinstance(part, str) and not _is_type_tag(part):
+            parts.append(part)  # an unknown key
+    return parts
+
+
+def _is_type_tag(part: str) -> bool:
+    return part in {"int", "float", "str", "bool", "none"} or part.startswith(
+        ("constrained-", "function-", "literal[", "list[", "dict[", "union[")) or part[:1].isupper()
+
+
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _model_at(parts: list[str]) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = Params
+    for part in parts:
+        if model is None or part not in model.model_fields:
+            return None
+        model = _submodel(model.model_fields[part].annotation)
+    return model
+
+
+def _field_at(loc: tuple) -> FieldInfo | None:
+    parts = _key_parts(loc)
+    model = _model_at(parts[:-1]) if parts else None
+    return model.model_fields.get(parts[-1]) if model is not None else None
+
+
+def _known_keys(loc: tuple) -> list[str]:
+    model = _model_at(_key_parts(loc))
+    return sorted(model.model_fields) if model is not None else []
+
+
+def schema_keys(model: type[BaseModel] = Params, prefix: str = "") -> set[str]:
+    """Every dotted key the schema knows (nested groups included)."""
+    keys = set()
+    for name, info in model.model_fields.items():
+        keys.add(prefix + name)
+        submodel = _submodel(info.annotation)
+        if submodel is not None:
+            keys |= schema_keys(submodel, f"{prefix}{name}.")
+    return keys
