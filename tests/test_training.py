@@ -223,6 +223,10 @@ def stage_repository(root: Path, overrides: dict) -> Path:
                 [{"docid": d["docid"], "morphemes": m} for d, m in zip(documents, analyzer.morphemes(SENTENCES))])
     write_jsonl(root / "data/queries/train.jsonl",
                 [{"query": " ".join(d["content"].split()[:3]), "docid": d["docid"]} for d in documents])
+    write_jsonl(root / "data/queries/validation.jsonl",
+                [{"qid": f"v{n}", "msg": [{"role": "user", "content": " ".join(d["content"].split()[1:4])}],
+                  "relevant": [d["docid"]], "source": "conversational" if n % 2 else "dev"}
+                 for n, d in enumerate(documents)])
     return root
 
 
@@ -231,7 +235,8 @@ TINY_STAGE = {
               "architecture": dict(vocab_size=300, max_position=130, **SHAPE)},
     "train": {**{k: v for k, v in SMALL.__dict__.items() if k not in ("seed", "query_max_len", "passage_max_len")},
               "max_steps": 2, "batch_size": 4, "logging_steps": 1, "targeted_round": False, "targeted_top_k": 3,
-              "targeted_pool": 8, "targeted_max_steps": 2},
+              "targeted_pool": 8, "targeted_max_steps": 2, "select": "auto", "select_on": "conversational",
+              "select_corpus": 0},
     "negatives": {"pool": 10, "k": 2, "skip_top": 0, "margin": 0.05, "near_duplicate": 0.8, "dense_pool": 0,
                   "teacher_scores": False},
     "reranker": {"name": "tiny", "path": "models/reranker", "batch_size": 8, "max_length": 64, "finetune": True,
@@ -255,6 +260,7 @@ def test_stages_with_every_switch_on(tmp_path):
     switches = {**TINY_STAGE, "negatives": {**TINY_STAGE["negatives"], "dense_pool": 5, "teacher_scores": True},
                 "train": {**TINY_STAGE["train"], "targeted_round": True, "knowledge_distillation": True}}
     repo = stage_repository(tmp_path / "repo", switches)
+    run_stage(repo, "base")
     run_stage(repo, "negatives")
     rows = read_jsonl(repo / "data/negatives/train.jsonl")
     assert len(rows) == len(SENTENCES) and all(len(r["neg_scores"]) == len(r["neg"]) == 2 for r in rows)
@@ -275,6 +281,7 @@ def test_train_stage_reranker_pointers(tmp_path):
     write_jsonl(repo / "data/negatives/train.jsonl",
                 [{"query": f"q{n}", "pos": [s], "neg": [SENTENCES[(n + 1) % len(SENTENCES)]]}
                  for n, s in enumerate(SENTENCES)])
+    run_stage(repo, "base")
     run_stage(repo, "train")
     for name in ("reranker_base", "reranker"):
         assert json.loads((repo / "models" / name / "pointer.json").read_text()) == \
@@ -315,3 +322,25 @@ def test_partial_finetuning_freezes_what_it_says(tiny, tmp_path):
     before, after = load_file(base / "model.safetensors"), load_file(tmp_path / "top" / "model.safetensors")
     changed = {key for key in before if not (before[key] == after[key]).all()}
     assert changed and all(key.startswith("encoder.layer.1.") for key in changed)
+
+
+@pytest.mark.slow  # base, negatives and train stages with a tiny E5
+def test_stages_with_a_tiny_e5_select_the_better_model(tmp_path):
+    e5 = {**TINY_STAGE, "model": {**TINY_STAGE["model"], "architecture": {
+        **TINY_STAGE["model"]["architecture"], "max_position": 128, "family": "e5"}},
+          "train": {**TINY_STAGE["train"], "select": "auto"},
+          "negatives": {**TINY_STAGE["negatives"], "dense_pool": 5},
+          "reranker": {"name": "none", "path": None, "batch_size": 8, "max_length": 64, "finetune": False,
+                       "architecture": None, "train": None}}
+    repo = stage_repository(tmp_path / "repo", e5)
+    run_stage(repo, "base")
+    assert read_spec(repo / "models/base").family == "e5"
+    run_stage(repo, "negatives")
+    out = run_stage(repo, "train")
+    summary = json.loads((repo / "metrics/train.json").read_text())
+    chosen = summary["selection"]
+    assert summary["steps"] == 2 and chosen["source"] == "conversational" and chosen["questions"] == 15
+    better = "finetuned" if chosen["finetuned_map@3"] > chosen["base_map@3"] else "base"
+    assert chosen["chosen"] == better and "models/embedder is the" in out
+    if better == "base":
+        assert digests(repo / "models/embedder") == digests(repo / "models/base")
