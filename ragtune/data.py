@@ -4,6 +4,8 @@ Normalised shapes (what every later stage reads):
   document:  {"docid", "src", "content"}
   question:  {"eval_id", "msg": [{"role", "content"}, ...]}
   labelled:  {"qid", "msg": [...], "relevant": [docid, ...]}   (empty relevant: no retrieval needed)
+             (+ "kind": single | multi-turn | chitchat when the file gives it)
+  validation: a labelled question + "source" (the name of the validation set it came from)
 Labelled files may also use the competition's dev format {"query", "docid"}.
 """
 
@@ -15,6 +17,7 @@ from ragtune.io import DataError, iter_jsonl, require
 from ragtune.text import normalize
 
 ROLES = ("user", "assistant", "system")
+KINDS = ("single", "multi-turn", "chitchat")
 
 
 def _text(path, line, obj, field) -> str:
@@ -78,6 +81,10 @@ def load_labelled(path: Path, docids: set[str]) -> list[dict]:
             qid = require(path, line, obj, "qid", (str, int))
             msg = _messages(path, line, obj)
             relevant = require(path, line, obj, "relevant", list)
+            for i, docid in enumerate(relevant):
+                if not isinstance(docid, str):
+                    raise DataError(path, f"must be a docid string, got {type(docid).__name__}", line=line,
+                                    field=f"relevant[{i}]")
         else:  # competition dev format: one question written about one document
             qid = f"dev-{line:06d}"
             msg = [{"role": "user", "content": _text(path, line, obj, "query")}]
@@ -90,8 +97,41 @@ def load_labelled(path: Path, docids: set[str]) -> list[dict]:
             if docid not in docids:
                 raise DataError(path, f"names unknown docid {docid!r}", line=line,
                                 field="docid" if "docid" in obj else "relevant")
-        labelled.append({"qid": qid, "msg": msg, "relevant": sorted(set(relevant))})
+        row = {"qid": qid, "msg": msg, "relevant": sorted(set(relevant))}
+        if "kind" in obj:
+            row["kind"] = _kind(path, line, obj, msg, relevant)
+        labelled.append(row)
     return labelled
+
+
+def _kind(path, line, obj, msg, relevant) -> str:
+    """The declared kind, checked against the row: chit-chat has no relevant docid, a multi-turn has earlier turns."""
+    kind = require(path, line, obj, "kind", str)
+    if kind not in KINDS:
+        raise DataError(path, f"must be one of {KINDS}, got {kind!r}", line=line, field="kind")
+    if (kind == "chitchat") != (not relevant):
+        raise DataError(path, "chit-chat must have an empty 'relevant'"
+                        if kind == "chitchat" else f"a {kind} question needs at least one relevant docid",
+                        line=line, field="relevant")
+    if kind == "multi-turn" and sum(t["role"] == "user" for t in msg) < 2:
+        raise DataError(path, "a multi-turn question needs at least two user turns", line=line, field="msg")
+    return kind
+
+
+def load_validation(sources: dict[str, Path], docids: set[str]) -> list[dict]:
+    """Labelled questions of every source (name -> file), each row tagged with its "source".
+
+    Sources are read in name order; a qid must be unique across all of them (metrics are split by
+    source but runs are keyed by qid)."""
+    rows, first = [], {}
+    for name in sorted(sources):
+        for row in load_labelled(sources[name], docids):
+            if row["qid"] in first:
+                raise DataError(sources[name], f"qid {row['qid']!r} is also in source {first[row['qid']]!r}",
+                                field="qid")
+            first[row["qid"]] = name
+            rows.append({**row, "source": name})
+    return rows
 
 
 def user_text(msg: list[dict]) -> str:

@@ -151,3 +151,29 @@ def recall_curve(run: RankedRun | RunDict, qrels: QrelsDict, ks: tuple[int, ...]
     ks = sorted(set(ks))
     means = evaluate(run, qrels, [f"recall@{k}" for k in ks])
     return [{"k": k, "recall": means[f"recall@{k}"]} for k in ks]
+
+
+def chitchat_scores(judged: dict[str, bool], qrels: QrelsDict) -> dict[str, float | int]:
+    """How well the chit-chat decision matches the labels (truth: chit-chat ⇔ no relevant documents).
+
+    `judged` is qid -> "judged chit-chat" for the questions of `qrels` (a missing qid counts as not
+    judged chit-chat). Counts always; `precision` only when something was judged chit-chat, `recall`
+    only when the labels hold chit-chat; `false_positive_rate` (knowledge questions judged chit-chat:
+    each loses its whole AP) only when there are knowledge questions. Undefined ratios are left out
+    rather than given a made-up value.
+    """
+    truth = {qid: not relevant for qid, relevant in qrels.items()}
+    flagged = {qid: bool(judged.get(qid, False)) for qid in qrels}
+    tp = sum(truth[q] and flagged[q] for q in qrels)
+    fp = sum(not truth[q] and flagged[q] for q in qrels)
+    fn = sum(truth[q] and not flagged[q] for q in qrels)
+    knowledge = sum(not t for t in truth.values())
+    scores: dict[str, float | int] = {"questions": len(qrels), "chitchat": tp + fn, "judged_chitchat": tp + fp,
+                                      "true_positives": tp, "false_positives": fp, "false_negatives": fn}
+    if tp + fp:
+        scores["precision"] = round(tp / (tp + fp), DECIMALS)
+    if tp + fn:
+        scores["recall"] = round(tp / (tp + fn), DECIMALS)
+    if knowledge:
+        scores["false_positive_rate"] = round(fp / knowledge, DECIMALS)
+    return scores

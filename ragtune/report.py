@@ -56,13 +56,14 @@ def _limited(qids: list[str], limit: int | None) -> tuple[list[str], str]:
 
 
 def failure_report(questions: dict[str, str], qrels: QrelsDict, runs: dict[str, RankedRun | RunDict], final: str,
-                   docs: dict[str, str], k: int = 3, limit: int | None = None) -> str:
+                   docs: dict[str, str], k: int = 3, limit: int | None = None, title: str | None = None) -> str:
     """Markdown: per-retriever summary, then every question `final` missed in its top-k.
 
     A miss is a question with relevant documents whose answer is non-empty but holds none of
     them in its top-k. Chit-chat errors are listed apart: answering a question that needs no
     retrieval (false positive) and answering nothing when retrieval was needed (false negative).
-    `limit` caps the questions detailed per section. Questions are in natural qid order.
+    `limit` caps the questions detailed per section. Questions are in natural qid order. `title`
+    (e.g. the validation source) is added to the heading.
     """
     if final not in runs:
         raise ValueError(f"final retriever {final!r} is not among the runs: {sorted(runs)}")
@@ -79,7 +80,7 @@ def failure_report(questions: dict[str, str], qrels: QrelsDict, runs: dict[str, 
     outcomes = {name: {qid: _outcome(topks[name][qid], qrels[qid]) for qid in qids} for name in names}
 
     chit_chat = sum(1 for qid in qids if not qrels[qid])
-    out = ["# Retrieval failure report", "",
+    out = ["# Retrieval failure report" + (f": {title}" if title else ""), "",
            f"{len(qids)} questions ({len(qids) - chit_chat} need retrieval, {chit_chat} chit-chat); "
            f"final retriever `{final}`, top-{k}.", "",
            f"| retriever | MAP@{k} | misses in top-{k} | chit-chat answered (FP) | left unanswered (FN) |",
@@ -129,7 +130,7 @@ def _save_png(figure: Figure, path: str | os.PathLike) -> None:
         figure.savefig(handle, format="png", dpi=100, metadata={"Software": None})
 
 
-def plot_recall_curves(curves: dict[str, list[dict]], path: str | os.PathLike) -> None:
+def plot_recall_curves(curves: dict[str, list[dict]], path: str | os.PathLike, title: str = "Recall by cutoff") -> None:
     """One recall@k line per retriever (rows {"k", "recall"} from `metrics.recall_curve`)."""
     figure = Figure(figsize=(6.4, 4.2), layout="constrained")
     axes = figure.add_subplot()
@@ -141,7 +142,7 @@ def plot_recall_curves(curves: dict[str, list[dict]], path: str | os.PathLike) -
         axes.set_xscale("log")
         axes.set_xticks(ks, [str(k) for k in ks])
         axes.minorticks_off()
-    axes.set(xlabel="k", ylabel="recall@k", ylim=(0, 1.02), title="Recall by cutoff")
+    axes.set(xlabel="k", ylabel="recall@k", ylim=(0, 1.02), title=title)
     axes.grid(True, alpha=0.3)
     if curves:
         axes.legend(loc="lower right")

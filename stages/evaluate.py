@@ -1,4 +1,5 @@
-"""evaluate: MAP@3 (competition rule), MRR, nDCG, recall per retriever; recall curves, MAP bars; failure report."""
+"""evaluate, per validation source: MAP@3 (competition rule), MRR, nDCG, recall per retriever and chit-chat
+precision/recall; recall curves, MAP bars; one failure report with a section per source."""
 
 from common import params, path, stage
 
@@ -12,27 +13,36 @@ from ragtune.runs import load_runs
 def main() -> None:
     p = params()
     validation = read_jsonl(path("data/queries/validation.jsonl"))
-    qrels = {q["qid"]: q["relevant"] for q in validation}
     runs = load_runs(path("runs/validation"))
-
-    scores = {name: metrics.evaluate(run, qrels) for name, run in runs.items()}
-    write_json(path("metrics/retrieval.json"), scores)
-    # One bar per retriever; `dvc plots diff` over experiments sets them side by side.
-    write_json(path("plots/map.json"), [{"retriever": name, "map@3": values["map@3"], "mrr@10": values["mrr@10"]}
-                                        for name, values in sorted(scores.items())])
-    curves = {name: metrics.recall_curve(run, qrels) for name, run in runs.items()}
-    write_json(path("plots/recall.json"),
-               [{"retriever": name, **row} for name, rows in curves.items() for row in rows])
-    report.plot_recall_curves(curves, path("plots/recall.png"))
-
+    judged = {plan["qid"]: plan["chitchat"] for plan in read_jsonl(path("runs/validation/queries.jsonl"))}
     documents = {d["docid"]: d["content"] for d in read_jsonl(path("data/prepared/documents.jsonl"))}
     questions = {q["qid"]: standalone_query(q["msg"]) for q in validation}
-    text = report.failure_report(questions, qrels, runs, final="hybrid", docs=documents,
-                                 limit=p["evaluation"]["report_limit"])
+
+    scores, reports = {}, []
+    for source in sorted({q["source"] for q in validation}):
+        qrels = {q["qid"]: q["relevant"] for q in validation if q["source"] == source}
+        section = {name: metrics.evaluate(run, qrels) for name, run in sorted(runs.items())}
+        section["chitchat"] = metrics.chitchat_scores(judged, qrels)
+        scores[source] = section
+        retrievers = {name: values for name, values in section.items() if name != "chitchat"}
+        # One bar per retriever, one curve per retriever, a file per source: `dvc plots diff` sets experiments side by side.
+        write_json(path(f"plots/map/{source}.json"),
+                   [{"retriever": name, "map@3": values["map@3"], "mrr@10": values["mrr@10"]}
+                    for name, values in retrievers.items()])
+        curves = {name: metrics.recall_curve(run, qrels) for name, run in sorted(runs.items())}
+        write_json(path(f"plots/recall/{source}.json"),
+                   [{"retriever": name, **row} for name, rows in curves.items() for row in rows])
+        report.plot_recall_curves(curves, path(f"plots/images/recall_{source}.png"), title=f"Recall by cutoff: {source}")
+        report.plot_map_by_retriever(retrievers, path(f"plots/images/map_{source}.png"))
+        reports.append(report.failure_report(questions, qrels, runs, final="hybrid", docs=documents,
+                                             limit=p["evaluation"]["report_limit"], title=f"source `{source}`"))
+    write_json(path("metrics/retrieval.json"), scores)
     with atomic_write(path("reports/failures.md")) as handle:
-        handle.write(text)
-    for name, values in scores.items():
-        print(f"evaluate: {name:<12} " + "  ".join(f"{k}={v:.4f}" for k, v in values.items()))
+        handle.write("\n".join(reports))
+    for source, section in scores.items():
+        for name, values in section.items():
+            print(f"evaluate: {source:<15} {name:<12} " + "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                                                                   for k, v in values.items()))
 
 
 if __name__ == "__main__":

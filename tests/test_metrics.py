@@ -3,6 +3,7 @@ import random
 
 import pytest
 
+from ragtune import metrics
 from ragtune.metrics import competition_ap, evaluate, per_query, ranking, recall_curve
 
 
@@ -159,3 +160,19 @@ def test_standard_metrics_match_ranx_on_random_runs():
     ours = evaluate(run, qrels, metrics)
     for metric in metrics:
         assert ours[metric] == pytest.approx(theirs[metric], abs=2e-6), metric
+
+
+def test_chitchat_scores():
+    qrels = {"a": [], "b": [], "c": ["d1"], "d": ["d2"], "e": ["d3"], "f": []}
+    judged = {"a": True, "b": True, "c": True, "d": False, "e": False}  # f missing: not judged chit-chat
+    scores = metrics.chitchat_scores(judged, qrels)
+    assert scores == {"questions": 6, "chitchat": 3, "judged_chitchat": 3, "true_positives": 2, "false_positives": 1,
+                      "false_negatives": 1, "precision": round(2 / 3, 6), "recall": round(2 / 3, 6),
+                      "false_positive_rate": round(1 / 3, 6)}
+
+
+def test_chitchat_scores_leave_undefined_ratios_out():
+    # dev: no chit-chat in the labels, nothing flagged: only the false-positive rate is defined
+    assert metrics.chitchat_scores({"c": False}, {"c": ["d1"]}) == {
+        "questions": 1, "chitchat": 0, "judged_chitchat": 0, "true_positives": 0, "false_positives": 0,
+        "false_negatives": 0, "false_positive_rate": 0.0}

@@ -40,8 +40,8 @@ def test_repro_runs_every_stage_and_writes_a_valid_submission(repo, first_repro)
     assert sorted(r["eval_id"] for r in rows) == sorted(eval_ids)
     assert all(len(r["topk"]) <= 3 for r in rows)
     assert any(r["topk"] == [] for r in rows), "chit-chat gets an empty topk"
-    scores = json.loads((repo / "metrics" / "retrieval.json").read_text())
-    assert {"bm25", "dense", "dense_base", "hybrid"} <= set(scores)
+    scores = json.loads((repo / "metrics" / "retrieval.json").read_text())["sample"]  # one section per source
+    assert {"bm25", "dense", "dense_base", "hybrid", "chitchat"} <= set(scores)
     assert {"map@3", "mrr@10", "ndcg@10", "recall@1", "recall@10", "recall@100"} <= set(scores["hybrid"])
     assert scores["hybrid"]["map@3"] > 0.5
     assert (repo / "reports" / "failures.md").read_text().startswith("#")

@@ -98,3 +98,8 @@ def test_map_plot_names_retrievers_missing_the_metric(tmp_path):
     with pytest.raises(ValueError, match="missing for retriever.*dense"):
         plot_map_by_retriever({"dense": {"mrr@10": 0.5}}, tmp_path / "map.png")
     assert not (tmp_path / "map.png").exists()
+
+
+def test_failure_report_title_names_the_source():
+    report = failure_report(QUESTIONS, QRELS, RUNS, final="hybrid", docs=DOCS, title="source `conversational`")
+    assert report.startswith("# Retrieval failure report: source `conversational`\n")

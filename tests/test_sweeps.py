@@ -26,7 +26,7 @@ def experiments(shown: list[dict]) -> dict[str, dict]:
             for state in group["revs"]:
                 data = state.get("data") or {}
                 params = data.get("params", {}).get("params.yaml", {}).get("data", {})
-                hybrid = data.get("metrics", {}).get("metrics/retrieval.json", {}).get("data", {}).get("hybrid", {})
+                hybrid = data.get("metrics", {}).get("metrics/retrieval.json", {}).get("data", {}).get("sample", {}).get("hybrid", {})
                 found[state.get("name") or group.get("name")] = {
                     "state": (group.get("executor") or {}).get("state"), "alpha": params.get("alpha"),
                     "map@3": hybrid.get("map@3"), "mrr@10": hybrid.get("mrr@10")}
