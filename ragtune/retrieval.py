@@ -11,7 +11,7 @@ ids = positions in the shared docid table (-1 pads), in any order (rows are rank
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -22,6 +22,19 @@ from ragtune.sparse.base import Hits, ordered
 
 Searcher = Callable[[Sequence[str], int], tuple[np.ndarray, np.ndarray]]
 Rescorer = Callable[[str, list[str]], list[tuple[str, float]]]  # (query, docids) -> [(docid, score)]
+# (queries, docid lists) -> one [(docid, score)] list per query: every question's head in one call
+ManyRescorer = Callable[[Sequence[str], Sequence[list[str]]], list[list[tuple[str, float]]]]
+
+
+@dataclass(frozen=True)
+class BatchRescorer:
+    """A rescorer that scores all questions' heads together (a cross-encoder batches the pairs of every
+    question: one model call per few thousand pairs, not one per question)."""
+
+    many: ManyRescorer
+
+    def __call__(self, query: str, docids: list[str]) -> list[tuple[str, float]]:
+        return self.many([query], [docids])[0]
 
 
 @dataclass(frozen=True)
@@ -120,7 +133,8 @@ def _search_variants(search: Searcher, variants: Mapping[str, Sequence[str]], qi
 def retrieve(variants: Mapping[str, Sequence[str]], qids: Sequence[str], docids: Sequence[str],
              sparse: Mapping[str, Searcher], dense: Mapping[str, Searcher], settings: RetrievalSettings,
              rerankers: Mapping[str, Rescorer] | None = None,
-             sparse_weights: Mapping[str, float] | None = None) -> dict[str, RankedRun]:
+             sparse_weights: Mapping[str, float] | None = None,
+             rerank_qids: Collection[str] | None = None) -> dict[str, RankedRun]:
     """Runs for each retriever and the final ranking under the name `hybrid`.
 
     `variants`: qid → query texts (the standalone question first; multi-query or HyDE texts after);
@@ -131,7 +145,9 @@ def retrieve(variants: Mapping[str, Sequence[str]], qids: Sequence[str], docids:
     model before fine-tuning) are reported beside it.
     `rerankers`: name → cross-encoder; each rescores the fused top `settings.rerank_top` into a run of
     its name (e.g. `rerank_base`, `rerank`); the fusion is then reported as `fused`, and the last
-    reranker's run is the final one.
+    reranker's run is the final one. A `BatchRescorer` gets every question's head in one call.
+    `rerank_qids`: only these questions are reranked (None: all); the others keep the fused ranking
+    in the reranked runs, so a capped reranking's metrics mix reranked and fused questions.
     """
     ties = tie_ranks(docids)
     depth = settings.candidates
@@ -153,24 +169,37 @@ def retrieve(variants: Mapping[str, Sequence[str]], qids: Sequence[str], docids:
         raise ValueError(f"unknown fusion {settings.fusion!r} (hybrid, rrf)")
     if rerankers and settings.rerank_top > 0:
         runs["fused"] = fused
+        rows = [row for row, qid in enumerate(qids) if qid in variants and (rerank_qids is None or qid in rerank_qids)]
         for name, rescore in rerankers.items():
-            runs[name] = fused = rerank_heads(runs["fused"], lambda row, ds, r=rescore: r(variants[qids[row]][0], ds),
-                                              settings.rerank_top)
+            many = rescore.many if isinstance(rescore, BatchRescorer) else (
+                lambda queries, heads, r=rescore: [r(query, head) for query, head in zip(queries, heads)])
+            runs[name] = fused = rerank_heads_many(
+                runs["fused"], lambda rows_, heads, m=many: m([variants[qids[row]][0] for row in rows_], heads),
+                settings.rerank_top, rows)
     runs["hybrid"] = fused
     return runs
 
 
 def rerank_heads(run: RankedRun, rescore: Callable[[int, list[str]], list[tuple[str, float]]], n: int) -> RankedRun:
-    """Reorder each question's best n documents by `rescore(row, docids)`; the rest keep their order below.
+    """Reorder each question's best n documents by `rescore(row, docids)`; the rest keep their order below."""
+    return rerank_heads_many(run, lambda rows, heads: [rescore(row, head) for row, head in zip(rows, heads)], n,
+                             range(len(run.qids)))
+
+
+def rerank_heads_many(run: RankedRun, rescore: Callable[[list[int], list[list[str]]], list[list[tuple[str, float]]]],
+                      n: int, rows: Sequence[int]) -> RankedRun:
+    """Reorder the best n documents of the questions in `rows` by one `rescore(rows, heads)` call; the rest
+    of each ranking, and the questions not in `rows`, keep the fused order.
 
     Scores become positions (depth - rank): the cross-encoder's scale and the fusion's must not mix.
     """
     position = {d: i for i, d in enumerate(run.docids)}
     result = RankedRun(run.qids, run.docids, run.ids.copy(), np.zeros_like(run.scores))
+    heads = {row: run.ranking(row, n) for row in rows}
+    scored = [row for row in rows if heads[row]]
+    for row, ranked in zip(scored, rescore(scored, [heads[row] for row in scored]) if scored else []):
+        result.ids[row, :len(heads[row])] = [position[d] for d, _ in ordered(ranked)]
     for row in range(len(run.qids)):
-        head = run.ranking(row, n)
-        if head:
-            result.ids[row, :len(head)] = [position[d] for d, _ in ordered(rescore(row, head))]
         filled = int((result.ids[row] >= 0).sum())
         result.scores[row, :filled] = np.arange(filled, 0, -1)
     return result

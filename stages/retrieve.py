@@ -15,8 +15,9 @@ from ragtune.io import read_json, read_jsonl, write_jsonl
 from ragtune.cachedir import cache_root
 from ragtune.llm import AnswerStore, LLMClient, LLMSettings, ResponseCache
 from ragtune.memo import SearchMemo, fingerprint
-from ragtune.retrieval import (ColbertRescorer, DenseSearcher, LexicalWeightSearcher, RetrievalSettings, hits_searcher,
-                               retrieve)
+from ragtune.rerank import rerank_subset
+from ragtune.retrieval import (BatchRescorer, ColbertRescorer, DenseSearcher, LexicalWeightSearcher, RetrievalSettings,
+                               hits_searcher, retrieve)
 from ragtune.runs import save_runs
 from ragtune.sparse import load_retriever
 
@@ -94,9 +95,13 @@ def main() -> None:
                          **reranking}
         remembered = {kind: {name: memo.wrap(f"{split}/{name}", key, make) for name, (key, make) in group.items()}
                       for kind, group in (("sparse", lexical), ("dense", reported))}
+        # reranker.validation_limit: a seeded subset of validation is reranked (eval always is in full);
+        # the others keep the fused ranking in the rerank runs, so their metrics mix both (see ragtune.rerank).
+        rerank_qids = (rerank_subset([plan.qid for plan in plans if not plan.chitchat],
+                                     p["reranker"]["validation_limit"], p["seed"]) if split == "validation" else None)
         runs = retrieve({plan.qid: plan.variants for plan in plans if not plan.chitchat},
                         [plan.qid for plan in plans], docids, remembered["sparse"], remembered["dense"], settings,
-                        rerankers=reranking, sparse_weights=weights)
+                        rerankers=reranking, sparse_weights=weights, rerank_qids=rerank_qids)
         save_runs(path(f"runs/{split}"), runs, config["keep"])
         write_jsonl(path(f"runs/{split}/queries.jsonl"), (plan.as_dict() for plan in plans))
         print(f"retrieve: {split}: {len(plans)} questions, {sum(plan.chitchat for plan in plans)} judged chit-chat")
@@ -152,7 +157,9 @@ def cross_encoders(config: dict, documents: list[dict]) -> dict:
     for name, directory in {**names, "rerank": "models/reranker"}.items():
         model = CrossEncoderReranker(model_path(directory), batch_size=config["batch_size"],
                                      max_length=config["max_length"])
-        rescorers[name] = lambda query, docids, m=model: m.rerank(query, [(d, texts[d]) for d in docids])
+        # every question's pairs scored together (FlagReranker probes memory on each call)
+        rescorers[name] = BatchRescorer(lambda queries, heads, m=model: m.rerank_lists(
+            queries, [[(d, texts[d]) for d in head] for head in heads]))
     return rescorers
 
 
