@@ -1,4 +1,4 @@
-"""`ragtune` command line: compose params; release, reproduce and compare leaderboard submissions.
+"""`ragtune` command line: compose params; release, reproduce, list and compare leaderboard submissions.
 
 Exit codes: 0 success (reproduce: the bytes match); 1 reproduce finished but the bytes differ;
 2 refused or failed (the message says why), or bad usage.
@@ -31,7 +31,8 @@ def _release(args: argparse.Namespace) -> int:
 def _reproduce(args: argparse.Namespace) -> int:
     from ragtune.release import describe_reproduction, find_dvc_root, reproduce
 
-    result = reproduce(find_dvc_root(Path.cwd()), args.tag, keep=args.keep, jobs=args.jobs, force=args.force, log=_log)
+    result = reproduce(find_dvc_root(Path.cwd()), args.tag, keep=args.keep, jobs=args.jobs, regenerate=args.regenerate,
+                       log=_log)
     print(describe_reproduction(result))
     return EXIT_OK if result.matched else EXIT_MISMATCH
 
@@ -42,6 +43,19 @@ def _compare(args: argparse.Namespace) -> int:
     qrels, questions = load_labels(Path(args.qrels))
     result = compare_runs(load_run(args.a), load_run(args.b), qrels, questions, metric=args.metric)
     print(describe_comparison(result, args.a, args.b, limit=args.limit))
+    return EXIT_OK
+
+
+def _releases(args: argparse.Namespace) -> int:
+    from ragtune.leaderboard import describe, list_releases, plot_local_vs_leaderboard, rank_correlations
+    from ragtune.release import find_dvc_root
+
+    releases = list_releases(find_dvc_root(Path.cwd()))
+    correlations = rank_correlations(releases)
+    print(describe(releases, correlations))
+    if releases and args.plot:
+        plot_local_vs_leaderboard(releases, args.plot)
+        print(f"\nplot: {args.plot}")
     return EXIT_OK
 
 
@@ -111,9 +125,18 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("tag", help="a tag made by `ragtune release`, e.g. lb/20250101-0.9123")
     rep.add_argument("--keep", action="store_true", help="keep the worktree for inspection")
     rep.add_argument("--jobs", "-j", type=int, default=None, metavar="N", help="parallel transfers for dvc pull")
-    rep.add_argument("--force", action="store_true",
-                     help="rerun every stage (dvc repro --force) instead of trusting cached outputs")
+    rep.add_argument("--regenerate", "--force", dest="regenerate", action="store_true",
+                     help="rerun every stage (dvc repro --force) instead of restoring cached outputs; "
+                          "the output says which happened (restored / regenerated)")
     rep.set_defaults(handler=_reproduce)
+
+    rls = commands.add_parser("releases", help="every lb/* release: leaderboard score, local metrics, Spearman",
+                              description="List every lb/* tag with its leaderboard score and the local metrics per "
+                                          "source it was released with; with three or more, the Spearman "
+                                          "correlation of each local figure with the leaderboard score.")
+    rls.add_argument("--plot", default="plots/releases.png",
+                     help="PNG of local figures vs leaderboard score ('' for none; default: %(default)s)")
+    rls.set_defaults(handler=_releases)
 
     cmp_ = commands.add_parser("compare", help="per-question wins and losses between two runs",
                                description="A and B are runs as the pipeline saves them: a run directory "
