@@ -144,9 +144,14 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def read_json(path: str | os.PathLike) -> Any:
+    data = Path(path).read_bytes()
     try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+        text = data.decode("utf-8-sig")  # a BOM (Windows tools write one) is not content
+    except UnicodeDecodeError as exc:
+        raise DataError(path, f"invalid UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8",
+                        line=data.count(b"\n", 0, exc.start) + 1) from None
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(path, f"invalid JSON: {exc.msg}", line=exc.lineno) from None
 
@@ -164,14 +169,21 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
     """Yield (line number, object) for each non-blank line; malformed lines raise DataError."""
     if not Path(path).exists():
         raise DataError(path, "file not found")
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:  # line by line, so an encoding error names its line; a BOM on the first line is not content
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(path, f"invalid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                                      f"save the file as UTF-8", line=number) from None
             if not line.strip():
                 continue
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DataError(path, f"malformed JSON ({exc.msg}, column {exc.colno})", line=number) from None
+                # a line cut short fails at its end: never point past its last character
+                column = max(1, min(exc.pos + 1, len(line.rstrip("\r\n"))))
+                raise DataError(path, f"malformed JSON ({exc.msg}, column {column})", line=number) from None
             if not isinstance(obj, dict):
                 raise DataError(path, f"expected a JSON object, got {type(obj).__name__}", line=number)
             yield number, obj

@@ -7,6 +7,8 @@ match every explanatory passage. Tags and scaffolding are configurable so they c
 
 from __future__ import annotations
 
+import logging
+import os
 import unicodedata
 from typing import Iterable, Sequence
 
@@ -98,6 +100,27 @@ class CharNgramAnalyzer:
 
     def batch(self, texts: Sequence[str]) -> list[list[str]]:
         return [self.tokens(text) for text in texts]
+
+
+def check_indexable(path: str | os.PathLike, docids: Sequence[str], terms: Sequence[Sequence[str]],
+                    log: logging.Logger = logging.getLogger(__name__)) -> list[str]:
+    """The documents that yield no lexical term (emoji or punctuation only): BM25 can never find them.
+
+    All of them: DataError (BM25 over an empty vocabulary fails much later, naming nothing). Some: a warning
+    listing them (at most 20 named), and their docids returned.
+    """
+    from ragtune.io import DataError
+
+    empty = [docid for docid, kept in zip(docids, terms) if not kept]
+    if empty and len(empty) == len(docids):
+        raise DataError(path, f"none of the {len(docids)} documents has an indexable lexical token (after the "
+                              f"analysis keeps content morphemes {', '.join(CONTENT_TAGS)}); lexical retrieval "
+                              f"and hard-negative mining need text", field="content")
+    if empty:
+        shown = ", ".join(empty[:20]) + (f" … ({len(empty) - 20} more)" if len(empty) > 20 else "")
+        log.warning("%s: %d of %d documents have no indexable lexical token (BM25 cannot find them): %s",
+                    path, len(empty), len(docids), shown)
+    return empty
 
 
 def analyzer_from_config(config: dict, num_workers: int = 0) -> "KoreanAnalyzer | CharNgramAnalyzer":

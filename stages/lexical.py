@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from common import WORKERS
 
+from ragtune.params import ParamsError
 from ragtune.sparse.bm25 import BM25Retriever
 from ragtune.text import KoreanAnalyzer
 
@@ -26,6 +27,8 @@ def sparse_retriever(config: dict, documents: list[dict] | None = None, analyzer
         if documents is not None:
             fingerprint = elastic.corpus_fingerprint([d["docid"] for d in documents], [d["content"] for d in documents])
             name = elastic.index_name_for(config["index_prefix"], fingerprint, config["k1"], config["b"], analysis)
-        return elastic.ElasticsearchRetriever(index_name=name, api_key_env=config["api_key_env"], k1=config["k1"],
-                                              b=config["b"], analyzer=analysis)
-    raise ValueError(f"params.yaml: sparse.backend must be bm25s or elasticsearch, got {config['backend']!r}")
+        server = elastic.ElasticsearchRetriever(index_name=name, api_key_env=config["api_key_env"], k1=config["k1"],
+                                                b=config["b"], analyzer=analysis)
+        server.check_reachable()  # ES_URL unset or dead: one line, before the stage does any work
+        return server
+    raise ParamsError("params.yaml", "sparse.backend", f"must be bm25s or elasticsearch, got {config['backend']!r}")

@@ -11,13 +11,17 @@ from common import params, path, stage
 from lexical import embedded_bm25
 
 from ragtune import negatives, training
+from ragtune.hub import require_model
 from ragtune.io import read_jsonl, write_json, write_jsonl
+from ragtune.params import ParamsError
 
 
 @stage
 def main() -> None:
     p = params()
     config, model = p["negatives"], p["model"]
+    if config["teacher_scores"] and p["reranker"].get("architecture") is None:  # a hub cross-encoder: before mining
+        require_model(p["reranker"]["path"], "reranker.path", p["reranker"].get("revision"))
     documents = read_jsonl(path("data/prepared/documents.jsonl"))
     morphemes = [row["morphemes"] for row in read_jsonl(path("data/prepared/morphemes.jsonl"))]
     pairs = read_jsonl(path("data/queries/train.jsonl"))
@@ -54,7 +58,7 @@ def teacher(config: dict, embedder: str, scratch: Path, seed: int):
     from the fine-tuned embedder, which does not exist yet, so a tiny teacher only exercises the code path."""
     from ragtune.rerank import CrossEncoderReranker
     if config["name"] == "none":
-        raise ValueError("params.yaml: negatives.teacher_scores needs a reranker (reranker=tiny or bge-v2-m3)")
+        raise ParamsError("params.yaml", "negatives.teacher_scores", "needs a reranker (reranker=tiny or bge-v2-m3)")
     tokenizer = Path(embedder) if (Path(embedder) / "tokenizer.json").is_file() else None
     model = training.base_reranker(config["name"], config["path"], config.get("architecture"), tokenizer,
                                    scratch / "reranker", seed)

@@ -14,6 +14,7 @@ from lexical import embedded_bm25
 
 from ragtune import queries
 from ragtune.io import read_jsonl, write_json, write_jsonl
+from ragtune.params import ParamsError
 from ragtune.cachedir import cache_root
 from ragtune.llm import AnswerStore, LLMClient, LLMSettings, ResponseCache
 from ragtune.text import KoreanAnalyzer
@@ -42,7 +43,7 @@ def main() -> None:
         elif generator == "inverse_cloze":
             made = queries.offline_questions(document["docid"], sentences, phrases, config["per_document"], seed)
         else:
-            raise SystemExit(f"queries.generator must be 'varied' or 'inverse_cloze', got {generator!r}")
+            raise ParamsError("params.yaml", "queries.generator", f"must be 'varied' or 'inverse_cloze', got {generator!r}")
         pairs.extend({"query": question, "docid": document["docid"], "source": "offline"} for question in made)
     texts = {d["docid"]: d["content"] for d in documents}
     stats = {"documents": len(documents), "questions": len(pairs), "offline": len(pairs), "generator": generator,

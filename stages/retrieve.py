@@ -11,7 +11,8 @@ from importlib.metadata import PackageNotFoundError, version
 from common import WORKERS, model_path, params, path, stage
 
 from ragtune import conversation, dense
-from ragtune.io import read_json, read_jsonl, write_jsonl
+from ragtune.io import DataError, read_json, read_jsonl, write_jsonl
+from ragtune.params import ParamsError
 from ragtune.cachedir import cache_root
 from ragtune.llm import AnswerStore, LLMClient, LLMSettings, ResponseCache
 from ragtune.memo import SearchMemo, fingerprint
@@ -77,7 +78,7 @@ def main() -> None:
     colbert = None
     if config["colbert"]:  # BGE-M3's multi-vector score of the fused top rerank_top
         if config["rerank_top"] <= 0:
-            raise ValueError("params.yaml: retrieval.colbert needs retrieval.rerank_top > 0 (how many to rescore)")
+            raise ParamsError("params.yaml", "retrieval.colbert", "needs retrieval.rerank_top > 0 (how many to rescore)")
         colbert = ColbertRescorer(embedder("dense", "models/embedder", p, docids),
                                   {d["docid"]: d["content"] for d in documents})
 
@@ -123,14 +124,14 @@ def lexical_searcher(directory, docids: list[str], search_backend: str):
     if not hasattr(retriever, "search_arrays"):
         return hits_searcher(retriever.search, docids)
     if retriever.docids != docids:
-        raise ValueError("indexes/: the lexical index lists other documents than data/prepared (rerun index)")
+        raise DataError("indexes/", "the lexical index lists other documents than data/prepared (rerun index)")
     return retriever.search_arrays
 
 
 def embedder(name: str, model_dir: str, p: dict, docids: list[str]):
     """The embedder of `model_dir`, after checking that indexes/<name> lists the corpus in order."""
     if read_json(path(f"indexes/{name}/docids.json")) != docids:
-        raise ValueError(f"indexes/{name}: the index lists other documents than data/prepared (rerun index)")
+        raise DataError(f"indexes/{name}", "the index lists other documents than data/prepared (rerun index)")
     return dense.load_encoder(path(model_dir), batch_size=p["retrieval"]["query_batch_size"],
                               query_max_length=p["model"]["query_max_len"],
                               passage_max_length=p["model"]["passage_max_len"])

@@ -11,6 +11,7 @@ from common import params, path, stage
 
 from ragtune import dense, negatives, selection, training
 from ragtune.encodings import EncodingMemo
+from ragtune.hub import require_model
 from ragtune.io import read_jsonl, write_json
 
 TARGETED_KEYS = ("targeted_round", "targeted_top_k", "targeted_pool", "targeted_max_steps")
@@ -26,6 +27,9 @@ def main() -> None:
     lengths = {"query_max_len": model["query_max_len"], "passage_max_len": model["passage_max_len"]}
     base_dir = path("models/base")
     base = dense.resolve_model(base_dir)  # the directory itself, or the hub id its pointer names
+    require_model(base, "model.embedder", model.get("revision"))  # before any training: seconds, not hub retries
+    if reranker.get("architecture") is None:  # a hub reranker (the tiny one is built here)
+        require_model(reranker["path"], "reranker.path", reranker.get("revision"))
     targeted = {key: train[key] for key in TARGETED_KEYS}
     settings = training.settings_from_mapping({**{k: v for k, v in train.items()
                                                   if k not in TARGETED_KEYS + SELECTION_KEYS},

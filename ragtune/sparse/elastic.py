@@ -20,7 +20,7 @@ from elasticsearch import ApiError, Elasticsearch
 from elasticsearch.helpers import BulkIndexError, streaming_bulk
 from tqdm import tqdm
 
-from ragtune.io import DataError, read_json, write_json
+from ragtune.io import DataError, UserError, read_json, write_json
 from ragtune.sparse.base import Hits, ordered
 
 MANIFEST_NAME = "manifest.json"
@@ -44,7 +44,7 @@ _NORI_HINT = (
 )
 
 
-class ElasticsearchBackendError(RuntimeError):
+class ElasticsearchBackendError(UserError, RuntimeError):
     """The server cannot do what the backend needs; the message says what to do."""
 
 
@@ -156,7 +156,9 @@ class ElasticsearchRetriever:
         url = url or os.environ.get("ES_URL")
         if not url:
             raise ElasticsearchBackendError(
-                f"no Elasticsearch URL: pass url= or set ES_URL (e.g. http://localhost:9200); {_START_HINT}"
+                f"ES_URL is not set: sparse=elasticsearch needs the server's URL (pass url= or set ES_URL, e.g. "
+                f"export ES_URL=http://localhost:9200); "
+                f"{_START_HINT}"
             )
         self.url = _redact(url)
         api_key = os.environ.get(api_key_env) or None
@@ -197,6 +199,20 @@ class ElasticsearchRetriever:
     def _settings_fingerprint(self) -> str:
         blob = json.dumps(self.settings(), sort_keys=True, ensure_ascii=False).encode("utf-8")
         return "sha256:" + hashlib.sha256(blob).hexdigest()
+
+    def check_reachable(self, timeout: float = 5.0) -> None:
+        """Raise ElasticsearchBackendError within `timeout` seconds when the server does not answer (before any
+        work is done with it), naming ES_URL."""
+        try:
+            self.client.options(request_timeout=timeout, max_retries=0, retry_on_timeout=False).info()
+        except (elastic_transport.ConnectionError, elastic_transport.ConnectionTimeout) as exc:
+            raise ElasticsearchBackendError(f"ES_URL={self.url}: no Elasticsearch answers there within {timeout:g} s "
+                                            f"({type(exc).__name__}); set ES_URL to a running server or "
+                                            f"{_START_HINT}") from None
+        except ApiError as exc:
+            if exc.meta.status in (401, 403):
+                raise ElasticsearchBackendError(f"ES_URL={self.url} refused the connection (HTTP {exc.meta.status}): "
+                                                f"set the API key in the environment variable {self.api_key_env}") from None
 
     # -- errors ----------------------------------------------------------------
 
