@@ -487,6 +487,9 @@ class Reproduction:
     recorded_content_available: bool = False
     pull_problem: str = ""
     warnings: list[str] = dataclasses.field(default_factory=list)
+    # "restored": the stage that writes the submission did not run (its output came from the DVC cache,
+    # the remote or DVC's run cache); "regenerated": it ran in the worktree (always with regenerate=True)
+    submission_source: str = "restored"
 
 
 def _first_difference(recorded: bytes, reproduced: bytes) -> tuple[int, str | None, str | None] | None:
@@ -552,8 +555,13 @@ def _own_code_first(tree: Path) -> dict[str, str]:
 
 
 def reproduce(dvc_root: Path, tag: str, keep: bool = False, jobs: int | None = None, force: bool = False,
-              log: Log = _quiet) -> Reproduction:
-    """Regenerate the submission recorded in `tag` and compare it byte for byte (see module docstring)."""
+              log: Log = _quiet, regenerate: bool = False) -> Reproduction:
+    """Regenerate the submission recorded in `tag` and compare it byte for byte (see module docstring).
+
+    `regenerate` (alias `force`): rerun every stage (`dvc repro --force`) instead of restoring cached
+    outputs; persisted outputs (LLM answers, the candidate memo) are still pulled and replayed.
+    """
+    force = force or regenerate
     started = time.monotonic()
     dvc_root = Path(dvc_root).resolve()
     git_root = git_toplevel(dvc_root)
@@ -620,6 +628,9 @@ def reproduce(dvc_root: Path, tag: str, keep: bool = False, jobs: int | None = N
             reproduced_lines=count_lines(reproduced) if reproduced is not None else None,
             pull_problem=pull_problem, warnings=warnings)
         result.matched = result.reproduced_sha256 == result.recorded_sha256
+        producer = sub.get("dvc_stage")
+        if (producer in ran) if producer else bool(ran):
+            result.submission_source = "regenerated"
         if not result.matched and reproduced is not None:
             recorded = _recorded_bytes(record, dvc_root, main_cache)
             result.recorded_content_available = recorded is not None
@@ -644,6 +655,9 @@ def describe_reproduction(result: Reproduction) -> str:
     got = result.reproduced_sha256 or "(no file produced)"
     got_lines = f"  ({result.reproduced_lines} lines)" if result.reproduced_lines is not None else ""
     lines.append(f"  reproduced sha256 {got}{got_lines}")
+    lines.append(f"  submission: {result.submission_source}"
+                 + (" (its stage ran in the worktree)" if result.submission_source == "regenerated"
+                    else " (from the DVC cache, remote or run cache; `--regenerate` reruns the stages)"))
     lines.append(f"  stages ran: {', '.join(result.stages_ran) or 'none'}"
                  + (f"; restored from run cache: {', '.join(result.stages_restored)}" if result.stages_restored else ""))
     if result.pull_problem:

@@ -180,6 +180,7 @@ def test_release_tags_record_and_reproduce_matches(project, capsys):
     assert main(["reproduce", tag]) == EXIT_OK
     out = capsys.readouterr().out
     assert out.startswith(f"MATCH: {tag}") and "stages ran: none" in out
+    assert "submission: restored" in out
     assert f"reproduced sha256 {record['submission']['sha256']}" in out
     assert len(sh(project, "git", "worktree", "list").splitlines()) == 1   # only the main checkout
 
@@ -258,6 +259,27 @@ def test_reproduce_names_an_unusable_temporary_directory(released, monkeypatch, 
 def test_reproduce_force_reruns_every_stage_and_still_matches(released):
     result = reproduce(released, release_tag(released), force=True)
     assert result.matched and result.stages_ran == ["prepare", "submit"]
+    assert result.submission_source == "regenerated"
+
+
+def test_reproduce_says_restored_unless_regenerate_reruns_the_stages(released, capsys):
+    tag = release_tag(released)
+    capsys.readouterr()
+    assert main(["reproduce", tag]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "submission: restored" in out and "stages ran: none" in out
+
+    assert main(["reproduce", "--regenerate", tag]) == EXIT_OK   # reruns, still byte for byte
+    out = capsys.readouterr().out
+    assert out.startswith(f"MATCH: {tag}")
+    assert "submission: regenerated" in out and "stages ran: prepare, submit" in out
+
+
+def test_reproduce_says_regenerated_when_the_cache_lacks_the_submission(released):
+    shutil.rmtree(released / ".dvc" / "cache")          # nothing cached, no remote: the stages must run
+    result = reproduce(released, release_tag(released))
+    assert result.matched and result.submission_source == "regenerated"
+    assert result.stages_ran == ["prepare", "submit"]
 
 
 def test_release_refuses_an_input_neither_git_nor_dvc_tracks_until_it_is_dvc_added(project, capsys):
