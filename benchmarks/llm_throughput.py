@@ -9,7 +9,17 @@ corpus of the same size when absent), server latency 100 ms per request:
   3. with 10% HTTP 500 and 5% HTTP 429 injected (total requests vs a clean run; target <= 1.3x);
   4. a run SIGKILLed at ~50% and restarted (total requests vs a clean run; target <= 1.1x).
 
+Through the pipeline (`--stage`): the queries stage on the shipped sample (120 documents, one request
+each) via `dvc exp run -S llm=local …` in a temporary clone of the committed repository (`--rev`):
+
+  5. concurrency 16 vs 1: the stage's LLM phase (the client's own timing) and the whole `dvc exp run`
+     (target >= 8x on the LLM phase);
+  6. `dvc exp run` SIGKILLed at ~50% of the requests and run again: requests sent in total vs a clean
+     run (target <= 1.1x; before the answer store, the experiment's restore of the persisted
+     data/queries/llm_cache.jsonl erased the killed run's answers and every request was sent again).
+
     .venv/bin/python benchmarks/llm_throughput.py [--docs 4272] [--latency 0.1] [--subset 200]
+    .venv/bin/python benchmarks/llm_throughput.py --stage [--rev HEAD] [--latency 0.1]
 """
 
 from __future__ import annotations
@@ -18,6 +28,8 @@ import argparse
 import contextlib
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -96,12 +108,95 @@ def generate(server: ServerProcess, docs, cache_path: Path, concurrency: int, ba
         return time.perf_counter() - started, batch
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def stage_clone(target: Path, rev: str) -> dict[str, str]:
+    """A clone of the repository at `rev` with prepare and the offline queries stage run and committed
+    (the experiment's baseline: an empty tracked LLM cache); returns the environment to run DVC in."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               PYTHONPATH=str(target), DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@b",
+               GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@b", OPENAI_API_KEY="bench-not-a-secret")
+    run = lambda *cmd: subprocess.run(cmd, cwd=target, env=env, check=True, capture_output=True, text=True)
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(target)], check=True)
+    run("git", "checkout", "-q", rev)
+    run(sys.executable, "-m", "ragtune.cli", "params")
+    run("dvc", "repro", "queries")
+    run("git", "add", "-f", "params.yaml", "dvc.lock")
+    run("git", "commit", "-q", "-m", "baseline", "--allow-empty")
+    return env
+
+
+def reset(clone: Path, env: dict) -> None:
+    """The workspace back at the baseline (an experiment leaves its dvc.lock and outputs there)."""
+    subprocess.run(["git", "checkout", "-q", "--", "dvc.lock", "params.yaml"], cwd=clone, env=env, check=True)
+    subprocess.run(["dvc", "checkout", "-q", "--force", "prepare", "queries"], cwd=clone, env=env, check=True, capture_output=True)
+
+
+def exp_run(clone: Path, env: dict, server: ServerProcess, concurrency: int, store: Path, kill_at: int = 0,
+            extra: tuple[str, ...] = ()):
+    """`dvc exp run -S llm=local … queries`; with kill_at, SIGKILL its process group after that many requests.
+    Returns (wall seconds, LLM-phase seconds as the client logged them or None, requests the server saw)."""
+    before = server.requests
+    if not kill_at and "--force" in extra:  # a timed run starts from the baseline's empty tracked cache
+        reset(clone, env)
+    cmd = ["dvc", "exp", "run", "-S", "llm=local", "-S", f"llm.base_url={server.base_url}",
+           "-S", f"llm.concurrency={concurrency}", *extra, "queries"]
+    started = time.perf_counter()
+    child = subprocess.Popen(cmd, cwd=clone, env=dict(env, RAGTUNE_CACHE_DIR=str(store)), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    if kill_at:
+        while child.poll() is None and server.requests - before < kill_at:
+            time.sleep(0.02)
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+        return time.perf_counter() - started, None, server.requests - before
+    output, _ = child.communicate()
+    wall = time.perf_counter() - started
+    if child.returncode != 0:
+        raise SystemExit(f"dvc exp run failed:\n{output[-3000:]}")
+    phase = re.search(r"questions: \d+ items in ([0-9.]+)s", output)
+    return wall, float(phase.group(1)) if phase else None, server.requests - before
+
+
+def stage_main(args) -> None:
+    with tempfile.TemporaryDirectory(prefix="ragtune-llm-stage-") as tmp:
+        tmp = Path(tmp)
+        clone = tmp / "repo"
+        env = stage_clone(clone, args.rev)
+        print(f"queries stage via dvc exp run, sample corpus, rev {args.rev}, server latency {args.latency * 1000:.0f} ms")
+        with serving(args.latency) as server:
+            # --force: concurrency is no param (it changes no answer), so DVC's run cache would restore the first
+            timings = {c: exp_run(clone, env, server, c, tmp / f"store-c{c}", extra=("--force",)) for c in (1, 16)}
+        for c, (wall, phase, sent) in timings.items():
+            print(f"[5] concurrency {c:>2}: {sent} requests, LLM phase {phase} s, dvc exp run {wall:.1f} s")
+        (w1, p1, _), (w16, p16, clean) = timings[1], timings[16]
+        print(f"    speed-up 16 vs 1: LLM phase {p1 / p16:.1f}x (target >= 8x), whole dvc exp run {w1 / w16:.1f}x")
+
+        with serving(args.latency) as server:
+            store = tmp / "store-kill"
+            reset(clone, env)
+            other = ("-S", "llm.temperature=0.3")  # not in the run cache: the rerun must really run
+            _, _, at_kill = exp_run(clone, env, server, 1, store, kill_at=clean // 2, extra=other)
+            shutil.rmtree(clone / ".dvc" / "tmp" / "rwlock", ignore_errors=True)  # the killed run's lock
+            (clone / ".dvc" / "tmp" / "rwlock").unlink(missing_ok=True)
+            kept = len(list((store / "llm").glob("??/*.json")))
+            _, _, rerun = exp_run(clone, env, server, 16, store, extra=other)
+        total = at_kill + rerun
+        print(f"[6] dvc exp run killed after {at_kill} requests ({kept} answers in the store); the rerun sent {rerun}; "
+              f"total {total} = {total / clean:.2f}x a clean run (target <= 1.1x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=4272, help="documents to generate for")
     parser.add_argument("--latency", type=float, default=0.1, help="server latency per request (s)")
     parser.add_argument("--subset", type=int, default=200, help="documents timed at concurrency 1")
+    parser.add_argument("--stage", action="store_true", help="measure through `dvc exp run` of the queries stage")
+    parser.add_argument("--rev", default="HEAD", help="(--stage) the committed revision to clone")
     args = parser.parse_args()
+    if args.stage:
+        return stage_main(args)
     os.environ.setdefault(KEY_ENV, "bench-not-a-secret")
     docs, source = load_docs(args.docs)
     n = len(docs)
