@@ -265,8 +265,14 @@ class LLMClient:
             self._bar.update(1)
             self._refresh_bar()
 
+        tasks = [asyncio.ensure_future(one(i, item)) for i, item in enumerate(items)]
         try:
-            await asyncio.gather(*(one(i, item) for i, item in enumerate(items)))
+            await asyncio.gather(*tasks)
+        except BaseException:  # e.g. the endpoint probe failed: stop the other items quietly, then report
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         finally:
             self._bar.close()
             await self._api.close()
