@@ -7,6 +7,10 @@ searcher with the sha256 of those inputs, and answers from it only when the key 
 exactly; anything else recomputes with the same code, so a remembered result is byte-identical
 to a fresh one. Files are written atomically and the key last: an interrupted write leaves a
 stale key, never a half-written result that looks valid.
+
+`dvc exp run` restores the memo (a persisted output) to its committed state before retrieve runs,
+so with a `store` (a directory outside the pipeline's outputs) every result is also kept there
+under its key, `store/<key[:2]>/<key>/`, and a miss in the memo is answered from it.
 """
 
 from __future__ import annotations
@@ -45,8 +49,9 @@ def fingerprint(*parts: str | Path) -> str:
 class SearchMemo:
     """One remembered result per searcher name under `directory/<name>/`."""
 
-    def __init__(self, directory: str | Path):
+    def __init__(self, directory: str | Path, store: str | Path | None = None):
         self.directory = Path(directory)
+        self.store = Path(store) if store is not None else None
         self.hits: list[str] = []
         self.misses: list[str] = []
 
@@ -61,18 +66,29 @@ class SearchMemo:
             if _read_key(place) == key:
                 self.hits.append(name)
                 return np.load(place / "ids.npy"), np.load(place / "scores.npy")
-            self.misses.append(name)
-            if not made:
-                made.append(make_searcher())
-            ids, scores = made[0](texts, k)
-            (place / "key").unlink(missing_ok=True)
-            for array_name, array in (("ids", ids), ("scores", scores)):
-                with atomic_write(place / f"{array_name}.npy", "wb") as handle:
-                    np.save(handle, np.ascontiguousarray(array))
-            with atomic_write(place / "key") as handle:
-                handle.write(key)
+            kept = self.store / key[:2] / key if self.store is not None else None
+            if kept is not None and _read_key(kept) == key:
+                self.hits.append(name)
+                ids, scores = np.load(kept / "ids.npy"), np.load(kept / "scores.npy")
+            else:
+                self.misses.append(name)
+                if not made:
+                    made.append(make_searcher())
+                ids, scores = made[0](texts, k)
+                if kept is not None:
+                    _save(kept, key, ids, scores)
+            _save(place, key, ids, scores)
             return ids, scores
         return search
+
+
+def _save(place: Path, key: str, ids: np.ndarray, scores: np.ndarray) -> None:
+    (place / "key").unlink(missing_ok=True)
+    for array_name, array in (("ids", ids), ("scores", scores)):
+        with atomic_write(place / f"{array_name}.npy", "wb") as handle:
+            np.save(handle, np.ascontiguousarray(array))
+    with atomic_write(place / "key") as handle:
+        handle.write(key)
 
 
 def _key(searcher_fingerprint: str, texts: Sequence[str], k: int) -> str:

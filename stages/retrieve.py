@@ -71,7 +71,7 @@ def main() -> None:
                                     p["model"]["query_max_len"], config["query_batch_size"], dense.default_device()),
                         functools.cache(functools.partial(dense_searcher, name, model_dir, p, docids)))
                  for name, model_dir in (("dense", "models/embedder"), ("dense_base", "models/base"))}
-    memo = SearchMemo(path("runs/candidates"))
+    memo = SearchMemo(path("runs/candidates"), store=cache_root(path(".")) / "candidates")  # outlives exp restores
     settings = RetrievalSettings(candidates=config["candidates"], fusion=config["fusion"], alpha=p["alpha"],
                                  rrf_k=p["rrf_k"], norm=config["norm"], rerank_top=config["rerank_top"])
     rerankers = cross_encoders(p["reranker"], documents)
