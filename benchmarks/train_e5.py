@@ -244,7 +244,7 @@ def train(encoder: TopLayers, recipe: dict, doc_states: dict, question_states: d
         loss.backward()
         optimiser.step()
         schedule.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if step % 10 == 0 or step == recipe["steps"] - 1:
             log(f"  step {step + 1}/{recipe['steps']} loss {loss.item():.4f} ({time.time() - started:.0f} s)")
     elapsed = time.time() - started
