@@ -1,8 +1,9 @@
 """From a conversation to what retrieval needs: one standalone query, or no retrieval at all.
 
 Offline, without an LLM:
-- the standalone query of a multi-turn conversation joins the user turns that carry content
-  (assistant turns and bare reactions like "응", "고마워" add nothing searchable);
+- the standalone query of a multi-turn conversation joins the user turns (assistant turns add
+  nothing searchable); `standalone_query(msg, is_content)` can drop bare reactions like "응",
+  "고마워", but `plan_queries` keeps every user turn (dropping them is not measured yet);
 - chit-chat is recognised by a small classifier (character n-grams, logistic regression)
   calibrated on shipped examples and on questions that need documents — never on eval questions.
 """
