@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ["prepare", "queries", "negatives", "train", "index", "retrieve", "evaluate", "submit"]
+STAGES = ["prepare", "queries", "base", "negatives", "train", "index", "retrieve", "evaluate", "submit"]  # dvc repro's order
 
 
 def environment(repo: Path) -> dict[str, str]:
