@@ -44,20 +44,24 @@ def copy_repository(target: Path) -> Path:
     return target
 
 
-def shrink_training(repo: Path) -> None:
-    """A few steps of the real training: the workflows are under test here, not model quality."""
-    conf = repo / "conf" / "model" / "tiny.yaml"
-    text = re.sub(r"max_steps: \d+", "max_steps: 3", conf.read_text())
+def shrink_training(repo: Path, model: str = "tiny") -> None:
+    """`model` as the copy's default, with a few steps of its real training: the workflows are under test
+    here, not model quality (the tiny model keeps them fast; `dvc exp run` composes from conf/, so the
+    default itself is set)."""
+    config = repo / "conf" / "config.yaml"
+    config.write_text(re.sub(r"^  - model: \S+", f"  - model: {model}", config.read_text(), count=1, flags=re.M))
+    conf = repo / "conf" / "model" / f"{model}.yaml"
+    text = re.sub(r"max_steps: \d+", "max_steps: 3" if model == "tiny" else "max_steps: 2", conf.read_text())
     text = re.sub(r"batch_size: \d+", "batch_size: 4", text)
     text = re.sub(r"logging_steps: \d+", "logging_steps: 1", text)
     conf.write_text(text)
     sh(sys.executable, "-m", "ragtune.cli", "params", cwd=repo)
 
 
-def committed_copy(target: Path) -> Path:
-    """A copy of the repository with short training, as its own git repository with no DVC remote."""
+def committed_copy(target: Path, model: str = "tiny") -> Path:
+    """A copy of the repository with short training of `model`, as its own git repository with no DVC remote."""
     repo = copy_repository(target)
-    shrink_training(repo)
+    shrink_training(repo, model)
     sh("git", "init", "-q", "-b", "main", cwd=repo)
     sh("dvc", "remote", "remove", "local", cwd=repo)
     sh("git", "add", "-A", cwd=repo)
