@@ -69,7 +69,7 @@ def test_the_queued_sweep_runs_one_experiment_per_value_with_its_metrics(swept):
 def test_exp_show_lists_metrics_and_only_the_parameters_that_differ(swept):
     table = list(csv.reader(io.StringIO(sh("dvc", "exp", "show", "--only-changed", "--csv", cwd=swept).stdout)))
     header = table[0]
-    assert "alpha" in header and "hybrid.map@3" in header and "hybrid.mrr@10" in header, header
+    assert "alpha" in header and "sample.hybrid.map@3" in header and "sample.hybrid.mrr@10" in header, header  # one section per source
     assert "rrf_k" not in header and "data.name" not in header, header   # unchanged params are hidden
     assert len(table) - 1 >= 3   # the workspace/baseline and two experiments
 
