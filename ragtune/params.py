@@ -74,6 +74,8 @@ class Architecture(Group):
     num_heads: PositiveInt
     intermediate_size: PositiveInt
     attention_value_init_range: Optional[Positive] = None
+    max_position: Optional[PositiveInt] = None      # position embeddings of a tiny model
+    family: Literal["m3", "e5"] = "m3"              # tiny BGE-M3 layout, or a tiny E5 (mean pooling, prefixes)
 
 
 class Model(Group):
@@ -121,6 +123,7 @@ class RerankerArchitecture(Group):
     num_heads: PositiveInt
     intermediate_size: PositiveInt
     attention_value_init_range: Optional[Positive] = None
+    max_position: Optional[PositiveInt] = None
 
 
 class RerankerTrain(Group):

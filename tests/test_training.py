@@ -246,11 +246,13 @@ TINY_STAGE = {
 }
 
 
-def run_stage(repo: Path, name: str) -> str:
+def run_stage(repo: Path, name: str, env: dict | None = None) -> str:
+    import os
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, f"stages/{name}.py"], cwd=repo, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, f"stages/{name}.py"], cwd=repo, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -275,6 +277,14 @@ def test_stages_with_every_switch_on(tmp_path):
 
 @pytest.mark.slow  # runs the train stage
 def test_train_stage_reranker_pointers(tmp_path):
+    # a hub reranker that is not fine-tuned is pointed to, not copied. train checks the hub id before any
+    # work, so it is put in a Hugging Face cache of the test's own (the hub is out of reach here)
+    cache = tmp_path / "hf-cache"
+    snapshot = cache / "models--BAAI--bge-reranker-v2-m3"
+    (snapshot / "refs").mkdir(parents=True)
+    (snapshot / "refs" / "main").write_text("0" * 40)
+    (snapshot / "snapshots" / ("0" * 40)).mkdir(parents=True)
+    (snapshot / "snapshots" / ("0" * 40) / "config.json").write_text("{}")
     repo = stage_repository(tmp_path / "repo", {**TINY_STAGE, "reranker": {
         "name": "bge-v2-m3", "path": "BAAI/bge-reranker-v2-m3", "batch_size": 8, "max_length": 64,
         "finetune": False, "architecture": None, "train": None}})
@@ -282,7 +292,7 @@ def test_train_stage_reranker_pointers(tmp_path):
                 [{"query": f"q{n}", "pos": [s], "neg": [SENTENCES[(n + 1) % len(SENTENCES)]]}
                  for n, s in enumerate(SENTENCES)])
     run_stage(repo, "base")
-    run_stage(repo, "train")
+    run_stage(repo, "train", env={"HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"})
     for name in ("reranker_base", "reranker"):
         assert json.loads((repo / "models" / name / "pointer.json").read_text()) == \
             {"name_or_path": "BAAI/bge-reranker-v2-m3"}
