@@ -1,4 +1,7 @@
-"""SearchMemo: answers only for exactly the same inputs, and never from a half-written entry."""
+"""SearchMemo: answers only for exactly the same inputs, never from a half-written entry, and (with a store)
+outlives `dvc exp run`'s restore of runs/candidates."""
+
+import shutil
 
 import numpy as np
 
@@ -51,3 +54,17 @@ def test_fingerprint_reads_file_contents_not_names_of_caches(tmp_path):
     assert fingerprint(tmp_path / "m", 64) != before
     (tmp_path / "m" / "w.bin").write_bytes(b"2")
     assert fingerprint(tmp_path / "m", 32) != before
+
+
+def test_a_restored_memo_is_answered_from_the_store(tmp_path):
+    calls = []
+    memo_dir, store = tmp_path / "candidates", tmp_path / "store"
+    first = SearchMemo(memo_dir, store=store).wrap("val/dense", "fp", lambda: counting_searcher(calls))(["a", "b"], 3)
+    SearchMemo(memo_dir, store=store).wrap("val/dense", "fp2", lambda: counting_searcher(calls))(["a", "b"], 3)
+    shutil.rmtree(memo_dir)  # the experiment restored the committed memo (here: none)
+    memo = SearchMemo(memo_dir, store=store)
+    again = memo.wrap("val/dense", "fp", lambda: counting_searcher(calls))(["a", "b"], 3)
+    assert len(calls) == 2 and memo.hits == ["val/dense"]
+    for x, y in zip(first, again):
+        assert np.array_equal(x, y) and x.dtype == y.dtype
+    assert (memo_dir / "val" / "dense" / "key").exists()  # the tracked memo is written again from the store
