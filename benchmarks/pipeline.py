@@ -1,8 +1,8 @@
 """Whole-pipeline figures on the competition data, in a fresh clone of the committed code.
 
-Prints: full `dvc repro` from clean, a no-op `dvc repro`, `dvc exp run -S alpha=…`, the peak
-memory of any stage, and the validation metrics per retriever (dev questions).
-Usage: python benchmarks/pipeline.py [--data DIR_WITH_COMPETITION_FILES] [--keep]
+Prints: full `dvc repro` from clean (per-stage times), a no-op `dvc repro`, the peak memory of a stage,
+the validation metrics per source and retriever, and an alpha sweep (`dvc exp run -S alpha=…`, timed) per source.
+Usage: python benchmarks/pipeline.py [--data DIR_WITH_COMPETITION_FILES] [--alphas 0.2 0.6] [--keep]
 """
 
 from __future__ import annotations
@@ -47,9 +47,15 @@ def timed(command: list[str], cwd: Path, stages: dict[str, float] | None = None)
     return time.perf_counter() - started
 
 
+ALPHAS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+SHOWN = ("dense_base", "dense", "lexical", "hybrid")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=SHARED)
+    parser.add_argument("--alphas", type=float, nargs="*", default=ALPHAS,
+                        help="the sweep: one `dvc exp run -S alpha=…` each (the default alpha is the full run's)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary clone")
     args = parser.parse_args()
     if not (args.data / "documents.jsonl").exists():
@@ -66,26 +72,46 @@ def main() -> None:
     config.write_text(config.read_text().replace("  - data: sample", "  - data: competition  #", 1))
     subprocess.run([sys.executable, "-m", "ragtune.cli", "params"], cwd=repo, check=True)
     subprocess.run(["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qam", "competition"], cwd=repo, check=True)
+    default_alpha = float(re.search(r"^alpha: ([0-9.]+)", (repo / "params.yaml").read_text(), re.M).group(1))
 
     full_stages: dict[str, float] = {}
-    alpha_stages: dict[str, float] = {}
     full = timed(["dvc", "repro"], repo, full_stages)
-    default_scores = json.loads((repo / "metrics" / "retrieval.json").read_text())
-    noop = timed(["dvc", "repro"], repo)
-    alpha = timed(["dvc", "exp", "run", "-S", "alpha=0.6"], repo, alpha_stages)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    scores = json.loads((repo / "metrics" / "retrieval.json").read_text())
+    default_scores = json.loads((repo / "metrics" / "retrieval.json").read_text())
+    train = json.loads((repo / "metrics" / "train.json").read_text())
+    noop = timed(["dvc", "repro"], repo)
+    sweep = {default_alpha: (None, {}, default_scores)}
+    for alpha in args.alphas:
+        if alpha != default_alpha:
+            stages: dict[str, float] = {}
+            seconds = timed(["dvc", "exp", "run", "-S", f"alpha={alpha}"], repo, stages)
+            sweep[alpha] = (seconds, stages, json.loads((repo / "metrics" / "retrieval.json").read_text()))
+
     print("\n=== ragtune pipeline on data=competition ===")
     print(f"full dvc repro from clean : {full:7.1f} s")
     print(f"no-op dvc repro           : {noop:7.1f} s")
-    print(f"dvc exp run -S alpha=0.6  : {alpha:7.1f} s")
-    print(f"peak memory of a stage    : {peak:7.0f} MiB")
-    for label, stages in (("full repro", full_stages), ("alpha experiment", alpha_stages)):
-        print(f"stage wall times, {label}: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in stages.items()))
-    for label, table in (("default parameters", default_scores), ("alpha=0.6 experiment", scores)):
-        print(f"validation metrics, {label} (dev questions):")
-        for name, values in table.items():
-            print(f"  {name:<11}" + "  ".join(f"{k}={v:.4f}" for k, v in values.items()))
+    print(f"peak memory of a stage    : {peak:7.0f} MiB (full repro)")
+    print("stage wall times, full repro: " + ", ".join(f"{name} {s:.0f} s" for name, s in full_stages.items()))
+    print(f"train: {json.dumps(train, sort_keys=True)}")
+    for source, table in default_scores.items():
+        print(f"validation source {source}, alpha {default_alpha}:")
+        for name in (*SHOWN, *(n for n in table if n not in SHOWN)):
+            if name in table:
+                print(f"  {name:<11}" + "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                                                for k, v in table[name].items()))
+    print("alpha sweep (`dvc exp run -S alpha=…`), hybrid map@3 / mrr@10 per source:")
+    sources = list(default_scores)
+    print("  alpha  seconds  " + "  ".join(f"{s:>24}" for s in sources))
+    for alpha in sorted(sweep):
+        seconds, stages, scores = sweep[alpha]
+        cells = "  ".join(f"{scores[s]['hybrid']['map@3']:.4f} / {scores[s]['hybrid']['mrr@10']:.4f}".rjust(24)
+                          for s in sources)
+        timing = "full run" if seconds is None else f"{seconds:5.1f} s"
+        print(f"  {alpha:5.2f}  {timing:>8}  {cells}" + (f"   ({', '.join(f'{n} {t:.0f} s' for n, t in stages.items())})"
+                                                        if stages else ""))
+    for source in sources:
+        best = max(sweep, key=lambda a: (sweep[a][2][source]["hybrid"]["map@3"], -abs(a - default_alpha)))
+        print(f"  best alpha on {source}: {best} (map@3 {sweep[best][2][source]['hybrid']['map@3']:.4f})")
     if not args.keep:
         shutil.rmtree(work)
 
