@@ -3,6 +3,7 @@
     python benchmarks/gpu.py                          # a GPU machine, no internet needed
     python benchmarks/gpu.py --cpu --tiny-steps       # smoke run on CPU (full shapes, 1 step each: slow)
     python benchmarks/gpu.py --cpu --tiny-steps --layers 2 --hidden 64 --heads 2 --ff 128 --vocab 250002
+    python benchmarks/gpu.py --models DIR             # the models benchmarks/full_size.py built (or builds) in DIR
 
 Builds random models of BGE-M3's exact shape (XLM-R large: 24 layers, hidden 1024, 16 heads, FF 4096,
 8,194 positions, vocabulary 250,002) and of bge-reranker-v2-m3's (the same encoder with a one-logit
@@ -30,6 +31,9 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import torch  # noqa: E402
 
+# BGE-M3 and bge-reranker-v2-m3 (XLM-R large): the shapes both benchmarks build.
+FULL_SHAPE = {"layers": 24, "hidden": 1024, "heads": 16, "ff": 4096, "positions": 8194, "vocab": 250002}
+EMBEDDER_DIR, RERANKER_DIR = "bge-m3-random", "bge-reranker-v2-m3-random"
 PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12, "L4": 121e12}
 
 WORDS = ("광합성 세포 미토콘드리아 에너지 지구 대기 질소 산소 달 공전 물 끓는점 전자 원자 분자 화학 반응 속도 "
@@ -60,7 +64,7 @@ def build_models(out: Path, shape: dict, seed: int) -> tuple[Path, Path]:
                               num_attention_heads=shape["heads"], intermediate_size=shape["ff"],
                               max_position_embeddings=shape["positions"], type_vocab_size=1, layer_norm_eps=1e-5,
                               bos_token_id=0, pad_token_id=1, eos_token_id=2)
-    embedder, reranker = out / "bge-m3-random", out / "bge-reranker-v2-m3-random"
+    embedder, reranker = out / EMBEDDER_DIR, out / RERANKER_DIR
     torch.manual_seed(seed)
     model = XLMRobertaModel(config)
     model.save_pretrained(embedder)
@@ -74,6 +78,23 @@ def build_models(out: Path, shape: dict, seed: int) -> tuple[Path, Path]:
     tokenizer.save_pretrained(reranker)
     del classifier
     return embedder, reranker
+
+
+def existing_models(out: Path) -> tuple[Path, Path] | None:
+    """The embedder and reranker `build_models` wrote into `out` earlier (both complete), else None."""
+    embedder, reranker = out / EMBEDDER_DIR, out / RERANKER_DIR
+    complete = all((d / "config.json").is_file() and (d / "tokenizer.json").is_file() for d in (embedder, reranker))
+    return (embedder, reranker) if complete and (embedder / "sparse_linear.pt").is_file() else None
+
+
+def model_shape(embedder: Path) -> dict:
+    """The shape of a built (or real) XLM-R embedder, read from its config.json."""
+    import json
+
+    config = json.loads((embedder / "config.json").read_text(encoding="utf-8"))
+    return {"layers": config["num_hidden_layers"], "hidden": config["hidden_size"],
+            "heads": config["num_attention_heads"], "ff": config["intermediate_size"],
+            "positions": config["max_position_embeddings"], "vocab": config["vocab_size"]}
 
 
 def encoder_params(shape: dict) -> int:
@@ -182,12 +203,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cpu", action="store_true", help="run on CPU even if a GPU is present")
     parser.add_argument("--tiny-steps", action="store_true", help="smoke sizes: few docs, pairs and steps")
-    parser.add_argument("--layers", type=int, default=24)
-    parser.add_argument("--hidden", type=int, default=1024)
-    parser.add_argument("--heads", type=int, default=16)
-    parser.add_argument("--ff", type=int, default=4096)
-    parser.add_argument("--positions", type=int, default=8194)
-    parser.add_argument("--vocab", type=int, default=250002, help="must match the tokenizer's 250,002 pieces")
+    parser.add_argument("--layers", type=int, default=FULL_SHAPE["layers"])
+    parser.add_argument("--hidden", type=int, default=FULL_SHAPE["hidden"])
+    parser.add_argument("--heads", type=int, default=FULL_SHAPE["heads"])
+    parser.add_argument("--ff", type=int, default=FULL_SHAPE["ff"])
+    parser.add_argument("--positions", type=int, default=FULL_SHAPE["positions"])
+    parser.add_argument("--vocab", type=int, default=FULL_SHAPE["vocab"], help="must match the tokenizer's 250,002 pieces")
     parser.add_argument("--docs", type=int, default=4096)
     parser.add_argument("--doc-length", type=int, default=512)
     parser.add_argument("--encode-batch", type=int, default=128)
@@ -200,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pair-length", type=int, default=512)
     parser.add_argument("--rerank-batch", type=int, default=128)
     parser.add_argument("--workdir", type=Path, default=None, help="where the random models go (default: a temp dir)")
+    parser.add_argument("--models", type=Path, default=None,
+                        help="reuse the models in DIR (bge-m3-random/, bge-reranker-v2-m3-random/, as "
+                             "benchmarks/full_size.py builds them; built there when absent); the shape is theirs")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.tiny_steps:
@@ -212,7 +236,12 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="ragtune-gpu-bench-", dir=args.workdir) as scratch:
         started = time.perf_counter()
-        embedder, reranker = build_models(Path(scratch), shape, args.seed)
+        if args.models is not None:
+            args.models.mkdir(parents=True, exist_ok=True)
+            embedder, reranker = existing_models(args.models) or build_models(args.models, shape, args.seed)
+            shape = model_shape(embedder)
+        else:
+            embedder, reranker = build_models(Path(scratch), shape, args.seed)
         print(f"device: {name}; shape {shape}; models built in {time.perf_counter() - started:.1f} s "
               f"({sum(f.stat().st_size for f in embedder.rglob('*')) / 2**20:.0f} MiB embedder)")
         results = {
