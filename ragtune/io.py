@@ -1,8 +1,8 @@
 """Files in and out: JSONL with line-numbered errors, stable JSON, atomic writes.
 
 Every artifact ragtune writes goes through `atomic_write` (temporary file in the
-same directory, fsync, rename), so a killed stage never leaves a half-written
-output for DVC to cache.
+same directory, fsync, rename), or for a directory such as a model `staged_directory`,
+so a killed stage never leaves a half-written output for DVC to cache.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import glob
 import json
 import os
 import secrets
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
@@ -130,6 +132,39 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
         if isinstance(exc, OSError) and not isinstance(exc, WriteError) and exc.errno in _WRITE_ERRNOS:
             raise _write_error(path, exc) from exc
         raise
+
+
+@contextlib.contextmanager
+def staged_directory(out_dir: Path) -> Iterator[Path]:
+    """Yield an empty sibling directory; it replaces `out_dir` only if the block succeeds."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    stage.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; a model directory is as readable as any file
+    try:
+        yield stage
+        if out_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
+            os.replace(out_dir, old / out_dir.name)
+            os.replace(stage, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(stage, out_dir)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def honour_umask(directory: Path) -> None:
+    """Give every file under `directory` the mode a plain `open` would (temporary files are 0600)."""
+    mask = _umask()
+    for path in [Path(directory), *Path(directory).rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
 
 
 def dumps(obj: Any) -> str:

@@ -13,51 +13,15 @@ so their record names do not depend on a temporary file name (see `save_state_di
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
-import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import torch
 
 from ragtune.dense import M3_SPEC, EncoderSpec, write_spec
-from ragtune.io import atomic_write
-
-
-@contextlib.contextmanager
-def staged_directory(out_dir: Path) -> Iterator[Path]:
-    """Yield an empty sibling directory; it replaces `out_dir` only if the block succeeds."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    stage.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; a model directory is as readable as any file
-    try:
-        yield stage
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
-            os.replace(out_dir, old / out_dir.name)
-            os.replace(stage, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(stage, out_dir)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def honour_umask(directory: Path) -> None:
-    """Give every file under `directory` the mode a plain `open` would (temporary files are 0600)."""
-    mask = _umask()
-    for path in [Path(directory), *Path(directory).rglob("*")]:
-        path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
+from ragtune.io import atomic_write, honour_umask, staged_directory
 
 
 def save_state_dict(state: Mapping[str, torch.Tensor], path: Path) -> None:

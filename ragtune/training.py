@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Sequence
 
 from ragtune.dense import SPEC_FILE, read_spec
-from ragtune.io import DataError, iter_jsonl, require, write_json, write_jsonl
-from ragtune.tiny import build_tiny_e5, build_tiny_embedder, build_tiny_reranker, honour_umask, staged_directory
+from ragtune.io import DataError, honour_umask, iter_jsonl, require, staged_directory, write_json, write_jsonl
+from ragtune.tiny import build_tiny_e5, build_tiny_embedder, build_tiny_reranker
 
 M3_MODULE = "FlagEmbedding.finetune.embedder.encoder_only.m3"
 ENCODER_ONLY_MODULE = "FlagEmbedding.finetune.embedder.encoder_only.base"
