@@ -18,7 +18,8 @@ def _log(text: str) -> None:
 
 
 def _release(args: argparse.Namespace) -> int:
-    from ragtune.release import find_dvc_root, release
+    from ragtune.release import release
+    from ragtune.vcs import find_dvc_root
 
     made = release(find_dvc_root(Path.cwd()), score=args.score, note=args.note, submission=args.submission,
                    push=args.push, log=_log)
@@ -29,7 +30,8 @@ def _release(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from ragtune.release import describe_reproduction, find_dvc_root, reproduce
+    from ragtune.reproduce import describe_reproduction, reproduce
+    from ragtune.vcs import find_dvc_root
 
     result = reproduce(find_dvc_root(Path.cwd()), args.tag, keep=args.keep, jobs=args.jobs, regenerate=args.regenerate,
                        log=_log)
@@ -48,7 +50,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _releases(args: argparse.Namespace) -> int:
     from ragtune.leaderboard import describe, list_releases, plot_local_vs_leaderboard, rank_correlations
-    from ragtune.release import find_dvc_root
+    from ragtune.vcs import find_dvc_root
 
     releases = list_releases(find_dvc_root(Path.cwd()))
     correlations = rank_correlations(releases)
@@ -157,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ragtune.io import UserError, WriteError
-    from ragtune.release import ReleaseError
+    from ragtune.vcs import ReleaseError
 
     try:
         return args.handler(args)

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragtune.release import TAG_PREFIX, ReleaseError, read_record
+from ragtune.release import TAG_PREFIX, flat_numbers, read_record
+from ragtune.vcs import ReleaseError, git
 
 METRICS_FILE = "metrics/retrieval.json"
 MIN_RELEASES = 3  # fewer points say nothing about a ranking
@@ -28,29 +28,17 @@ class Released:
     metrics: dict[str, float]   # flattened local figures; empty when the tag has no metrics file
 
 
-def _flatten(obj, prefix: str = "") -> dict[str, float]:
-    if isinstance(obj, dict):
-        return {key: value for name, item in obj.items() for key, value in _flatten(item, f"{prefix}{name}.").items()}
-    if isinstance(obj, (int, float)) and not isinstance(obj, bool):
-        return {prefix.rstrip("."): float(obj)}
-    return {}
-
-
-def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
-
-
 def list_releases(dvc_root: Path, metrics_file: str = METRICS_FILE) -> list[Released]:
     """Every `lb/*` annotated tag, oldest tag name first, with its score and local metrics."""
-    listed = _git(dvc_root, "tag", "--list", f"{TAG_PREFIX}*")
+    listed = git(dvc_root, "tag", "--list", f"{TAG_PREFIX}*", check=False)
     if listed.returncode != 0:
         raise ReleaseError(f"cannot list tags in {dvc_root}: {listed.stderr.strip()}")
     releases = []
     for tag in sorted(listed.stdout.split()):
         record = read_record(dvc_root, tag)
-        shown = _git(dvc_root, "show", f"{tag}:./{metrics_file}")  # ./: relative to the DVC root inside the repo
+        shown = git(dvc_root, "show", f"{tag}:./{metrics_file}", check=False)  # ./: relative to the DVC root inside the repo
         try:
-            values = _flatten(json.loads(shown.stdout)) if shown.returncode == 0 else {}
+            values = flat_numbers(json.loads(shown.stdout)) if shown.returncode == 0 else {}
         except json.JSONDecodeError as exc:
             raise ReleaseError(f"{tag}:{metrics_file} is not valid JSON: {exc}") from exc
         releases.append(Released(tag, float(record["leaderboard_score"]), values))
