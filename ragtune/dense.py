@@ -83,13 +83,14 @@ def resolve_model(model_dir: str | Path) -> str:
     return str(model_dir)
 
 
-def load_encoder(model_dir: str | Path, *, device: str | None = None, batch_size: int = 64,
+def load_encoder(model_dir: str | Path, *, device: Devices = None, batch_size: int = 64,
                  query_max_length: int | None = None, passage_max_length: int | None = None,
                  quantize: Quantize = "none"):
     """The encoder for `model_dir` (a model directory, a pointer directory or a hub id), chosen by its spec.
 
-    Lengths default to the spec's. `quantize="int8"`: dynamic int8 quantisation of the Linear layers
-    (CPU only; measured in benchmarks/encode_speed.py)."""
+    `device`: one device, or several (`index.devices`: FlagEmbedding's multi-process pool); None: the
+    default device. Lengths default to the spec's. `quantize="int8"`: dynamic int8 quantisation of the
+    Linear layers (CPU only; measured in benchmarks/encode_quantized.py)."""
     spec = read_spec(model_dir) if Path(model_dir).is_dir() else M3_SPEC
     lengths = {"query_max_length": query_max_length or spec.query_max_length,
                "passage_max_length": passage_max_length or spec.passage_max_length}
@@ -117,9 +118,29 @@ class Encoded:
 
 
 def default_device() -> str:
+    """Where a model runs when nothing is configured: the first GPU, else the CPU (dense and rerank alike)."""
     import torch
 
     return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+Devices = str | Sequence[str] | None  # index.devices: one device, several, or None (the default device)
+
+
+def encoding_devices(devices: Devices = None) -> list[str]:
+    """`index.devices` as a list: None → [the default device], "cuda:1" → ["cuda:1"], a list → itself.
+    Several devices: FlagEmbedding's multi-process pool, one process per device, each encoding a chunk."""
+    if devices is None:
+        return [default_device()]
+    listed = [devices] if isinstance(devices, str) else [str(device) for device in devices]
+    if not listed or not all(listed):
+        raise ValueError(f"index.devices: {devices!r} names no device (null: the default device)")
+    return listed
+
+
+def devices_key(devices: Devices = None) -> str:
+    """Where vectors are encoded, as memo keys record it (the default device alone: its name, as before)."""
+    return ",".join(encoding_devices(devices))
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:
@@ -131,21 +152,22 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
 class M3Encoder:
     """Dense vectors and lexical weights from a BGE-M3-layout model (hub name or local directory)."""
 
-    def __init__(self, model_path: str | Path, *, device: str | None = None, batch_size: int = 64,
+    def __init__(self, model_path: str | Path, *, device: Devices = None, batch_size: int = 64,
                  query_max_length: int = 64, passage_max_length: int = 512, use_fp16: bool | None = None,
                  quantize: Quantize = "none"):
         from FlagEmbedding import BGEM3FlagModel
 
-        self.device = device or default_device()
+        self.devices = encoding_devices(device)
+        self.device = self.devices[0]
         fp16 = self.device.startswith("cuda") if use_fp16 is None else use_fp16
         self.batch_size = batch_size
         self.max_length = {"query": query_max_length, "passage": passage_max_length}
-        # One device only: a list of devices would make FlagEmbedding start a process pool.
-        self.model = BGEM3FlagModel(str(model_path), use_fp16=fp16, devices=self.device, batch_size=batch_size,
+        # Several devices: FlagEmbedding starts its process pool at the first encode (see _run).
+        self.model = BGEM3FlagModel(str(model_path), use_fp16=fp16, devices=self.devices, batch_size=batch_size,
                                     query_max_length=query_max_length, passage_max_length=passage_max_length,
                                     normalize_embeddings=True)
         if quantize == "int8":
-            _require_cpu(self.device)
+            _require_cpu(self.devices)
             self.model.model.model = quantize_int8(self.model.model.model)
         elif quantize != "none":
             raise ValueError(f"index.quantize must be int8 or none, got {quantize!r}")
@@ -164,10 +186,8 @@ class M3Encoder:
         if not texts:
             return Encoded(np.zeros((0, self.dimension), dtype=np.float32), [])
         # FlagEmbedding shows its own tqdm bar ("Inference Embeddings").
-        output = self.model.encode_single_device(
-            texts, batch_size=self.batch_size, max_length=self.max_length[kind],
-            return_dense=True, return_sparse=lexical, return_colbert_vecs=colbert, device=self.device,
-        )
+        output = _run(self.model, self.devices, texts, batch_size=self.batch_size, max_length=self.max_length[kind],
+                      return_dense=True, return_sparse=lexical, return_colbert_vecs=colbert)
         dense = l2_normalise(np.asarray(output["dense_vecs"], dtype=np.float32).reshape(len(texts), -1))
         weights = [{token: float(weight) for token, weight in sorted(row.items(), key=lambda kv: int(kv[0]))}
                    for row in output["lexical_weights"]] if lexical else []
@@ -183,32 +203,41 @@ class M3Encoder:
         return len(self.model.tokenizer)
 
 
-def _require_cpu(device: str) -> None:
-    if not device.startswith("cpu"):
-        raise ValueError(f"index.quantize: int8 dynamic quantisation runs on CPU only, not {device}")
+def _require_cpu(devices: list[str]) -> None:
+    if not all(device.startswith("cpu") for device in devices):
+        raise ValueError(f"index.quantize: int8 dynamic quantisation runs on CPU only, not {','.join(devices)}")
+
+
+def _run(model, devices: list[str], texts: list[str], **options):
+    """FlagEmbedding's encoding on one device in this process, or on several through its multi-process pool
+    (started at the first call, one process per device, stopped when the model is released)."""
+    if len(devices) == 1:
+        return model.encode_single_device(texts, device=devices[0], **options)
+    return model.encode(texts, **options)
 
 
 class E5Encoder:
     """Dense vectors from an E5-layout model (BERT, mean pooling, prefixes) through FlagEmbedding's `FlagModel`."""
 
-    def __init__(self, model_path: str | Path, *, spec: EncoderSpec = E5_SPEC, device: str | None = None,
+    def __init__(self, model_path: str | Path, *, spec: EncoderSpec = E5_SPEC, device: Devices = None,
                  batch_size: int = 64, query_max_length: int | None = None, passage_max_length: int | None = None,
                  use_fp16: bool | None = None, quantize: Quantize = "none"):
         from FlagEmbedding import FlagModel
 
-        self.device = device or default_device()
+        self.devices = encoding_devices(device)
+        self.device = self.devices[0]
         fp16 = self.device.startswith("cuda") if use_fp16 is None else use_fp16
         self.batch_size = batch_size
         self.prefix = {"query": spec.query_prefix, "passage": spec.passage_prefix}
         self.max_length = {"query": query_max_length or spec.query_max_length,
                            "passage": passage_max_length or spec.passage_max_length}
         # Prefixes are added here, not by FlagModel's instructions: encode_single_device applies none.
-        self.model = FlagModel(str(model_path), use_fp16=fp16, devices=self.device, batch_size=batch_size,
+        self.model = FlagModel(str(model_path), use_fp16=fp16, devices=self.devices, batch_size=batch_size,
                                pooling_method=spec.pooling, normalize_embeddings=True,
                                query_max_length=self.max_length["query"],
                                passage_max_length=self.max_length["passage"])
         if quantize == "int8":
-            _require_cpu(self.device)
+            _require_cpu(self.devices)
             self.model.model = quantize_int8(self.model.model)
         elif quantize != "none":
             raise ValueError(f"index.quantize must be int8 or none, got {quantize!r}")
@@ -226,8 +255,7 @@ class E5Encoder:
         texts = [self.prefix[kind] + text for text in texts]
         if not texts:
             return Encoded(np.zeros((0, self.dimension), dtype=np.float32), [])
-        output = self.model.encode_single_device(texts, batch_size=self.batch_size,
-                                                 max_length=self.max_length[kind], device=self.device)
+        output = _run(self.model, self.devices, texts, batch_size=self.batch_size, max_length=self.max_length[kind])
         return Encoded(l2_normalise(np.asarray(output, dtype=np.float32).reshape(len(texts), -1)), [])
 
     @property

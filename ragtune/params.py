@@ -204,7 +204,9 @@ class Index(Group):
     batch_size: PositiveInt = 64
     m3_sparse: bool = False
     quantize: Optional[Literal["none", "int8"]] = None
-    devices: Optional[list[str] | str | int] = None
+    # where the dense model encodes (index, retrieve, negatives): null = the default device (cuda:0, else cpu);
+    # a device ("cuda:1"), or a list: FlagEmbedding's multi-process pool, one process per device
+    devices: Optional[Annotated[list[str], Field(min_length=1)] | str] = None
 
 
 class Retrieval(Group):
@@ -262,11 +264,12 @@ def validate(params: Mapping[str, Any], source: str = "params.yaml") -> dict[str
         Params.model_validate(dict(params))
     except ValidationError as exc:
         errors = exc.errors()
-        message = describe(errors[0])
-        if len(errors) > 1:
-            message += f" (and {len(errors) - 1} more: {', '.join(_key(e['loc']) for e in errors[1:4])}" \
-                       f"{' …' if len(errors) > 4 else ''})"
-        raise ParamsError(source, _key(errors[0]["loc"]), message) from None
+        message, first = describe(errors[0]), _key(errors[0]["loc"])
+        others = [key for key in dict.fromkeys(_key(e["loc"]) for e in errors[1:])  # a union: one error per member
+                  if key != first and not key.startswith(f"{first}.") and not first.startswith(f"{key}.")]
+        if others:
+            message += f" (and {len(others)} more: {', '.join(others[:3])}{' …' if len(others) > 3 else ''})"
+        raise ParamsError(source, first, message) from None
     return dict(params)
 
 
@@ -287,13 +290,24 @@ def _allowed(field: FieldInfo) -> str:
     annotation, optional = field.annotation, False
     args = [a for a in get_args(annotation) if a is not type(None)]
     if get_origin(annotation) in (Union, UnionType) and len(args) < len(get_args(annotation)):
-        optional, annotation = True, args[0] if len(args) == 1 else annotation
-    metadata = list(field.metadata)
+        optional, annotation = True, args[0] if len(args) == 1 else Union[tuple(args)]
+    text = _words(annotation, list(field.metadata))
+    return text + (" or null" if optional else "")
+
+
+def _words(annotation: Any, metadata: list) -> str:
+    """One type in words; unions as "a or b", lists as "a list of …" (with their length bounds)."""
+    if get_origin(annotation) in (Union, UnionType):
+        return " or ".join(_words(member, []) for member in get_args(annotation))
     if get_origin(annotation) is Annotated:
         annotation, *extra = get_args(annotation)
         metadata += [m for e in extra for m in getattr(e, "metadata", [e])]
     if get_origin(annotation) is Literal:
         text = "one of " + ", ".join(repr(v) for v in get_args(annotation))
+    elif get_origin(annotation) is list:
+        shortest = max((getattr(m, "min_length", None) or 0 for m in metadata), default=0)
+        text = (f"a list of {shortest}+ " if shortest else "a list of ") + \
+            _words(get_args(annotation)[0], []).removeprefix("a ").removeprefix("an ") + "s"
     else:
         text = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
             annotation, getattr(annotation, "__name__", str(annotation)))
@@ -308,7 +322,7 @@ def _allowed(field: FieldInfo) -> str:
                             (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")) if name in bounds)
         if "pattern" in bounds:
             text += f" matching {bounds['pattern']}"
-    return text + (" or null" if optional else "")
+    return text
 
 
 def _key(loc: tuple) -> str:

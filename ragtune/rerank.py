@@ -6,16 +6,12 @@ import hashlib
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from ragtune.dense import default_device
+
 # Pairs per FlagReranker call. Each call tokenises, sorts by length and probes the batch size against
 # memory once, so one call per question (19k validation questions × 50 pairs) pays that probe 19k
 # times; a few thousand pairs per call amortise it and keep the length-sorted padding tight.
 PAIRS_PER_CALL = 4096
-
-
-def _default_device() -> str:
-    import torch
-
-    return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
 def rank_by_score(docids: Sequence[str], scores: Sequence[float]) -> list[tuple[str, float]]:
@@ -30,7 +26,7 @@ class CrossEncoderReranker:
                  max_length: int = 512, use_fp16: bool | None = None):
         from FlagEmbedding import FlagReranker
 
-        self.device = device or _default_device()
+        self.device = device or default_device()
         fp16 = self.device.startswith("cuda") if use_fp16 is None else use_fp16
         self.batch_size = batch_size
         self.max_length = max_length

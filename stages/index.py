@@ -33,10 +33,10 @@ def main() -> None:
         chars.index(docids, texts)
         chars.save(path("indexes/sparse_char"))
 
-    quantize = p["index"]["quantize"]
+    quantize, devices = p["index"]["quantize"], p["index"]["devices"]  # devices: null, or several (a pool)
     for name, model_dir in (("dense", "models/embedder"), ("dense_base", "models/base")):
         # loaded only when some passage is not remembered
-        encoder = functools.cache(functools.partial(dense.load_encoder, path(model_dir),
+        encoder = functools.cache(functools.partial(dense.load_encoder, path(model_dir), device=devices,
                                                     batch_size=p["index"]["batch_size"],
                                                     passage_max_length=p["model"]["passage_max_len"], quantize=quantize))
         learned_sparse = name == "dense" and p["index"]["m3_sparse"]
@@ -47,7 +47,7 @@ def main() -> None:
                                       path(f"indexes/{name}/lexical.npz"))
         else:  # remembered per text by model bytes + settings: an unchanged base is not encoded again
             memo = EncodingMemo(path(ENCODINGS), path(model_dir), "passage", p["model"]["passage_max_len"], quantize,
-                                dense.default_device())
+                                dense.devices_key(devices))
             vectors = memo.encode(texts, lambda batch: encoder().encode(batch, kind="passage").dense)
             print(f"index: {name}: {memo.remembered} passage vectors remembered, {memo.encoded} encoded")
         index = dense.build_faiss(vectors, kind=p["index"]["faiss"], **p["index"].get("faiss_options", {}))

@@ -141,9 +141,75 @@ def test_int8_quantisation_is_a_switch(tmp_path):
         load_encoder(directory, device="cpu", quantize="int4")
 
 
+# --- index.devices: one device, or FlagEmbedding's multi-process pool over several -----------------
+
+def test_devices_default_to_one_and_name_the_memo_key():
+    from ragtune.dense import default_device, devices_key, encoding_devices
+
+    assert encoding_devices(None) == [default_device()] and devices_key(None) == default_device()
+    assert encoding_devices("cuda:1") == ["cuda:1"]
+    assert encoding_devices(["cuda:0", "cuda:1"]) == ["cuda:0", "cuda:1"]
+    assert devices_key(["cuda:0", "cuda:1"]) == "cuda:0,cuda:1"
+    for nothing in ([], [""]):
+        with pytest.raises(ValueError, match="index.devices"):
+            encoding_devices(nothing)
+
+
+def test_a_device_list_reaches_flagembeddings_devices_and_its_pool(tmp_path, monkeypatch):
+    """Several devices: FlagEmbedding gets the list (its target devices) and encode() (its pool), not
+    encode_single_device; the first device decides fp16. The pool itself is exercised on CPUs below."""
+    import FlagEmbedding
+
+    from ragtune.dense import load_encoder
+    from test_tiny import build_e5
+
+    made = []
+
+    def spy(cls):
+        class Spy(cls):
+            def __init__(self, *args, **kwargs):
+                made.append(dict(kwargs))
+                kwargs["devices"] = "cpu"  # no GPUs here: build it on the CPU, as one device
+                super().__init__(*args, **kwargs)
+                self.calls = []
+
+            def encode(self, *args, **kwargs):
+                self.calls.append("encode")
+                return self.encode_single_device(*args, device="cpu", **kwargs)
+        return Spy
+
+    monkeypatch.setattr(FlagEmbedding, "BGEM3FlagModel", spy(FlagEmbedding.BGEM3FlagModel))
+    monkeypatch.setattr(FlagEmbedding, "FlagModel", spy(FlagEmbedding.FlagModel))
+    for directory in (build_embedder(tmp_path / "m3"), build_e5(tmp_path / "e5")):
+        made.clear()
+        encoder = load_encoder(directory, device=["cuda:0", "cuda:1"])
+        assert made[0]["devices"] == ["cuda:0", "cuda:1"] and made[0]["use_fp16"] is True
+        assert encoder.encode(SENTENCES[:2], kind="passage").dense.shape[0] == 2
+        assert encoder.model.calls == ["encode"]
+        with pytest.raises(ValueError, match="CPU only"):
+            load_encoder(directory, device=["cpu", "cuda:0"], quantize="int8")
+
+
+def test_a_pool_of_two_cpu_processes_encodes_as_one_device(tmp_path):
+    """FlagEmbedding's real multi-process pool (spawned workers), on two CPU "devices": the same vectors."""
+    from ragtune.dense import load_encoder
+
+    directory = build_embedder(tmp_path / "m3")
+    texts = SENTENCES * 2
+    single = load_encoder(directory, device="cpu", batch_size=4).encode(texts, kind="passage", lexical=True)
+    pool = load_encoder(directory, device=["cpu", "cpu"], batch_size=4)
+    try:
+        pooled = pool.encode(texts, kind="passage", lexical=True)
+        assert pool.model.pool is not None and len(pool.model.pool["processes"]) == 2
+    finally:
+        pool.model.stop_self_pool()
+    np.testing.assert_allclose(pooled.dense, single.dense, atol=1e-5)
+    assert [set(w) for w in pooled.lexical] == [set(w) for w in single.lexical]
+
+
 def test_pointer_directories_resolve_and_default_to_m3(tmp_path):
     from ragtune.dense import M3_SPEC, read_spec, resolve_model
-    from ragtune.training import write_pointer
+    from ragtune.model_sources import write_pointer
 
     write_pointer(tmp_path / "hub", "BAAI/bge-m3")
     assert resolve_model(tmp_path / "hub") == "BAAI/bge-m3" and read_spec(tmp_path / "hub") == M3_SPEC

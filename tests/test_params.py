@@ -69,6 +69,9 @@ def test_the_committed_params_yaml_validates():
     ({"retrieval.colbert": 1}, "retrieval.colbert", "must be true or false"),
     ({"queries.holdout_fraction": 1}, "queries.holdout_fraction", "must be a number in (0, 1)"),
     ({"llm.max_failure_rate": 2}, "llm.max_failure_rate", "must be a number in [0, 1]"),
+    ({"index.devices": []}, "index.devices", "[] is not allowed: must be a list of 1+ strings or a string or null"),
+    ({"index.devices": 0}, "index.devices", "0 is not allowed: must be a list of 1+ strings or a string or null"),
+    ({"retrieval.llm_sources": "dev"}, "retrieval.llm_sources", "must be a list of strings or null"),
 ])
 def test_a_bad_value_names_key_value_and_what_is_allowed(composed, change, key, allowed):
     params = copy.deepcopy(composed)
@@ -83,6 +86,17 @@ def test_a_bad_value_names_key_value_and_what_is_allowed(composed, change, key, 
     message = str(failed.value)
     assert message.startswith(f"params.yaml: field '{key}' = ") and allowed in message and "\n" not in message
     assert failed.value.key == key
+
+
+def test_a_union_key_is_one_problem_and_devices_take_a_device_or_a_list(composed):
+    params = copy.deepcopy(composed)
+    params["index"]["devices"] = 0
+    with pytest.raises(ParamsError) as failed:
+        validate(params)
+    assert "more" not in str(failed.value)  # pydantic reports each union member; the key is named once
+    for devices in (None, "cuda:1", ["cuda:0", "cuda:1"]):
+        params["index"]["devices"] = devices
+        validate(params)
 
 
 def test_unknown_keys_are_rejected_listing_the_known_ones(composed):
