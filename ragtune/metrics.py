@@ -18,6 +18,7 @@ import re
 
 import numpy as np
 
+from ragtune.ranking import best_first
 from ragtune.runs import RankedRun, as_ranked
 
 Ranking = dict[str, float]
@@ -32,8 +33,7 @@ _METRIC = re.compile(r"^(map|mrr|ndcg|recall)@([1-9][0-9]*)$")
 
 def ranking(run_for_query: Ranking, k: int | None = None) -> list[str]:
     """Docids by score descending, ties broken by docid ascending; the first `k` if given."""
-    order = sorted(run_for_query, key=lambda docid: (-run_for_query[docid], docid))
-    return order if k is None else order[:k]
+    return [docid for docid, _ in best_first(run_for_query.items())][:k]
 
 
 def competition_ap(topk: list[str], relevant: list[str], k: int = 3) -> float:

@@ -16,7 +16,9 @@ PAIRS_PER_CALL = 4096
 
 def rank_by_score(docids: Sequence[str], scores: Sequence[float]) -> list[tuple[str, float]]:
     """(docid, score) best first; equal scores in docid order so the ranking does not depend on input order."""
-    return sorted(zip(docids, (float(score) for score in scores)), key=lambda item: (-item[1], item[0]))
+    from ragtune.ranking import best_first
+
+    return best_first(zip(docids, (float(score) for score in scores)))
 
 
 class CrossEncoderReranker:

@@ -4,7 +4,7 @@ A run over 19k validation questions × 200 candidates × several retrievers is m
 (docid, score) pairs; as Python dicts it costs minutes to build, sort and fuse. A `RankedRun`
 holds them as two arrays over a shared docid table: `ids` (int32, row = question, column =
 rank, -1 pads a short row) and `scores` (float32). The row order IS the ranking: best first,
-equal scores ordered by docid, so a run ranks identically wherever it is read.
+equal scores ordered by docid (`ragtune.ranking`), so a run ranks identically wherever it is read.
 
 On disk a run is a directory holding `qids.json`, `docids.json`, `ids.npy` and `scores.npy`
 (a few MB, byte-identical across identical runs: np.save writes no timestamps).
@@ -21,31 +21,9 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ragtune.io import atomic_write, read_json, write_json
+from ragtune.ranking import rank_rows, tie_ranks
 
 Run = dict[str, dict[str, float]]
-
-
-def tie_ranks(docids: Sequence[str]) -> np.ndarray:
-    """Position of each docid in sorted order: the tie-break key of every ranking."""
-    order = np.argsort(np.asarray(docids, dtype=object), kind="stable")
-    ranks = np.empty(len(docids), dtype=np.int64)
-    ranks[order] = np.arange(len(docids))
-    return ranks
-
-
-def rank_rows(ids: np.ndarray, scores: np.ndarray, ties: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each row sorted by (float32) score descending, ties by docid, padding (-1) last."""
-    ids = np.asarray(ids, dtype=np.int64)
-    scores = np.asarray(scores, dtype=np.float32) + np.float32(0.0)  # -0.0 → 0.0
-    valid = ids >= 0
-    # One int64 key per entry: the float's order-preserving integer image, then the tie rank.
-    bits = scores.view(np.int32).astype(np.int64)
-    ordered_bits = np.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
-    key = np.where(valid, (-ordered_bits << 32) | ties[np.where(valid, ids, 0)], np.iinfo(np.int64).max)
-    order = np.argsort(key, axis=-1)
-    ranked_ids = np.take_along_axis(ids, order, axis=-1)
-    ranked_scores = np.take_along_axis(scores, order, axis=-1)
-    return ranked_ids.astype(np.int32), np.where(ranked_ids >= 0, ranked_scores, 0).astype(np.float32)
 
 
 @dataclass
@@ -65,7 +43,8 @@ class RankedRun:
                ties: np.ndarray | None = None) -> "RankedRun":
         """From unordered rows (e.g. a search library's top-k): put each row in ranking order."""
         ties = tie_ranks(docids) if ties is None else ties
-        ranked_ids, ranked_scores = rank_rows(ids, scores, ties)
+        # Ranked as stored (float32); -0.0 stored as 0.0.
+        ranked_ids, ranked_scores = rank_rows(ids, np.asarray(scores, np.float32) + np.float32(0.0), ties)
         return cls(list(qids), list(docids), ranked_ids, ranked_scores)
 
     @classmethod
@@ -73,15 +52,19 @@ class RankedRun:
                  k: int | None = None) -> "RankedRun":
         """From the dict shape; each question keeps its `k` best documents (all when k is None)."""
         position = {d: i for i, d in enumerate(docids)}
-        depth = max((len(run.get(q, {})) for q in qids), default=0) if k is None else k
-        ids = np.full((len(qids), depth), -1, dtype=np.int32)
-        scores = np.zeros((len(qids), depth), dtype=np.float32)
-        for row, qid in enumerate(qids):
-            ranked = sorted(run.get(qid, {}).items(), key=lambda item: (-item[1], item[0]))[:depth]
-            for col, (docid, score) in enumerate(ranked):
-                ids[row, col] = position[docid]
-                scores[row, col] = score
-        return cls(list(qids), list(docids), ids, scores)
+        rankings = [run.get(qid, {}) for qid in qids]
+        width = max(map(len, rankings), default=0)
+        ids = np.full((len(qids), width), -1, dtype=np.int64)
+        scores = np.zeros((len(qids), width), dtype=np.float64)
+        for row, ranking in enumerate(rankings):
+            ids[row, :len(ranking)] = [position[docid] for docid in ranking]
+            scores[row, :len(ranking)] = list(ranking.values())
+        # Ranked in the dict's own precision, then stored as float32.
+        ranked_ids, ranked_scores = rank_rows(ids, scores, tie_ranks(docids))
+        result = cls.empty(qids, docids, width if k is None else k)
+        cut = min(result.depth, width)
+        result.ids[:, :cut], result.scores[:, :cut] = ranked_ids[:, :cut], ranked_scores[:, :cut]
+        return result
 
     @property
     def depth(self) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol, Sequence, runtime_checkable
 
+from ragtune.ranking import best_first
+
 Hits = list[tuple[str, float]]  # (docid, score), best first, ties broken by docid
 
 
@@ -24,4 +26,4 @@ class SparseRetriever(Protocol):
 
 def ordered(hits: list[tuple[str, float]]) -> Hits:
     """Best first; equal scores ordered by docid so every run ranks identically."""
-    return sorted(hits, key=lambda hit: (-hit[1], hit[0]))
+    return best_first(hits)
