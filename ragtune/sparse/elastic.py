@@ -1,14 +1,14 @@
-"""BM25 on an Elasticsearch server, with the nori Korean analyzer.
+"""BM25 on an Elasticsearch server, with the nori Korean analyzer: the client.
 
-The server holds the index; `save()` writes only a manifest (settings and a
-fingerprint of the indexed documents) so that a later `load()` can check that
-the server still holds the very index this run built.
+This module talks to the server; what the index is made of (analysis chain, similarity,
+mappings, query) is `ragtune.sparse.elastic_settings`. The server holds the index; `save()`
+writes only a manifest (settings and a fingerprint of the indexed documents) so that a later
+`load()` can check that the server still holds the very index this run built.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import urllib.parse
@@ -22,19 +22,20 @@ from tqdm import tqdm
 
 from ragtune.io import DataError, UserError, read_json, write_json
 from ragtune.sparse.base import Hits, ordered
+from ragtune.sparse.elastic_settings import (  # DEFAULT_STOPTAGS, index_name_for: read here by stages/lexical.py
+    ANALYZER_NAME,
+    DEFAULT_STOPTAGS,
+    check_scoring,
+    corpus_fingerprint,
+    default_analysis,
+    index_body,
+    index_name_for,
+    search_body,
+    settings_fingerprint,
+)
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
-ANALYZER_NAME = "ragtune_korean"
-SIMILARITY_NAME = "ragtune_bm25"
-
-# Korean POS tags (mecab-ko-dic, as nori names them) that carry no topic:
-# endings, particles, interjections, conjunctive adverbs, punctuation and
-# symbols, affixes, copulas, and what the dictionary cannot analyse.
-DEFAULT_STOPTAGS: tuple[str, ...] = (
-    "E", "IC", "J", "MAJ", "SC", "SE", "SF", "SP", "SSC", "SSO",
-    "XPN", "XSA", "XSN", "XSV", "VCP", "VCN", "UNA", "NA", "VSV",
-)  # fmt: skip
 
 _START_HINT = "start one with `docker compose up -d elasticsearch` (see docs/elasticsearch.md)"
 _NORI_HINT = (
@@ -46,38 +47,6 @@ _NORI_HINT = (
 
 class ElasticsearchBackendError(UserError, RuntimeError):
     """The server cannot do what the backend needs; the message says what to do."""
-
-
-def default_analysis(decompound_mode: str = "mixed", stoptags: Sequence[str] = DEFAULT_STOPTAGS) -> dict[str, Any]:
-    """The `index.analysis` settings: nori tokenizer, POS stop-tags, lowercase (for Latin terms)."""
-    return {
-        "tokenizer": {
-            "ragtune_nori": {"type": "nori_tokenizer", "decompound_mode": decompound_mode, "discard_punctuation": True}
-        },
-        "filter": {"ragtune_pos_stop": {"type": "nori_part_of_speech", "stoptags": list(stoptags)}},
-        "analyzer": {
-            ANALYZER_NAME: {"type": "custom", "tokenizer": "ragtune_nori", "filter": ["ragtune_pos_stop", "lowercase"]}
-        },
-    }
-
-
-def corpus_fingerprint(docids: Sequence[str], texts: Sequence[str]) -> str:
-    """sha256 over (docid, text) pairs in docid order: the same collection gives the same value."""
-    digest = hashlib.sha256()
-    for docid, text in sorted(zip(docids, texts)):
-        digest.update(json.dumps([docid, text], ensure_ascii=False).encode("utf-8"))
-        digest.update(b"\n")
-    return "sha256:" + digest.hexdigest()
-
-
-def index_name_for(prefix: str, fingerprint: str, k1: float, b: float, analysis: dict[str, Any]) -> str:
-    """A server index name that changes whenever the documents or the scoring settings do.
-
-    Experiments that differ only in k1/b (queued side by side with `dvc exp`) then
-    build separate indexes instead of overwriting one another's.
-    """
-    blob = json.dumps([fingerprint, float(k1), float(b), analysis], sort_keys=True, ensure_ascii=False)
-    return f"{prefix.lower()}-{hashlib.sha256(blob.encode('utf-8')).hexdigest()[:12]}"
 
 
 def _redact(url: str) -> str:
@@ -134,13 +103,10 @@ class ElasticsearchRetriever:
     ):
         if not index_name or index_name != index_name.lower() or index_name.startswith(("_", "-", "+")):
             raise ValueError(f"invalid Elasticsearch index name {index_name!r}: lowercase, not starting with _ - +")
-        if k1 < 0 or not 0 <= b <= 1:
-            raise ValueError(f"BM25 needs k1 >= 0 and 0 <= b <= 1, got k1={k1}, b={b}")
         if bulk_chunk_size < 1 or msearch_batch_size < 1:
             raise ValueError("bulk_chunk_size and msearch_batch_size must be positive")
         self.analysis = analyzer if analyzer is not None else default_analysis()
-        if ANALYZER_NAME not in self.analysis.get("analyzer", {}):
-            raise ValueError(f"analyzer settings must define analyzer '{ANALYZER_NAME}' (used by the content field)")
+        check_scoring(k1, b, self.analysis)
         self.index_name = index_name
         self.api_key_env = api_key_env
         self.k1, self.b = float(k1), float(b)
@@ -172,33 +138,11 @@ class ElasticsearchRetriever:
     def __repr__(self) -> str:
         return f"ElasticsearchRetriever(index_name={self.index_name!r}, url={self.url!r}, k1={self.k1}, b={self.b})"
 
-    # -- index settings ------------------------------------------------------
+    # -- settings and connection ---------------------------------------------
 
     def settings(self) -> dict[str, Any]:
         """What decides the scores: BM25 parameters and the analysis chain."""
         return {"k1": self.k1, "b": self.b, "analysis": self.analysis}
-
-    def index_body(self) -> dict[str, Any]:
-        """Settings and mappings sent when the index is created."""
-        return {
-            "settings": {
-                # One shard: BM25 statistics are per shard, so more would make scores depend on routing.
-                "index": {"number_of_shards": 1, "number_of_replicas": 0},
-                "similarity": {SIMILARITY_NAME: {"type": "BM25", "k1": self.k1, "b": self.b}},
-                "analysis": self.analysis,
-            },
-            "mappings": {
-                "dynamic": "strict",
-                "properties": {
-                    "docid": {"type": "keyword"},
-                    "content": {"type": "text", "analyzer": ANALYZER_NAME, "similarity": SIMILARITY_NAME},
-                },
-            },
-        }
-
-    def _settings_fingerprint(self) -> str:
-        blob = json.dumps(self.settings(), sort_keys=True, ensure_ascii=False).encode("utf-8")
-        return "sha256:" + hashlib.sha256(blob).hexdigest()
 
     def check_reachable(self, timeout: float = 5.0) -> None:
         """Raise ElasticsearchBackendError within `timeout` seconds when the server does not answer (before any
@@ -272,7 +216,7 @@ class ElasticsearchRetriever:
         )
         with self._server(f"recreating index '{self.index_name}'"):
             self.client.indices.delete(index=self.index_name, ignore_unavailable=True)
-            self.client.indices.create(index=self.index_name, **self.index_body())
+            self.client.indices.create(index=self.index_name, **index_body(self.k1, self.b, self.analysis))
         with self._server(f"bulk-indexing into '{self.index_name}'"):
             progress = tqdm(total=len(docids), desc=f"es index {self.index_name}", unit="doc", disable=None)
             with progress:
@@ -286,7 +230,7 @@ class ElasticsearchRetriever:
                 index=self.index_name,
                 meta={
                     "ragtune_fingerprint": fingerprint,
-                    "ragtune_settings": self._settings_fingerprint(),
+                    "ragtune_settings": settings_fingerprint(self.settings()),
                     "ragtune_doc_count": len(docids),
                 },
             )
@@ -297,17 +241,6 @@ class ElasticsearchRetriever:
         with self._server(f"analyzing with index '{self.index_name}'"):
             response = self.client.indices.analyze(index=self.index_name, analyzer=ANALYZER_NAME, text=text)
         return [token["token"] for token in response["tokens"]]
-
-    def search_body(self, query: str, k: int) -> dict[str, Any]:
-        """One query's request: BM25 match on content, ties broken by docid on the server too."""
-        return {
-            "query": {"match": {"content": {"query": query}}},
-            "size": k,
-            "sort": [{"_score": {"order": "desc"}}, {"docid": {"order": "asc"}}],
-            "track_scores": True,
-            "track_total_hits": False,
-            "_source": False,
-        }
 
     def search(self, queries: Sequence[str], k: int) -> list[Hits]:
         """Per query, the top k (docid, score), best first, equal scores in docid order."""
@@ -320,7 +253,7 @@ class ElasticsearchRetriever:
                 batch = queries[start : start + self.msearch_batch_size]
                 searches: list[dict[str, Any]] = []
                 for query in batch:
-                    searches += [{}, self.search_body(query, k)]
+                    searches += [{}, search_body(query, k)]
                 with self._server(f"searching index '{self.index_name}'"):
                     response = self.client.msearch(index=self.index_name, searches=searches)
                 for offset, item in enumerate(response["responses"]):
@@ -406,7 +339,7 @@ class ElasticsearchRetriever:
             raise ElasticsearchBackendError(
                 f"index '{self.index_name}' was built from other documents than the manifest records" + stale
             )
-        if meta.get("ragtune_settings") != self._settings_fingerprint():
+        if meta.get("ragtune_settings") != settings_fingerprint(self.settings()):
             raise ElasticsearchBackendError(
                 f"index '{self.index_name}' was built with other BM25/analyzer settings than the manifest records"
                 + stale

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import urllib.parse
 from pathlib import Path
 
@@ -21,12 +23,10 @@ from elasticsearch import Elasticsearch
 
 from ragtune.io import DataError
 from ragtune.sparse import SparseRetriever, load_retriever
-from ragtune.sparse.elastic import (
+from ragtune.sparse.elastic import MANIFEST_NAME, ElasticsearchBackendError, ElasticsearchRetriever
+from ragtune.sparse.elastic_settings import (
     ANALYZER_NAME,
     DEFAULT_STOPTAGS,
-    MANIFEST_NAME,
-    ElasticsearchBackendError,
-    ElasticsearchRetriever,
     corpus_fingerprint,
     default_analysis,
     index_name_for,
@@ -444,3 +444,10 @@ def test_invalid_arguments():
         ElasticsearchRetriever("docs", client=client, b=1.5)
     with pytest.raises(ValueError, match=ANALYZER_NAME):
         ElasticsearchRetriever("docs", client=client, analyzer={"analyzer": {"other": {}}})
+
+
+def test_the_index_settings_need_no_client():
+    # The stages name an index (and the tests read its settings) without loading the Elasticsearch client.
+    probe = "import sys, ragtune.sparse.elastic_settings; print(sorted(m for m in sys.modules if m.startswith('elastic')))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
