@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from ragtune.queries import document_rng
+from ragtune.seeding import keyed_rng
 
 if TYPE_CHECKING:
     from ragtune.dense import M3Encoder
@@ -37,6 +37,12 @@ class NegativeFilter:
     margin: float = 0.05
     near_duplicate: float = 0.8
     fill_random: bool = True
+
+    @classmethod
+    def from_params(cls, group: Mapping) -> "NegativeFilter":
+        """The rule the `negatives` parameter group sets (mining, and the targeted training round)."""
+        return cls(k=group["k"], skip_top=group["skip_top"], margin=group["margin"],
+                   near_duplicate=group["near_duplicate"])
 
 
 @dataclass
@@ -91,7 +97,7 @@ def mine_negatives(positive: str, pools: Sequence[Sequence[tuple[str, float]]], 
         else:
             chosen.append(docid)
     if len(chosen) < rule.k and rule.fill_random:
-        rng: random.Random = document_rng(seed_key, seed)
+        rng: random.Random = keyed_rng(seed_key, seed)
         spare = [d for d in all_docids if d != positive and d not in chosen]
         extra = rng.sample(spare, min(rule.k - len(chosen), len(spare)))
         stats.random_fill += len(extra)

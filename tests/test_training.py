@@ -1,92 +1,20 @@
-"""FlagEmbedding fine-tuning adapters: conflict-free batches, runner arguments, outputs, CPU determinism."""
+"""FlagEmbedding fine-tuning adapters: runner arguments, outputs, CPU determinism; the train stage end to end."""
 
 from __future__ import annotations
 
 import json
-import random
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from ragtune.io import DataError, read_jsonl, write_jsonl
-from ragtune.training import (
-    finetune_embedder,
-    M3TrainSettings, arrange_epochs, base_embedder, base_reranker, batch_conflicts, copy_model, finetune_m3,
-    finetune_m3_rows, finetune_reranker, order_for_unique_positives, read_training_file, resolve_precision,
-    settings_from_mapping, write_pointer,
-)
 from ragtune.dense import load_encoder, read_spec
+from ragtune.io import read_jsonl, write_jsonl
 from ragtune.partial_finetune import frozen_parameter_names
+from ragtune.training import (
+    LossCurve, M3TrainSettings, finetune_embedder, finetune_m3, finetune_m3_rows, finetune_reranker, resolve_precision,
+    settings_from_mapping,
+)
 from test_tiny import SENTENCES, SHAPE, build_e5, build_embedder, build_reranker, digests
-
-
-def question_rows(docs: int, per_doc: int, negatives: int = 2, seed: int = 0) -> list[dict]:
-    """`per_doc` questions about each of `docs` documents, random other documents as negatives."""
-    rng = random.Random(seed)
-    texts = [f"document {number}" for number in range(docs)]
-    return [{"query": f"q{number}-{k}", "pos": [text], "neg": rng.sample([t for t in texts if t != text], negatives)}
-            for number, text in enumerate(texts) for k in range(per_doc)]
-
-
-def positives_unique(rows, batch_size) -> bool:
-    return all(len({row["pos"][0] for row in rows[start:start + batch_size]}) == len(rows[start:start + batch_size])
-               for start in range(0, len(rows), batch_size))
-
-
-def canonical(rows):
-    return sorted(json.dumps(row, sort_keys=True) for row in rows)
-
-
-def test_questions_sharing_a_document_land_in_different_batches():
-    rows = question_rows(docs=40, per_doc=3)
-    assert not positives_unique(rows, 8)  # written document by document: every batch has duplicates
-    ordered = order_for_unique_positives(rows, batch_size=8, seed=1)
-    assert canonical(ordered) == canonical(rows)  # a permutation: nothing dropped or duplicated
-    assert positives_unique(ordered, 8)
-    assert batch_conflicts(ordered, 8) == []  # nor is a positive another row's negative
-
-
-def test_ordering_is_seeded():
-    rows = question_rows(docs=40, per_doc=3)
-    assert order_for_unique_positives(rows, 8, seed=3) == order_for_unique_positives(rows, 8, seed=3)
-    assert order_for_unique_positives(rows, 8, seed=3) != order_for_unique_positives(rows, 8, seed=4)
-
-
-def test_positive_used_as_another_rows_negative_is_moved_out():
-    rows = question_rows(docs=40, per_doc=1, negatives=3)
-    assert batch_conflicts(rows, 4)
-    for seed in range(5):
-        assert batch_conflicts(order_for_unique_positives(rows, 4, seed), 4) == []
-
-
-def test_partial_last_batch_and_impossible_requests():
-    rows = question_rows(docs=7, per_doc=3)  # 21 rows, batches of 4: five full and one of 1
-    ordered = order_for_unique_positives(rows, 4, seed=0)
-    assert len(ordered) == 21 and positives_unique(ordered, 4)
-    with pytest.raises(ValueError, match="share one positive"):
-        order_for_unique_positives(question_rows(docs=3, per_doc=5, negatives=1), 4, seed=0)
-
-
-def test_epochs_are_arranged_separately_on_batch_boundaries():
-    rows = question_rows(docs=10, per_doc=3)  # 30 rows
-    settings = M3TrainSettings(batch_size=4, max_steps=20, seed=0)
-    ordered, steps = arrange_epochs(rows, settings)
-    assert steps == 20 and len(ordered) >= 80 and len(ordered) % 28 == 0  # 28 = whole batches per epoch
-    assert positives_unique(ordered, 4)
-    assert Counter(row["query"] for row in ordered[:28]).most_common(1)[0][1] == 1
-    assert ordered[:28] != ordered[28:56]
-
-
-def test_training_file_errors_are_located(tmp_path):
-    path = tmp_path / "train.jsonl"
-    write_jsonl(path, [{"query": "q", "pos": ["p"], "neg": ["n"]}, {"query": "q", "pos": [], "neg": ["n"]}])
-    with pytest.raises(DataError) as error:
-        read_training_file(path)
-    assert error.value.line == 2 and error.value.field == "pos"
-    write_jsonl(path, [{"query": "q", "pos": ["p"], "neg": ["n"], "neg_scores": [1.0, 2.0]}])
-    with pytest.raises(DataError, match="neg_scores"):
-        read_training_file(path)
 
 
 def test_settings():
@@ -97,6 +25,15 @@ def test_settings():
     with pytest.raises(ValueError, match="unknown"):
         settings_from_mapping({"learning_rate": 1e-4, "lr": 1})
     assert settings_from_mapping({"learning_rate": 1e-4}).learning_rate == 1e-4
+
+
+
+def test_loss_curve_counts_optimiser_steps_not_logged_points():
+    curve = LossCurve([{"step": 1, "loss": 2.0}, {"step": 10, "loss": 1.5}], steps=12, seconds=30.0, cpu_seconds=20.0)
+    assert curve.summary() == {"steps": 12, "seconds_per_step": 2.5, "first_loss": 2.0, "final_loss": 1.5}
+    assert curve.describe() == "12 optimiser steps in 30 s (20 CPU s, 2.5 s/step), loss 2.000 → 1.500"
+    assert LossCurve().summary() == {"steps": 0, "seconds_per_step": 0.0, "first_loss": None, "final_loss": None}
+    assert curve == [{"step": 1, "loss": 2.0}, {"step": 10, "loss": 1.5}]  # a list of its points
 
 
 @pytest.fixture(scope="module")
@@ -172,33 +109,6 @@ def test_knowledge_distillation_uses_teacher_scores(tiny, tmp_path):
     assert [row["step"] for row in curve] == [1, 2]
     plain = finetune_m3_rows(embedder, rows, tmp_path / "plain", M3TrainSettings(**{**SMALL.__dict__, "max_steps": 2}))
     assert curve != plain  # the teacher's targets change the loss
-
-
-def test_pointers_and_base_models(tiny, tmp_path):
-    _, embedder = tiny
-    write_pointer(tmp_path / "hub", "BAAI/bge-m3")
-    assert json.loads((tmp_path / "hub" / "pointer.json").read_text()) == {"name_or_path": "BAAI/bge-m3"}
-    assert base_embedder("bge-m3", "BAAI/bge-m3", None, [], tmp_path / "base", seed=0) == "BAAI/bge-m3"
-    assert sorted(p.name for p in (tmp_path / "base").iterdir()) == ["pointer.json", "ragtune_encoder.json"]
-    assert read_spec(tmp_path / "base").family == "m3"
-
-    built = base_embedder("tiny", None, dict(vocab_size=300, max_position=130, **SHAPE), SENTENCES,
-                          tmp_path / "tiny", seed=0)
-    assert digests(Path(built)) == digests(embedder)  # the same build any stage makes
-
-    assert base_reranker("none", None, None, None, tmp_path / "none", seed=0) is None
-    assert json.loads((tmp_path / "none" / "pointer.json").read_text()) == {"name_or_path": None}
-    assert base_reranker("bge-v2-m3", "BAAI/bge-reranker-v2-m3", None, None, tmp_path / "rr", seed=0) \
-        == "BAAI/bge-reranker-v2-m3"
-    tiny_reranker = base_reranker("tiny", None, dict(max_position=130, **SHAPE), embedder, tmp_path / "trr", seed=0)
-    assert (Path(tiny_reranker) / "model.safetensors").exists()
-    with pytest.raises(ValueError, match="tokenizer"):
-        base_reranker("tiny", None, SHAPE, None, tmp_path / "x", seed=0)
-
-    copy_model(tiny_reranker, tmp_path / "copy")
-    assert digests(tmp_path / "copy") == digests(Path(tiny_reranker))
-    copy_model("BAAI/bge-reranker-v2-m3", tmp_path / "copy")  # replaces the directory, leaves no model files
-    assert sorted(p.name for p in (tmp_path / "copy").iterdir()) == ["pointer.json"]
 
 
 def stage_repository(root: Path, overrides: dict) -> Path:
@@ -307,6 +217,7 @@ def test_finetune_e5_uses_the_encoder_only_runner_and_its_loss_falls(tiny, tmp_p
                                query_max_len=16, passage_max_len=48, seed=0, precision="fp32", logging_steps=4)
     curve = finetune_embedder(base, root / "train.jsonl", tmp_path / "tuned", settings)
     assert curve.steps == 12 and [row["step"] for row in curve] == [1, 4, 8, 12]  # the first step is logged too
+    assert curve.seconds > 0 and curve.cpu_seconds > 0
     assert curve[-1]["loss"] < curve[0]["loss"]
     tuned = tmp_path / "tuned"
     assert read_spec(tuned) == read_spec(base) and read_spec(tuned).family == "e5"
