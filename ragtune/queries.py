@@ -14,14 +14,14 @@ Pre-generated (question, docid) pairs, e.g. written earlier by any LLM, load wit
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
 from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
-from ragtune.io import DataError, iter_jsonl, require
+from ragtune.io import iter_jsonl, require
+from ragtune.seeding import keyed_fraction, keyed_rng
 from ragtune.text import QUESTION_SCAFFOLDING
 
 NOUN_TAGS = ("NNG", "NNP", "SL")
@@ -44,11 +44,6 @@ def has_final_consonant(word: str) -> bool:
 def _fill(template: str, a: str, b: str = "") -> str:
     return template.format(a=a, b=b, a_i=a + ("은" if has_final_consonant(a) else "는"),
                            a_wa=a + ("과" if has_final_consonant(a) else "와"))
-
-
-def document_rng(docid: str, seed: int) -> random.Random:
-    digest = hashlib.sha256(f"{seed}:{docid}".encode()).digest()
-    return random.Random(int.from_bytes(digest[:8], "big"))
 
 
 def inverse_document_frequency(morphemes: Sequence[Sequence[tuple[str, str]]]) -> dict[str, float]:
@@ -84,7 +79,7 @@ def key_phrases(morphemes: Sequence[tuple[str, str]], idf: dict[str, float], top
 
 def offline_questions(docid: str, sentences: Sequence[str], phrases: Sequence[str], n: int, seed: int) -> list[str]:
     """n distinct questions for one document, alternating inverse-cloze and key-phrase forms."""
-    rng = document_rng(docid, seed)
+    rng = keyed_rng(docid, seed)
     cloze = [s.rstrip(".!? ") for s in sentences if len(s) >= 15]
     rng.shuffle(cloze)
     made: list[str] = []
@@ -221,7 +216,7 @@ def varied_questions(docid: str, document: str, sentence_morphemes: Sequence[Seq
     """n distinct questions for one document in rotating forms (keywords, template, compressed sentence,
     subject question), none sharing a word trigram or more than `max_copied_chars` consecutive
     characters with the document. Fewer than n when the document is too short to phrase them."""
-    rng = document_rng(docid, seed)
+    rng = keyed_rng(docid, seed)
     text = " ".join(document.split())
     trigrams = document_word_ngrams(text)
     sentences = [content_chunks(m) for m in sentence_morphemes]
@@ -270,6 +265,26 @@ def varied_questions(docid: str, document: str, sentence_morphemes: Sequence[Seq
     return made
 
 
+def offline_pairs(documents: Sequence[dict], morphemes: Sequence[Sequence[tuple[str, str]]], analyzer,
+                  generator: str, per_document: int, seed: int, max_copied_chars: int = 16) -> list[dict]:
+    """`{query, docid, source: "offline"}` pairs for every document, in corpus order, from `generator`
+    (`varied` or the legacy `inverse_cloze`); `analyzer` splits sentences and morphemes (ragtune.text)."""
+    idf = inverse_document_frequency(morphemes)
+    pairs = []
+    for document, morphs in zip(documents, morphemes):
+        phrases = key_phrases(morphs, idf)
+        sentences = analyzer.sentences(document["content"])
+        if generator == "varied":
+            made = varied_questions(document["docid"], document["content"], analyzer.morphemes(sentences), phrases,
+                                    idf, per_document, seed, max_copied_chars)
+        elif generator == "inverse_cloze":
+            made = offline_questions(document["docid"], sentences, phrases, per_document, seed)
+        else:
+            raise ValueError(f"queries.generator must be 'varied' or 'inverse_cloze', got {generator!r}")
+        pairs.extend({"query": question, "docid": document["docid"], "source": "offline"} for question in made)
+    return pairs
+
+
 def copy_statistics(pairs: Sequence[dict], documents: dict[str, str]) -> dict:
     """How much questions copy their documents: mean and max longest copied span, share with a shared word trigram."""
     if not pairs:
@@ -310,11 +325,41 @@ def combine_file_questions(generated: Sequence[dict], from_file: Sequence[dict],
     return sorted(pairs, key=lambda pair: order[pair["docid"]])
 
 
+def with_file_questions(pairs: Sequence[dict], from_file: Sequence[dict], mode: str, document_order: Sequence[str],
+                        search, round_trip_top_k: int) -> tuple[list[dict], dict]:
+    """`combine_file_questions` after the BM25 round trip (`round_trip_filter`, when `round_trip_top_k` > 0;
+    `search(texts, k)` → hits), and the counts of kept and dropped file questions."""
+    kept, dropped = list(from_file), []
+    if round_trip_top_k > 0:
+        hits = search([pair["query"] for pair in from_file], round_trip_top_k)
+        kept, dropped = round_trip_filter(from_file, [[docid for docid, _ in h] for h in hits], round_trip_top_k)
+    stats = {"file_questions": len(from_file), "file_round_trip_kept": len(kept),
+             "file_round_trip_dropped": len(dropped), "file_mode": mode}
+    return combine_file_questions(pairs, kept, mode, document_order), stats
+
+
 def holdout_documents(docids: Sequence[str], fraction: float, seed: int) -> set[str]:
     """A stable, seeded split by document: its questions validate instead of train."""
-    def key(docid: str) -> float:
-        return int.from_bytes(hashlib.sha256(f"holdout:{seed}:{docid}".encode()).digest()[:8], "big") / 2**64
-    return {d for d in docids if key(d) < fraction}
+    return {d for d in docids if keyed_fraction(d, seed, "holdout") < fraction}
+
+
+def split_validation(pairs: Sequence[dict], labelled: Sequence[dict], docids: Sequence[str], holdout_fraction: float,
+                     seed: int) -> tuple[list[dict], list[dict], dict]:
+    """(training pairs, validation rows, their counts). The labelled questions validate when there are any;
+    without labels the questions about held-out documents (`holdout_documents`) validate, and never train."""
+    if labelled:
+        train, validation = list(pairs), list(labelled)
+    else:
+        held_out = holdout_documents(docids, holdout_fraction, seed)
+        validation = [{"qid": f"holdout-{i:06d}", "msg": [{"role": "user", "content": pair["query"]}],
+                       "relevant": [pair["docid"]], "source": "holdout"}
+                      for i, pair in enumerate(pairs) if pair["docid"] in held_out]
+        train = [pair for pair in pairs if pair["docid"] not in held_out]
+    stats = {"train_questions": len(train), "validation_questions": len(validation),
+             "validation_source": "labelled" if labelled else "held-out documents",
+             **{f"validation_{name}": sum(q["source"] == name for q in validation)
+                for name in sorted({q["source"] for q in validation})}}
+    return train, validation, stats
 
 
 def round_trip_filter(pairs: Sequence[dict], retrieved: Sequence[Sequence[str]], top_k: int) -> tuple[list[dict], list[dict]]:

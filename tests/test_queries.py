@@ -122,3 +122,49 @@ def test_file_questions_add_or_replace():
     assert [p["query"] for p in queries.combine_file_questions(generated, from_file, "replace", order)] == ["f1"]
     with pytest.raises(ValueError, match="file_mode"):
         queries.combine_file_questions(generated, from_file, "merge", order)
+
+
+def test_offline_pairs_follow_the_generator_and_corpus_order():
+    analyzer = KoreanAnalyzer()
+    documents = [{"docid": "d1", "content": DOCUMENT}, {"docid": "d2", "content": OTHER}]
+    morphemes = analyzer.morphemes([DOCUMENT, OTHER])
+    idf = queries.inverse_document_frequency(morphemes)
+    varied = queries.offline_pairs(documents, morphemes, analyzer, "varied", 2, seed=7)
+    assert [pair["query"] for pair in varied if pair["docid"] == "d1"] == queries.varied_questions(
+        "d1", DOCUMENT, analyzer.morphemes(analyzer.sentences(DOCUMENT)), queries.key_phrases(morphemes[0], idf), idf,
+        2, seed=7)
+    assert [pair["docid"] for pair in varied] == sorted(pair["docid"] for pair in varied)
+    assert {pair["source"] for pair in varied} == {"offline"}
+    cloze = queries.offline_pairs(documents, morphemes, analyzer, "inverse_cloze", 2, seed=7)
+    assert [pair["query"] for pair in cloze if pair["docid"] == "d1"] == queries.offline_questions(
+        "d1", analyzer.sentences(DOCUMENT), queries.key_phrases(morphemes[0], idf), 2, seed=7)
+    with pytest.raises(ValueError, match="queries.generator"):
+        queries.offline_pairs(documents, morphemes, analyzer, "llm", 2, seed=7)
+
+
+def test_file_questions_pass_the_round_trip_first():
+    generated = [{"query": "g1", "docid": "d2"}]
+    from_file = [{"query": "found", "docid": "d1"}, {"query": "lost", "docid": "d2"}]
+    search = lambda texts, k: [[("d1", 1.0)] if text == "found" else [("d1", 1.0)] for text in texts]  # noqa: E731
+    pairs, stats = queries.with_file_questions(generated, from_file, "add", ["d1", "d2"], search, 3)
+    assert [p["query"] for p in pairs] == ["found", "g1"]
+    assert stats == {"file_questions": 2, "file_round_trip_kept": 1, "file_round_trip_dropped": 1, "file_mode": "add"}
+    pairs, stats = queries.with_file_questions(generated, from_file, "replace", ["d1", "d2"], None, 0)  # no round trip
+    assert [p["query"] for p in pairs] == ["found", "lost"] and stats["file_round_trip_dropped"] == 0
+
+
+def test_validation_is_labelled_or_held_out_documents():
+    pairs = [{"query": f"q{n}", "docid": f"d{n % 10}"} for n in range(30)]
+    docids = [f"d{n}" for n in range(10)]
+    labelled = [{"qid": "1", "msg": [], "relevant": ["d1"], "source": "dev"}]
+    train, validation, stats = queries.split_validation(pairs, labelled, docids, 0.3, seed=42)
+    assert train == pairs and validation == labelled
+    assert stats == {"train_questions": 30, "validation_questions": 1, "validation_source": "labelled",
+                     "validation_dev": 1}
+    train, validation, stats = queries.split_validation(pairs, [], docids, 0.3, seed=42)
+    held_out = queries.holdout_documents(docids, 0.3, seed=42)
+    assert held_out and {p["docid"] for p in train}.isdisjoint(held_out)
+    assert [row["relevant"][0] for row in validation] == [p["docid"] for p in pairs if p["docid"] in held_out]
+    assert validation[0]["qid"] == "holdout-000000" and validation[0]["msg"][0]["content"] == "q" + validation[0]["relevant"][0][1:]
+    assert len(train) + len(validation) == 30 and stats["validation_holdout"] == len(validation)
+    assert stats["validation_source"] == "held-out documents"
