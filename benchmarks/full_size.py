@@ -32,7 +32,8 @@ STAGES = ("prepare", "queries", "base", "negatives", "train", "index", "retrieve
 
 # CPU-sized settings; the shapes stay BGE-M3's. M3's unified fine-tuning (dense + sparse + ColBERT,
 # self-distillation) as conf/model/bge-m3.yaml has it, on 1 question × (1 positive + 1 negative) per step.
-OVERRIDES = ("train.max_steps=3", "train.batch_size=1", "train.gradient_accumulation_steps=1",
+OVERRIDES = ("model.revision=null", "reranker.revision=null",  # local models: no hub commit to pin
+             "train.max_steps=3", "train.batch_size=1", "train.gradient_accumulation_steps=1",
              "train.train_group_size=2", "train.logging_steps=1", "train.select_corpus=40",
              "retrieval.rerank_top=3", "reranker.validation_limit=10", "reranker.batch_size=8")
 

@@ -23,12 +23,12 @@ from typing import Literal, Mapping, Sequence
 import numpy as np
 import scipy.sparse
 
+from ragtune.hub import POINTER_FILE, pinned_snapshot, read_pointer
 from ragtune.io import atomic_write
 
 IndexKind = Literal["flat", "ivf", "hnsw"]
 Quantize = Literal["none", "int8"]
 SPEC_FILE = "ragtune_encoder.json"
-POINTER_FILE = "pointer.json"
 
 
 @dataclass(frozen=True)
@@ -72,15 +72,19 @@ def read_spec(model_dir: str | Path) -> EncoderSpec:
     return EncoderSpec(**values)
 
 
-def resolve_model(model_dir: str | Path) -> str:
-    """A model directory's own path, or the hub id / path its `pointer.json` names."""
-    pointer = Path(model_dir) / POINTER_FILE
-    if pointer.is_file():
-        target = json.loads(pointer.read_text(encoding="utf-8"))["name_or_path"]
-        if target is None:
-            raise ValueError(f"{pointer}: points at no model")
-        return str(target)
-    return str(model_dir)
+def resolve_model(model_dir: str | Path, setting: str = "model.embedder") -> str:
+    """What loads the model of `model_dir`: the directory itself, or the hub id / path its `pointer.json`
+    names; a hub id pinned to a revision resolves to that revision's snapshot directory (ragtune.hub;
+    `setting` is the key its errors name)."""
+    pointer = read_pointer(model_dir)
+    if pointer is None:
+        return str(model_dir)
+    target, revision = pointer
+    if target is None:
+        raise ValueError(f"{Path(model_dir) / POINTER_FILE}: points at no model")
+    if revision and not Path(target).is_dir():
+        return pinned_snapshot(target, revision, setting)
+    return str(target)
 
 
 def load_encoder(model_dir: str | Path, *, device: Devices = None, batch_size: int = 64,

@@ -1,19 +1,29 @@
-"""Is a model reachable? Checked in seconds before any work, instead of after minutes of hub retries.
+"""Hub models: is one reachable, which revision a pointer pins, and that revision's files on disk.
 
 `require_model(name_or_path)` accepts a local directory, a hub id already in the Hugging Face cache
 (looked up with local files only, so it works offline), or a hub id the hub answers for within a short
 timeout. Otherwise it raises `ModelUnavailable`: one line naming the model, the hub and what to set instead.
 `HF_HUB_OFFLINE=1` skips the network probe: only local copies and the cache count.
+
+A pointer directory (`pointer.json`: `{"name_or_path": id, "revision": commit}`) stands for a model kept
+elsewhere; its revision (`model.revision`, `reranker.revision`: the conf groups pin BGE-M3's and
+bge-reranker-v2-m3's commits) is part of the pointer's bytes, so memo keys over a model directory change
+with it. FlagEmbedding's loaders take no revision, so `pinned_snapshot` gives them that commit's snapshot
+directory (from the cache, else downloaded once).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
-from ragtune.io import UserError
+from ragtune.io import UserError, staged_directory, write_json
 
 PROBE_TIMEOUT = 5.0  # seconds; the hub answers a metadata request in well under one
+POINTER_FILE = "pointer.json"
+# What a snapshot leaves out: exports and pictures FlagEmbedding never loads (BGE-M3's ONNX copy is 2.3 GB).
+SNAPSHOT_IGNORE = ["onnx/*", "imgs/*", "*.onnx", "*.onnx_data", "flax_model.msgpack", "rust_model.ot", "tf_model.h5"]
 
 
 class ModelUnavailable(UserError):
@@ -64,3 +74,37 @@ def require_model(name_or_path: str | None, setting: str = "model.embedder", rev
         raise ModelUnavailable(f"model {name_or_path} ({setting}): the hub {hub} cannot be reached within "
                                f"{timeout:g} s ({type(exc).__name__}: {reason}); {instead}") from None
     return "hub"
+
+
+def read_pointer(model_dir: str | Path) -> tuple[str | None, str | None] | None:
+    """(name_or_path, revision) of a pointer directory (revision None: the hub's main); None: not a pointer."""
+    file = Path(model_dir) / POINTER_FILE
+    if not file.is_file():
+        return None
+    pointer = json.loads(file.read_text(encoding="utf-8"))
+    return pointer["name_or_path"], pointer.get("revision")
+
+
+def write_pointer(out_dir: str | Path, name_or_path: str | None, revision: str | None = None) -> None:
+    """Make `out_dir` a pointer to a model kept elsewhere (a hub id, pinned to `revision` when given; None: no
+    model). The revision is written only when pinned, so unpinned pointers keep their bytes (and memo keys)."""
+    with staged_directory(Path(out_dir)) as stage:
+        write_json(stage / POINTER_FILE, {"name_or_path": name_or_path, **({"revision": revision} if revision else {})})
+
+
+def pinned_snapshot(hub_id: str, revision: str, setting: str = "model.embedder") -> str:
+    """The local directory of `hub_id` at `revision`: the Hugging Face cache's snapshot, else downloaded
+    (after `require_model`'s short probe); `HF_HUB_OFFLINE=1`: the cache only. ModelUnavailable otherwise."""
+    from huggingface_hub import snapshot_download
+
+    options = dict(repo_id=hub_id, revision=revision, ignore_patterns=SNAPSHOT_IGNORE)
+    try:
+        return snapshot_download(local_files_only=True, **options)
+    except Exception:  # not cached (LocalEntryNotFoundError and kin)
+        pass
+    if _offline():
+        raise ModelUnavailable(f"model {hub_id} at revision {revision} ({setting}) is not in the Hugging Face "
+                               f"cache and HF_HUB_OFFLINE is set: download it where the hub is reachable "
+                               f"(hf download {hub_id} --revision {revision}), or set {setting}=/path/to/a/local/copy")
+    require_model(hub_id, setting, revision)
+    return snapshot_download(etag_timeout=PROBE_TIMEOUT, **options)

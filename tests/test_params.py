@@ -53,6 +53,14 @@ def test_every_group_combination_composes_and_validates():
         assert not missing, f"{overrides}: keys without a schema entry: {sorted(missing)}"
 
 
+def test_every_model_group_sets_the_same_train_keys():
+    """`-S train.<key>=…` (no `+`) needs the key in the chosen group: each model group sets every train key."""
+    keys = {option: set(yaml.safe_load((CONF / "model" / f"{option}.yaml").read_text(encoding="utf-8"))["train"])
+            for option in options("model")}
+    union = set().union(*keys.values())
+    assert {option: sorted(union - present) for option, present in keys.items() if union - present} == {}
+
+
 def test_the_committed_params_yaml_validates():
     validate(yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8")))
 
