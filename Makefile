@@ -1,23 +1,37 @@
 # Two commands on a fresh machine:  `make repro` (environment + whole pipeline), `make test`.
-# torch comes first and alone, so a CPU machine can take a CPU build (TORCH_INDEX) and a GPU
-# machine gets PyPI's CUDA build of the same version; everything else is pinned by constraints.txt.
+# Every dependency but torch comes from a hashed lock (requirements-cpu.txt, or requirements-gpu.txt
+# with FAISS=gpu), unresolved (--no-deps). torch comes after it and alone, so a CPU machine can take
+# a CPU build (TORCH_INDEX, or a local wheel pip is configured with) and a GPU machine gets PyPI's
+# CUDA build of the same version with its CUDA libraries: those builds' files and hashes differ,
+# so they stay outside the lock. `make lock` rewrites both locks from pyproject.toml.
 VENV        ?= .venv
 PYTHON      ?= python3
 TORCH_VERSION ?= 2.13.0
 TORCH_INDEX ?=
+FAISS       ?= cpu
 PIP_FLAGS   ?= -q
+UV_VERSION  ?= 0.13.9
+LOCK        := requirements-$(FAISS).txt
 BIN         := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test test-fast clean-venv
+.PHONY: setup repro test test-fast clean-venv lock FORCE
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+# The stamp names the lock it was set up from: a venv set up with the other FAISS is set up again,
+# the other build uninstalled first (both install the `faiss` module: pyproject.toml).
+ifneq ($(shell cat $(VENV)/.installed 2>/dev/null),$(LOCK))
+$(VENV)/.installed: FORCE
+endif
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip
+	$(BIN)/python -m pip uninstall $(PIP_FLAGS) -y faiss-$(if $(filter gpu,$(FAISS)),cpu,gpu)
+	$(BIN)/python -m pip install $(PIP_FLAGS) --require-hashes --no-deps -r $(LOCK)
 	$(BIN)/python -m pip install $(PIP_FLAGS) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "torch==$(TORCH_VERSION)"
-	$(BIN)/python -m pip install $(PIP_FLAGS) -c constraints.txt -e ".[dev]"
-	touch $@
+	$(BIN)/python -m pip install $(PIP_FLAGS) --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
+	echo $(LOCK) > $@
 
 setup: $(VENV)/.installed
 
@@ -32,3 +46,26 @@ test-fast: setup
 
 clean-venv:
 	rm -rf $(VENV)
+
+FORCE:
+
+# The locks: one resolution for every platform (markers), Python 3.11 (requires-python's floor),
+# torch pinned to TORCH_VERSION but left out together with its CUDA stack (the dependencies PyPI's
+# torch has on Linux only). Versions already in requirements-cpu.txt are kept (uv prefers them;
+# `make lock UPGRADE=--upgrade` moves them); the GPU lock takes its versions from the CPU lock, so
+# the two differ only in FAISS and its CUDA 12 runtime.
+LOCK_COMPILE = $(BIN)/uv pip compile pyproject.toml - --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" --no-emit-package torch \
+	$(foreach p,$(TORCH_CUDA_ONLY),--no-emit-package $(p)) $(UPGRADE)
+TORCH_CUDA_ONLY = $(shell echo "torch==$(TORCH_VERSION)" | $(BIN)/uv pip compile - --universal --python-version 3.11 \
+	--no-header --no-annotate -q | sed -n "s/^\([A-Za-z0-9._-]*\)==.*sys_platform == 'linux'.*/\1/p")
+
+lock: $(BIN)/uv
+	echo "torch==$(TORCH_VERSION)" | $(LOCK_COMPILE) --extra cpu --extra fast --extra dev -o requirements-cpu.txt
+	echo "torch==$(TORCH_VERSION)" | $(LOCK_COMPILE) --extra gpu --extra fast --extra dev -c requirements-cpu.txt \
+		-o requirements-gpu.txt
+
+# Into the venv, which need not be set up yet (a new dependency is locked before it is installed).
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install $(PIP_FLAGS) "uv==$(UV_VERSION)"
