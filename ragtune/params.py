@@ -220,8 +220,8 @@ class Retrieval(Group):
     bm25_search: Literal["numpy", "numba"] = "numpy"
     query_batch_size: PositiveInt = 256
     keep: PositiveInt = 100
-    chitchat_threshold: Fraction = 0.5
-    calibration_stride: PositiveInt = 5
+    chitchat_threshold: Fraction = 0.55
+    calibration_stride: NonNegativeInt = 0
     multi_query: NonNegativeInt = 0
     hyde: bool = False
     llm_on_validation: bool = False
