@@ -21,12 +21,12 @@ def sparse_retriever(config: dict, documents: list[dict] | None = None, analyzer
     if config["backend"] == "bm25s":
         return embedded_bm25(config, analyzer_workers)
     if config["backend"] == "elasticsearch":
-        from ragtune.sparse import elastic
-        analysis = elastic.default_analysis(config["decompound_mode"], config["stoptags"] or elastic.DEFAULT_STOPTAGS)
+        from ragtune.sparse import elastic, elastic_settings as settings
+        analysis = settings.default_analysis(config["decompound_mode"], config["stoptags"] or settings.DEFAULT_STOPTAGS)
         name = config["index_prefix"]
         if documents is not None:
-            fingerprint = elastic.corpus_fingerprint([d["docid"] for d in documents], [d["content"] for d in documents])
-            name = elastic.index_name_for(config["index_prefix"], fingerprint, config["k1"], config["b"], analysis)
+            fingerprint = settings.corpus_fingerprint([d["docid"] for d in documents], [d["content"] for d in documents])
+            name = settings.index_name_for(config["index_prefix"], fingerprint, config["k1"], config["b"], analysis)
         server = elastic.ElasticsearchRetriever(index_name=name, api_key_env=config["api_key_env"], k1=config["k1"],
                                                 b=config["b"], analyzer=analysis)
         server.check_reachable()  # ES_URL unset or dead: one line, before the stage does any work

@@ -22,14 +22,12 @@ from tqdm import tqdm
 
 from ragtune.io import DataError, UserError, read_json, write_json
 from ragtune.sparse.base import Hits, ordered
-from ragtune.sparse.elastic_settings import (  # DEFAULT_STOPTAGS, index_name_for: read here by stages/lexical.py
+from ragtune.sparse.elastic_settings import (
     ANALYZER_NAME,
-    DEFAULT_STOPTAGS,
     check_scoring,
     corpus_fingerprint,
     default_analysis,
     index_body,
-    index_name_for,
     search_body,
     settings_fingerprint,
 )
