@@ -2,7 +2,7 @@
 
 `base_embedder` and `base_reranker` make the models training starts from (the tiny ones built from the
 corpus, multilingual-e5-small as a local directory, else a `pointer.json` naming a hub id);
-`copy_model` makes an output the model it names unchanged. ragtune.dense.resolve_model reads pointers.
+`copy_model` makes an output the model it names unchanged. Pointers are ragtune.hub's (write_pointer).
 """
 
 from __future__ import annotations
@@ -12,16 +12,9 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
-from ragtune.io import honour_umask, staged_directory, write_json
+from ragtune.hub import write_pointer
+from ragtune.io import honour_umask, staged_directory
 from ragtune.tiny import build_tiny_e5, build_tiny_embedder, build_tiny_reranker
-
-POINTER = "pointer.json"
-
-
-def write_pointer(out_dir: Path, name_or_path: str | None) -> None:
-    """Make `out_dir` a pointer to a model kept elsewhere (a hub id; None: no model) instead of a copy."""
-    with staged_directory(Path(out_dir)) as stage:
-        write_json(stage / POINTER, {"name_or_path": name_or_path})
 
 
 def base_embedder(name: str, hub_id: str | None, architecture: dict | None, texts: Sequence[str], out_dir: Path,

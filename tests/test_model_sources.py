@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from ragtune.dense import read_spec
-from ragtune.model_sources import base_embedder, base_reranker, copy_model, write_pointer
+from ragtune.hub import write_pointer
+from ragtune.model_sources import base_embedder, base_reranker, copy_model
 from test_tiny import SENTENCES, SHAPE, build_embedder, digests
 
 
