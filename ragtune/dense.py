@@ -23,7 +23,7 @@ from typing import Literal, Mapping, Sequence
 import numpy as np
 import scipy.sparse
 
-from ragtune.hub import POINTER_FILE, pinned_snapshot, read_pointer
+from ragtune.hub import resolve_model
 from ragtune.io import atomic_write
 
 IndexKind = Literal["flat", "ivf", "hnsw"]
@@ -70,21 +70,6 @@ def read_spec(model_dir: str | Path) -> EncoderSpec:
     if unknown:
         raise ValueError(f"{file}: unknown fields {', '.join(unknown)}")
     return EncoderSpec(**values)
-
-
-def resolve_model(model_dir: str | Path, setting: str = "model.embedder") -> str:
-    """What loads the model of `model_dir`: the directory itself, or the hub id / path its `pointer.json`
-    names; a hub id pinned to a revision resolves to that revision's snapshot directory (ragtune.hub;
-    `setting` is the key its errors name)."""
-    pointer = read_pointer(model_dir)
-    if pointer is None:
-        return str(model_dir)
-    target, revision = pointer
-    if target is None:
-        raise ValueError(f"{Path(model_dir) / POINTER_FILE}: points at no model")
-    if revision and not Path(target).is_dir():
-        return pinned_snapshot(target, revision, setting)
-    return str(target)
 
 
 def load_encoder(model_dir: str | Path, *, device: Devices = None, batch_size: int = 64,

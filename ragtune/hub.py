@@ -108,3 +108,18 @@ def pinned_snapshot(hub_id: str, revision: str, setting: str = "model.embedder")
                                f"(hf download {hub_id} --revision {revision}), or set {setting}=/path/to/a/local/copy")
     require_model(hub_id, setting, revision)
     return snapshot_download(etag_timeout=PROBE_TIMEOUT, **options)
+
+
+def resolve_model(model_dir: str | Path, setting: str = "model.embedder") -> str:
+    """What loads the model of `model_dir`: the directory itself, or the hub id / path its `pointer.json`
+    names; a hub id pinned to a revision resolves to that revision's snapshot directory (`setting` is
+    the key its errors name)."""
+    pointer = read_pointer(model_dir)
+    if pointer is None:
+        return str(model_dir)
+    target, revision = pointer
+    if target is None:
+        raise ValueError(f"{Path(model_dir) / POINTER_FILE}: points at no model")
+    if revision and not Path(target).is_dir():
+        return pinned_snapshot(target, revision, setting)
+    return str(target)

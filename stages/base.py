@@ -25,7 +25,7 @@ def main() -> None:
     texts = [d["content"] for d in read_jsonl(path("data/prepared/documents.jsonl"))] if model["name"] == "tiny" else []
     made = model_sources.base_embedder(model["name"], model["embedder"], model.get("architecture"), texts,
                                        path("models/base"), p["seed"], query_max_len=model["query_max_len"],
-                                       passage_max_len=model["passage_max_len"])
+                                       passage_max_len=model["passage_max_len"], revision=model.get("revision"))
     print(f"base: {model['name']} → models/base ({made}) in {time.perf_counter() - started:.0f} s")
 
 

@@ -80,11 +80,3 @@ def stage(main):
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(1)
     return run
-
-
-def model_path(directory: str) -> str:
-    """A model directory, or the hub id recorded in its `pointer.json` (real models are not copied into models/)."""
-    pointer = path(directory) / "pointer.json"
-    if pointer.exists():
-        return yaml.safe_load(pointer.read_text(encoding="utf-8"))["name_or_path"]
-    return str(path(directory))

@@ -11,7 +11,7 @@ from common import params, path, stage
 from lexical import embedded_bm25
 
 from ragtune import model_sources, negatives
-from ragtune.hub import require_model
+from ragtune.hub import require_model, resolve_model
 from ragtune.io import read_jsonl, write_json, write_jsonl
 from ragtune.params import ParamsError
 
@@ -37,7 +37,7 @@ def main() -> None:
         base = path("models/base")  # the base stage's: the model train starts from
         if config["dense_pool"] > 0:
             from ragtune.dense import load_encoder
-            encoder = load_encoder(base, query_max_length=model["query_max_len"],
+            encoder = load_encoder(base, device=p["index"]["devices"], query_max_length=model["query_max_len"],
                                    passage_max_length=model["passage_max_len"])
             dense = negatives.dense_pools(encoder, queries, docids, [texts[d] for d in docids], config["dense_pool"])
             pools = [[*bm25_pools, hits] for bm25_pools, hits in zip(pools, dense)]
@@ -59,9 +59,9 @@ def teacher(config: dict, embedder: str, scratch: Path, seed: int):
     if config["name"] == "none":
         raise ParamsError("params.yaml", "negatives.teacher_scores", "needs a reranker (reranker=tiny or bge-v2-m3)")
     tokenizer = Path(embedder) if (Path(embedder) / "tokenizer.json").is_file() else None
-    model = model_sources.base_reranker(config["name"], config["path"], config.get("architecture"), tokenizer,
-                                        scratch / "reranker", seed)
-    return CrossEncoderReranker(model, max_length=config["max_length"])
+    model_sources.base_reranker(config["name"], config["path"], config.get("architecture"), tokenizer,
+                                scratch / "reranker", seed, revision=config.get("revision"))
+    return CrossEncoderReranker(resolve_model(scratch / "reranker", "reranker.path"), max_length=config["max_length"])
 
 
 if __name__ == "__main__":

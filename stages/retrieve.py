@@ -5,10 +5,11 @@ Per question: a standalone query (multi-turn → user turns, bare reactions left
 optionally reranked. Runs of every retriever are written so evaluate can show what each adds.
 """
 
-from common import WORKERS, model_path, params, path, stage
+from common import WORKERS, params, path, stage
 
 from ragtune import chitchat
 from ragtune.cachedir import cache_root
+from ragtune.hub import resolve_model
 from ragtune.io import read_jsonl, write_jsonl
 from ragtune.llm import AnswerStore, LLMClient, LLMSettings, ResponseCache
 from ragtune.memo import SearchMemo
@@ -51,7 +52,7 @@ def main() -> None:
     memo = SearchMemo(path("runs/candidates"), store=cache_root(path(".")) / "candidates")  # outlives exp restores
     settings = RetrievalSettings(candidates=config["candidates"], fusion=config["fusion"], alpha=p["alpha"],
                                  rrf_k=p["rrf_k"], norm=config["norm"], rerank_top=config["rerank_top"])
-    rerankers = cross_encoders(p["reranker"], documents, model_path)
+    rerankers = cross_encoders(p["reranker"], documents, lambda d: resolve_model(path(d), "reranker.path"))
     colbert = searchers.colbert(documents)  # reported beside the final ranking, which it does not change
 
     for split, items in sets.items():

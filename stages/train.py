@@ -7,7 +7,7 @@ models/reranker_base, models/reranker (a model directory or a pointer.json each;
 from common import params, path, stage
 
 from ragtune import dense, model_sources, negatives, selection, targeted, training
-from ragtune.hub import require_model
+from ragtune.hub import require_model, resolve_model
 from ragtune.io import read_jsonl, write_json
 
 ENCODINGS = "models/.encodings"  # remembered passage vectors, shared with the index stage (ragtune/encodings.py)
@@ -20,7 +20,7 @@ def main() -> None:
     documents = read_jsonl(path("data/prepared/documents.jsonl"))
     lengths = {"query_max_len": model["query_max_len"], "passage_max_len": model["passage_max_len"]}
     base_dir, embedder_dir, train_file = path("models/base"), path("models/embedder"), path("data/negatives/train.jsonl")
-    base = dense.resolve_model(base_dir)  # the directory itself, or the hub id its pointer names
+    base = resolve_model(base_dir)  # the directory itself, the hub id its pointer names, or its pinned snapshot
     require_model(base, "model.embedder", model.get("revision"))  # before any training: seconds, not hub retries
     if reranker.get("architecture") is None:  # a hub reranker (the tiny one is built here)
         require_model(reranker["path"], "reranker.path", reranker.get("revision"))
@@ -45,7 +45,7 @@ def main() -> None:
                                       encodings=path(ENCODINGS))
     choice = selection.choose(train["select"], scores["base_map@3"], scores["finetuned_map@3"])
     if choice == "base":
-        model_sources.copy_model(base, embedder_dir)
+        model_sources.copy_model(str(base_dir), embedder_dir)  # a pointer stays a pointer, with its revision
     summary["selection"] = {**scores, "select": train["select"], "chosen": choice}
     print(f"train: validation ({scores['source']}, {scores['questions']} questions, {scores['documents']} documents) "
           f"map@3 base {scores['base_map@3']} fine-tuned {scores['finetuned_map@3']} → models/embedder is the {choice} model")
@@ -54,14 +54,16 @@ def main() -> None:
     local_base = base_dir if (base_dir / "tokenizer.json").is_file() else None  # the tiny reranker's tokenizer
     reranker_base = model_sources.base_reranker(reranker["name"], reranker["path"], reranker.get("architecture"),
                                                 local_base, path("models/reranker_base"), seed,
-                                                encoder_dir=embedder_dir if reranker.get("init_from_embedder") else None)
+                                                encoder_dir=embedder_dir if reranker.get("init_from_embedder") else None,
+                                                revision=reranker.get("revision"))
     if reranker["finetune"] and reranker_base is not None:
         rerank_settings = training.settings_from_mapping({**reranker["train"], "seed": seed, **lengths})
-        rerank_curve = training.finetune_reranker(reranker_base, train_file, path("models/reranker"), rerank_settings)
+        start = resolve_model(path("models/reranker_base"), "reranker.path")  # a pinned hub id: its snapshot
+        rerank_curve = training.finetune_reranker(start, train_file, path("models/reranker"), rerank_settings)
         print(f"train: reranker {rerank_curve.describe()}")
         summary["reranker_final_loss"] = rerank_curve.final_loss
     else:
-        model_sources.copy_model(reranker_base, path("models/reranker"))
+        model_sources.copy_model(str(path("models/reranker_base")), path("models/reranker"))
 
     write_json(path("plots/train_loss.json"), list(curve))
     write_json(path("metrics/train.json"), summary)

@@ -208,7 +208,8 @@ def test_a_pool_of_two_cpu_processes_encodes_as_one_device(tmp_path):
 
 
 def test_pointer_directories_resolve_and_default_to_m3(tmp_path):
-    from ragtune.dense import M3_SPEC, read_spec, resolve_model
+    from ragtune.dense import M3_SPEC, read_spec
+    from ragtune.hub import resolve_model
     from ragtune.model_sources import write_pointer
 
     write_pointer(tmp_path / "hub", "BAAI/bge-m3")

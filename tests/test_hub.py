@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ragtune.dense import resolve_model
+from ragtune.hub import resolve_model
 from ragtune.hub import ModelUnavailable, pinned_snapshot, read_pointer, write_pointer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,7 +17,7 @@ DOCIDS = ["d1", "d2"]
 PARAMS = {"alpha": 0.5, "rrf_k": 60,
           "retrieval": {"char_weight": 0.4, "m3_sparse_weight": 0.1, "bm25_search": "numpy", "query_batch_size": 256,
                         "colbert": False, "rerank_top": 0, "fusion": "hybrid", "candidates": 200},
-          "index": {"char_ngram": True, "m3_sparse": True}, "model": {"query_max_len": 64, "passage_max_len": 512}}
+          "index": {"char_ngram": True, "m3_sparse": True, "devices": None}, "model": {"query_max_len": 64, "passage_max_len": 512}}
 
 
 @pytest.fixture
@@ -120,3 +120,10 @@ def test_colbert_is_off_by_default_and_needs_a_head_to_rescore(root):
 
 def test_no_cross_encoder_for_reranker_none():
     assert cross_encoders({"name": "none"}, [], locate=lambda directory: directory) == {}
+
+
+def test_encoding_devices_are_part_of_the_dense_keys_only(root):
+    """index.devices: several devices give the same vectors up to floating point, so their searches are keyed
+    apart; the lexical keys do not change."""
+    one, several = keys(root, PARAMS), keys(root, with_params(index__devices=["cpu", "cpu"]))
+    assert {name for name in one if one[name] != several[name]} == {"dense", "dense_base", "m3_sparse"}
