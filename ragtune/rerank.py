@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from ragtune.dense import default_device
+from ragtune.ranking import best_first
 
 # Pairs per FlagReranker call. Each call tokenises, sorts by length and probes the batch size against
 # memory once, so one call per question (19k validation questions × 50 pairs) pays that probe 19k
@@ -16,8 +17,6 @@ PAIRS_PER_CALL = 4096
 
 def rank_by_score(docids: Sequence[str], scores: Sequence[float]) -> list[tuple[str, float]]:
     """(docid, score) best first; equal scores in docid order so the ranking does not depend on input order."""
-    from ragtune.ranking import best_first
-
     return best_first(zip(docids, (float(score) for score in scores)))
 
 
