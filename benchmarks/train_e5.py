@@ -3,7 +3,7 @@
     nice -n 10 python benchmarks/train_e5.py --recipes base,cloze,varied,varied-kd,varied-hard
 
 Prints dense map@3 / mrr@10 on (a) the conversational validation set (knowledge rows of
-ragtune/resources/competition/conversational.part{1,2}.jsonl) and (b) a seeded subset of dev questions,
+ragtune/resources/competition/conversational.jsonl) and (b) a seeded subset of dev questions,
 for the base model and each recipe, plus training time.
 
 What makes it fit 2 shared cores (say so with the figures):
@@ -43,11 +43,13 @@ from ragtune.io import read_jsonl, write_jsonl  # noqa: E402
 from ragtune.metrics import evaluate  # noqa: E402
 
 COMPETITION = ROOT.parent / "shared" / "data" / "competition"
-CONVERSATIONAL = [ROOT / "ragtune" / "resources" / "competition" / f"conversational.part{i}.jsonl" for i in (1, 2)]
+CONVERSATIONAL = [ROOT / "ragtune" / "resources" / "competition" / "conversational.jsonl"]
 CACHE_LAYERS = (8, 10, 11)  # inputs of these layers are cached: recipes may train the top 4, 2 or 1 layers
 PASSAGE_LEN, QUERY_LEN = 256, 64
 
-# name → settings; `questions`: which offline generator wrote the training questions
+# name → settings; `questions`: which offline generator wrote the training questions, or `dev`: LLM-written dev
+# questions (standing in for questions an LLM such as Solar writes, `queries.from_file`), never of the documents
+# of the dev questions measured
 RECIPES = {
     "cloze": dict(questions="inverse_cloze", top_layers=2, steps=40, batch=16, lr=2e-5, temperature=0.02,
                   hard_negatives=0, kd_weight=0.0),
@@ -61,6 +63,10 @@ RECIPES = {
                            hard_negatives=3, kd_weight=0.5),
     "varied-kd-low": dict(questions="varied", top_layers=2, steps=40, batch=16, lr=5e-6, temperature=0.02,
                           hard_negatives=3, kd_weight=0.5),
+    "dev-hard": dict(questions="dev", top_layers=2, steps=40, batch=16, lr=2e-5, temperature=0.02,
+                     hard_negatives=3, kd_weight=0.0),
+    "dev-hard-top4": dict(questions="dev", top_layers=4, steps=40, batch=16, lr=2e-5, temperature=0.02,
+                          hard_negatives=3, kd_weight=0.0),
 }
 
 
@@ -163,11 +169,21 @@ def load_sets(dev_size: int, others: int, seed: int, train_per_generator: int):
 
 
 def training_questions(documents: list[dict], candidates: list[str], generator: str, seed: int, limit: int,
-                       cache: Path) -> list[dict]:
-    """One offline question per candidate document (at most `limit` documents, seeded), from `generator`."""
-    path = cache / f"questions-{generator}-{digest([candidates, seed, limit])}.jsonl"
+                       cache: Path, measured_dev: set[str] = frozenset()) -> list[dict]:
+    """One question per candidate document (at most `limit` documents, seeded), from `generator`; `dev`: one
+    of the document's dev questions, for documents outside `measured_dev` (the measured dev questions' own)."""
+    path = cache / f"questions-{generator}-{digest([candidates, seed, limit, sorted(measured_dev)])}.jsonl"
     if path.exists():
         return read_jsonl(path)
+    if generator == "dev":
+        by_document: dict[str, list[str]] = {}
+        for row in read_jsonl(COMPETITION / "dev_queries.jsonl"):
+            by_document.setdefault(row["docid"], []).append(row["query"])
+        usable = [d for d in candidates if d in by_document and d not in measured_dev]
+        chosen = sorted(random.Random(seed + 2).sample(usable, min(limit, len(usable))))
+        pairs = [{"query": random.Random(d).choice(by_document[d]), "docid": d} for d in chosen]
+        write_jsonl(path, pairs)
+        return pairs
     from ragtune.text import KoreanAnalyzer
     analyzer = KoreanAnalyzer()
     log(f"writing {generator} questions (analysing the corpus for TF-IDF)")
@@ -312,7 +328,8 @@ def main() -> None:
     for name in [n for n in names if n != "base"]:
         recipe = dict(RECIPES[name], **({"steps": args.steps} if args.steps else {}),
                       **({"batch": args.batch} if args.batch else {}))
-        pairs = training_questions(documents, candidates, recipe["questions"], args.seed, args.train_documents, args.cache)
+        pairs = training_questions(documents, candidates, recipe["questions"], args.seed, args.train_documents, args.cache,
+                                   measured_dev={d for _, relevant in dev.values() for d in relevant})
         question_states = cached_states(encoder, args.cache, f"train-{recipe['questions']}",
                                         ["query: " + p["query"] for p in pairs], QUERY_LEN)
         log(f"{name}: {recipe}, {len(pairs)} training questions")
