@@ -51,3 +51,10 @@ class ChitchatDetector:
 def shipped_calibration() -> tuple[list[str], list[str]]:
     """(chit-chat messages, knowledge questions) written for the project."""
     return read_lines(RESOURCES / "chitchat_ko.txt"), read_lines(RESOURCES / "questions_ko.txt")
+
+
+def calibrated_detector(threshold: float, seed: int, synthetic: Sequence[str] = (), stride: int = 0) -> ChitchatDetector:
+    """The shipped calibration, plus every `stride`-th synthetic question as a knowledge example (0: none; the
+    offline generator's formal questions cost precision on conversational ones: benchmarks/chitchat.py)."""
+    chitchat, knowledge = shipped_calibration()
+    return ChitchatDetector(threshold=threshold, seed=seed).fit(chitchat, knowledge + list(synthetic[::stride] if stride else []))

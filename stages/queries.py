@@ -9,6 +9,8 @@ validated and round-trip filtered the same way; the default path is an empty shi
 Without labelled questions, a held-out split of documents provides the validation set.
 """
 
+import functools
+
 from common import params, path, stage
 from lexical import embedded_bm25
 
@@ -31,6 +33,7 @@ def main() -> None:
     morphemes = [row["morphemes"] for row in read_jsonl(prepared / "morphemes.jsonl")]
     labelled = read_jsonl(prepared / "labelled.jsonl")
     docids, texts = [d["docid"] for d in documents], {d["docid"]: d["content"] for d in documents}
+    round_trip = functools.cache(lambda: round_trip_search(p, documents))  # built once, only where a round trip runs
 
     generator = config.get("generator", "varied")
     pairs = queries.offline_pairs(documents, morphemes, KoreanAnalyzer(), generator, config["per_document"], seed,
@@ -46,13 +49,13 @@ def main() -> None:
         # filled from it by compact()
         client = LLMClient(llm, cache=ResponseCache(cache, store=AnswerStore(cache_root(path(".")) / "llm")))
         pairs, llm_stats = queries.with_llm_questions(client, documents, pairs, config["per_document"],
-                                                      round_trip_search(p, documents), config["round_trip_top_k"])
+                                                      round_trip(), config["round_trip_top_k"])
         client.cache.compact()  # sorted by request key: the tracked cache is deterministic
         stats.update(llm_stats)
 
     from_file = queries.read_question_file(path(config.get("from_file") or NO_QUESTIONS), set(texts))
     if from_file:
-        search = round_trip_search(p, documents) if config["round_trip_top_k"] > 0 else None
+        search = round_trip() if config["round_trip_top_k"] > 0 else None
         pairs, file_stats = queries.with_file_questions(pairs, from_file, config.get("file_mode", "add"), docids,
                                                         search, config["round_trip_top_k"])
         stats.update(file_stats)

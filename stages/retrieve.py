@@ -33,12 +33,9 @@ def main() -> None:
     sets = {"validation": [(q["qid"], q["msg"]) for q in validation],
             "eval": [(str(q["eval_id"]), q["msg"]) for q in read_jsonl(path("data/prepared/questions.jsonl"))]}
 
-    shipped_chitchat, knowledge = chitchat.shipped_calibration()
-    # calibration_stride 0: none (benchmarks/chitchat.py: the offline generator's questions cost precision)
     stride = config["calibration_stride"]
-    synthetic = [row["query"] for row in read_jsonl(path("data/queries/train.jsonl"))][::stride] if stride else []
-    detector = chitchat.ChitchatDetector(threshold=config["chitchat_threshold"], seed=p["seed"])
-    detector.fit(shipped_chitchat, knowledge + synthetic)
+    synthetic = [row["query"] for row in read_jsonl(path("data/queries/train.jsonl"))] if stride else []
+    detector = chitchat.calibrated_detector(config["chitchat_threshold"], p["seed"], synthetic, stride)
 
     cache = path("runs/llm_cache.jsonl")
     cache.parent.mkdir(parents=True, exist_ok=True)

@@ -36,3 +36,17 @@ def test_threshold_turns_probability_into_the_decision(detector):
     p = float(detector.probability(text)[0])
     assert ChitchatDetector(threshold=p).fit(*shipped_calibration()).is_chitchat(text) == [True]
     assert ChitchatDetector(threshold=min(p + 1e-6, 1.0)).fit(*shipped_calibration()).is_chitchat(text) == [False]
+
+
+def test_the_calibrated_detector_adds_every_stride_th_synthetic_question_and_none_at_stride_0():
+    from ragtune.chitchat import ChitchatDetector, calibrated_detector, shipped_calibration
+
+    chitchat, knowledge = shipped_calibration()
+    synthetic = [f"광합성 {i}단계에서 무엇이 만들어지나요?" for i in range(40)]
+    probe = ["안녕 반가워", "세포 호흡은 어디서 일어나?"]
+    assert list(calibrated_detector(0.55, 7, synthetic, 0).probability(probe)) == \
+        list(ChitchatDetector(threshold=0.55, seed=7).fit(chitchat, knowledge).probability(probe))
+    assert list(calibrated_detector(0.55, 7, synthetic, 4).probability(probe)) == \
+        list(ChitchatDetector(threshold=0.55, seed=7).fit(chitchat, knowledge + synthetic[::4]).probability(probe))
+    assert list(calibrated_detector(0.55, 7, synthetic, 4).probability(probe)) != \
+        list(calibrated_detector(0.55, 7, synthetic, 0).probability(probe))
