@@ -1,0 +1,210 @@
+"""Fine-tune only the query side of e5-small against the base model's passage vectors of the whole corpus.
+
+    python benchmarks/pipeline.py --data ../shared/data/competition --alphas --keep   # prints its workspace
+    python benchmarks/query_tower.py --work /tmp/ragtune-bench-XXXX/ragtune --recipes base,tower,tower-kd-top4,adapter
+
+Why this recipe: the symmetric recipes of benchmarks/train_e5.py move the passages too, and measure on a
+candidate subset. Here the passages stay the base model's (the vectors the index stage remembered:
+`models/.encodings`), so only queries are encoded during training and each question is scored against every
+one of the 4,272 documents (a full-corpus softmax: every other document is a negative, no sampling). Deployment
+would need no re-indexing. Recipes: `tower*` train the query encoder (all layers but the word embeddings, or
+the top N), optionally with a KL term toward the base model's own full-corpus distribution; `adapter` trains a
+384×384 linear map on the base query vectors (identity at the start), the cheapest query-side change.
+
+Training questions: `offline` (the pipeline's data/queries/train.jsonl: 3 offline questions per document) or
+`dev` (the dev questions, LLM-written, standing in for an LLM's via `queries.from_file`, minus the measured
+ones). Prints dense map@3 / mrr@10 on the conversational knowledge questions and on `--dev` seeded dev
+questions, over the full corpus, for the base model and after each recipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from train_e5 import dense_metrics, log, pooled  # noqa: E402
+
+from ragtune import dense  # noqa: E402
+from ragtune.conversation import standalone_query  # noqa: E402
+from ragtune.encodings import EncodingMemo  # noqa: E402
+from ragtune.io import read_jsonl  # noqa: E402
+
+QUERY_LEN, PASSAGE_LEN = 64, 256  # conf/model/e5-small.yaml
+RECIPES = {
+    "tower": dict(kind="tower", questions="offline", top_layers=0, steps=200, batch=32, lr=2e-5, kd_weight=0.0),
+    "tower-kd-top4": dict(kind="tower", questions="offline", top_layers=4, steps=100, batch=32, lr=1e-5, kd_weight=0.5),
+    "tower-dev": dict(kind="tower", questions="dev", top_layers=0, steps=200, batch=32, lr=2e-5, kd_weight=0.0),
+    "tower-dev-kd-top4": dict(kind="tower", questions="dev", top_layers=4, steps=100, batch=32, lr=1e-5, kd_weight=0.5),
+    "adapter": dict(kind="adapter", questions="offline", top_layers=0, steps=1000, batch=64, lr=1e-3, kd_weight=0.0),
+}
+
+
+def question_text(row: dict) -> str:
+    return row["msg"] if isinstance(row["msg"], str) else standalone_query(row["msg"])
+
+
+class QueryEncoder:
+    """E5 query vectors ("query: " prefix, mean pooling, normalised) from a transformers model, with gradients."""
+
+    def __init__(self, model_dir: Path):
+        from transformers import AutoModel, AutoTokenizer
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self.model = AutoModel.from_pretrained(model_dir)
+
+    def __call__(self, texts: list[str]) -> torch.Tensor:
+        batch = self.tokenizer(["query: " + t for t in texts], max_length=QUERY_LEN, truncation=True, padding=True,
+                               return_tensors="pt")
+        return pooled(self.model(**batch).last_hidden_state, batch["attention_mask"])
+
+    @torch.no_grad()  # not inference_mode: the adapter trains on these vectors
+    def encode(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
+        self.model.eval()
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # ordered batches: little padding
+        out = torch.zeros(len(texts), self.model.config.hidden_size)
+        for b in range(0, len(order), batch_size):
+            index = order[b:b + batch_size]
+            out[index] = self([texts[i] for i in index])
+        return out
+
+    def train_only(self, top_layers: int) -> list[torch.nn.Parameter]:
+        """Trainable: everything but the word embeddings, or only the top `top_layers` layers."""
+        for name, parameter in self.model.named_parameters():
+            layer = re.search(r"encoder\.layer\.(\d+)\.", name)
+            parameter.requires_grad = (bool(layer and int(layer.group(1)) >= 12 - top_layers) if top_layers
+                                       else "word_embeddings" not in name)
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+
+def schedule(optimiser, steps: int):
+    warmup = max(1, steps // 10)
+    return torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / steps)))
+
+
+def train_tower(model_dir: Path, recipe: dict, pairs: list[tuple[str, int]], passages: torch.Tensor, temperature: float,
+                seed: int) -> QueryEncoder:
+    torch.manual_seed(seed)
+    student, teacher = QueryEncoder(model_dir), QueryEncoder(model_dir) if recipe["kd_weight"] else None
+    optimiser = torch.optim.AdamW(student.train_only(recipe["top_layers"]), lr=recipe["lr"], weight_decay=0.01)
+    lr_schedule = schedule(optimiser, recipe["steps"])
+    started = time.time()
+    for step in range(recipe["steps"]):
+        student.model.train()
+        chunk = [pairs[(step * recipe["batch"] + k) % len(pairs)] for k in range(recipe["batch"])]
+        logits = student([q for q, _ in chunk]) @ passages.T / temperature  # every document of the corpus
+        loss = torch.nn.functional.cross_entropy(logits, torch.tensor([d for _, d in chunk]))
+        if teacher is not None:  # KL toward the base model's own distribution over the corpus
+            with torch.no_grad():
+                target = torch.softmax(teacher.encode([q for q, _ in chunk]) @ passages.T / temperature, -1)
+            kl = torch.nn.functional.kl_div(torch.log_softmax(logits, -1), target, reduction="batchmean")
+            loss = (1 - recipe["kd_weight"]) * loss + recipe["kd_weight"] * kl
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        lr_schedule.step()
+        if (step + 1) % 20 == 0:
+            log(f"  step {step + 1}/{recipe['steps']} loss {loss.item():.4f} ({time.time() - started:.0f} s)")
+    return student
+
+
+def train_adapter(base_questions: torch.Tensor, recipe: dict, targets: torch.Tensor, passages: torch.Tensor,
+                  temperature: float, seed: int) -> torch.nn.Linear:
+    torch.manual_seed(seed)
+    adapter = torch.nn.Linear(passages.shape[1], passages.shape[1], bias=False)
+    torch.nn.init.eye_(adapter.weight)
+    optimiser = torch.optim.AdamW(adapter.parameters(), lr=recipe["lr"], weight_decay=0.0)
+    for step in range(recipe["steps"]):
+        index = torch.randint(0, len(targets), (recipe["batch"],))
+        queries = torch.nn.functional.normalize(adapter(base_questions[index]), dim=-1)
+        loss = torch.nn.functional.cross_entropy(queries @ passages.T / temperature, targets[index])
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return adapter
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--work", type=Path, required=True, help="a pipeline workspace after its index stage")
+    parser.add_argument("--recipes", default="base,tower,tower-kd-top4,adapter",
+                        help=f"comma-separated: base and any of {', '.join(RECIPES)}")
+    parser.add_argument("--dev", type=int, default=1000, help="seeded dev questions measured (never trained on)")
+    parser.add_argument("--temperature", type=float, default=0.02)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    work, base_dir = args.work, args.work / "models" / "base"
+
+    documents = read_jsonl(work / "data/prepared/documents.jsonl")
+    docids = [d["docid"] for d in documents]
+    position = {d: i for i, d in enumerate(docids)}
+    memo = EncodingMemo(work / "models/.encodings", base_dir, "passage", PASSAGE_LEN, "none", dense.devices_key(None))
+    passages = torch.from_numpy(memo.encode([d["content"] for d in documents], lambda texts: dense.load_encoder(
+        base_dir, passage_max_length=PASSAGE_LEN).encode(texts, kind="passage").dense))
+    log(f"{len(docids)} passage vectors of the base model ({memo.remembered} remembered by the index stage)")
+
+    validation = [row for row in read_jsonl(work / "data/queries/validation.jsonl") if row.get("relevant")]
+    measured = {"conversational": [row for row in validation if row.get("source") == "conversational"],
+                "dev": random.Random(args.seed).sample([r for r in validation if r.get("source") == "dev"], args.dev)}
+    measured_qids = {row["qid"] for row in measured["dev"]}
+    questions = {
+        "offline": [(row["query"], row["docid"]) for row in read_jsonl(work / "data/queries/train.jsonl")],
+        "dev": [(question_text(row), row["relevant"][0]) for row in validation
+                if row.get("source") == "dev" and row["qid"] not in measured_qids],
+    }
+
+    def figures(encode) -> dict:
+        out = {}
+        for name, rows in measured.items():
+            vectors = encode([question_text(row) for row in rows]).numpy()
+            out[name] = dense_metrics(vectors, passages.numpy(), [r["qid"] for r in rows], docids,
+                                      {r["qid"]: list(r["relevant"]) for r in rows})
+        return out
+
+    base = QueryEncoder(base_dir)
+    table = [("base", {}, 0.0, figures(base.encode))]
+    log(f"base: {table[-1][3]}")
+    for name in [n.strip() for n in args.recipes.split(",") if n.strip() and n.strip() != "base"]:
+        recipe = RECIPES[name]
+        pairs = [(q, position[d]) for q, d in questions[recipe["questions"]] if d in position]
+        random.Random(args.seed).shuffle(pairs)
+        started = time.time()
+        if recipe["kind"] == "adapter":
+            adapter = train_adapter(base.encode([q for q, _ in pairs]), recipe, torch.tensor([d for _, d in pairs]),
+                                    passages, args.temperature, args.seed)
+            encode = lambda texts: torch.nn.functional.normalize(adapter(base.encode(texts)), dim=-1).detach()  # noqa: E731
+        else:
+            encode = train_tower(base_dir, recipe, pairs, passages, args.temperature, args.seed).encode
+        seconds = time.time() - started
+        table.append((name, recipe, seconds, figures(encode)))
+        log(f"{name}: {len(pairs)} training questions, {seconds:.0f} s: {table[-1][3]}")
+
+    print("\n| recipe | questions | trained | steps × batch | lr | KD weight | train s | conv map@3 | conv mrr@10 "
+          "| dev map@3 | dev mrr@10 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, recipe, seconds, scores in table:
+        trained = ("linear adapter" if recipe.get("kind") == "adapter" else
+                   f"top {recipe['top_layers']} layers" if recipe.get("top_layers") else "all but word embeddings"
+                   ) if recipe else "–"
+        shape = f"{recipe['steps']} × {recipe['batch']}" if recipe else "0"
+        c, d = scores["conversational"], scores["dev"]
+        print(f"| {name} | {recipe.get('questions', '–')} | {trained} | {shape} | {recipe.get('lr', '–')} "
+              f"| {recipe.get('kd_weight', '–')} | {seconds:.0f} | {c['map@3']:.4f} | {c['mrr@10']:.4f} "
+              f"| {d['map@3']:.4f} | {d['mrr@10']:.4f} |")
+    print(f"\nfull corpus ({len(docids)} documents, base passage vectors); conversational "
+          f"{len(measured['conversational'])} knowledge questions; dev {len(measured['dev'])} seeded (seed {args.seed}); "
+          f"temperature {args.temperature}")
+
+
+if __name__ == "__main__":
+    main()
