@@ -112,7 +112,9 @@ def main() -> None:
     for source in sources:
         best = max(sweep, key=lambda a: (sweep[a][2][source]["hybrid"]["map@3"], -abs(a - default_alpha)))
         print(f"  best alpha on {source}: {best} (map@3 {sweep[best][2][source]['hybrid']['map@3']:.4f})")
-    if not args.keep:
+    if args.keep:
+        print(f"workspace kept: {repo}")
+    else:
         shutil.rmtree(work)
 
 
