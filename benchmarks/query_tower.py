@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 import sys
 import time
 from pathlib import Path
@@ -32,14 +31,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train_e5 import dense_metrics, log, pooled  # noqa: E402
+from train_e5 import PASSAGE_LEN, QUERY_LEN, dense_metrics, log, pooled  # noqa: E402
 
 from ragtune import dense  # noqa: E402
-from ragtune.conversation import standalone_query  # noqa: E402
 from ragtune.encodings import EncodingMemo  # noqa: E402
 from ragtune.io import read_jsonl  # noqa: E402
+from ragtune.partial_finetune import frozen_parameter_names  # noqa: E402
+from ragtune.selection import question_text  # noqa: E402
 
-QUERY_LEN, PASSAGE_LEN = 64, 256  # conf/model/e5-small.yaml
 RECIPES = {
     "tower": dict(kind="tower", questions="offline", top_layers=0, steps=200, batch=32, lr=2e-5, kd_weight=0.0),
     "tower-kd-top4": dict(kind="tower", questions="offline", top_layers=4, steps=100, batch=32, lr=1e-5, kd_weight=0.5),
@@ -47,10 +46,6 @@ RECIPES = {
     "tower-dev-kd-top4": dict(kind="tower", questions="dev", top_layers=4, steps=100, batch=32, lr=1e-5, kd_weight=0.5),
     "adapter": dict(kind="adapter", questions="offline", top_layers=0, steps=1000, batch=64, lr=1e-3, kd_weight=0.0),
 }
-
-
-def question_text(row: dict) -> str:
-    return row["msg"] if isinstance(row["msg"], str) else standalone_query(row["msg"])
 
 
 class QueryEncoder:
@@ -78,10 +73,10 @@ class QueryEncoder:
 
     def train_only(self, top_layers: int) -> list[torch.nn.Parameter]:
         """Trainable: everything but the word embeddings, or only the top `top_layers` layers."""
-        for name, parameter in self.model.named_parameters():
-            layer = re.search(r"encoder\.layer\.(\d+)\.", name)
-            parameter.requires_grad = (bool(layer and int(layer.group(1)) >= 12 - top_layers) if top_layers
-                                       else "word_embeddings" not in name)
+        parameters = dict(self.model.named_parameters())
+        frozen = frozen_parameter_names(list(parameters), freeze_word_embeddings=True, train_top_layers=top_layers)
+        for name, parameter in parameters.items():
+            parameter.requires_grad = name not in frozen
         return [p for p in self.model.parameters() if p.requires_grad]
 
 

@@ -38,10 +38,15 @@ def capped_corpus(docids: Sequence[str], relevant: set[str], cap: int, seed: int
     return [d for d in docids if d in keep]
 
 
+def question_text(row: Mapping) -> str:
+    """What a validation row asks: its question, or a conversation's standalone query."""
+    return row["msg"] if isinstance(row["msg"], str) else standalone_query(row["msg"])
+
+
 def dense_map(encode_queries: Callable[[list[str]], np.ndarray], passage_vectors: np.ndarray, docids: Sequence[str],
               questions: Sequence[Mapping], k: int = 3) -> float:
     """MAP@k (the competition's rule, ragtune.metrics) of exact dense search over `docids`."""
-    queries = encode_queries([q["msg"] if isinstance(q["msg"], str) else standalone_query(q["msg"]) for q in questions])
+    queries = encode_queries([question_text(q) for q in questions])
     scores = queries @ passage_vectors.T
     top = np.argsort(-scores, axis=1, kind="stable")[:, : max(k, 10)]
     run = {str(q["qid"]): {docids[i]: float(scores[row, i]) for i in top[row]} for row, q in enumerate(questions)}

@@ -71,3 +71,10 @@ def test_submission_can_use_any_run_and_names_the_available_ones(tmp_path):
     assert submission.load_run(tmp_path, "dense_base").qids == ["1"]
     with pytest.raises(submission.SubmissionError, match="available: hybrid, dense, dense_base"):
         submission.load_run(tmp_path, "colbert")
+
+
+def test_question_text_is_the_question_or_the_conversations_standalone_query():
+    assert selection.question_text({"msg": "광합성이란?"}) == "광합성이란?"
+    conversation = [{"role": "user", "content": "광합성 알려줘"}, {"role": "assistant", "content": "네"},
+                    {"role": "user", "content": "왜 빛이 필요해?"}]
+    assert selection.question_text({"msg": conversation}) == "광합성 알려줘 왜 빛이 필요해?"
