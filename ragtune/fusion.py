@@ -2,7 +2,7 @@
 
 Runs are `RankedRun`s over one docid table with the same questions in the same rows. Scores of
 different retrievers live on different scales, so weighted fusion normalises each question's
-scores first (min-max by default, as ranx does); a document missing from a run gets 0 from it.
+scores first (min-max by default, as ranx does; `zmuv`: z-scores, the pipeline's choice); a document missing from a run gets 0 from it.
 Everything is vectorised over all questions at once; results are cross-checked against
 ranx.fusion in the tests.
 """
@@ -32,8 +32,13 @@ def normalise(run: RankedRun, method: str = "min-max") -> np.ndarray:
     elif method == "sum":
         total = np.where(valid, scores, 0).sum(axis=1, keepdims=True)
         normalised = np.where(total > 0, scores / np.where(total > 0, total, 1), 0.0)
+    elif method == "zmuv":  # zero mean, unit variance over the row's candidates (ranx's zmuv)
+        count = valid.sum(axis=1, keepdims=True)
+        mean = np.where(valid, scores, 0).sum(axis=1, keepdims=True) / np.maximum(count, 1)
+        std = np.sqrt(np.where(valid, (scores - mean) ** 2, 0).sum(axis=1, keepdims=True) / np.maximum(count, 1))
+        normalised = np.where(std > 0, (scores - mean) / np.where(std > 0, std, 1), 0.0)
     else:
-        raise ValueError(f"unknown normalisation {method!r} (min-max, max, sum)")
+        raise ValueError(f"unknown normalisation {method!r} (min-max, max, sum, zmuv)")
     return np.where(valid, normalised, 0.0)
 
 

@@ -214,7 +214,7 @@ class Retrieval(Group):
     fusion: Literal["hybrid", "rrf"] = "hybrid"
     char_weight: Fraction = 0.0
     m3_sparse_weight: Fraction = 0.0
-    norm: Literal["min-max", "max", "sum"] = "min-max"
+    norm: Literal["min-max", "max", "sum", "zmuv"] = "min-max"
     candidates: PositiveInt
     colbert: bool = False
     bm25_search: Literal["numpy", "numba"] = "numpy"

@@ -12,9 +12,9 @@ from ragtune.runs import RankedRun
 DOCIDS = [f"d{d}" for d in range(40)]
 
 
-def random_run(rng, queries=20, depth=15, coarse=False):
+def random_run(rng, queries=20, depth=15, coarse=False, empty=True):
     return {f"q{q}": {f"d{d}": round(rng.random(), 1) if coarse else round(rng.random() * 10, 4)
-                      for d in rng.sample(range(len(DOCIDS)), rng.choice([0, depth, depth]))}
+                      for d in rng.sample(range(len(DOCIDS)), rng.choice([0, depth, depth] if empty else [depth]))}
             for q in range(queries)}
 
 
@@ -44,11 +44,15 @@ def assert_matches(ours: RankedRun, theirs: dict):
 
 @pytest.mark.parametrize("alpha", [0.0, 0.3, 0.6, 1.0])
 @pytest.mark.parametrize("coarse", [False, True])
-def test_hybrid_matches_ranx_weighted_sum(alpha, coarse):
+@pytest.mark.parametrize("norm", ["min-max", "zmuv"])
+def test_hybrid_matches_ranx_weighted_sum(alpha, coarse, norm):
+    if norm == "zmuv" and coarse:
+        pytest.skip("z-scores of tied inputs tie only up to float rounding, which ranx and we round differently")
     rng = random.Random(1)
-    sparse, dense = random_run(rng, coarse=coarse), random_run(rng, coarse=coarse)
-    ours = hybrid(ranked(sparse), ranked(dense), alpha)
-    theirs = fuse([Run(sparse), Run(dense)], norm="min-max", method="wsum",
+    # ranx's zmuv fusion drops a question that one run has no candidates for; ours keeps the other run's
+    sparse, dense = (random_run(rng, coarse=coarse, empty=norm != "zmuv") for _ in range(2))
+    ours = hybrid(ranked(sparse), ranked(dense), alpha, norm)
+    theirs = fuse([Run(sparse), Run(dense)], norm=norm, method="wsum",
                   params={"weights": [1 - alpha, alpha]}).to_dict()
     # ranx keeps documents that got weight 0; a weight of 0 takes a run out of ours entirely
     if alpha in (0.0, 1.0):
@@ -81,6 +85,14 @@ def test_normalise_single_and_empty_rows():
     # A lone candidate is its retriever's best: 1, where ranx's min-max would give 0/0 → 0.
     run = RankedRun.from_run({"q1": {"a": 3.0}, "q2": {}, "q3": {"a": 2.0, "b": 4.0}}, ["q1", "q2", "q3"], ["a", "b"])
     assert normalise(run).tolist() == [[1.0, 0.0], [0.0, 0.0], [1.0, 0.0]]
+
+
+def test_zmuv_rows_have_zero_mean_and_unit_variance():
+    run = RankedRun.from_run({"q1": {"a": 3.0}, "q2": {}, "q3": {"a": 2.0, "b": 4.0, "c": 9.0}}, ["q1", "q2", "q3"],
+                             ["a", "b", "c"])
+    normalised = normalise(run, "zmuv")
+    assert normalised[:2].tolist() == [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]  # a lone candidate: no spread, 0
+    assert normalised[2].mean() == pytest.approx(0.0) and normalised[2].std() == pytest.approx(1.0)
 
 
 def test_ties_are_broken_by_docid_whatever_the_table_order():
