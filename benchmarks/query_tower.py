@@ -11,9 +11,12 @@ would need no re-indexing. Recipes: `tower*` train the query encoder (all layers
 the top N), optionally with a KL term toward the base model's own full-corpus distribution; `adapter` trains a
 384×384 linear map on the base query vectors (identity at the start), the cheapest query-side change.
 
-Training questions: `offline` (the pipeline's data/queries/train.jsonl: 3 offline questions per document) or
+Training questions: `offline` (the pipeline's data/queries/train.jsonl: 3 offline questions per document),
 `dev` (the dev questions, LLM-written, standing in for an LLM's via `queries.from_file`, minus the measured
-ones). Prints dense map@3 / mrr@10 on the conversational knowledge questions and on `--dev` seeded dev
+ones) or `conversational` (the conversational knowledge questions, split in two folds by document: each fold
+trains a model that encodes the other fold, so every conversational figure is held out; the question this
+answers is whether questions of the conversational *form* would let fine-tuning gain, as an LLM prompted for
+them might write; dev: the mean of the two models). Prints dense map@3 / mrr@10 on the conversational knowledge questions and on `--dev` seeded dev
 questions, over the full corpus, for the base model and after each recipe.
 """
 
@@ -44,6 +47,11 @@ RECIPES = {
     "tower-kd-top4": dict(kind="tower", questions="offline", top_layers=4, steps=100, batch=32, lr=1e-5, kd_weight=0.5),
     "tower-dev": dict(kind="tower", questions="dev", top_layers=0, steps=200, batch=32, lr=2e-5, kd_weight=0.0),
     "tower-dev-kd-top4": dict(kind="tower", questions="dev", top_layers=4, steps=100, batch=32, lr=1e-5, kd_weight=0.5),
+    # the conversational questions themselves, two-fold by document: each fold's model is measured on the other fold
+    "tower-conv-kd-top4": dict(kind="tower", questions="conversational", top_layers=4, steps=40, batch=16, lr=1e-5,
+                               kd_weight=0.5),
+    "tower-conv": dict(kind="tower", questions="conversational", top_layers=0, steps=40, batch=16, lr=2e-5,
+                       kd_weight=0.0),
     "adapter": dict(kind="adapter", questions="offline", top_layers=0, steps=1000, batch=64, lr=1e-3, kd_weight=0.0),
 }
 
@@ -158,22 +166,47 @@ def main() -> None:
                 if row.get("source") == "dev" and row["qid"] not in measured_qids],
     }
 
-    def figures(encode) -> dict:
+    def figures(encode, rows_of=None) -> dict:
         out = {}
         for name, rows in measured.items():
+            rows = rows if rows_of is None else rows_of.get(name, rows)
             vectors = encode([question_text(row) for row in rows]).numpy()
             out[name] = dense_metrics(vectors, passages.numpy(), [r["qid"] for r in rows], docids,
                                       {r["qid"]: list(r["relevant"]) for r in rows})
         return out
+
+    def cross_validated(recipe: dict) -> dict:
+        """Conversational figures of models each trained on the other fold; dev: the mean of the fold models."""
+        documents_of = sorted({row["relevant"][0] for row in measured["conversational"]})
+        random.Random(args.seed).shuffle(documents_of)
+        fold_of = {d: i % 2 for i, d in enumerate(documents_of)}
+        folds = [[r for r in measured["conversational"] if fold_of[r["relevant"][0]] == k] for k in (0, 1)]
+        held_out, dev = {}, []
+        for k in (0, 1):
+            pairs = [(question_text(r), position[d]) for r in folds[1 - k] for d in r["relevant"] if d in position]
+            random.Random(args.seed).shuffle(pairs)
+            model = train_tower(base_dir, recipe, pairs, passages, args.temperature, args.seed)
+            held_out.update(zip((r["qid"] for r in folds[k]), model.encode([question_text(r) for r in folds[k]])))
+            dev.append(figures(model.encode, {"conversational": folds[k]})["dev"])
+        rows = measured["conversational"]
+        return {"conversational": dense_metrics(torch.stack([held_out[r["qid"]] for r in rows]).numpy(),
+                                                passages.numpy(), [r["qid"] for r in rows], docids,
+                                                {r["qid"]: list(r["relevant"]) for r in rows}),
+                "dev": {m: float(np.mean([d[m] for d in dev])) for m in dev[0]}}
 
     base = QueryEncoder(base_dir)
     table = [("base", {}, 0.0, figures(base.encode))]
     log(f"base: {table[-1][3]}")
     for name in [n.strip() for n in args.recipes.split(",") if n.strip() and n.strip() != "base"]:
         recipe = RECIPES[name]
-        pairs = [(q, position[d]) for q, d in questions[recipe["questions"]] if d in position]
+        pairs = [(q, position[d]) for q, d in questions.get(recipe["questions"], []) if d in position]
         random.Random(args.seed).shuffle(pairs)
         started = time.time()
+        if recipe["questions"] == "conversational":
+            scores = cross_validated(recipe)
+            table.append((name, recipe, time.time() - started, scores))
+            log(f"{name}: two folds, {time.time() - started:.0f} s: {table[-1][3]}")
+            continue
         if recipe["kind"] == "adapter":
             adapter = train_adapter(base.encode([q for q, _ in pairs]), recipe, torch.tensor([d for _, d in pairs]),
                                     passages, args.temperature, args.seed)
