@@ -43,11 +43,9 @@ def assert_matches(ours: RankedRun, theirs: dict):
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.3, 0.6, 1.0])
-@pytest.mark.parametrize("coarse", [False, True])
-@pytest.mark.parametrize("norm", ["min-max", "zmuv"])
+# not zmuv on coarse (tied) scores: their z-scores tie only up to float rounding, which ranx rounds its own way
+@pytest.mark.parametrize("norm, coarse", [("min-max", False), ("min-max", True), ("zmuv", False)])
 def test_hybrid_matches_ranx_weighted_sum(alpha, coarse, norm):
-    if norm == "zmuv" and coarse:
-        pytest.skip("z-scores of tied inputs tie only up to float rounding, which ranx and we round differently")
     rng = random.Random(1)
     # ranx's zmuv fusion drops a question that one run has no candidates for; ours keeps the other run's
     sparse, dense = (random_run(rng, coarse=coarse, empty=norm != "zmuv") for _ in range(2))
