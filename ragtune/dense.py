@@ -258,8 +258,18 @@ class E5Encoder:
 
 # --- FAISS -------------------------------------------------------------------------------------
 
+def _faiss():
+    """The faiss module; without it, an ImportError naming the extra that installs it (an optional dependency)."""
+    try:
+        import faiss
+    except ImportError as error:
+        raise ImportError('FAISS is not installed: `make setup` installs it, or pip install -e ".[cpu]" '
+                          '(".[gpu]" for faiss-gpu on a CUDA machine, instead of ".[cpu]")') from error
+    return faiss
+
+
 def gpu_available() -> bool:
-    import faiss
+    faiss = _faiss()
 
     return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
 
@@ -271,7 +281,7 @@ def build_faiss(vectors: np.ndarray, kind: IndexKind = "flat", *, nlist: int = 2
     On a machine with faiss-gpu and a GPU, `use_gpu` moves flat and IVF indexes to GPU 0 (faiss has
     no GPU HNSW); elsewhere it is ignored.
     """
-    import faiss
+    faiss = _faiss()
 
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or len(vectors) == 0:
@@ -298,7 +308,7 @@ def build_faiss(vectors: np.ndarray, kind: IndexKind = "flat", *, nlist: int = 2
 
 
 def save_faiss(index, path: str | Path) -> None:
-    import faiss
+    faiss = _faiss()
 
     if hasattr(faiss, "index_gpu_to_cpu") and type(index).__name__.startswith("Gpu"):
         index = faiss.index_gpu_to_cpu(index)
@@ -307,7 +317,7 @@ def save_faiss(index, path: str | Path) -> None:
 
 
 def load_faiss(path: str | Path, *, use_gpu: bool = False):
-    import faiss
+    faiss = _faiss()
 
     index = faiss.deserialize_index(np.fromfile(path, dtype=np.uint8))
     if use_gpu and gpu_available() and not isinstance(index, faiss.IndexHNSW):

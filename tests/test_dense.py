@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 
 import numpy as np
 import pytest
@@ -90,6 +91,12 @@ def test_saved_flat_index_is_byte_stable(corpus, tmp_path):
     for name in ("a", "b"):
         save_faiss(build_faiss(corpus.dense, "flat"), tmp_path / name)
     assert hashlib.sha256((tmp_path / "a").read_bytes()).digest() == hashlib.sha256((tmp_path / "b").read_bytes()).digest()
+
+
+def test_missing_faiss_names_the_extra_that_installs_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "faiss", None)  # `import faiss` now fails as if it were not installed
+    with pytest.raises(ImportError, match=r'pip install -e "\.\[cpu\]"'):
+        build_faiss(np.ones((2, 4), np.float32), "flat")
 
 
 # --- the encoder interface: specs, load_encoder, E5 ---------------------------------------------
