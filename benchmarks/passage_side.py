@@ -22,7 +22,6 @@ knowledge questions and on `--dev` seeded dev questions.
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import time
 from collections import defaultdict
@@ -34,11 +33,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train_e5 import PASSAGE_LEN, QUERY_LEN, dense_metrics, log  # noqa: E402
+import kept_workspace  # noqa: E402
+from train_e5 import dense_metrics, log  # noqa: E402
 
-from ragtune import dense  # noqa: E402
-from ragtune.encodings import EncodingMemo  # noqa: E402
-from ragtune.io import read_jsonl  # noqa: E402
 from ragtune.selection import question_text  # noqa: E402
 
 RECIPES = {
@@ -95,45 +92,27 @@ def train(passages: torch.Tensor, questions: torch.Tensor, targets: torch.Tensor
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--work", type=Path, required=True, help="a pipeline workspace after its index stage")
+    kept_workspace.add_arguments(parser)
     parser.add_argument("--recipes", default="base,expand-offline-0.5,expand-offline-1,expand-dev-0.5,expand-dev-1,"
                         "adapter-offline,vectors-offline,vectors-dev",
                         help=f"comma-separated: base and any of {', '.join(RECIPES)}")
-    parser.add_argument("--dev", type=int, default=1000, help="seeded dev questions measured (never trained on)")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/ragtune-passage-side"),
                         help="where the base query vectors are remembered between runs")
-    parser.add_argument("--temperature", type=float, default=0.02)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    work, base_dir = args.work, args.work / "models" / "base"
-    encoder = dense.load_encoder(base_dir, query_max_length=QUERY_LEN, passage_max_length=PASSAGE_LEN)
-
-    def encoded(kind: str, texts: list[str], directory: Path) -> torch.Tensor:
-        memo = EncodingMemo(directory, base_dir, kind, QUERY_LEN if kind == "query" else PASSAGE_LEN, "none",
-                            dense.devices_key(None))
-        return torch.from_numpy(memo.encode(texts, lambda t: encoder.encode(t, kind=kind).dense))
-
-    documents = read_jsonl(work / "data/prepared/documents.jsonl")
-    docids = [d["docid"] for d in documents]
-    position = {d: i for i, d in enumerate(docids)}
-    passages = encoded("passage", [d["content"] for d in documents], work / "models/.encodings")
-
-    validation = [row for row in read_jsonl(work / "data/queries/validation.jsonl") if row.get("relevant")]
-    measured = {"conversational": [row for row in validation if row.get("source") == "conversational"],
-                "dev": random.Random(args.seed).sample([r for r in validation if r.get("source") == "dev"], args.dev)}
+    workspace = kept_workspace.load(args)
+    docids, position, passages, measured = workspace.docids, workspace.position, workspace.passages, workspace.measured
     held_out = {d for row in measured["dev"] for d in row["relevant"]}
     pairs = {
-        "offline": [(row["query"], row["docid"]) for row in read_jsonl(work / "data/queries/train.jsonl")],
-        "dev": [(question_text(row), row["relevant"][0]) for row in validation
+        "offline": workspace.offline,
+        "dev": [(question_text(row), row["relevant"][0]) for row in workspace.validation
                 if row.get("source") == "dev" and not set(row["relevant"]) & held_out],
     }
     started = time.time()
-    training = {name: (encoded("query", [q for q, _ in rows], args.cache),
+    training = {name: (workspace.base_vectors("query", [q for q, _ in rows], args.cache),
                        torch.tensor([position[d] for _, d in rows])) for name, rows in pairs.items()}
     log(f"base query vectors of {sum(len(r) for r in pairs.values())} training questions: {time.time() - started:.0f} s")
-    measured_vectors = {name: encoded("query", [question_text(r) for r in rows], args.cache).numpy()
+    measured_vectors = {name: workspace.base_vectors("query", [question_text(r) for r in rows], args.cache).numpy()
                         for name, rows in measured.items()}
 
     def figures(vectors: torch.Tensor) -> dict:

@@ -34,11 +34,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train_e5 import PASSAGE_LEN, QUERY_LEN, dense_metrics, log, pooled  # noqa: E402
+import kept_workspace  # noqa: E402
+from train_e5 import QUERY_LEN, dense_metrics, log, pooled  # noqa: E402
 
-from ragtune import dense  # noqa: E402
-from ragtune.encodings import EncodingMemo  # noqa: E402
-from ragtune.io import read_jsonl  # noqa: E402
 from ragtune.partial_finetune import frozen_parameter_names  # noqa: E402
 from ragtune.selection import question_text  # noqa: E402
 
@@ -137,32 +135,18 @@ def train_adapter(base_questions: torch.Tensor, recipe: dict, targets: torch.Ten
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--work", type=Path, required=True, help="a pipeline workspace after its index stage")
+    kept_workspace.add_arguments(parser)
     parser.add_argument("--recipes", default="base,tower,tower-kd-top4,adapter",
                         help=f"comma-separated: base and any of {', '.join(RECIPES)}")
-    parser.add_argument("--dev", type=int, default=1000, help="seeded dev questions measured (never trained on)")
-    parser.add_argument("--temperature", type=float, default=0.02)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    work, base_dir = args.work, args.work / "models" / "base"
-
-    documents = read_jsonl(work / "data/prepared/documents.jsonl")
-    docids = [d["docid"] for d in documents]
-    position = {d: i for i, d in enumerate(docids)}
-    memo = EncodingMemo(work / "models/.encodings", base_dir, "passage", PASSAGE_LEN, "none", dense.devices_key(None))
-    passages = torch.from_numpy(memo.encode([d["content"] for d in documents], lambda texts: dense.load_encoder(
-        base_dir, passage_max_length=PASSAGE_LEN).encode(texts, kind="passage").dense))
-    log(f"{len(docids)} passage vectors of the base model ({memo.remembered} remembered by the index stage)")
-
-    validation = [row for row in read_jsonl(work / "data/queries/validation.jsonl") if row.get("relevant")]
-    measured = {"conversational": [row for row in validation if row.get("source") == "conversational"],
-                "dev": random.Random(args.seed).sample([r for r in validation if r.get("source") == "dev"], args.dev)}
+    workspace = kept_workspace.load(args)
+    base_dir, docids, position, passages = workspace.base_dir, workspace.docids, workspace.position, workspace.passages
+    measured = workspace.measured
     measured_qids = {row["qid"] for row in measured["dev"]}
     questions = {
-        "offline": [(row["query"], row["docid"]) for row in read_jsonl(work / "data/queries/train.jsonl")],
-        "dev": [(question_text(row), row["relevant"][0]) for row in validation
+        "offline": workspace.offline,
+        "dev": [(question_text(row), row["relevant"][0]) for row in workspace.validation
                 if row.get("source") == "dev" and row["qid"] not in measured_qids],
     }
 
