@@ -17,7 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from train_e5 import PASSAGE_LEN, QUERY_LEN, log  # noqa: E402
+from e5_bench import PASSAGE_LEN, QUERY_LEN, log  # noqa: E402
 
 from ragtune import dense  # noqa: E402
 from ragtune.encodings import EncodingMemo  # noqa: E402

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import kept_workspace  # noqa: E402
-from train_e5 import dense_metrics, log  # noqa: E402
+from e5_bench import dense_metrics, log  # noqa: E402
 
 from ragtune.selection import question_text  # noqa: E402
 

@@ -10,6 +10,8 @@ one of the 4,272 documents (a full-corpus softmax: every other document is a neg
 would need no re-indexing. Recipes: `tower*` train the query encoder (all layers but the word embeddings, or
 the top N), optionally with a KL term toward the base model's own full-corpus distribution; `adapter` trains a
 384×384 linear map on the base query vectors (identity at the start), the cheapest query-side change.
+`--interpolate 0.25,0.5` also measures each trained query encoder merged with the base (WiSE-FT: the weights
+base + w · (tuned − base)); `--temperature 0.01` is E5's own pre-training temperature.
 
 Training questions: `offline` (the pipeline's data/queries/train.jsonl: 3 offline questions per document),
 `dev` (the dev questions, LLM-written, standing in for an LLM's via `queries.from_file`, minus the measured
@@ -23,6 +25,7 @@ questions, over the full corpus, for the base model and after each recipe.
 from __future__ import annotations
 
 import argparse
+import copy
 import random
 import sys
 import time
@@ -35,8 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import kept_workspace  # noqa: E402
-from train_e5 import QUERY_LEN, dense_metrics, log, pooled  # noqa: E402
+from e5_bench import QUERY_LEN, dense_metrics, log  # noqa: E402
 
+from ragtune.e5 import mean_pooled  # noqa: E402
 from ragtune.partial_finetune import frozen_parameter_names  # noqa: E402
 from ragtune.selection import question_text  # noqa: E402
 
@@ -45,6 +49,8 @@ RECIPES = {
     "tower-kd-top4": dict(kind="tower", questions="offline", top_layers=4, steps=100, batch=32, lr=1e-5, kd_weight=0.5),
     "tower-dev": dict(kind="tower", questions="dev", top_layers=0, steps=200, batch=32, lr=2e-5, kd_weight=0.0),
     "tower-dev-kd-top4": dict(kind="tower", questions="dev", top_layers=4, steps=100, batch=32, lr=1e-5, kd_weight=0.5),
+    # one whole epoch over the 18,180 unmeasured dev questions
+    "tower-dev-epoch": dict(kind="tower", questions="dev", top_layers=0, steps=568, batch=32, lr=2e-5, kd_weight=0.0),
     # the conversational questions themselves, two-fold by document: each fold's model is measured on the other fold
     "tower-conv-kd-top4": dict(kind="tower", questions="conversational", top_layers=4, steps=40, batch=16, lr=1e-5,
                                kd_weight=0.5),
@@ -65,7 +71,7 @@ class QueryEncoder:
     def __call__(self, texts: list[str]) -> torch.Tensor:
         batch = self.tokenizer(["query: " + t for t in texts], max_length=QUERY_LEN, truncation=True, padding=True,
                                return_tensors="pt")
-        return pooled(self.model(**batch).last_hidden_state, batch["attention_mask"])
+        return mean_pooled(self.model(**batch).last_hidden_state, batch["attention_mask"])
 
     @torch.no_grad()  # not inference_mode: the adapter trains on these vectors
     def encode(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
@@ -84,6 +90,15 @@ class QueryEncoder:
         for name, parameter in parameters.items():
             parameter.requires_grad = name not in frozen
         return [p for p in self.model.parameters() if p.requires_grad]
+
+
+def interpolated(base: QueryEncoder, tuned: QueryEncoder, weight: float) -> QueryEncoder:
+    """WiSE-FT (Wortsman et al. 2022): the encoder whose weights are base + weight · (tuned − base)."""
+    merged = copy.deepcopy(base)
+    tuned_state = tuned.model.state_dict()
+    merged.model.load_state_dict({name: value + weight * (tuned_state[name] - value) if value.is_floating_point()
+                                  else value for name, value in base.model.state_dict().items()})
+    return merged
 
 
 def schedule(optimiser, steps: int):
@@ -138,6 +153,9 @@ def main() -> None:
     kept_workspace.add_arguments(parser)
     parser.add_argument("--recipes", default="base,tower,tower-kd-top4,adapter",
                         help=f"comma-separated: base and any of {', '.join(RECIPES)}")
+    parser.add_argument("--interpolate", default="",
+                        help="also measure each trained query encoder merged with the base model (WiSE-FT): "
+                             "comma-separated weights of the fine-tuned model, e.g. 0.3,0.5")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     workspace = kept_workspace.load(args)
@@ -196,10 +214,14 @@ def main() -> None:
                                     passages, args.temperature, args.seed)
             encode = lambda texts: torch.nn.functional.normalize(adapter(base.encode(texts)), dim=-1).detach()  # noqa: E731
         else:
-            encode = train_tower(base_dir, recipe, pairs, passages, args.temperature, args.seed).encode
+            tuned = train_tower(base_dir, recipe, pairs, passages, args.temperature, args.seed)
+            encode = tuned.encode
         seconds = time.time() - started
         table.append((name, recipe, seconds, figures(encode)))
         log(f"{name}: {len(pairs)} training questions, {seconds:.0f} s: {table[-1][3]}")
+        for weight in [float(w) for w in args.interpolate.split(",") if w.strip()] if recipe["kind"] == "tower" else []:
+            table.append((f"{name} merged {weight:g}", recipe, seconds, figures(interpolated(base, tuned, weight).encode)))
+            log(f"{table[-1][0]}: {table[-1][3]}")
 
     print("\n| recipe | questions | trained | steps × batch | lr | KD weight | train s | conv map@3 | conv mrr@10 "
           "| dev map@3 | dev mrr@10 |")

@@ -37,15 +37,16 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from e5_bench import PASSAGE_LEN, QUERY_LEN, dense_metrics, log  # noqa: E402
+
 from ragtune import queries as question_forms  # noqa: E402
+from ragtune.e5 import mean_pooled  # noqa: E402
 from ragtune.conversation import standalone_query  # noqa: E402
 from ragtune.io import read_jsonl, write_jsonl  # noqa: E402
-from ragtune.metrics import evaluate  # noqa: E402
 
 COMPETITION = ROOT.parent / "shared" / "data" / "competition"
 CONVERSATIONAL = [ROOT / "ragtune" / "resources" / "competition" / "conversational.jsonl"]
 CACHE_LAYERS = (8, 10, 11)  # inputs of these layers are cached: recipes may train the top 4, 2 or 1 layers
-PASSAGE_LEN, QUERY_LEN = 256, 64
 
 # name → settings; `questions`: which offline generator wrote the training questions, or `dev`: LLM-written dev
 # questions (standing in for questions an LLM such as Solar writes, `queries.from_file`), never of the documents
@@ -68,10 +69,6 @@ RECIPES = {
     "dev-hard-top4": dict(questions="dev", top_layers=4, steps=40, batch=16, lr=2e-5, temperature=0.02,
                           hard_negatives=3, kd_weight=0.0),
 }
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def digest(obj) -> str:
@@ -108,7 +105,7 @@ class TopLayers:
             for layer in CACHE_LAYERS:
                 for row, i in enumerate(index):
                     cached[layer][i] = out.hidden_states[layer][row, :lengths[row]].to(torch.float16).clone()
-            final[index] = pooled(out.last_hidden_state, batch["attention_mask"]).numpy()
+            final[index] = mean_pooled(out.last_hidden_state, batch["attention_mask"]).numpy()
             if (b // batch_size) % 20 == 0:
                 log(f"  {label} {b + len(index)}/{len(texts)} ({time.time() - started:.0f} s)")
         return {"layers": cached, "final": final}
@@ -126,12 +123,7 @@ class TopLayers:
         for layer in self.model.encoder.layer[start:]:
             x = layer(x, extended)
             x = x[0] if isinstance(x, tuple) else x
-        return pooled(x, mask)
-
-
-def pooled(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    m = mask.unsqueeze(-1).to(hidden.dtype)
-    return torch.nn.functional.normalize((hidden * m).sum(1) / m.sum(1).clamp(min=1), dim=-1)
+        return mean_pooled(x, mask)
 
 
 def cached_states(encoder: TopLayers, cache: Path, name: str, texts: list[str], max_length: int) -> dict:
@@ -143,14 +135,6 @@ def cached_states(encoder: TopLayers, cache: Path, name: str, texts: list[str], 
     torch.save(states, path.with_suffix(".tmp"))
     path.with_suffix(".tmp").replace(path)
     return states
-
-
-def dense_metrics(query_vectors: np.ndarray, doc_vectors: np.ndarray, qids: list[str], docids: list[str],
-                  qrels: dict[str, list[str]], depth: int = 10) -> dict[str, float]:
-    scores = query_vectors @ doc_vectors.T
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :depth]
-    run = {qid: {docids[j]: float(scores[i, j]) for j in top[i]} for i, qid in enumerate(qids)}
-    return evaluate(run, qrels, ("map@3", "mrr@10"))
 
 
 def load_sets(dev_size: int, others: int, seed: int, train_per_generator: int):

