@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 import ragtune
+from ragtune import machine
 from ragtune.dvcconfig import default_remote
 from ragtune.lockfile import locked_output, unreproducible_dependencies
 from ragtune.vcs import (Log, ReleaseError, describe_changes, dirty_paths, dvc_command, explain_failure, git,
@@ -173,6 +174,7 @@ def release(dvc_root: Path, score: float, note: str = "", submission: str = "sub
         "ragtune_version": ragtune.__version__,
         "dvc_version": metadata.version("dvc"),
         "python_version": platform.python_version(),
+        "machine": machine.describe(),
     }
 
     pushed_to = None

@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ragtune import machine
 from ragtune.dvcconfig import cache_dir, default_remote, dvc_config, share_config
 from ragtune.lockfile import cache_object, unreproducible_dependencies
 from ragtune.release import count_lines, read_record
@@ -44,6 +45,8 @@ class Reproduction:
     # "restored": the stage that writes the submission did not run (its output came from the DVC cache,
     # the remote or DVC's run cache); "regenerated": it ran in the worktree (always with regenerate=True)
     submission_source: str = "restored"
+    # on a mismatch: how this machine differs from the releasing one ("cpu: A → B", ...), see ragtune.machine
+    machine_differences: list[str] = dataclasses.field(default_factory=list)
 
 
 def _first_difference(recorded: bytes, reproduced: bytes) -> tuple[int, str | None, str | None] | None:
@@ -160,6 +163,8 @@ def reproduce(dvc_root: Path, tag: str, keep: bool = False, jobs: int | None = N
         producer = sub.get("dvc_stage")
         if (producer in ran) if producer else bool(ran):
             result.submission_source = "regenerated"
+        if not result.matched:
+            result.machine_differences = machine.differences(record.get("machine"), machine.describe())
         if not result.matched and reproduced is not None:
             recorded = _recorded_bytes(record, dvc_root, main_cache)
             result.recorded_content_available = recorded is not None
@@ -199,6 +204,10 @@ def describe_reproduction(result: Reproduction) -> str:
             lines.append(f"    reproduced: {new if new is not None else '(end of file)'}")
         elif result.reproduced_sha256 is not None:
             lines.append("  the recorded submission is no longer in the workspace or DVC cache, so no line diff")
+        if result.machine_differences and result.submission_source == "regenerated":
+            lines.append("  released on another kind of machine (kernels, hence last bits, differ by CPU and GPU; "
+                         "docs/reproducibility.md):")
+            lines.extend(f"    {difference}" for difference in result.machine_differences)
     if result.worktree is not None:
         lines.append(f"  worktree kept at {result.worktree} (remove with `git worktree remove --force {result.worktree}`)")
     s = result.seconds

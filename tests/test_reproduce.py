@@ -48,6 +48,21 @@ def test_reproduce_shows_first_differing_line_when_a_stage_is_not_deterministic(
         sh(project, "git", "worktree", "remove", "--force", str(result.worktree))
 
 
+def test_a_regenerated_mismatch_names_how_the_releasing_machine_differed(released, monkeypatch, capsys):
+    project = released
+    record = read_record(project, release_tag(project))
+    assert set(record["machine"]) == {"cpu", "cpu_features", "machine", "torch"}   # what release recorded
+    record["machine"]["cpu"] = "Another CPU"
+    record["submission"]["sha256"] = "0" * 64
+    (project.parent / "message.txt").write_text(format_message("lb/elsewhere", record))
+    sh(project, "git", "tag", "-a", "--cleanup=verbatim", "-F", str(project.parent / "message.txt"), "lb/elsewhere")
+    capsys.readouterr()
+
+    assert main(["reproduce", "lb/elsewhere", "--regenerate"]) == EXIT_MISMATCH
+    out = capsys.readouterr().out
+    assert "released on another kind of machine" in out and "cpu: Another CPU → " in out
+
+
 def test_reproduce_pulls_from_a_relative_local_remote_and_runs_no_stage(project, capsys):
     # the remote the project recommends: a directory beside the repo, stored relative in .dvc/config
     sh(project, "dvc", "remote", "add", "-d", "local", "../dvc-remote")
