@@ -50,6 +50,11 @@ RECIPES = {
     "tower-dev": dict(kind="tower", questions="dev", top_layers=0, steps=200, batch=32, lr=2e-5, kd_weight=0.0),
     "tower-dev-kd-top4": dict(kind="tower", questions="dev", top_layers=4, steps=100, batch=32, lr=1e-5, kd_weight=0.5),
     # one whole epoch over the 18,180 unmeasured dev questions
+    # dev questions without their key term (see without_key_term)
+    "tower-masked-kd-top4": dict(kind="tower", questions="dev-masked", top_layers=4, steps=200, batch=32, lr=1e-5,
+                                 kd_weight=0.5),
+    "tower-masked": dict(kind="tower", questions="dev-masked", top_layers=0, steps=200, batch=32, lr=2e-5,
+                         kd_weight=0.0),
     "tower-dev-epoch": dict(kind="tower", questions="dev", top_layers=0, steps=568, batch=32, lr=2e-5, kd_weight=0.0),
     # the conversational questions themselves, two-fold by document: each fold's model is measured on the other fold
     "tower-conv-kd-top4": dict(kind="tower", questions="conversational", top_layers=4, steps=40, batch=16, lr=1e-5,
@@ -90,6 +95,30 @@ class QueryEncoder:
         for name, parameter in parameters.items():
             parameter.requires_grad = name not in frozen
         return [p for p in self.model.parameters() if p.requires_grad]
+
+
+def without_key_term(pairs: list[tuple[str, str]], documents: dict[str, str], rare: float = 0.02,
+                     keep: int = 3) -> list[tuple[str, str]]:
+    """Each question minus its key term: of its words (an eojeol, or the eojeol less a 1–2 character ending) that
+    occur in its own document, the one in the fewest documents, if under `rare` of them. The rest describes the
+    concept without naming it, as the conversational questions the base model misses do ("콘덴서 용량을 크게
+    하려면 …" for a document about 유전율). Questions without such a term or left under `keep` words are dropped."""
+    texts, counts = list(documents.values()), {}
+
+    def document_count(term: str) -> int:
+        if term not in counts:
+            counts[term] = sum(term in text for text in texts)
+        return counts[term]
+
+    out = []
+    for question, docid in pairs:
+        document, words = documents[docid], question.split()
+        shared = [(min(document_count(c) for c in forms), i) for i, word in enumerate(words)
+                  if (forms := [c for c in {word.strip("?.,!"), word[:-1], word[:-2]} if len(c) >= 2 and c in document])]
+        if shared and len(words) > keep and min(shared)[0] < rare * len(documents):
+            key = min(shared)[1]
+            out.append((" ".join(w for i, w in enumerate(words) if i != key), docid))
+    return out
 
 
 def interpolated(base: QueryEncoder, tuned: QueryEncoder, weight: float) -> QueryEncoder:
@@ -167,6 +196,11 @@ def main() -> None:
         "dev": [(question_text(row), row["relevant"][0]) for row in workspace.validation
                 if row.get("source") == "dev" and row["qid"] not in measured_qids],
     }
+    if any(RECIPES[n.strip()]["questions"] == "dev-masked" for n in args.recipes.split(",") if n.strip() in RECIPES):
+        questions["dev-masked"] = without_key_term(questions["dev"], {d["docid"]: d["content"]
+                                                                          for d in workspace.documents})
+        log(f"dev-masked: {len(questions['dev-masked'])} of {len(questions['dev'])} dev questions, e.g. "
+            f"{questions['dev-masked'][:3]}")
 
     def figures(encode, rows_of=None) -> dict:
         out = {}
