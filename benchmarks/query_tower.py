@@ -15,7 +15,8 @@ base + w · (tuned − base)); `--temperature 0.01` is E5's own pre-training tem
 
 Training questions: `offline` (the pipeline's data/queries/train.jsonl: 3 offline questions per document),
 `dev` (the dev questions, LLM-written, standing in for an LLM's via `queries.from_file`, minus the measured
-ones) or `conversational` (the conversational knowledge questions, split in two folds by document: each fold
+ones), `dev-masked` (those dev questions without their key term: `without_key_term`) or `conversational` (the
+conversational knowledge questions, split in two folds by document: each fold
 trains a model that encodes the other fold, so every conversational figure is held out; the question this
 answers is whether questions of the conversational *form* would let fine-tuning gain, as an LLM prompted for
 them might write; dev: the mean of the two models). Prints dense map@3 / mrr@10 on the conversational knowledge questions and on `--dev` seeded dev
@@ -50,12 +51,12 @@ RECIPES = {
     "tower-dev": dict(kind="tower", questions="dev", top_layers=0, steps=200, batch=32, lr=2e-5, kd_weight=0.0),
     "tower-dev-kd-top4": dict(kind="tower", questions="dev", top_layers=4, steps=100, batch=32, lr=1e-5, kd_weight=0.5),
     # one whole epoch over the 18,180 unmeasured dev questions
+    "tower-dev-epoch": dict(kind="tower", questions="dev", top_layers=0, steps=568, batch=32, lr=2e-5, kd_weight=0.0),
     # dev questions without their key term (see without_key_term)
     "tower-masked-kd-top4": dict(kind="tower", questions="dev-masked", top_layers=4, steps=200, batch=32, lr=1e-5,
                                  kd_weight=0.5),
     "tower-masked": dict(kind="tower", questions="dev-masked", top_layers=0, steps=200, batch=32, lr=2e-5,
                          kd_weight=0.0),
-    "tower-dev-epoch": dict(kind="tower", questions="dev", top_layers=0, steps=568, batch=32, lr=2e-5, kd_weight=0.0),
     # the conversational questions themselves, two-fold by document: each fold's model is measured on the other fold
     "tower-conv-kd-top4": dict(kind="tower", questions="conversational", top_layers=4, steps=40, batch=16, lr=1e-5,
                                kd_weight=0.5),
@@ -184,7 +185,8 @@ def main() -> None:
                         help=f"comma-separated: base and any of {', '.join(RECIPES)}")
     parser.add_argument("--interpolate", default="",
                         help="also measure each trained query encoder merged with the base model (WiSE-FT): "
-                             "comma-separated weights of the fine-tuned model, e.g. 0.3,0.5")
+                             "comma-separated weights of the fine-tuned model, e.g. 0.3,0.5 (not for the "
+                             "conversational folds)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     workspace = kept_workspace.load(args)

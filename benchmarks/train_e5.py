@@ -40,8 +40,8 @@ sys.path.insert(0, str(ROOT))
 from e5_bench import PASSAGE_LEN, QUERY_LEN, dense_metrics, log  # noqa: E402
 
 from ragtune import queries as question_forms  # noqa: E402
-from ragtune.e5 import mean_pooled  # noqa: E402
 from ragtune.conversation import standalone_query  # noqa: E402
+from ragtune.e5 import mean_pooled  # noqa: E402
 from ragtune.io import read_jsonl, write_jsonl  # noqa: E402
 
 COMPETITION = ROOT.parent / "shared" / "data" / "competition"

@@ -48,7 +48,7 @@ def test_reproduce_shows_first_differing_line_when_a_stage_is_not_deterministic(
         sh(project, "git", "worktree", "remove", "--force", str(result.worktree))
 
 
-def test_a_regenerated_mismatch_names_how_the_releasing_machine_differed(released, monkeypatch, capsys):
+def test_a_regenerated_mismatch_names_how_the_releasing_machine_differed(released, capsys):
     project = released
     record = read_record(project, release_tag(project))
     assert set(record["machine"]) == {"cpu", "cpu_features", "machine", "torch"}   # what release recorded
