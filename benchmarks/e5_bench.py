@@ -16,7 +16,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ragtune.metrics import evaluate  # noqa: E402
+from ragtune.evaluation.metrics import evaluate  # noqa: E402
 
 _MODEL_GROUP = yaml.safe_load((ROOT / "conf" / "model" / "e5-small.yaml").read_text())["model"]
 QUERY_LEN, PASSAGE_LEN = _MODEL_GROUP["query_max_len"], _MODEL_GROUP["passage_max_len"]

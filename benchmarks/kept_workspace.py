@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from e5_bench import PASSAGE_LEN, QUERY_LEN, log  # noqa: E402
 
-from ragtune import dense  # noqa: E402
-from ragtune.encodings import EncodingMemo  # noqa: E402
+from ragtune.retrieval import dense  # noqa: E402
+from ragtune.cache.encodings import EncodingMemo  # noqa: E402
 from ragtune.io import read_jsonl  # noqa: E402
 
 

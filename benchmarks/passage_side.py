@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import kept_workspace  # noqa: E402
 from e5_bench import dense_metrics, log  # noqa: E402
 
-from ragtune.selection import question_text  # noqa: E402
+from ragtune.training.selection import question_text  # noqa: E402
 
 RECIPES = {
     **{f"expand-{q}-{b}": dict(kind="expand", questions=q, beta=float(b), centred=False)

@@ -41,9 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import kept_workspace  # noqa: E402
 from e5_bench import QUERY_LEN, dense_metrics, log  # noqa: E402
 
-from ragtune.e5 import mean_pooled  # noqa: E402
-from ragtune.partial_finetune import frozen_parameter_names  # noqa: E402
-from ragtune.selection import question_text  # noqa: E402
+from ragtune.models.e5 import mean_pooled  # noqa: E402
+from ragtune.training.partial_finetune import frozen_parameter_names  # noqa: E402
+from ragtune.training.selection import question_text  # noqa: E402
 
 RECIPES = {
     "tower": dict(kind="tower", questions="offline", top_layers=0, steps=200, batch=32, lr=2e-5, kd_weight=0.0),

@@ -10,11 +10,11 @@ import argparse
 import time
 from pathlib import Path
 
-from ragtune import metrics
-from ragtune.data import load_documents, load_labelled, user_text
+from ragtune.evaluation import metrics
+from ragtune.data.inputs import load_documents, load_labelled, user_text
 from ragtune.runs import RankedRun
-from ragtune.sparse.bm25 import BM25Retriever
-from ragtune.text import CONTENT_TAGS, QUESTION_SCAFFOLDING, KoreanAnalyzer
+from ragtune.retrieval.sparse.bm25 import BM25Retriever
+from ragtune.text.analysis import CONTENT_TAGS, QUESTION_SCAFFOLDING, KoreanAnalyzer
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "competition"
 

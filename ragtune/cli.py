@@ -18,8 +18,8 @@ def _log(text: str) -> None:
 
 
 def _release(args: argparse.Namespace) -> int:
-    from ragtune.release import release
-    from ragtune.vcs import find_dvc_root
+    from ragtune.release.tag import release
+    from ragtune.release.vcs import find_dvc_root
 
     made = release(find_dvc_root(Path.cwd()), score=args.score, note=args.note, submission=args.submission,
                    push=args.push, log=_log)
@@ -30,8 +30,8 @@ def _release(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from ragtune.reproduce import describe_reproduction, reproduce
-    from ragtune.vcs import find_dvc_root
+    from ragtune.release.reproduce import describe_reproduction, reproduce
+    from ragtune.release.vcs import find_dvc_root
 
     result = reproduce(find_dvc_root(Path.cwd()), args.tag, keep=args.keep, jobs=args.jobs, regenerate=args.regenerate,
                        log=_log)
@@ -40,7 +40,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from ragtune.compare import compare_runs, describe_comparison, load_labels, load_run
+    from ragtune.evaluation.compare import compare_runs, describe_comparison, load_labels, load_run
 
     qrels, questions = load_labels(Path(args.qrels))
     result = compare_runs(load_run(args.a), load_run(args.b), qrels, questions, metric=args.metric)
@@ -49,8 +49,8 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _releases(args: argparse.Namespace) -> int:
-    from ragtune.leaderboard import describe, list_releases, plot_local_vs_leaderboard, rank_correlations
-    from ragtune.vcs import find_dvc_root
+    from ragtune.release.leaderboard import describe, list_releases, plot_local_vs_leaderboard, rank_correlations
+    from ragtune.release.vcs import find_dvc_root
 
     releases = list_releases(find_dvc_root(Path.cwd()))
     correlations = rank_correlations(releases)
@@ -65,8 +65,8 @@ def _params(args: argparse.Namespace) -> int:
     """Compose conf/ into params.yaml exactly as `dvc exp run -S …` does (DVC's own Hydra composition)."""
     from dvc.utils.hydra import compose_and_dump
 
-    from ragtune.params import validate
-    from ragtune.workspace import compose
+    from ragtune.config.schema import validate
+    from ragtune.config.workspace import compose
 
     root = Path.cwd()
     validate(compose(root / "conf", args.overrides), source="conf/ " + " ".join(args.overrides))  # before writing
@@ -77,7 +77,7 @@ def _params(args: argparse.Namespace) -> int:
 
 def _use(args: argparse.Namespace) -> int:
     """Record the workspace's standing choices (conf/workspace/choices.yaml), validated by the schema."""
-    from ragtune import workspace
+    from ragtune.config import workspace
 
     conf = Path.cwd() / "conf"
     if args.reset:
@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ragtune.io import UserError, WriteError
-    from ragtune.vcs import ReleaseError
+    from ragtune.release.vcs import ReleaseError
 
     try:
         return args.handler(args)

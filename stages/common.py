@@ -16,7 +16,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ragtune.io import UserError, atomic_write  # noqa: E402
-from ragtune.params import validate  # noqa: E402
+from ragtune.config.schema import validate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKERS = min(os.cpu_count() or 1, 8)  # threads for analysis; results do not depend on it
@@ -26,7 +26,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 def params() -> dict:
     """The resolved parameters DVC tracks (params.yaml, composed from conf/ by `dvc exp run`), checked against
-    the schema (ragtune/params.py) before the stage does any work: a bad key or value ends it in one line."""
+    the schema (ragtune/config/schema.py) before the stage does any work: a bad key or value ends it in one line."""
     with open(ROOT / "params.yaml", encoding="utf-8") as handle:
         values = validate(yaml.safe_load(handle) or {}, source="params.yaml")
     warn_on_data_switch(values["data"]["name"])
@@ -36,7 +36,7 @@ def params() -> dict:
 def warn_on_data_switch(name: str) -> None:
     """Loudly, when this run's data group is not the one the workspace ran last (`dvc exp run -S alpha=…`
     after `-S data=competition` composes from conf/ again, i.e. on the default data)."""
-    from ragtune.cachedir import cache_root
+    from ragtune.cache.location import cache_root
     previous = record_data_group(cache_root(ROOT), name)
     if previous is not None:
         bar = "!" * 78

@@ -3,8 +3,9 @@ precision/recall; recall curves, MAP bars; one failure report with a section per
 
 from common import params, path, stage
 
-from ragtune import metrics, report
-from ragtune.conversation import standalone_query
+from ragtune.evaluation import metrics
+from ragtune.evaluation import report
+from ragtune.query.conversation import standalone_query
 from ragtune.io import atomic_write, read_jsonl, write_json
 from ragtune.runs import load_runs
 

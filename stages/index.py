@@ -5,14 +5,14 @@ import functools
 from common import params, path, stage
 from lexical import sparse_retriever
 
-from ragtune import dense
-from ragtune.encodings import EncodingMemo
+from ragtune.retrieval import dense
+from ragtune.cache.encodings import EncodingMemo
 from ragtune.io import read_jsonl, write_json
-from ragtune.sparse.bm25 import BM25Retriever
-from ragtune.text import CharNgramAnalyzer
+from ragtune.retrieval.sparse.bm25 import BM25Retriever
+from ragtune.text.analysis import CharNgramAnalyzer
 
 
-ENCODINGS = "models/.encodings"  # shared with the train stage's selection (ragtune/encodings.py)
+ENCODINGS = "models/.encodings"  # shared with the train stage's selection (ragtune/cache/encodings.py)
 
 
 @stage

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from common import WORKERS
 
-from ragtune.params import ParamsError
-from ragtune.sparse.bm25 import BM25Retriever
-from ragtune.text import KoreanAnalyzer
+from ragtune.config.schema import ParamsError
+from ragtune.retrieval.sparse.bm25 import BM25Retriever
+from ragtune.text.analysis import KoreanAnalyzer
 
 
 def embedded_bm25(config: dict, analyzer_workers: int = WORKERS):
@@ -21,7 +21,7 @@ def sparse_retriever(config: dict, documents: list[dict] | None = None, analyzer
     if config["backend"] == "bm25s":
         return embedded_bm25(config, analyzer_workers)
     if config["backend"] == "elasticsearch":
-        from ragtune.sparse import elastic, elastic_settings as settings
+        from ragtune.retrieval.sparse import elastic, elastic_settings as settings
         analysis = settings.default_analysis(config["decompound_mode"], config["stoptags"] or settings.DEFAULT_STOPTAGS)
         name = config["index_prefix"]
         if documents is not None:

@@ -2,9 +2,9 @@
 
 from common import WORKERS, params, path, stage
 
-from ragtune import data
+from ragtune.data import inputs as data
 from ragtune.io import write_jsonl
-from ragtune.text import KoreanAnalyzer, check_indexable
+from ragtune.text.analysis import KoreanAnalyzer, check_indexable
 
 
 @stage

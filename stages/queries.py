@@ -14,11 +14,11 @@ import functools
 from common import params, path, stage
 from lexical import embedded_bm25
 
-from ragtune import queries
-from ragtune.cachedir import cache_root
+from ragtune.synthetic import questions as queries
+from ragtune.cache.location import cache_root
 from ragtune.io import read_jsonl, write_json, write_jsonl
 from ragtune.llm import AnswerStore, LLMClient, LLMSettings, ResponseCache
-from ragtune.text import KoreanAnalyzer
+from ragtune.text.analysis import KoreanAnalyzer
 
 NO_QUESTIONS = "ragtune/resources/questions/none.jsonl"  # queries.from_file's default: an empty shipped file
 

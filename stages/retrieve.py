@@ -7,17 +7,17 @@ optionally reranked. Runs of every retriever are written so evaluate can show wh
 
 from common import WORKERS, params, path, stage
 
-from ragtune import chitchat
-from ragtune.cachedir import cache_root
-from ragtune.hub import resolve_model
+from ragtune.query import chitchat
+from ragtune.cache.location import cache_root
+from ragtune.models.hub import resolve_model
 from ragtune.io import read_jsonl, write_jsonl
 from ragtune.llm import AnswerStore, LLMClient, LLMSettings, ResponseCache
-from ragtune.memo import SearchMemo
-from ragtune.query_plan import plan_queries
-from ragtune.rerank import rerank_subset
-from ragtune.retrieval import RetrievalSettings, retrieve
+from ragtune.cache.searches import SearchMemo
+from ragtune.query.plan import plan_queries
+from ragtune.retrieval.rerank import rerank_subset
+from ragtune.retrieval.pipeline import RetrievalSettings, retrieve
 from ragtune.runs import save_runs
-from ragtune.searchers import Searchers, cross_encoders
+from ragtune.retrieval.searchers import Searchers, cross_encoders
 
 
 @stage
@@ -63,7 +63,7 @@ def main() -> None:
         remembered = {kind: {name: memo.wrap(f"{split}/{name}", key, make) for name, (key, make) in group.items()}
                       for kind, group in (("sparse", lexical), ("dense", dense))}
         # reranker.validation_limit: a seeded subset of validation is reranked (eval always is in full);
-        # the others keep the fused ranking in the rerank runs, so their metrics mix both (see ragtune.rerank).
+        # the others keep the fused ranking in the rerank runs, so their metrics mix both (see ragtune.retrieval.rerank).
         rerank_qids = (rerank_subset([plan.qid for plan in active], p["reranker"]["validation_limit"], p["seed"])
                        if split == "validation" else None)
         runs = retrieve({plan.qid: plan.variants for plan in active}, [plan.qid for plan in plans], docids,

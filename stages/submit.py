@@ -2,7 +2,7 @@
 
 from common import params, path, stage
 
-from ragtune import submission
+from ragtune.data import submission
 from ragtune.io import read_jsonl
 
 

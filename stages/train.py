@@ -6,11 +6,16 @@ models/reranker_base, models/reranker (a model directory or a pointer.json each;
 
 from common import params, path, stage
 
-from ragtune import dense, model_sources, negatives, selection, targeted, training
-from ragtune.hub import require_model, resolve_model
+from ragtune.retrieval import dense
+from ragtune.models import sources as model_sources
+from ragtune.training import negatives
+from ragtune.training import selection
+from ragtune.training import targeted
+from ragtune.training import runner as training
+from ragtune.models.hub import require_model, resolve_model
 from ragtune.io import read_jsonl, write_json
 
-ENCODINGS = "models/.encodings"  # remembered passage vectors, shared with the index stage (ragtune/encodings.py)
+ENCODINGS = "models/.encodings"  # remembered passage vectors, shared with the index stage (ragtune/cache/encodings.py)
 
 
 @stage

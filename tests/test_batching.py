@@ -8,9 +8,9 @@ from collections import Counter
 
 import pytest
 
-from ragtune.batching import arrange_epochs, batch_conflicts, order_for_unique_positives, read_training_file
+from ragtune.training.batches import arrange_epochs, batch_conflicts, order_for_unique_positives, read_training_file
 from ragtune.io import DataError, write_jsonl
-from ragtune.training import M3TrainSettings
+from ragtune.training.runner import M3TrainSettings
 
 
 def question_rows(docs: int, per_doc: int, negatives: int = 2, seed: int = 0) -> list[dict]:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ragtune.chitchat import ChitchatDetector, read_lines, shipped_calibration
+from ragtune.query.chitchat import ChitchatDetector, read_lines, shipped_calibration
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_threshold_turns_probability_into_the_decision(detector):
 
 
 def test_the_calibrated_detector_adds_every_stride_th_synthetic_question_and_none_at_stride_0():
-    from ragtune.chitchat import ChitchatDetector, calibrated_detector, shipped_calibration
+    from ragtune.query.chitchat import ChitchatDetector, calibrated_detector, shipped_calibration
 
     chitchat, knowledge = shipped_calibration()
     synthetic = [f"광합성 {i}단계에서 무엇이 만들어지나요?" for i in range(40)]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ragtune.cli import EXIT_ERROR, EXIT_OK, main
-from ragtune.compare import compare_runs, load_labels, load_run
+from ragtune.evaluation.compare import compare_runs, load_labels, load_run
 from ragtune.io import DataError, write_json, write_jsonl
 from ragtune.runs import RankedRun
 

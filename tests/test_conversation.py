@@ -1,6 +1,6 @@
 """The offline standalone query: user turns joined oldest first, assistant turns left out."""
 
-from ragtune.conversation import standalone_query, user_turns
+from ragtune.query.conversation import standalone_query, user_turns
 
 MSG = [{"role": "user", "content": "광합성이 뭐야?"}, {"role": "assistant", "content": "빛으로 당을 만드는 과정이에요."},
        {"role": "user", "content": "  "}, {"role": "user", "content": "응"},

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ragtune import data
+from ragtune.data import inputs as data
 
 ROOT = Path(__file__).resolve().parents[1]
 CONVERSATIONAL = ROOT / "ragtune" / "resources" / "competition" / "conversational.jsonl"

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ragtune import data
+from ragtune.data import inputs as data
 from ragtune.io import DataError
 
 

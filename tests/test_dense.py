@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from ragtune.dense import (
+from ragtune.retrieval.dense import (
     M3Encoder, build_faiss, lexical_matrix, lexical_scores, load_faiss, load_lexical_matrix, save_faiss,
     save_lexical_matrix, search,
 )
@@ -102,7 +102,7 @@ def test_missing_faiss_names_the_extra_that_installs_it(monkeypatch):
 # --- the encoder interface: specs, load_encoder, E5 ---------------------------------------------
 
 def test_load_encoder_serves_both_families(tmp_path):
-    from ragtune.dense import E5Encoder, M3Encoder, load_encoder, read_spec
+    from ragtune.retrieval.dense import E5Encoder, M3Encoder, load_encoder, read_spec
     from test_tiny import build_e5
 
     m3 = load_encoder(build_embedder(tmp_path / "m3"), device="cpu")
@@ -118,7 +118,7 @@ def test_load_encoder_serves_both_families(tmp_path):
 def test_e5_encoder_is_flagembeddings_mean_pooled_prefixed_embedding(tmp_path):
     from FlagEmbedding import FlagModel
 
-    from ragtune.dense import load_encoder
+    from ragtune.retrieval.dense import load_encoder
     from test_tiny import build_e5
 
     directory = build_e5(tmp_path / "e5")
@@ -137,7 +137,7 @@ def test_e5_encoder_is_flagembeddings_mean_pooled_prefixed_embedding(tmp_path):
 
 
 def test_int8_quantisation_is_a_switch(tmp_path):
-    from ragtune.dense import load_encoder
+    from ragtune.retrieval.dense import load_encoder
     from test_tiny import build_e5
 
     directory = build_e5(tmp_path / "e5")
@@ -151,7 +151,7 @@ def test_int8_quantisation_is_a_switch(tmp_path):
 # --- index.devices: one device, or FlagEmbedding's multi-process pool over several -----------------
 
 def test_devices_default_to_one_and_name_the_memo_key():
-    from ragtune.dense import default_device, devices_key, encoding_devices
+    from ragtune.retrieval.dense import default_device, devices_key, encoding_devices
 
     assert encoding_devices(None) == [default_device()] and devices_key(None) == default_device()
     assert encoding_devices("cuda:1") == ["cuda:1"]
@@ -167,7 +167,7 @@ def test_a_device_list_reaches_flagembeddings_devices_and_its_pool(tmp_path, mon
     encode_single_device; the first device decides fp16. The pool itself is exercised on CPUs below."""
     import FlagEmbedding
 
-    from ragtune.dense import load_encoder
+    from ragtune.retrieval.dense import load_encoder
     from test_tiny import build_e5
 
     made = []
@@ -199,7 +199,7 @@ def test_a_device_list_reaches_flagembeddings_devices_and_its_pool(tmp_path, mon
 
 def test_a_pool_of_two_cpu_processes_encodes_as_one_device(tmp_path):
     """FlagEmbedding's real multi-process pool (spawned workers), on two CPU "devices": the same vectors."""
-    from ragtune.dense import load_encoder
+    from ragtune.retrieval.dense import load_encoder
 
     directory = build_embedder(tmp_path / "m3")
     texts = SENTENCES * 2
@@ -215,9 +215,9 @@ def test_a_pool_of_two_cpu_processes_encodes_as_one_device(tmp_path):
 
 
 def test_pointer_directories_resolve_and_default_to_m3(tmp_path):
-    from ragtune.dense import M3_SPEC, read_spec
-    from ragtune.hub import resolve_model
-    from ragtune.model_sources import write_pointer
+    from ragtune.retrieval.dense import M3_SPEC, read_spec
+    from ragtune.models.hub import resolve_model
+    from ragtune.models.sources import write_pointer
 
     write_pointer(tmp_path / "hub", "BAAI/bge-m3")
     assert resolve_model(tmp_path / "hub") == "BAAI/bge-m3" and read_spec(tmp_path / "hub") == M3_SPEC
@@ -227,7 +227,7 @@ def test_pointer_directories_resolve_and_default_to_m3(tmp_path):
 
 
 def test_encoding_memo_encodes_each_text_once(tmp_path):
-    from ragtune.encodings import EncodingMemo
+    from ragtune.cache.encodings import EncodingMemo
 
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "weights").write_bytes(b"v1")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from configobj import ConfigObj
 
-from ragtune.dvcconfig import cache_dir, default_remote, dvc_config, remotes, share_config
-from ragtune.vcs import ReleaseError
+from ragtune.release.dvcconfig import cache_dir, default_remote, dvc_config, remotes, share_config
+from ragtune.release.vcs import ReleaseError
 
 CONFIG = """\
 [core]

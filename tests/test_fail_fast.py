@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ragtune.hub import ModelUnavailable, require_model
+from ragtune.models.hub import ModelUnavailable, require_model
 from ragtune.io import DataError, UserError, iter_jsonl, read_json
-from ragtune.text import check_indexable
+from ragtune.text.analysis import check_indexable
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,14 +59,14 @@ def test_local_directories_and_missing_paths(tmp_path):
 # ---- Elasticsearch -----------------------------------------------------------------------
 
 def test_elasticsearch_without_es_url_names_it(monkeypatch):
-    from ragtune.sparse.elastic import ElasticsearchRetriever
+    from ragtune.retrieval.sparse.elastic import ElasticsearchRetriever
     monkeypatch.delenv("ES_URL", raising=False)
     with pytest.raises(UserError, match="ES_URL is not set"):  # one line in a stage
         ElasticsearchRetriever(index_name="ragtune-x")
 
 
 def test_an_unreachable_elasticsearch_fails_in_seconds_naming_es_url(monkeypatch):
-    from ragtune.sparse.elastic import ElasticsearchBackendError, ElasticsearchRetriever
+    from ragtune.retrieval.sparse.elastic import ElasticsearchBackendError, ElasticsearchRetriever
     url = dead_url()
     monkeypatch.setenv("ES_URL", url)
     started = time.perf_counter()
@@ -89,7 +89,7 @@ def test_some_documents_without_lexical_tokens_are_listed_in_a_warning(caplog):
 
 
 def test_emoji_only_documents_yield_no_token():
-    from ragtune.text import KoreanAnalyzer
+    from ragtune.text.analysis import KoreanAnalyzer
     analyzer = KoreanAnalyzer()
     terms = [analyzer.select(m) for m in analyzer.morphemes(["😀🎉🚀", "광합성은 엽록체에서 일어난다."])]
     assert check_indexable("documents.jsonl", ["emoji", "text"], terms) == ["emoji"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from ranx import Run, fuse
 
-from ragtune.fusion import fuse_variants, hybrid, normalise, reciprocal_rank_fusion, weighted_sum
+from ragtune.retrieval.fusion import fuse_variants, hybrid, normalise, reciprocal_rank_fusion, weighted_sum
 from ragtune.runs import RankedRun
 
 DOCIDS = [f"d{d}" for d in range(40)]

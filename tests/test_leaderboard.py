@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from ragtune.cli import EXIT_OK, main
-from ragtune.leaderboard import list_releases, rank_correlations
-from ragtune.release import RECORD_FORMAT, format_message
+from ragtune.release.leaderboard import list_releases, rank_correlations
+from ragtune.release.tag import RECORD_FORMAT, format_message
 
 # (leaderboard score, conversational hybrid map@3, dev hybrid map@3): conversational tracks the leaderboard, dev inverts it
 RELEASES = [(0.80, 0.60, 0.95), (0.85, 0.65, 0.93), (0.90, 0.70, 0.91), (0.92, 0.72, 0.90)]

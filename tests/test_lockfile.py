@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ragtune.lockfile import LockedOutput, cache_object, locked_output, unreproducible_dependencies
-from ragtune.vcs import ReleaseError
+from ragtune.release.lockfile import LockedOutput, cache_object, locked_output, unreproducible_dependencies
+from ragtune.release.vcs import ReleaseError
 
 LOCK = """\
 schema: '2.0'

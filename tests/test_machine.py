@@ -1,8 +1,8 @@
-"""ragtune.machine: what a release records about the machine, and how a reproduction names what differs."""
+"""ragtune.release.machine: what a release records about the machine, and how a reproduction names what differs."""
 
 from __future__ import annotations
 
-from ragtune import machine
+from ragtune.release import machine
 
 CPUINFO = """processor\t: 0
 model name\t: Intel(R) Xeon(R) Processor

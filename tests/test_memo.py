@@ -5,7 +5,7 @@ import shutil
 
 import numpy as np
 
-from ragtune.memo import SearchMemo, fingerprint
+from ragtune.cache.searches import SearchMemo, fingerprint
 
 
 def counting_searcher(calls):

@@ -3,8 +3,8 @@ import random
 
 import pytest
 
-from ragtune import metrics
-from ragtune.metrics import competition_ap, evaluate, per_query, ranking, recall_curve
+from ragtune.evaluation import metrics
+from ragtune.evaluation.metrics import competition_ap, evaluate, per_query, ranking, recall_curve
 
 
 # --- straightforward reference formulae (binary relevance), independent of ranx -------------

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ragtune.dense import read_spec
-from ragtune.hub import write_pointer
-from ragtune.model_sources import base_embedder, base_reranker, copy_model
+from ragtune.retrieval.dense import read_spec
+from ragtune.models.hub import write_pointer
+from ragtune.models.sources import base_embedder, base_reranker, copy_model
 from test_tiny import SENTENCES, SHAPE, build_embedder, digests
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragtune.negatives import (
+from ragtune.training.negatives import (
     MiningStats, NegativeFilter, dense_pools, mine_negatives, missed_questions, targeted_rows, teacher_scores,
     training_rows,
 )
@@ -61,7 +61,7 @@ def models(tmp_path_factory):
 
 
 def test_dense_pools_rank_by_the_model(models):
-    from ragtune.dense import M3Encoder
+    from ragtune.retrieval.dense import M3Encoder
 
     encoder = M3Encoder(models[0], device="cpu", query_max_length=32, passage_max_length=64)
     passages = [TEXTS[d] for d in DOCIDS]
@@ -73,7 +73,7 @@ def test_dense_pools_rank_by_the_model(models):
 
 
 def test_targeted_rows_cover_only_missed_questions(models):
-    from ragtune.dense import M3Encoder
+    from ragtune.retrieval.dense import M3Encoder
 
     encoder = M3Encoder(models[0], device="cpu", query_max_length=32, passage_max_length=64)
     pairs = [{"query": TEXTS[d], "docid": d} for d in DOCIDS[:6]] + [{"query": "전혀 관계없는 말", "docid": "d10"}]
@@ -85,7 +85,7 @@ def test_targeted_rows_cover_only_missed_questions(models):
 
 
 def test_teacher_scores_are_the_cross_encoders(models):
-    from ragtune.rerank import CrossEncoderReranker
+    from ragtune.retrieval.rerank import CrossEncoderReranker
 
     reranker = CrossEncoderReranker(models[1], device="cpu", max_length=96)
     rows = [{"query": "광합성", "pos": [TEXTS["d00"]], "neg": [TEXTS["d01"], TEXTS["d02"]]},

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ragtune.params import ParamsError, schema_keys, validate
-from ragtune.workspace import compose, groups
+from ragtune.config.schema import ParamsError, schema_keys, validate
+from ragtune.config.workspace import compose, groups
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from ragtune import queries
+from ragtune.synthetic import questions as queries
 from ragtune.io import DataError
-from ragtune.text import KoreanAnalyzer
+from ragtune.text.analysis import KoreanAnalyzer
 
 DOCUMENT = ("광합성은 식물이 빛 에너지를 화학 에너지로 바꾸는 과정입니다. 엽록체의 엽록소는 빛을 흡수하고, "
             "이산화탄소와 물을 이용해 포도당을 만듭니다. 이 과정에서 산소가 부산물로 방출됩니다. "

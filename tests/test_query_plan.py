@@ -2,8 +2,8 @@
 
 import pytest
 
-from ragtune.chitchat import ChitchatDetector, shipped_calibration
-from ragtune.query_plan import REACTION_WORDS, offline_standalone, plan_queries, reaction_filter
+from ragtune.query.chitchat import ChitchatDetector, shipped_calibration
+from ragtune.query.plan import REACTION_WORDS, offline_standalone, plan_queries, reaction_filter
 
 
 @pytest.fixture(scope="module")

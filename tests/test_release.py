@@ -10,8 +10,8 @@ from release_support import (DVC_YAML, environment, project, release_tag, sh,  #
                              template)
 
 from ragtune.cli import EXIT_ERROR, EXIT_OK, main
-from ragtune.release import read_record, tag_name
-from ragtune.reproduce import reproduce
+from ragtune.release.tag import read_record, tag_name
+from ragtune.release.reproduce import reproduce
 
 
 def test_release_refuses_untracked_file(project, capsys):

@@ -1,6 +1,6 @@
 import pytest
 
-from ragtune.report import failure_report, plot_map_by_retriever, plot_recall_curves
+from ragtune.evaluation.report import failure_report, plot_map_by_retriever, plot_recall_curves
 
 QUESTIONS = {
     "2": "광합성은 어디에서 일어나나요?",

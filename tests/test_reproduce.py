@@ -12,8 +12,8 @@ from release_support import (DVC_YAML, SUBMIT, environment, project, release_tag
                              released, released_template, sh, template)
 
 from ragtune.cli import EXIT_ERROR, EXIT_MISMATCH, EXIT_OK, main
-from ragtune.release import format_message, read_record
-from ragtune.reproduce import reproduce
+from ragtune.release.tag import format_message, read_record
+from ragtune.release.reproduce import reproduce
 
 
 def test_reproduce_reports_mismatch_against_a_corrupted_record(released, capsys):

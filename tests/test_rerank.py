@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragtune.rerank import CrossEncoderReranker, rank_by_score
+from ragtune.retrieval.rerank import CrossEncoderReranker, rank_by_score
 from test_tiny import SENTENCES, build_embedder, build_reranker
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ragtune.rerank import CrossEncoderReranker, rerank_subset
-from ragtune.retrieval import BatchRescorer, RetrievalSettings, retrieve
+from ragtune.retrieval.rerank import CrossEncoderReranker, rerank_subset
+from ragtune.retrieval.pipeline import BatchRescorer, RetrievalSettings, retrieve
 from test_tiny import SENTENCES, build_embedder, build_reranker
 
 DOCIDS = [f"d{number:02d}" for number in range(len(SENTENCES))]

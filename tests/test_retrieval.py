@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from ragtune.fusion import hybrid, reciprocal_rank_fusion, weighted_sum
-from ragtune.retrieval import RetrievalSettings, hits_searcher, rerank_heads, retrieve
+from ragtune.retrieval.fusion import hybrid, reciprocal_rank_fusion, weighted_sum
+from ragtune.retrieval.pipeline import RetrievalSettings, hits_searcher, rerank_heads, retrieve
 from ragtune.runs import RankedRun
 
 DOCIDS = ["d3", "d1", "d2", "d0", "d4"]  # table order is not docid order on purpose
@@ -105,8 +105,8 @@ def test_reported_rescorers_do_not_change_the_final_ranking():
 
 
 def test_learned_sparse_searcher_scores_shared_tokens_only():
-    from ragtune.dense import Encoded, lexical_matrix
-    from ragtune.retrieval import LexicalWeightSearcher
+    from ragtune.retrieval.dense import Encoded, lexical_matrix
+    from ragtune.retrieval.pipeline import LexicalWeightSearcher
 
     class FakeEncoder:
         def encode(self, texts, kind, lexical=True):
@@ -123,7 +123,7 @@ def test_learned_sparse_searcher_scores_shared_tokens_only():
 def test_colbert_score_matches_flagembedding():
     from FlagEmbedding.inference.embedder.encoder_only.m3 import M3Embedder
 
-    from ragtune.dense import colbert_score
+    from ragtune.retrieval.dense import colbert_score
     rng = np.random.default_rng(0)
     query, passage = rng.normal(size=(5, 8)).astype(np.float32), rng.normal(size=(11, 8)).astype(np.float32)
     theirs = float(M3Embedder.colbert_score(None, query, passage))  # uses no instance state
@@ -131,8 +131,8 @@ def test_colbert_score_matches_flagembedding():
 
 
 def test_colbert_rescorer_encodes_passages_once_and_ranks_by_late_interaction():
-    from ragtune.dense import Encoded
-    from ragtune.retrieval import ColbertRescorer
+    from ragtune.retrieval.dense import Encoded
+    from ragtune.retrieval.pipeline import ColbertRescorer
 
     vectors = {"q": [[1.0, 0.0]], "a": [[0.0, 1.0]], "b": [[0.6, 0.8], [1.0, 0.0]], "c": [[0.8, 0.6]]}
     calls = []

@@ -6,11 +6,12 @@ import math
 import numpy as np
 import pytest
 
-from ragtune import queries, submission
-from ragtune.negatives import MiningStats, NegativeFilter, mine_negatives
+from ragtune.synthetic import questions as queries
+from ragtune.data import submission
+from ragtune.training.negatives import MiningStats, NegativeFilter, mine_negatives
 from ragtune.runs import RankedRun
-from ragtune.sparse.bm25 import BM25Retriever
-from ragtune.text import KoreanAnalyzer
+from ragtune.retrieval.sparse.bm25 import BM25Retriever
+from ragtune.text.analysis import KoreanAnalyzer
 
 DOCS = {
     "d1": "광합성은 식물이 빛 에너지를 이용해 이산화탄소와 물로 포도당을 만드는 과정이다.",
@@ -126,7 +127,7 @@ def test_bm25_index_bytes_do_not_depend_on_the_hash_seed(tmp_path):
     import os
     import subprocess
     import sys
-    script = ("import sys, pathlib; from ragtune.sparse.bm25 import BM25Retriever; from ragtune.text import CharNgramAnalyzer; "
+    script = ("import sys, pathlib; from ragtune.retrieval.sparse.bm25 import BM25Retriever; from ragtune.text.analysis import CharNgramAnalyzer; "
               "r = BM25Retriever(CharNgramAnalyzer(2)); "
               f"r.index({list(DOCS)!r}, {list(DOCS.values())!r}); r.save(pathlib.Path(sys.argv[1]))")
     for seed in ("1", "2"):

@@ -7,11 +7,11 @@ import copy
 
 import pytest
 
-from ragtune import searchers as module
+from ragtune.retrieval import searchers as module
 from ragtune.io import DataError
-from ragtune.memo import fingerprint
-from ragtune.params import ParamsError
-from ragtune.searchers import LIBRARIES, Searchers, cross_encoders, installed
+from ragtune.cache.searches import fingerprint
+from ragtune.config.schema import ParamsError
+from ragtune.retrieval.searchers import LIBRARIES, Searchers, cross_encoders, installed
 
 DOCIDS = ["d1", "d2"]
 PARAMS = {"alpha": 0.5, "rrf_k": 60,
@@ -49,7 +49,7 @@ def keys(root, p) -> dict[str, str]:
 
 def test_memo_keys_are_the_stages_fingerprints(root):
     """The keys runs/candidates was written with: a change here re-searches every remembered run."""
-    from ragtune.dense import default_device
+    from ragtune.retrieval.dense import default_device
     code = fingerprint(root / "ragtune", *(installed(m) for m in LIBRARIES))
     encoder = (64, 256, default_device())
     assert keys(root, PARAMS) == {

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ragtune import selection, submission
+from ragtune.training import selection
+from ragtune.data import submission
 from ragtune.runs import RankedRun, save_runs
 
 

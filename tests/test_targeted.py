@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ragtune.negatives import NegativeFilter
-from ragtune.targeted import targeted_round
-from ragtune.training import M3TrainSettings
+from ragtune.training.negatives import NegativeFilter
+from ragtune.training.targeted import targeted_round
+from ragtune.training.runner import M3TrainSettings
 from test_tiny import SENTENCES, build_embedder, digests
 
 TEXTS = {f"d{n:02d}": sentence for n, sentence in enumerate(SENTENCES)}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ragtune.tiny import build_tiny_e5, build_tiny_embedder, build_tiny_reranker
+from ragtune.models.tiny import build_tiny_e5, build_tiny_embedder, build_tiny_reranker
 
 SENTENCES = [
     "광합성은 식물이 빛 에너지를 이용하여 이산화탄소와 물로 포도당을 만드는 과정이다.",
@@ -181,7 +181,7 @@ def test_fine_tuned_tiny_reranker_loss_drops(tmp_path):
     import math
 
     from ragtune.io import write_jsonl
-    from ragtune.training import M3TrainSettings, finetune_reranker
+    from ragtune.training.runner import M3TrainSettings, finetune_reranker
 
     rows = [{"query": sentence.split()[0] + " " + sentence.split()[1], "pos": [sentence],
              "neg": [other for other in SENTENCES if other != sentence][index % 7::7][:3]}

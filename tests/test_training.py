@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ragtune.dense import load_encoder, read_spec
+from ragtune.retrieval.dense import load_encoder, read_spec
 from ragtune.io import read_jsonl, write_jsonl
-from ragtune.partial_finetune import frozen_parameter_names
-from ragtune.training import (
+from ragtune.training.partial_finetune import frozen_parameter_names
+from ragtune.training.runner import (
     LossCurve, M3TrainSettings, finetune_embedder, finetune_m3, finetune_m3_rows, finetune_reranker, resolve_precision,
     settings_from_mapping,
 )
@@ -118,7 +118,7 @@ def stage_repository(root: Path, overrides: dict) -> Path:
 
     import yaml
 
-    from ragtune.text import KoreanAnalyzer
+    from ragtune.text.analysis import KoreanAnalyzer
 
     source = Path(__file__).resolve().parents[1]
     shutil.copytree(source / "stages", root / "stages")

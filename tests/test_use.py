@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ragtune import workspace
+from ragtune.config import workspace
 from ragtune.cli import EXIT_ERROR, EXIT_OK, main
 from ragtune.io import DataError
-from ragtune.params import ParamsError
+from ragtune.config.schema import ParamsError
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ragtune import vcs
-from ragtune.vcs import ReleaseError, describe_changes, dirty_paths, dvc_command, explain_failure, find_dvc_root, git
+from ragtune.release import vcs
+from ragtune.release.vcs import ReleaseError, describe_changes, dirty_paths, dvc_command, explain_failure, find_dvc_root, git
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 import json
 import os
 
-from ragtune.cachedir import cache_root, git_common_dir
+from ragtune.cache.location import cache_root, git_common_dir
 from ragtune.llm import AnswerStore, ResponseCache, generate_questions
 
 KEY = "ab" + "0" * 62

@@ -22,9 +22,9 @@ from elastic_transport._node import NodeApiResponse  # what BaseNode.perform_req
 from elasticsearch import Elasticsearch
 
 from ragtune.io import DataError
-from ragtune.sparse import SparseRetriever, load_retriever
-from ragtune.sparse.elastic import MANIFEST_NAME, ElasticsearchBackendError, ElasticsearchRetriever
-from ragtune.sparse.elastic_settings import (
+from ragtune.retrieval.sparse import SparseRetriever, load_retriever
+from ragtune.retrieval.sparse.elastic import MANIFEST_NAME, ElasticsearchBackendError, ElasticsearchRetriever
+from ragtune.retrieval.sparse.elastic_settings import (
     ANALYZER_NAME,
     DEFAULT_STOPTAGS,
     corpus_fingerprint,
@@ -448,6 +448,6 @@ def test_invalid_arguments():
 
 def test_the_index_settings_need_no_client():
     # The stages name an index (and the tests read its settings) without loading the Elasticsearch client.
-    probe = "import sys, ragtune.sparse.elastic_settings; print(sorted(m for m in sys.modules if m.startswith('elastic')))"
+    probe = "import sys, ragtune.retrieval.sparse.elastic_settings; print(sorted(m for m in sys.modules if m.startswith('elastic')))"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from ragtune.sparse.elastic import ElasticsearchRetriever
+from ragtune.retrieval.sparse.elastic import ElasticsearchRetriever
 
 pytestmark = pytest.mark.skipif(not os.environ.get("ES_URL"), reason="ES_URL not set: no Elasticsearch server")
 

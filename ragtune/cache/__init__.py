@@ -1,0 +1,1 @@
+"""What outlives a stage's outputs: where the stores live, remembered candidate searches, remembered passage vectors."""

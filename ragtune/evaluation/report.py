@@ -1,0 +1,165 @@
+"""What went wrong, for a person to read: a Markdown failure report and comparison plots.
+
+Runs and qrels have the shapes described in `ragtune.evaluation.metrics`. Plots are drawn on a bare
+matplotlib Figure (Agg canvas, no pyplot state) and written atomically, without the
+Software/date metadata, so identical inputs give identical PNG bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from matplotlib.figure import Figure
+
+from ragtune.io import atomic_write
+from ragtune.evaluation.metrics import QrelsDict, RunDict, competition_ap
+from ragtune.runs import RankedRun, as_ranked
+
+
+def _natural(qid: str) -> tuple:
+    """Sort key that puts "2" before "10" (competition eval ids are integers)."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", qid) if part)
+
+
+def _snippet(text: str | None, length: int) -> str:
+    if text is None:
+        return "*(not in the collection)*"
+    flat = " ".join(text.split()).replace("|", "\\|")
+    return flat if len(flat) <= length else flat[:length] + "…"
+
+
+def _quote(text: str | None) -> str:
+    lines = (text or "*(question text unavailable)*").strip().splitlines() or [""]
+    return "\n".join("> " + line for line in lines)
+
+
+def _rank_of(docid: str, order: list[str]) -> str:
+    if docid in order:
+        return str(order.index(docid) + 1)
+    return f"not in top {len(order)}" if order else "no results"
+
+
+def _outcome(topk: list[str], relevant: list[str]) -> str:
+    """hit, miss (answered, nothing relevant in top-k), false_positive or false_negative (chit-chat)."""
+    if not relevant:
+        return "false_positive" if topk else "hit"
+    if not topk:
+        return "false_negative"
+    return "hit" if set(topk) & set(relevant) else "miss"
+
+
+def _limited(qids: list[str], limit: int | None) -> tuple[list[str], str]:
+    if limit is None or len(qids) <= limit:
+        return qids, ""
+    return qids[:limit], f"\n*… and {len(qids) - limit} more not shown.*\n"
+
+
+def failure_report(questions: dict[str, str], qrels: QrelsDict, runs: dict[str, RankedRun | RunDict], final: str,
+                   docs: dict[str, str], k: int = 3, limit: int | None = None, title: str | None = None) -> str:
+    """Markdown: per-retriever summary, then every question `final` missed in its top-k.
+
+    A miss is a question with relevant documents whose answer is non-empty but holds none of
+    them in its top-k. Chit-chat errors are listed apart: answering a question that needs no
+    retrieval (false positive) and answering nothing when retrieval was needed (false negative).
+    `limit` caps the questions detailed per section. Questions are in natural qid order. `title`
+    (e.g. the validation source) is added to the heading.
+    """
+    if final not in runs:
+        raise ValueError(f"final retriever {final!r} is not among the runs: {sorted(runs)}")
+    qids = sorted(qrels, key=_natural)
+    names = sorted(runs)
+    ranked = {name: as_ranked(run) for name, run in runs.items()}
+    rows = {name: {qid: row for row, qid in enumerate(run.qids)} for name, run in ranked.items()}
+
+    def ranking(name: str, qid: str, depth: int | None = None) -> list[str]:
+        row = rows[name].get(qid)
+        return [] if row is None else ranked[name].ranking(row, depth)
+
+    topks = {name: {qid: ranking(name, qid, k) for qid in qids} for name in names}
+    outcomes = {name: {qid: _outcome(topks[name][qid], qrels[qid]) for qid in qids} for name in names}
+
+    chit_chat = sum(1 for qid in qids if not qrels[qid])
+    out = ["# Retrieval failure report" + (f": {title}" if title else ""), "",
+           f"{len(qids)} questions ({len(qids) - chit_chat} need retrieval, {chit_chat} chit-chat); "
+           f"final retriever `{final}`, top-{k}.", "",
+           f"| retriever | MAP@{k} | misses in top-{k} | chit-chat answered (FP) | left unanswered (FN) |",
+           "|---|---|---|---|---|"]
+    for name in names:
+        counts = {kind: list(outcomes[name].values()).count(kind) for kind in ("miss", "false_positive", "false_negative")}
+        mean_ap = sum(competition_ap(topks[name][qid], qrels[qid], k) for qid in qids) / len(qids) if qids else 0.0
+        label = f"`{name}`" + (" (final)" if name == final else "")
+        out.append(f"| {label} | {mean_ap:.4f} | {counts['miss']} | {counts['false_positive']} | {counts['false_negative']} |")
+
+    missed = [qid for qid in qids if outcomes[final][qid] == "miss"]
+    shown, more = _limited(missed, limit)
+    out += ["", f"## Questions `{final}` missed in its top-{k} ({len(missed)})"]
+    for qid in shown:
+        relevant = sorted(set(qrels[qid]))
+        out += ["", f"### {qid}", "", _quote(questions.get(qid)), "", "Expected:"]
+        out += [f"- `{docid}` — {_snippet(docs.get(docid), 150)}" for docid in relevant]
+        out += ["", f"Returned by `{final}`:"]
+        out += [f"{i}. `{docid}` — {_snippet(docs.get(docid), 80)}"
+                for i, docid in enumerate(topks[final][qid], start=1)]
+        out += ["", "Rank of each expected document:", "",
+                "| retriever | " + " | ".join(f"`{docid}`" for docid in relevant) + " |",
+                "|---|" + "---|" * len(relevant)]
+        orders = {name: ranking(name, qid) for name in names}
+        out += [f"| `{name}` | " + " | ".join(_rank_of(docid, orders[name]) for docid in relevant) + " |"
+                for name in names]
+    out.append(more)
+
+    out += ["## Chit-chat errors", ""]
+    for kind, title in (("false_positive", "Answered, but no retrieval was needed (false positives)"),
+                        ("false_negative", "Left unanswered, but retrieval was needed (false negatives)")):
+        wrong = [qid for qid in qids if outcomes[final][qid] == kind]
+        shown, more = _limited(wrong, limit)
+        out += [f"### {title} ({len(wrong)})", ""]
+        for qid in shown:
+            listed = topks[final][qid] if kind == "false_positive" else sorted(set(qrels[qid]))
+            what = "returned" if kind == "false_positive" else "expected"
+            out += [f"- **{qid}**: {_snippet(questions.get(qid, ''), 150)} — {what}: "
+                    + ", ".join(f"`{docid}`" for docid in listed)]
+        out += [more] if more else [""]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _save_png(figure: Figure, path: str | os.PathLike) -> None:
+    # No "Software" entry (it embeds the matplotlib version); PNG from Agg carries no date.
+    with atomic_write(path, "wb") as handle:
+        figure.savefig(handle, format="png", dpi=100, metadata={"Software": None})
+
+
+def plot_recall_curves(curves: dict[str, list[dict]], path: str | os.PathLike, title: str = "Recall by cutoff") -> None:
+    """One recall@k line per retriever (rows {"k", "recall"} from `metrics.recall_curve`)."""
+    figure = Figure(figsize=(6.4, 4.2), layout="constrained")
+    axes = figure.add_subplot()
+    ks = sorted({row["k"] for rows in curves.values() for row in rows})
+    for name in sorted(curves):
+        rows = sorted(curves[name], key=lambda row: row["k"])
+        axes.plot([row["k"] for row in rows], [row["recall"] for row in rows], marker="o", label=name)
+    if ks:
+        axes.set_xscale("log")
+        axes.set_xticks(ks, [str(k) for k in ks])
+        axes.minorticks_off()
+    axes.set(xlabel="k", ylabel="recall@k", ylim=(0, 1.02), title=title)
+    axes.grid(True, alpha=0.3)
+    if curves:
+        axes.legend(loc="lower right")
+    _save_png(figure, path)
+
+
+def plot_map_by_retriever(metrics: dict[str, dict[str, float]], path: str | os.PathLike, metric: str = "map@3") -> None:
+    """Bar chart of one metric (default the competition's MAP@3) per retriever, value on each bar."""
+    missing = sorted(name for name in metrics if metric not in metrics[name])
+    if missing:
+        raise ValueError(f"metric {metric!r} missing for retriever(s): {', '.join(missing)}")
+    names = sorted(metrics)
+    values = [metrics[name][metric] for name in names]
+    figure = Figure(figsize=(max(4.0, 1.2 * len(names) + 2), 4.2), layout="constrained")
+    axes = figure.add_subplot()
+    bars = axes.bar(names, values, color="tab:blue")
+    axes.bar_label(bars, labels=[f"{value:.4f}" for value in values], padding=2)
+    axes.set(ylabel=metric, ylim=(0, 1.08), title=f"{metric} by retriever")
+    axes.grid(True, axis="y", alpha=0.3)
+    _save_png(figure, path)

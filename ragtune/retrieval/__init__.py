@@ -1,0 +1,1 @@
+"""Ranking documents: lexical backends (`sparse`), dense encoders and FAISS, fusion, reranking, the retrieval pass."""

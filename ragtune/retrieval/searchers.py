@@ -1,0 +1,123 @@
+"""The searchers and rescorers the retrieve stage uses, built from a workspace's indexes and models.
+
+Every searcher comes as (memo key, factory): the key is the sha256 of everything its results depend on
+(ragtune's code and the libraries' versions, its index and model, the query settings), and the factory
+builds it at most once, only when `ragtune.cache.searches.SearchMemo` cannot answer: a sweep over alpha or the
+fusion loads no model and searches nothing again.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Callable
+
+from ragtune.retrieval import dense
+from ragtune.io import DataError, read_json
+from ragtune.cache.searches import fingerprint
+from ragtune.config.schema import ParamsError
+from ragtune.retrieval.pipeline import (BatchRescorer, ColbertRescorer, DenseSearcher, LexicalWeightSearcher, Searcher,
+                               hits_searcher)
+from ragtune.retrieval.sparse import load_retriever
+
+LIBRARIES = ("bm25s", "kiwipiepy", "faiss-cpu", "torch", "transformers", "FlagEmbedding", "numpy")
+DENSE_MODELS = {"dense": "models/embedder", "dense_base": "models/base"}  # index name → model directory
+
+Lazy = tuple[str, Callable[[], Searcher]]  # (memo key, factory)
+
+
+def installed(package: str) -> str:
+    try:
+        return f"{package}=={version(package)}"
+    except PackageNotFoundError:  # e.g. faiss-gpu instead of faiss-cpu
+        return f"{package} absent"
+
+
+class Searchers:
+    """The searchers of the workspace at `root` for the parameters `p`, over the corpus `docids` (in order)."""
+
+    def __init__(self, root: Path, p: dict, docids: list[str], workers: int = 1):
+        self.root, self.p, self.docids, self.workers = Path(root), p, docids, workers
+        self.config = p["retrieval"]
+        self.code = fingerprint(self.root / "ragtune", *(installed(m) for m in LIBRARIES))
+
+    def lexical(self) -> tuple[dict[str, Lazy], dict[str, float]]:
+        """name → (key, factory) of the lexical runs, and their weights in the lexical side of the fusion."""
+        searchers = {"bm25": self._bm25("indexes/sparse")}
+        weights = {"bm25": 1.0 - self.config["char_weight"]}
+        if self.p["index"]["char_ngram"]:
+            searchers["bm25_char"] = self._bm25("indexes/sparse_char")
+            weights["bm25_char"] = self.config["char_weight"]
+        if self.p["index"]["m3_sparse"]:
+            searchers["m3_sparse"] = (self._encoder_key("dense", DENSE_MODELS["dense"]),
+                                      functools.cache(self.learned_sparse_searcher))
+            weights["m3_sparse"] = self.config["m3_sparse_weight"]
+            weights["bm25"] -= self.config["m3_sparse_weight"]
+        return searchers, weights
+
+    def dense(self) -> dict[str, Lazy]:
+        """name → (key, factory): the fine-tuned embedder first (it takes part in fusion), then the base model."""
+        return {name: (self._encoder_key(name, model_dir), functools.cache(functools.partial(self.dense_searcher, name)))
+                for name, model_dir in DENSE_MODELS.items()}
+
+    def _bm25(self, index: str) -> Lazy:
+        backend = self.config["bm25_search"]  # results do not depend on it; kept in the key all the same
+        return (fingerprint(self.code, self.root / index, backend),
+                functools.cache(lambda: self.lexical_searcher(self.root / index)))
+
+    def _encoder_key(self, index: str, model_dir: str) -> str:
+        return fingerprint(self.code, self.root / "indexes" / index, self.root / model_dir,
+                           self.p["model"]["query_max_len"], self.config["query_batch_size"],
+                           dense.devices_key(self.p["index"]["devices"]))
+
+    def lexical_searcher(self, directory: Path) -> Searcher:
+        """Array search over the corpus table (bm25s: native; other backends: adapted from their hits)."""
+        retriever = load_retriever(directory, num_workers=self.workers, search_backend=self.config["bm25_search"])
+        if not hasattr(retriever, "search_arrays"):
+            return hits_searcher(retriever.search, self.docids)
+        if retriever.docids != self.docids:
+            raise DataError("indexes/", "the lexical index lists other documents than data/prepared (rerun index)")
+        return retriever.search_arrays
+
+    def embedder(self, name: str):
+        """The embedder of indexes/<name>'s model, after checking that the index lists the corpus in order."""
+        if read_json(self.root / "indexes" / name / "docids.json") != self.docids:
+            raise DataError(f"indexes/{name}", "the index lists other documents than data/prepared (rerun index)")
+        return dense.load_encoder(self.root / DENSE_MODELS[name], device=self.p["index"]["devices"],
+                                  batch_size=self.config["query_batch_size"],
+                                  query_max_length=self.p["model"]["query_max_len"],
+                                  passage_max_length=self.p["model"]["passage_max_len"])
+
+    def dense_searcher(self, name: str) -> DenseSearcher:
+        return DenseSearcher(self.embedder(name), dense.load_faiss(self.root / "indexes" / name / "faiss.index"))
+
+    def learned_sparse_searcher(self) -> LexicalWeightSearcher:
+        return LexicalWeightSearcher(self.embedder("dense"),
+                                     dense.load_lexical_matrix(self.root / "indexes/dense/lexical.npz"))
+
+    def colbert(self, documents: list[dict]) -> ColbertRescorer | None:
+        """BGE-M3's multi-vector rescorer of the fused top rerank_top (retrieval.colbert), or None when off."""
+        if not self.config["colbert"]:
+            return None
+        if self.config["rerank_top"] <= 0:
+            raise ParamsError("params.yaml", "retrieval.colbert", "needs retrieval.rerank_top > 0 (how many to rescore)")
+        return ColbertRescorer(self.embedder("dense"), {d["docid"]: d["content"] for d in documents})
+
+
+def cross_encoders(config: dict, documents: list[dict], locate: Callable[[str], str]) -> dict[str, BatchRescorer]:
+    """name → rescorer: `rerank` (models/reranker), preceded by `rerank_base` when the cross-encoder was
+    fine-tuned, so evaluate shows what fine-tuning it changed; {} for reranker=none.
+    `config`: the reranker parameters; `locate(directory)`: the model's path or hub id."""
+    if config["name"] == "none":
+        return {}
+    from ragtune.retrieval.rerank import CrossEncoderReranker
+    texts = {d["docid"]: d["content"] for d in documents}
+    names = {"rerank_base": "models/reranker_base"} if config["finetune"] else {}
+    rescorers = {}
+    for name, directory in {**names, "rerank": "models/reranker"}.items():
+        model = CrossEncoderReranker(locate(directory), batch_size=config["batch_size"], max_length=config["max_length"])
+        # every question's pairs scored together (FlagReranker probes memory on each call)
+        rescorers[name] = BatchRescorer(lambda queries, heads, m=model: m.rerank_lists(
+            queries, [[(d, texts[d]) for d in head] for head in heads]))
+    return rescorers

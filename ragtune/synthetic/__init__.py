@@ -1,0 +1,1 @@
+"""Synthetic training questions: the offline generator, an LLM, or a file; the validation split."""

@@ -1,0 +1,325 @@
+"""Fine-tuning adapters for FlagEmbedding's runners: BGE-M3 (unified dense/sparse/ColBERT), E5 (the
+encoder-only embedder: mean pooling, prefixes) and cross-encoders. `finetune_embedder` picks the runner
+from the base model's `ragtune_encoder.json` (family m3 or e5).
+
+The runners are used as their authors ship them (`python -m FlagEmbedding.finetune...`, or
+`torchrun` for several GPUs); this module prepares their inputs, picks arguments, collects the
+fine-tuned files and the loss curve.
+
+The rows go to the runner arranged into conflict-free batches, one arrangement per epoch
+(ragtune.training.batches.arrange_epochs), and the runner reads them in order (`--train_sampling_strategy
+sequential`). Base models and pointers: ragtune.models.sources.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ragtune.training.batches import arrange_epochs, read_training_file
+from ragtune.retrieval.dense import SPEC_FILE, read_spec
+from ragtune.io import honour_umask, staged_directory, write_jsonl
+
+M3_MODULE = "FlagEmbedding.finetune.embedder.encoder_only.m3"
+ENCODER_ONLY_MODULE = "FlagEmbedding.finetune.embedder.encoder_only.base"
+RERANKER_MODULE = "FlagEmbedding.finetune.reranker.encoder_only.base"
+# Files that make up a fine-tuned model directory (BGE-M3 layout); everything else the runner
+# writes (training_args.bin, checkpoints, optimizer state) is left behind.
+MODEL_FILES = ("config.json", "model.safetensors", "pytorch_model.bin", "colbert_linear.pt", "sparse_linear.pt",
+               "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model",
+               SPEC_FILE, "conversion.json")
+
+
+class LossCurve(list):
+    """`[{"step", "loss"}]` logged points (the first step and every `logging_steps`-th), plus the run's
+    optimiser steps (`steps`, not the number of points) and its wall and runner CPU seconds."""
+
+    def __init__(self, points=(), steps: int = 0, seconds: float = 0.0, cpu_seconds: float = 0.0):
+        super().__init__(points)
+        self.steps, self.seconds, self.cpu_seconds = steps, seconds, cpu_seconds
+
+    @property
+    def first_loss(self) -> float | None:
+        return self[0]["loss"] if self else None
+
+    @property
+    def final_loss(self) -> float | None:
+        return self[-1]["loss"] if self else None
+
+    @property
+    def seconds_per_step(self) -> float:
+        return self.seconds / max(self.steps, 1)
+
+    def summary(self) -> dict:
+        """The figures metrics/train.json keeps (no wall or CPU totals: they vary with the machine's load)."""
+        return {"steps": self.steps, "seconds_per_step": round(self.seconds_per_step, 3),
+                "first_loss": self.first_loss, "final_loss": self.final_loss}
+
+    def describe(self) -> str:
+        """One log line: steps, wall and CPU time (CPU is less sensitive to other jobs), the loss change."""
+        loss = f", loss {self.first_loss:.3f} → {self.final_loss:.3f}" if self else " (fewer steps than logging_steps)"
+        return (f"{self.steps} optimiser steps in {self.seconds:.0f} s ({self.cpu_seconds:.0f} CPU s, "
+                f"{self.seconds_per_step:.1f} s/step){loss}")
+
+
+@dataclass(frozen=True)
+class M3TrainSettings:
+    """Arguments of one M3 (or reranker) fine-tuning run; field names follow FlagEmbedding's where they exist."""
+
+    learning_rate: float = 1e-5
+    temperature: float = 0.02
+    epochs: float = 1.0
+    max_steps: int = -1                   # > 0 overrides epochs
+    batch_size: int = 4                   # per device
+    gradient_accumulation_steps: int = 1
+    train_group_size: int = 8             # 1 positive + (n - 1) negatives per query
+    query_max_len: int = 64
+    passage_max_len: int = 512
+    unified_finetuning: bool = True       # dense + sparse + ColBERT heads
+    use_self_distill: bool = True
+    self_distill_start_step: int = 0
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    seed: int = 42
+    precision: str = "auto"               # auto | bf16 | fp16 | fp32
+    num_gpus: int = 1                     # > 1: torchrun --nproc_per_node num_gpus
+    negatives_cross_device: bool = False
+    knowledge_distillation: bool = False  # needs pos_scores / neg_scores in the training file
+    gradient_checkpointing: bool = False
+    logging_steps: int = 1
+    freeze_word_embeddings: bool = False  # keep the vocabulary matrix fixed (ragtune.training.partial_finetune)
+    train_top_layers: int = 0             # > 0: train only the top N layers, embeddings frozen
+
+    def __post_init__(self):
+        if self.precision not in ("auto", "bf16", "fp16", "fp32"):
+            raise ValueError(f"precision must be auto, bf16, fp16 or fp32, got {self.precision!r}")
+        if self.batch_size < 1 or self.train_group_size < 1 or self.num_gpus < 1:
+            raise ValueError("batch_size, train_group_size and num_gpus must be positive")
+
+
+def resolve_precision(precision: str) -> str:
+    """'auto' means bf16 on GPUs that support it, else fp16 on CUDA, fp32 on CPU."""
+    if precision != "auto":
+        return precision
+    import torch
+
+    if not torch.cuda.is_available():
+        return "fp32"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def _launcher(module: str, num_gpus: int) -> list[str]:
+    if num_gpus > 1:
+        return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(num_gpus), "-m", module]
+    return [sys.executable, "-m", module]
+
+
+def _common_arguments(settings: M3TrainSettings, max_steps: int, work: Path) -> list[str]:
+    from transformers import TrainingArguments
+
+    precision = resolve_precision(settings.precision)
+    fields = TrainingArguments.__dataclass_fields__
+    # transformers 5 folded warmup_ratio into warmup_steps (a float below 1 is a ratio).
+    warmup = (["--warmup_ratio", str(settings.warmup_ratio)] if "warmup_ratio" in fields
+              else ["--warmup_steps", str(settings.warmup_ratio)])
+    arguments = [
+        "--output_dir", str(work / "run"),
+        "--cache_path", str(work / "datasets-cache"),
+        "--learning_rate", str(settings.learning_rate),
+        "--max_steps", str(max_steps),
+        "--per_device_train_batch_size", str(settings.batch_size),
+        "--gradient_accumulation_steps", str(settings.gradient_accumulation_steps),
+        "--train_group_size", str(settings.train_group_size),
+        "--query_max_len", str(settings.query_max_len),
+        "--passage_max_len", str(settings.passage_max_len),
+        "--weight_decay", str(settings.weight_decay),
+        *warmup,
+        "--seed", str(settings.seed),
+        "--data_seed", str(settings.seed),
+        "--train_sampling_strategy", "sequential",
+        "--dataloader_num_workers", "0",
+        "--logging_steps", str(settings.logging_steps),
+        "--logging_first_step", "True",  # the curve starts at step 1, so even a short run shows a change
+        # One checkpoint at the last step, only for its trainer_state.json (the loss curve).
+        "--save_strategy", "steps", "--save_steps", str(max_steps), "--save_only_model", "True",
+        "--save_total_limit", "1",
+        "--report_to", "none",
+        "--disable_tqdm", "False",
+    ]
+    if precision in ("bf16", "fp16"):
+        arguments += [f"--{precision}", "True"]
+    if precision == "fp32" and not _cuda_available():
+        arguments += ["--use_cpu", "True"]
+    if settings.gradient_checkpointing:
+        arguments += ["--gradient_checkpointing", "True"]
+    if settings.knowledge_distillation:
+        arguments += ["--knowledge_distillation", "True"]
+    return arguments
+
+
+def children_cpu_seconds() -> float:
+    """CPU seconds used so far by finished child processes (the runners): a cost figure less
+    sensitive than wall time to other jobs on a shared machine."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def loss_curve(run_dir: Path) -> LossCurve:
+    """`[{"step", "loss"}]` from the last checkpoint's trainer_state.json log history."""
+    states = sorted(run_dir.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.split("-")[1]))
+    if not states:
+        raise RuntimeError(f"the runner left no trainer_state.json under {run_dir}")
+    state = json.loads(states[-1].read_text(encoding="utf-8"))
+    return LossCurve([{"step": int(entry["step"]), "loss": float(entry["loss"])}
+                      for entry in state["log_history"] if "loss" in entry], steps=int(state.get("global_step", 0)))
+
+
+def _run(command: list[str], env_overrides: dict[str, str]) -> None:
+    env = {**os.environ, **env_overrides}
+    # Output is not captured: the runner's progress bar and loss lines stream to the console.
+    completed = subprocess.run(command, env=env)
+    if completed.returncode != 0:
+        raise RuntimeError(f"fine-tuning failed (exit {completed.returncode}): {' '.join(command)}")
+
+
+def _publish(run_dir: Path, out_dir: Path, unchanged_from: Path | None = None) -> None:
+    """Copy the model files to `out_dir`; files the runner did not write come from `unchanged_from`."""
+    with staged_directory(out_dir) as stage:
+        for name in MODEL_FILES:
+            for source in (run_dir, unchanged_from):
+                if source is not None and (source / name).exists():
+                    shutil.copyfile(source / name, stage / name)
+                    break
+        honour_umask(stage)
+
+
+def _train(module: str, base_model: str | Path, rows: list[dict], out_dir: Path, settings: M3TrainSettings,
+           extra: list[str], unchanged_from: Path | None = None) -> LossCurve:
+    started, cpu = time.perf_counter(), children_cpu_seconds()
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    ordered, max_steps = arrange_epochs(rows, settings)
+    with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.train.", dir=out_dir.parent) as work_name:
+        work = Path(work_name)
+        train_file = work / "train.jsonl"
+        write_jsonl(train_file, ordered)
+        if settings.freeze_word_embeddings or settings.train_top_layers > 0:
+            if module not in (M3_MODULE, ENCODER_ONLY_MODULE):
+                raise ValueError("train.freeze_word_embeddings / train.train_top_layers apply to embedders only")
+            extra = [*extra, "--ragtune_runner", "m3" if module == M3_MODULE else "encoder_only",
+                     "--ragtune_train_top_layers", str(settings.train_top_layers),
+                     *(["--ragtune_freeze_word_embeddings"] if settings.freeze_word_embeddings else [])]
+            from ragtune.training import partial_finetune  # imported, not only named: its file is this stage's code too
+
+            module = partial_finetune.__name__
+        command = [*_launcher(module, settings.num_gpus), "--model_name_or_path", str(base_model),
+                   "--train_data", str(train_file), *_common_arguments(settings, max_steps, work), *extra]
+        # PYTHONPATH: the wrapper module is this checkout's, whichever ragtune is installed.
+        library = str(Path(__file__).resolve().parents[2])
+        python_path = os.pathsep.join(p for p in (library, os.environ.get("PYTHONPATH", "")) if p)
+        _run(command, {"TOKENIZERS_PARALLELISM": "false", "PYTHONHASHSEED": str(settings.seed),
+                       "PYTHONPATH": python_path})
+        curve = loss_curve(work / "run")
+        _publish(work / "run", out_dir, unchanged_from)
+    curve.seconds, curve.cpu_seconds = time.perf_counter() - started, children_cpu_seconds() - cpu
+    return curve
+
+
+def finetune_embedder(base_model: str | Path, train_file: Path, out_dir: Path, settings: M3TrainSettings) -> LossCurve:
+    """Fine-tune the base embedder with its family's FlagEmbedding runner (spec in the base directory; none: M3)."""
+    return finetune_embedder_rows(base_model, read_training_file(Path(train_file)), out_dir, settings)
+
+
+def finetune_embedder_rows(base_model: str | Path, rows: list[dict], out_dir: Path,
+                           settings: M3TrainSettings) -> LossCurve:
+    local = Path(base_model) if Path(base_model).is_dir() else None
+    if local is not None and read_spec(local).family == "e5":
+        return finetune_e5_rows(base_model, rows, out_dir, settings)
+    return finetune_m3_rows(base_model, rows, out_dir, settings)
+
+
+def finetune_e5_rows(base_model: str | Path, rows: list[dict], out_dir: Path, settings: M3TrainSettings) -> LossCurve:
+    """Fine-tune an E5-layout model (a local directory with its spec) with FlagEmbedding's encoder-only runner:
+    the spec's pooling and prefixes, normalised embeddings, InfoNCE at `settings.temperature` (E5 used 0.01),
+    KL distillation toward `pos_scores`/`neg_scores` with `knowledge_distillation`. The spec, unchanged,
+    is copied into `out_dir`."""
+    local = Path(base_model)
+    spec = read_spec(local)
+    extra = [
+        "--temperature", str(settings.temperature),
+        "--negatives_cross_device", str(settings.negatives_cross_device),
+        "--normalize_embeddings", "True",
+        "--sentence_pooling_method", spec.pooling,
+        "--query_instruction_for_retrieval", spec.query_prefix,
+        "--query_instruction_format", "{}{}",
+        "--passage_instruction_for_retrieval", spec.passage_prefix,
+        "--passage_instruction_format", "{}{}",
+        "--kd_loss_type", "kl_div",
+    ]
+    return _train(ENCODER_ONLY_MODULE, base_model, rows, out_dir, settings, extra, unchanged_from=local)
+
+
+def finetune_m3(base_model: str | Path, train_file: Path, out_dir: Path, settings: M3TrainSettings) -> LossCurve:
+    """Fine-tune a BGE-M3-layout model with FlagEmbedding's M3 runner; return the loss curve.
+
+    `out_dir` receives the HF model and tokenizer files plus colbert_linear.pt and sparse_linear.pt.
+    """
+    return finetune_m3_rows(base_model, read_training_file(Path(train_file)), out_dir, settings)
+
+
+def finetune_m3_rows(base_model: str | Path, rows: list[dict], out_dir: Path, settings: M3TrainSettings) -> LossCurve:
+    """`finetune_m3` on rows already in memory (FlagEmbedding's `{query, pos, neg}` dicts)."""
+    extra = [
+        "--temperature", str(settings.temperature),
+        "--unified_finetuning", str(settings.unified_finetuning),
+        "--use_self_distill", str(settings.use_self_distill),
+        "--self_distill_start_step", str(settings.self_distill_start_step),
+        "--negatives_cross_device", str(settings.negatives_cross_device),
+        "--normalize_embeddings", "True",
+        "--sentence_pooling_method", "cls",
+        "--kd_loss_type", "m3_kd_loss",
+    ]
+    # Dense-only training saves no colbert/sparse heads; they are the base's, unchanged, so the
+    # output keeps BGE-M3's layout (else FlagEmbedding would initialise them at random on loading).
+    # Unified training writes the heads itself; from the base then comes only its spec.
+    local_base = Path(base_model) if Path(base_model).is_dir() else None
+    return _train(M3_MODULE, base_model, rows, out_dir, settings, extra, unchanged_from=local_base)
+
+
+def finetune_reranker(base_model: str | Path, train_file: Path, out_dir: Path, settings: M3TrainSettings) -> LossCurve:
+    """Fine-tune a cross-encoder (bge-reranker-v2-m3 layout) with FlagEmbedding's encoder-only runner.
+
+    Uses the same training file and settings (temperature, unified/self-distill fields do not apply).
+    FlagEmbedding 1.4's encoder-only reranker runner has no LoRA option (LoRA exists only for its
+    decoder-only rerankers), so the whole model is trained.
+    """
+    rows = read_training_file(Path(train_file))
+    extra = ["--max_len", str(settings.query_max_len + settings.passage_max_len)]
+    return _train(RERANKER_MODULE, base_model, rows, out_dir, settings, extra)
+
+
+def settings_from_mapping(values: dict) -> M3TrainSettings:
+    """Settings from a plain mapping (e.g. a resolved config group), rejecting unknown keys."""
+    known = {field.name for field in dataclasses.fields(M3TrainSettings)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown training settings: {', '.join(unknown)}")
+    return M3TrainSettings(**values)
+
+
