@@ -69,22 +69,28 @@ def main() -> None:
     rows = [json.loads(line) for line in CONVERSATIONAL.read_text(encoding="utf-8").splitlines()]
     order = list(range(len(rows)))
     random.Random(0).shuffle(order)
-    halves = [order[: len(order) // 2], order[len(order) // 2:]]
+    halves = [order[: len(order) // 2], order[len(order) // 2 :]]
     texts = [standalone_query(row["msg"]) for row in rows]
     truth = np.array([not row["relevant"] for row in rows])
     dev = [json.loads(line)["query"] for line in DEV.read_text(encoding="utf-8").splitlines()] if DEV.exists() else []
     random.Random(1).shuffle(dev)
-    dev_fit, dev_test = dev[: args.dev_sample], dev[args.dev_sample: 3 * args.dev_sample]
-    synthetic = ([json.loads(line)["query"] for line in args.synthetic.read_text(encoding="utf-8").splitlines()]
-                 [:: args.stride] if args.synthetic else [])
-    print(f"shipped: {len(chitchat)} chit-chat, {len(knowledge)} questions; conversational {len(rows)} "
-          f"({int(truth.sum())} chit-chat), 2 halves; dev: {len(dev_fit)} to calibrate, {len(dev_test)} for FP rate")
+    dev_fit, dev_test = dev[: args.dev_sample], dev[args.dev_sample : 3 * args.dev_sample]
+    synthetic = (
+        [json.loads(line)["query"] for line in args.synthetic.read_text(encoding="utf-8").splitlines()][:: args.stride]
+        if args.synthetic
+        else []
+    )
+    print(
+        f"shipped: {len(chitchat)} chit-chat, {len(knowledge)} questions; conversational {len(rows)} "
+        f"({int(truth.sum())} chit-chat), 2 halves; dev: {len(dev_fit)} to calibrate, {len(dev_test)} for FP rate"
+    )
 
     candidates = {}
     for threshold in (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8):
         candidates[f"char-tfidf t={threshold}"] = lambda t=threshold: ChitchatDetector(threshold=t)
     if args.encoder:
         from ragtune.retrieval.dense import E5Encoder
+
         encoder = E5Encoder(args.encoder, device="cpu", batch_size=64)
         cache = {}
 
@@ -94,11 +100,14 @@ def main() -> None:
                 for t, v in zip(missing, encoder.encode(missing, "query").dense):
                     cache[t] = v
             return np.stack([cache[t] for t in batch])
+
         for threshold in (0.5, 0.7, 0.85):
             candidates[f"e5-logreg t={threshold}"] = lambda t=threshold: EmbeddingDetector(embed, threshold=t)
 
     for name, make in candidates.items():
-        calibrations = ["shipped"] + (["shipped+synthetic"] if synthetic else []) + ["shipped+dev", "shipped+dev+conv-half"]
+        calibrations = (
+            ["shipped"] + (["shipped+synthetic"] if synthetic else []) + ["shipped+dev", "shipped+dev+conv-half"]
+        )
         for calibration in calibrations:
             flagged = np.zeros(len(rows), bool)
             dev_flags = None

@@ -26,8 +26,14 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def dense_metrics(query_vectors: np.ndarray, doc_vectors: np.ndarray, qids: list[str], docids: list[str],
-                  qrels: dict[str, list[str]], depth: int = 10) -> dict[str, float]:
+def dense_metrics(
+    query_vectors: np.ndarray,
+    doc_vectors: np.ndarray,
+    qids: list[str],
+    docids: list[str],
+    qrels: dict[str, list[str]],
+    depth: int = 10,
+) -> dict[str, float]:
     """map@3 and mrr@10 of exact inner-product search (ties by document order)."""
     scores = query_vectors @ doc_vectors.T
     top = np.argsort(-scores, axis=1, kind="stable")[:, :depth]

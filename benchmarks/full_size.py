@@ -32,10 +32,19 @@ STAGES = ("prepare", "queries", "base", "negatives", "train", "index", "retrieve
 
 # CPU-sized settings; the shapes stay BGE-M3's. M3's unified fine-tuning (dense + sparse + ColBERT,
 # self-distillation) as conf/model/bge-m3.yaml has it, on 1 question × (1 positive + 1 negative) per step.
-OVERRIDES = ("model.revision=null", "reranker.revision=null",  # local models: no hub commit to pin
-             "train.max_steps=3", "train.batch_size=1", "train.gradient_accumulation_steps=1",
-             "train.train_group_size=2", "train.logging_steps=1", "train.select_corpus=40",
-             "retrieval.rerank_top=3", "reranker.validation_limit=10", "reranker.batch_size=8")
+OVERRIDES = (
+    "model.revision=null",
+    "reranker.revision=null",  # local models: no hub commit to pin
+    "train.max_steps=3",
+    "train.batch_size=1",
+    "train.gradient_accumulation_steps=1",
+    "train.train_group_size=2",
+    "train.logging_steps=1",
+    "train.select_corpus=40",
+    "retrieval.rerank_top=3",
+    "reranker.validation_limit=10",
+    "reranker.batch_size=8",
+)
 
 
 def free_gb() -> float:
@@ -46,23 +55,39 @@ def free_gb() -> float:
 
 
 def environment() -> dict[str, str]:
-    return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-                DVC_NO_ANALYTICS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error",
-                GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@b", GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@b")
+    return dict(
+        os.environ,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        DVC_NO_ANALYTICS="1",
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_VERBOSITY="error",
+        GIT_AUTHOR_NAME="b",
+        GIT_AUTHOR_EMAIL="b@b",
+        GIT_COMMITTER_NAME="b",
+        GIT_COMMITTER_EMAIL="b@b",
+    )
 
 
 # Runs one command and reports the peak RSS of its largest descendant (the stage's python, not dvc).
-MEASURE = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
-           "print(f'peak_rss_mib={resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f}'); "
-           "sys.exit(code)")
+MEASURE = (
+    "import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
+    "print(f'peak_rss_mib={resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f}'); "
+    "sys.exit(code)"
+)
 
 
 def run_stage(repo: Path, stage: str, log: Path) -> tuple[float, float, int]:
     """(seconds, peak MiB, exit status) of `dvc repro -s <stage>`; its output goes to `log` and stdout."""
     started = time.perf_counter()
     with log.open("w", encoding="utf-8") as out:
-        process = subprocess.Popen([sys.executable, "-c", MEASURE, "dvc", "repro", "-s", stage], cwd=repo,
-                                   env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-c", MEASURE, "dvc", "repro", "-s", stage],
+            cwd=repo,
+            env=environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         peak = float("nan")
         for line in process.stdout:
             out.write(line)
@@ -79,8 +104,14 @@ def clone(work: Path, embedder: Path, reranker: Path, extra: list[str]) -> Path:
     repo = work / "ragtune"
     env = environment()
     subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True, env=env)
-    overrides = ["model=bge-m3", "reranker=bge-v2-m3", f"model.embedder={embedder}", f"reranker.path={reranker}",
-                 *OVERRIDES, *extra]
+    overrides = [
+        "model=bge-m3",
+        "reranker=bge-v2-m3",
+        f"model.embedder={embedder}",
+        f"reranker.path={reranker}",
+        *OVERRIDES,
+        *extra,
+    ]
     subprocess.run([sys.executable, "-m", "ragtune.cli", "params", *overrides], cwd=repo, check=True, env=env)
     subprocess.run(["git", "commit", "-qam", "full-size"], cwd=repo, check=True, env=env)
     return repo
@@ -88,8 +119,12 @@ def clone(work: Path, embedder: Path, reranker: Path, extra: list[str]) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", type=Path, default=None,
-                        help="directory with (or for) bge-m3-random/ and bge-reranker-v2-m3-random/ (default: temp)")
+    parser.add_argument(
+        "--models",
+        type=Path,
+        default=None,
+        help="directory with (or for) bge-m3-random/ and bge-reranker-v2-m3-random/ (default: temp)",
+    )
     parser.add_argument("--min-free-gb", type=float, default=14.0, help="refuse to start with less memory available")
     parser.add_argument("--stages", nargs="*", default=list(STAGES), help="stop after the last one listed")
     parser.add_argument("--keep", action="store_true", help="keep the clone (and built models) for inspection")
@@ -111,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
 
     repo = clone(work, embedder, reranker, args.overrides)
     figures, last, failed = {}, max(STAGES.index(s) for s in args.stages), None
-    for stage in STAGES[:last + 1]:
+    for stage in STAGES[: last + 1]:
         seconds, peak, code = run_stage(repo, stage, work / f"{stage}.log")
         figures[stage] = (seconds, peak)
         print(f"=== {stage}: {seconds:.0f} s, peak {peak:.0f} MiB, exit {code}", flush=True)

@@ -36,8 +36,10 @@ FULL_SHAPE = {"layers": 24, "hidden": 1024, "heads": 16, "ff": 4096, "positions"
 EMBEDDER_DIR, RERANKER_DIR = "bge-m3-random", "bge-reranker-v2-m3-random"
 PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12, "L4": 121e12}
 
-WORDS = ("광합성 세포 미토콘드리아 에너지 지구 대기 질소 산소 달 공전 물 끓는점 전자 원자 분자 화학 반응 속도 "
-         "빛 파장 중력 자기장 온도 압력 생물 유전자 단백질 효소 화석 지층 화산 지진 태양 행성 은하").split()
+WORDS = (
+    "광합성 세포 미토콘드리아 에너지 지구 대기 질소 산소 달 공전 물 끓는점 전자 원자 분자 화학 반응 속도 "
+    "빛 파장 중력 자기장 온도 압력 생물 유전자 단백질 효소 화석 지층 화산 지진 태양 행성 은하"
+).split()
 
 
 def texts(count: int, words: int, seed: int) -> list[str]:
@@ -60,10 +62,19 @@ def build_models(out: Path, shape: dict, seed: int) -> tuple[Path, Path]:
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir(out))
     tokenizer.model_max_length = shape["positions"] - 2
-    config = XLMRobertaConfig(vocab_size=shape["vocab"], hidden_size=shape["hidden"], num_hidden_layers=shape["layers"],
-                              num_attention_heads=shape["heads"], intermediate_size=shape["ff"],
-                              max_position_embeddings=shape["positions"], type_vocab_size=1, layer_norm_eps=1e-5,
-                              bos_token_id=0, pad_token_id=1, eos_token_id=2)
+    config = XLMRobertaConfig(
+        vocab_size=shape["vocab"],
+        hidden_size=shape["hidden"],
+        num_hidden_layers=shape["layers"],
+        num_attention_heads=shape["heads"],
+        intermediate_size=shape["ff"],
+        max_position_embeddings=shape["positions"],
+        type_vocab_size=1,
+        layer_norm_eps=1e-5,
+        bos_token_id=0,
+        pad_token_id=1,
+        eos_token_id=2,
+    )
     embedder, reranker = out / EMBEDDER_DIR, out / RERANKER_DIR
     torch.manual_seed(seed)
     model = XLMRobertaModel(config)
@@ -92,9 +103,14 @@ def model_shape(embedder: Path) -> dict:
     import json
 
     config = json.loads((embedder / "config.json").read_text(encoding="utf-8"))
-    return {"layers": config["num_hidden_layers"], "hidden": config["hidden_size"],
-            "heads": config["num_attention_heads"], "ff": config["intermediate_size"],
-            "positions": config["max_position_embeddings"], "vocab": config["vocab_size"]}
+    return {
+        "layers": config["num_hidden_layers"],
+        "hidden": config["hidden_size"],
+        "heads": config["num_attention_heads"],
+        "ff": config["intermediate_size"],
+        "positions": config["max_position_embeddings"],
+        "vocab": config["vocab_size"],
+    }
 
 
 def encoder_params(shape: dict) -> int:
@@ -126,8 +142,14 @@ def synchronise(device: str) -> None:
 def measure_encode(embedder: Path, device: str, docs: int, length: int, batch: int, shape: dict) -> dict:
     from FlagEmbedding import BGEM3FlagModel
 
-    model = BGEM3FlagModel(str(embedder), use_fp16=False, use_bf16=device != "cpu", devices=device,
-                           batch_size=batch, passage_max_length=length)
+    model = BGEM3FlagModel(
+        str(embedder),
+        use_fp16=False,
+        use_bf16=device != "cpu",
+        devices=device,
+        batch_size=batch,
+        passage_max_length=length,
+    )
     passages = texts(docs, words=length, seed=1)  # ~2 tokens per word: every passage reaches `length`
     model.encode(passages[:batch], batch_size=batch, max_length=length)  # warm-up (kernels, allocator)
     synchronise(device)
@@ -135,36 +157,55 @@ def measure_encode(embedder: Path, device: str, docs: int, length: int, batch: i
     model.encode(passages, batch_size=batch, max_length=length, return_dense=True, return_sparse=True)
     synchronise(device)
     seconds = time.perf_counter() - started
-    return {"docs": docs, "length": length, "seconds": seconds, "docs_per_s": docs / seconds,
-            "flops": forward_flops(shape, docs, length)}
+    return {
+        "docs": docs,
+        "length": length,
+        "seconds": seconds,
+        "docs_per_s": docs / seconds,
+        "flops": forward_flops(shape, docs, length),
+    }
 
 
-def measure_train(embedder: Path, device: str, steps: int, batch: int, group: int, query_length: int,
-                  passage_length: int, shape: dict) -> dict:
+def measure_train(
+    embedder: Path, device: str, steps: int, batch: int, group: int, query_length: int, passage_length: int, shape: dict
+) -> dict:
     from FlagEmbedding.finetune.embedder.encoder_only.m3.modeling import EncoderOnlyEmbedderM3Model
     from FlagEmbedding.finetune.embedder.encoder_only.m3.runner import EncoderOnlyEmbedderM3Runner
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(embedder)
     base = EncoderOnlyEmbedderM3Runner.get_model(str(embedder))
-    model = EncoderOnlyEmbedderM3Model(base, tokenizer=tokenizer, temperature=0.02, sentence_pooling_method="cls",
-                                       normalize_embeddings=True, unified_finetuning=True, use_self_distill=True,
-                                       self_distill_start_step=0).to(device)
+    model = EncoderOnlyEmbedderM3Model(
+        base,
+        tokenizer=tokenizer,
+        temperature=0.02,
+        sentence_pooling_method="cls",
+        normalize_embeddings=True,
+        unified_finetuning=True,
+        use_self_distill=True,
+        self_distill_start_step=0,
+    ).to(device)
     model.train()
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-5)
     queries = texts(batch, words=query_length, seed=2)
     passages = texts(batch * group, words=passage_length, seed=3)
 
     def tokenise(items, length):
-        return {k: v.to(device) for k, v in tokenizer(items, padding="max_length", truncation=True, max_length=length,
-                                                      return_tensors="pt").items()}
+        return {
+            k: v.to(device)
+            for k, v in tokenizer(
+                items, padding="max_length", truncation=True, max_length=length, return_tensors="pt"
+            ).items()
+        }
+
     q, p = tokenise(queries, query_length), tokenise(passages, passage_length)
     times = []
     for step in range(steps + 1):  # step 0 is a warm-up
         synchronise(device)
         started = time.perf_counter()
-        with torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16,
-                            enabled=device != "cpu"):
+        with torch.autocast(
+            device_type="cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16, enabled=device != "cpu"
+        ):
             loss = model(queries=q, passages=p).loss
         loss.backward()
         optimiser.step()
@@ -175,15 +216,24 @@ def measure_train(embedder: Path, device: str, steps: int, batch: int, group: in
     seconds = sum(times) / len(times)
     tokens = batch * query_length + batch * group * passage_length
     flops = 3 * (forward_flops(shape, batch, query_length) + forward_flops(shape, batch * group, passage_length))
-    return {"steps": steps, "batch": batch, "group": group, "step_s": seconds, "tokens_per_s": tokens / seconds,
-            "flops": flops, "seconds": seconds, "loss": float(loss.detach())}
+    return {
+        "steps": steps,
+        "batch": batch,
+        "group": group,
+        "step_s": seconds,
+        "tokens_per_s": tokens / seconds,
+        "flops": flops,
+        "seconds": seconds,
+        "loss": float(loss.detach()),
+    }
 
 
 def measure_rerank(reranker: Path, device: str, pairs: int, length: int, batch: int, shape: dict) -> dict:
     from FlagEmbedding import FlagReranker
 
-    model = FlagReranker(str(reranker), use_fp16=False, use_bf16=device != "cpu", devices=device, batch_size=batch,
-                         max_length=length)
+    model = FlagReranker(
+        str(reranker), use_fp16=False, use_bf16=device != "cpu", devices=device, batch_size=batch, max_length=length
+    )
     if device != "cpu":
         model.model.to(torch.bfloat16)
     questions = texts(pairs, words=12, seed=4)
@@ -195,8 +245,13 @@ def measure_rerank(reranker: Path, device: str, pairs: int, length: int, batch: 
     model.compute_score_single_gpu(batch_pairs, batch_size=batch, max_length=length, device=device)
     synchronise(device)
     seconds = time.perf_counter() - started
-    return {"pairs": pairs, "length": length, "seconds": seconds, "pairs_per_s": pairs / seconds,
-            "flops": forward_flops(shape, pairs, length)}
+    return {
+        "pairs": pairs,
+        "length": length,
+        "seconds": seconds,
+        "pairs_per_s": pairs / seconds,
+        "flops": forward_flops(shape, pairs, length),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -208,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heads", type=int, default=FULL_SHAPE["heads"])
     parser.add_argument("--ff", type=int, default=FULL_SHAPE["ff"])
     parser.add_argument("--positions", type=int, default=FULL_SHAPE["positions"])
-    parser.add_argument("--vocab", type=int, default=FULL_SHAPE["vocab"], help="must match the tokenizer's 250,002 pieces")
+    parser.add_argument(
+        "--vocab", type=int, default=FULL_SHAPE["vocab"], help="must match the tokenizer's 250,002 pieces"
+    )
     parser.add_argument("--docs", type=int, default=4096)
     parser.add_argument("--doc-length", type=int, default=512)
     parser.add_argument("--encode-batch", type=int, default=128)
@@ -221,9 +278,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pair-length", type=int, default=512)
     parser.add_argument("--rerank-batch", type=int, default=128)
     parser.add_argument("--workdir", type=Path, default=None, help="where the random models go (default: a temp dir)")
-    parser.add_argument("--models", type=Path, default=None,
-                        help="reuse the models in DIR (bge-m3-random/, bge-reranker-v2-m3-random/, as "
-                             "benchmarks/full_size.py builds them; built there when absent); the shape is theirs")
+    parser.add_argument(
+        "--models",
+        type=Path,
+        default=None,
+        help="reuse the models in DIR (bge-m3-random/, bge-reranker-v2-m3-random/, as "
+        "benchmarks/full_size.py builds them; built there when absent); the shape is theirs",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.tiny_steps:
@@ -242,19 +303,31 @@ def main(argv: list[str] | None = None) -> int:
             shape = model_shape(embedder)
         else:
             embedder, reranker = build_models(Path(scratch), shape, args.seed)
-        print(f"device: {name}; shape {shape}; models built in {time.perf_counter() - started:.1f} s "
-              f"({sum(f.stat().st_size for f in embedder.rglob('*')) / 2**20:.0f} MiB embedder)")
+        print(
+            f"device: {name}; shape {shape}; models built in {time.perf_counter() - started:.1f} s "
+            f"({sum(f.stat().st_size for f in embedder.rglob('*')) / 2**20:.0f} MiB embedder)"
+        )
         results = {
             "encode": measure_encode(embedder, device, args.docs, args.doc_length, args.encode_batch, shape),
-            "train": measure_train(embedder, device, args.steps, args.train_batch, args.group, args.query_length,
-                                   args.passage_length, shape),
+            "train": measure_train(
+                embedder,
+                device,
+                args.steps,
+                args.train_batch,
+                args.group,
+                args.query_length,
+                args.passage_length,
+                shape,
+            ),
             "rerank": measure_rerank(reranker, device, args.pairs, args.pair_length, args.rerank_batch, shape),
         }
     for task, r in results.items():
-        rate = {"encode": f"{r.get('docs_per_s', 0):.1f} docs/s ({r.get('docs')} × {r.get('length')} tokens)",
-                "train": f"{r.get('step_s', 0):.3f} s/step, {r.get('tokens_per_s', 0):.0f} tokens/s "
-                         f"(batch {r.get('batch')} × group {r.get('group')}, loss {r.get('loss', 0):.3f})",
-                "rerank": f"{r.get('pairs_per_s', 0):.1f} pairs/s ({r.get('pairs')} × {r.get('length')} tokens)"}[task]
+        rate = {
+            "encode": f"{r.get('docs_per_s', 0):.1f} docs/s ({r.get('docs')} × {r.get('length')} tokens)",
+            "train": f"{r.get('step_s', 0):.3f} s/step, {r.get('tokens_per_s', 0):.0f} tokens/s "
+            f"(batch {r.get('batch')} × group {r.get('group')}, loss {r.get('loss', 0):.3f})",
+            "rerank": f"{r.get('pairs_per_s', 0):.1f} pairs/s ({r.get('pairs')} × {r.get('length')} tokens)",
+        }[task]
         achieved = r["flops"] / r["seconds"]
         share = f", {achieved / peak_flops:.1%} of bf16 peak ({peak_flops / 1e12:.0f} TFLOP/s)" if peak_flops else ""
         print(f"{task:7s} {rate}; {achieved / 1e12:.2f} TFLOP/s{share}")

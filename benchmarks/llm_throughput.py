@@ -53,7 +53,7 @@ docs = [(row["docid"], row["content"]) for row in read_jsonl(sys.argv[3])]
 settings = LLMSettings.from_config({"provider": "local", "base_url": sys.argv[1], "model": "bench-model",
     "api_key_env": "%s", "concurrency": 16, "timeout": 10})
 generate_questions(LLMClient(settings, ResponseCache(sys.argv[2]), progress=False), docs, %d)
-""" % (KEY_ENV, QUESTIONS_PER_DOC)
+""" % (KEY_ENV, QUESTIONS_PER_DOC)  # noqa: UP031
 
 
 def load_docs(limit: int) -> tuple[list[tuple[str, str]], str]:
@@ -62,8 +62,14 @@ def load_docs(limit: int) -> tuple[list[tuple[str, str]], str]:
         docs = [(row["docid"], row["content"]) for row in read_jsonl(path)][:limit]
         return docs, f"competition corpus ({path.name})"
     topics = ["광합성", "블랙홀", "전자기 유도", "세포 분열", "판 구조론", "효소", "초전도체", "항생제"]
-    docs = [(f"synthetic-{i:05d}", f"{topics[i % 8]}은(는) 과학의 중요한 주제이다. 문서 {i}번은 "
-             f"{topics[(i + 3) % 8]}와의 관계를 설명한다. " * 4) for i in range(limit)]
+    docs = [
+        (
+            f"synthetic-{i:05d}",
+            f"{topics[i % 8]}은(는) 과학의 중요한 주제이다. 문서 {i}번은 "
+            f"{topics[(i + 3) % 8]}와의 관계를 설명한다. " * 4,
+        )
+        for i in range(limit)
+    ]
     return docs, "synthetic corpus (../shared absent)"
 
 
@@ -71,9 +77,22 @@ class ServerProcess:
     """The fake server in its own process, like a real remote server (no shared interpreter lock)."""
 
     def __init__(self, latency: float, rates: str = ""):
-        self.process = subprocess.Popen([sys.executable, "-m", "ragtune.llm.testing", "--latency", str(latency),
-                                         "--rates", rates, "--retry-after", "0.1"],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ragtune.llm.testing",
+                "--latency",
+                str(latency),
+                "--rates",
+                rates,
+                "--retry-after",
+                "0.1",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.base_url = self.process.stdout.readline().strip()
 
     def stats(self) -> dict:
@@ -99,9 +118,18 @@ def serving(latency: float, rates: str = ""):
 
 
 def generate(server: ServerProcess, docs, cache_path: Path, concurrency: int, backoff_base: float = 0.1):
-    settings = LLMSettings.from_config({"provider": "local", "base_url": server.base_url, "model": "bench-model",
-                                        "api_key_env": KEY_ENV, "concurrency": concurrency, "timeout": 10,
-                                        "backoff_base": backoff_base, "backoff_max": 2.0})
+    settings = LLMSettings.from_config(
+        {
+            "provider": "local",
+            "base_url": server.base_url,
+            "model": "bench-model",
+            "api_key_env": KEY_ENV,
+            "concurrency": concurrency,
+            "timeout": 10,
+            "backoff_base": backoff_base,
+            "backoff_max": 2.0,
+        }
+    )
     with ResponseCache(cache_path) as cache:
         started = time.perf_counter()
         batch = generate_questions(LLMClient(settings, cache, progress=False), docs, QUESTIONS_PER_DOC)
@@ -114,10 +142,21 @@ ROOT = Path(__file__).resolve().parents[1]
 def stage_clone(target: Path, rev: str) -> dict[str, str]:
     """A clone of the repository at `rev` with prepare and the offline queries stage run and committed
     (the experiment's baseline: an empty tracked LLM cache); returns the environment to run DVC in."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               PYTHONPATH=str(target), DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@b",
-               GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@b", OPENAI_API_KEY="bench-not-a-secret")
-    run = lambda *cmd: subprocess.run(cmd, cwd=target, env=env, check=True, capture_output=True, text=True)
+    env = dict(
+        os.environ,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        PYTHONPATH=str(target),
+        DVC_NO_ANALYTICS="1",
+        GIT_AUTHOR_NAME="b",
+        GIT_AUTHOR_EMAIL="b@b",
+        GIT_COMMITTER_NAME="b",
+        GIT_COMMITTER_EMAIL="b@b",
+        OPENAI_API_KEY="bench-not-a-secret",
+    )
+
+    def run(*cmd):
+        return subprocess.run(cmd, cwd=target, env=env, check=True, capture_output=True, text=True)
+
     subprocess.run(["git", "clone", "-q", str(ROOT), str(target)], check=True)
     run("git", "checkout", "-q", rev)
     run(sys.executable, "-m", "ragtune.cli", "params")
@@ -130,21 +169,48 @@ def stage_clone(target: Path, rev: str) -> dict[str, str]:
 def reset(clone: Path, env: dict) -> None:
     """The workspace back at the baseline (an experiment leaves its dvc.lock and outputs there)."""
     subprocess.run(["git", "checkout", "-q", "--", "dvc.lock", "params.yaml"], cwd=clone, env=env, check=True)
-    subprocess.run(["dvc", "checkout", "-q", "--force", "prepare", "queries"], cwd=clone, env=env, check=True, capture_output=True)
+    subprocess.run(
+        ["dvc", "checkout", "-q", "--force", "prepare", "queries"], cwd=clone, env=env, check=True, capture_output=True
+    )
 
 
-def exp_run(clone: Path, env: dict, server: ServerProcess, concurrency: int, store: Path, kill_at: int = 0,
-            extra: tuple[str, ...] = ()):
+def exp_run(
+    clone: Path,
+    env: dict,
+    server: ServerProcess,
+    concurrency: int,
+    store: Path,
+    kill_at: int = 0,
+    extra: tuple[str, ...] = (),
+):
     """`dvc exp run -S llm=local … queries`; with kill_at, SIGKILL its process group after that many requests.
     Returns (wall seconds, LLM-phase seconds as the client logged them or None, requests the server saw)."""
     before = server.requests
     if not kill_at and "--force" in extra:  # a timed run starts from the baseline's empty tracked cache
         reset(clone, env)
-    cmd = ["dvc", "exp", "run", "-S", "llm=local", "-S", f"llm.base_url={server.base_url}",
-           "-S", f"llm.concurrency={concurrency}", *extra, "queries"]
+    cmd = [
+        "dvc",
+        "exp",
+        "run",
+        "-S",
+        "llm=local",
+        "-S",
+        f"llm.base_url={server.base_url}",
+        "-S",
+        f"llm.concurrency={concurrency}",
+        *extra,
+        "queries",
+    ]
     started = time.perf_counter()
-    child = subprocess.Popen(cmd, cwd=clone, env=dict(env, RAGTUNE_CACHE_DIR=str(store)), stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    child = subprocess.Popen(
+        cmd,
+        cwd=clone,
+        env=dict(env, RAGTUNE_CACHE_DIR=str(store)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     if kill_at:
         while child.poll() is None and server.requests - before < kill_at:
             time.sleep(0.02)
@@ -164,7 +230,9 @@ def stage_main(args) -> None:
         tmp = Path(tmp)
         clone = tmp / "repo"
         env = stage_clone(clone, args.rev)
-        print(f"queries stage via dvc exp run, sample corpus, rev {args.rev}, server latency {args.latency * 1000:.0f} ms")
+        print(
+            f"queries stage via dvc exp run, sample corpus, rev {args.rev}, server latency {args.latency * 1000:.0f} ms"
+        )
         with serving(args.latency) as server:
             # --force: concurrency is no param (it changes no answer), so DVC's run cache would restore the first
             timings = {c: exp_run(clone, env, server, c, tmp / f"store-c{c}", extra=("--force",)) for c in (1, 16)}
@@ -183,8 +251,10 @@ def stage_main(args) -> None:
             kept = len(list((store / "llm").glob("??/*.json")))
             _, _, rerun = exp_run(clone, env, server, 16, store, extra=other)
         total = at_kill + rerun
-        print(f"[6] dvc exp run killed after {at_kill} requests ({kept} answers in the store); the rerun sent {rerun}; "
-              f"total {total} = {total / clean:.2f}x a clean run (target <= 1.1x)")
+        print(
+            f"[6] dvc exp run killed after {at_kill} requests ({kept} answers in the store); the rerun sent {rerun}; "
+            f"total {total} = {total / clean:.2f}x a clean run (target <= 1.1x)"
+        )
 
 
 def main() -> None:
@@ -200,8 +270,10 @@ def main() -> None:
     os.environ.setdefault(KEY_ENV, "bench-not-a-secret")
     docs, source = load_docs(args.docs)
     n = len(docs)
-    print(f"corpus: {n} documents, {source}; {QUESTIONS_PER_DOC} questions each; "
-          f"server latency {args.latency * 1000:.0f} ms")
+    print(
+        f"corpus: {n} documents, {source}; {QUESTIONS_PER_DOC} questions each; "
+        f"server latency {args.latency * 1000:.0f} ms"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
 
@@ -210,33 +282,41 @@ def main() -> None:
             t16, clean = generate(server, docs, tmp / "c16.jsonl", 16)
             stats = server.stats()
         clean_requests = stats["requests"]
-        print(f"\n[1] concurrency 16: {n} docs in {t16:.1f} s ({n / t16:.0f} docs/s), {clean_requests} requests, "
-              f"{len(clean.failed)} failed, max in flight {stats['max_in_flight']}")
+        print(
+            f"\n[1] concurrency 16: {n} docs in {t16:.1f} s ({n / t16:.0f} docs/s), {clean_requests} requests, "
+            f"{len(clean.failed)} failed, max in flight {stats['max_in_flight']}"
+        )
         subset = docs[: min(args.subset, n)]
         with serving(args.latency) as server:
             t1_subset, _ = generate(server, subset, tmp / "c1.jsonl", 1)
         t1 = t1_subset * n / len(subset)
-        print(f"    concurrency 1: {len(subset)} docs in {t1_subset:.1f} s ({len(subset) / t1_subset:.1f} docs/s); "
-              f"extrapolated to {n} docs: {t1:.0f} s (timed on a {len(subset)}-doc subset, scaled linearly)")
+        print(
+            f"    concurrency 1: {len(subset)} docs in {t1_subset:.1f} s ({len(subset) / t1_subset:.1f} docs/s); "
+            f"extrapolated to {n} docs: {t1:.0f} s (timed on a {len(subset)}-doc subset, scaled linearly)"
+        )
         print(f"    speed-up at concurrency 16: {t1 / t16:.1f}x (target >= 10x)")
 
         # 2. forced rerun on the same cache
         with serving(args.latency) as server:
             t_rerun, rerun = generate(server, docs, tmp / "c16.jsonl", 16)
             sent = server.requests
-        print(f"\n[2] forced rerun on the cache: {sent} requests sent (target 0), "
-              f"{rerun.stats['cached']} answered from cache in {t_rerun:.1f} s; "
-              f"output identical: {rerun.questions == clean.questions}")
+        print(
+            f"\n[2] forced rerun on the cache: {sent} requests sent (target 0), "
+            f"{rerun.stats['cached']} answered from cache in {t_rerun:.1f} s; "
+            f"output identical: {rerun.questions == clean.questions}"
+        )
 
         # 3. injected faults
         with serving(args.latency, "500=0.10,429=0.05") as server:
             t_faults, faulty = generate(server, docs, tmp / "faults.jsonl", 16)
             stats = server.stats()
         ratio = stats["requests"] / clean_requests
-        print(f"\n[3] with 10% HTTP 500 + 5% HTTP 429 (Retry-After 0.1 s): {stats['requests']} requests "
-              f"= {ratio:.3f}x a clean run (target <= 1.3x); injected {stats['faults']}; "
-              f"{faulty.stats['retried']} retried, {len(faulty.failed)} failed, {t_faults:.1f} s; "
-              f"output identical: {faulty.questions == clean.questions}")
+        print(
+            f"\n[3] with 10% HTTP 500 + 5% HTTP 429 (Retry-After 0.1 s): {stats['requests']} requests "
+            f"= {ratio:.3f}x a clean run (target <= 1.3x); injected {stats['faults']}; "
+            f"{faulty.stats['retried']} retried, {len(faulty.failed)} failed, {t_faults:.1f} s; "
+            f"output identical: {faulty.questions == clean.questions}"
+        )
 
         # 4. SIGKILL at ~50%, then restart
         corpus_path, cache_path = tmp / "docs.jsonl", tmp / "killed.jsonl"
@@ -254,10 +334,12 @@ def main() -> None:
                 kept = len(cache)
             t_restart, restarted = generate(server, docs, cache_path, 16)
             total = server.requests
-        print(f"\n[4] killed at {before_kill} requests ({kept} responses kept in the cache, "
-              f"{before_kill - kept} lost in flight); restart sent {total - before_kill} in {t_restart:.1f} s; "
-              f"total {total} = {total / clean_requests:.3f}x a clean run (target <= 1.1x); "
-              f"output identical: {restarted.questions == clean.questions}")
+        print(
+            f"\n[4] killed at {before_kill} requests ({kept} responses kept in the cache, "
+            f"{before_kill - kept} lost in flight); restart sent {total - before_kill} in {t_restart:.1f} s; "
+            f"total {total} = {total / clean_requests:.3f}x a clean run (target <= 1.1x); "
+            f"output identical: {restarted.questions == clean.questions}"
+        )
 
 
 if __name__ == "__main__":

@@ -24,10 +24,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -39,18 +37,25 @@ from e5_bench import dense_metrics, log  # noqa: E402
 from ragtune.training.selection import question_text  # noqa: E402
 
 RECIPES = {
-    **{f"expand-{q}-{b}": dict(kind="expand", questions=q, beta=float(b), centred=False)
-       for q in ("offline", "dev") for b in ("0.1", "0.25", "0.5", "1")},
-    **{f"expand-centred-{q}-{b}": dict(kind="expand", questions=q, beta=float(b), centred=True)
-       for q in ("offline", "dev") for b in ("0.1", "0.25", "0.5", "1")},
+    **{
+        f"expand-{q}-{b}": dict(kind="expand", questions=q, beta=float(b), centred=False)
+        for q in ("offline", "dev")
+        for b in ("0.1", "0.25", "0.5", "1")
+    },
+    **{
+        f"expand-centred-{q}-{b}": dict(kind="expand", questions=q, beta=float(b), centred=True)
+        for q in ("offline", "dev")
+        for b in ("0.1", "0.25", "0.5", "1")
+    },
     "adapter-offline": dict(kind="adapter", questions="offline", steps=1000, batch=64, lr=1e-3),
     "vectors-offline": dict(kind="vectors", questions="offline", steps=400, batch=128, lr=2e-3, pull=1.0),
     "vectors-dev": dict(kind="vectors", questions="dev", steps=400, batch=128, lr=2e-3, pull=1.0),
 }
 
 
-def expand(passages: torch.Tensor, questions: torch.Tensor, targets: torch.Tensor, beta: float,
-           centred: bool) -> torch.Tensor:
+def expand(
+    passages: torch.Tensor, questions: torch.Tensor, targets: torch.Tensor, beta: float, centred: bool
+) -> torch.Tensor:
     """Each passage plus beta × the mean of its questions' vectors (passages without questions unchanged).
 
     `centred`: minus the mean of all training questions first, so that what moves a document is what its
@@ -63,14 +68,18 @@ def expand(passages: torch.Tensor, questions: torch.Tensor, targets: torch.Tenso
     return torch.nn.functional.normalize(passages + beta * sums / counts.clamp(min=1), dim=-1)
 
 
-def train(passages: torch.Tensor, questions: torch.Tensor, targets: torch.Tensor, recipe: dict, temperature: float,
-          seed: int) -> torch.Tensor:
+def train(
+    passages: torch.Tensor, questions: torch.Tensor, targets: torch.Tensor, recipe: dict, temperature: float, seed: int
+) -> torch.Tensor:
     """Adapted passage vectors: a linear map on them, or the vectors themselves, under a full-corpus softmax."""
     torch.manual_seed(seed)
     if recipe["kind"] == "adapter":
         adapter = torch.nn.Linear(passages.shape[1], passages.shape[1], bias=False)
         torch.nn.init.eye_(adapter.weight)
-        parameters, adapted = list(adapter.parameters()), lambda: torch.nn.functional.normalize(adapter(passages), dim=-1)
+        parameters, adapted = (
+            list(adapter.parameters()),
+            lambda: torch.nn.functional.normalize(adapter(passages), dim=-1),
+        )
     else:
         free = torch.nn.Parameter(passages.clone())
         parameters, adapted = [free], lambda: torch.nn.functional.normalize(free, dim=-1)
@@ -93,11 +102,18 @@ def train(passages: torch.Tensor, questions: torch.Tensor, targets: torch.Tensor
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     kept_workspace.add_arguments(parser)
-    parser.add_argument("--recipes", default="base,expand-offline-0.5,expand-offline-1,expand-dev-0.5,expand-dev-1,"
-                        "adapter-offline,vectors-offline,vectors-dev",
-                        help=f"comma-separated: base and any of {', '.join(RECIPES)}")
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/ragtune-passage-side"),
-                        help="where the base query vectors are remembered between runs")
+    parser.add_argument(
+        "--recipes",
+        default="base,expand-offline-0.5,expand-offline-1,expand-dev-0.5,expand-dev-1,"
+        "adapter-offline,vectors-offline,vectors-dev",
+        help=f"comma-separated: base and any of {', '.join(RECIPES)}",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path("/tmp/ragtune-passage-side"),
+        help="where the base query vectors are remembered between runs",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     workspace = kept_workspace.load(args)
@@ -105,19 +121,39 @@ def main() -> None:
     held_out = {d for row in measured["dev"] for d in row["relevant"]}
     pairs = {
         "offline": workspace.offline,
-        "dev": [(question_text(row), row["relevant"][0]) for row in workspace.validation
-                if row.get("source") == "dev" and not set(row["relevant"]) & held_out],
+        "dev": [
+            (question_text(row), row["relevant"][0])
+            for row in workspace.validation
+            if row.get("source") == "dev" and not set(row["relevant"]) & held_out
+        ],
     }
     started = time.time()
-    training = {name: (workspace.base_vectors("query", [q for q, _ in rows], args.cache),
-                       torch.tensor([position[d] for _, d in rows])) for name, rows in pairs.items()}
-    log(f"base query vectors of {sum(len(r) for r in pairs.values())} training questions: {time.time() - started:.0f} s")
-    measured_vectors = {name: workspace.base_vectors("query", [question_text(r) for r in rows], args.cache).numpy()
-                        for name, rows in measured.items()}
+    training = {
+        name: (
+            workspace.base_vectors("query", [q for q, _ in rows], args.cache),
+            torch.tensor([position[d] for _, d in rows]),
+        )
+        for name, rows in pairs.items()
+    }
+    log(
+        f"base query vectors of {sum(len(r) for r in pairs.values())} training questions: {time.time() - started:.0f} s"
+    )
+    measured_vectors = {
+        name: workspace.base_vectors("query", [question_text(r) for r in rows], args.cache).numpy()
+        for name, rows in measured.items()
+    }
 
     def figures(vectors: torch.Tensor) -> dict:
-        return {name: dense_metrics(measured_vectors[name], vectors.numpy(), [r["qid"] for r in rows], docids,
-                                    {r["qid"]: list(r["relevant"]) for r in rows}) for name, rows in measured.items()}
+        return {
+            name: dense_metrics(
+                measured_vectors[name],
+                vectors.numpy(),
+                [r["qid"] for r in rows],
+                docids,
+                {r["qid"]: list(r["relevant"]) for r in rows},
+            )
+            for name, rows in measured.items()
+        }
 
     table = [("base", {}, 0.0, figures(passages))]
     log(f"base: {table[-1][3]}")
@@ -125,8 +161,11 @@ def main() -> None:
         recipe = RECIPES[name]
         questions, targets = training[recipe["questions"]]
         started = time.time()
-        vectors = (expand(passages, questions, targets, recipe["beta"], recipe["centred"]) if recipe["kind"] == "expand"
-                   else train(passages, questions, targets, recipe, args.temperature, args.seed))
+        vectors = (
+            expand(passages, questions, targets, recipe["beta"], recipe["centred"])
+            if recipe["kind"] == "expand"
+            else train(passages, questions, targets, recipe, args.temperature, args.seed)
+        )
         seconds = time.time() - started
         table.append((name, recipe, seconds, figures(vectors)))
         log(f"{name}: {len(targets)} training questions, {seconds:.0f} s: {table[-1][3]}")
@@ -134,14 +173,23 @@ def main() -> None:
     print("\n| recipe | questions | kind | setting | s | conv map@3 | conv mrr@10 | dev map@3 | dev mrr@10 |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, recipe, seconds, scores in table:
-        setting = (f"beta {recipe['beta']}{', centred' if recipe['centred'] else ''}" if recipe.get("kind") == "expand" else
-                   f"{recipe['steps']} × {recipe['batch']}, lr {recipe['lr']}" if recipe else "–")
+        setting = (
+            f"beta {recipe['beta']}{', centred' if recipe['centred'] else ''}"
+            if recipe.get("kind") == "expand"
+            else f"{recipe['steps']} × {recipe['batch']}, lr {recipe['lr']}"
+            if recipe
+            else "–"
+        )
         c, d = scores["conversational"], scores["dev"]
-        print(f"| {name} | {recipe.get('questions', '–')} | {recipe.get('kind', '–')} | {setting} | {seconds:.0f} "
-              f"| {c['map@3']:.4f} | {c['mrr@10']:.4f} | {d['map@3']:.4f} | {d['mrr@10']:.4f} |")
-    print(f"\nfull corpus ({len(docids)} documents); conversational {len(measured['conversational'])} knowledge "
-          f"questions; dev {len(measured['dev'])} seeded (seed {args.seed}; no training question of their "
-          f"{len(held_out)} documents); temperature {args.temperature}")
+        print(
+            f"| {name} | {recipe.get('questions', '–')} | {recipe.get('kind', '–')} | {setting} | {seconds:.0f} "
+            f"| {c['map@3']:.4f} | {c['mrr@10']:.4f} | {d['map@3']:.4f} | {d['mrr@10']:.4f} |"
+        )
+    print(
+        f"\nfull corpus ({len(docids)} documents); conversational {len(measured['conversational'])} knowledge "
+        f"questions; dev {len(measured['dev'])} seeded (seed {args.seed}; no training question of their "
+        f"{len(held_out)} documents); temperature {args.temperature}"
+    )
 
 
 if __name__ == "__main__":

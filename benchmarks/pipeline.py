@@ -54,8 +54,13 @@ SHOWN = ("dense_base", "dense", "lexical", "hybrid")
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=SHARED)
-    parser.add_argument("--alphas", type=float, nargs="*", default=ALPHAS,
-                        help="the sweep: one `dvc exp run -S alpha=…` each (the default alpha is the full run's)")
+    parser.add_argument(
+        "--alphas",
+        type=float,
+        nargs="*",
+        default=ALPHAS,
+        help="the sweep: one `dvc exp run -S alpha=…` each (the default alpha is the full run's)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary clone")
     args = parser.parse_args()
     if not (args.data / "documents.jsonl").exists():
@@ -71,7 +76,9 @@ def main() -> None:
     config = repo / "conf" / "config.yaml"
     config.write_text(config.read_text().replace("  - data: sample", "  - data: competition  #", 1))
     subprocess.run([sys.executable, "-m", "ragtune.cli", "params"], cwd=repo, check=True)
-    subprocess.run(["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qam", "competition"], cwd=repo, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qam", "competition"], cwd=repo, check=True
+    )
     default_alpha = float(re.search(r"^alpha: ([0-9.]+)", (repo / "params.yaml").read_text(), re.M).group(1))
 
     full_stages: dict[str, float] = {}
@@ -97,18 +104,23 @@ def main() -> None:
         print(f"validation source {source}, alpha {default_alpha}:")
         for name in (*SHOWN, *(n for n in table if n not in SHOWN)):
             if name in table:
-                print(f"  {name:<11}" + "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                                                for k, v in table[name].items()))
+                print(
+                    f"  {name:<11}"
+                    + "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in table[name].items())
+                )
     print("alpha sweep (`dvc exp run -S alpha=…`), hybrid map@3 / mrr@10 per source:")
     sources = list(default_scores)
     print("  alpha  seconds  " + "  ".join(f"{s:>24}" for s in sources))
     for alpha in sorted(sweep):
         seconds, stages, scores = sweep[alpha]
-        cells = "  ".join(f"{scores[s]['hybrid']['map@3']:.4f} / {scores[s]['hybrid']['mrr@10']:.4f}".rjust(24)
-                          for s in sources)
+        cells = "  ".join(
+            f"{scores[s]['hybrid']['map@3']:.4f} / {scores[s]['hybrid']['mrr@10']:.4f}".rjust(24) for s in sources
+        )
         timing = "full run" if seconds is None else f"{seconds:5.1f} s"
-        print(f"  {alpha:5.2f}  {timing:>8}  {cells}" + (f"   ({', '.join(f'{n} {t:.0f} s' for n, t in stages.items())})"
-                                                        if stages else ""))
+        print(
+            f"  {alpha:5.2f}  {timing:>8}  {cells}"
+            + (f"   ({', '.join(f'{n} {t:.0f} s' for n, t in stages.items())})" if stages else "")
+        )
     for source in sources:
         best = max(sweep, key=lambda a: (sweep[a][2][source]["hybrid"]["map@3"], -abs(a - default_alpha)))
         print(f"  best alpha on {source}: {best} (map@3 {sweep[best][2][source]['hybrid']['map@3']:.4f})")

@@ -39,16 +39,24 @@ def venv_bin() -> Path:
 
 def environment(clone: Path) -> dict[str, str]:
     # PYTHONPATH: the editable install maps `ragtune` to the main checkout; a clone must run its own copy.
-    return dict(os.environ, PATH=f"{venv_bin()}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONPATH=str(clone),
-                DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@example.com",
-                GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.com")
+    return dict(
+        os.environ,
+        PATH=f"{venv_bin()}{os.pathsep}{os.environ.get('PATH', '')}",
+        PYTHONPATH=str(clone),
+        DVC_NO_ANALYTICS="1",
+        GIT_AUTHOR_NAME="bench",
+        GIT_AUTHOR_EMAIL="bench@example.com",
+        GIT_COMMITTER_NAME="bench",
+        GIT_COMMITTER_EMAIL="bench@example.com",
+    )
 
 
 def run(args: list[str], cwd: Path, log: Path | None = None, check: bool = True) -> tuple[float, str]:
     """Run a command; return (wall seconds, stdout+stderr), appended to `log` when given."""
     started = time.perf_counter()
-    done = subprocess.run(args, cwd=cwd, env=environment(cwd), text=True, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT)
+    done = subprocess.run(
+        args, cwd=cwd, env=environment(cwd), text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     seconds = time.perf_counter() - started
     if log is not None:
         with open(log, "a", encoding="utf-8") as handle:
@@ -73,8 +81,11 @@ def sha256(path: Path) -> str | None:
 def lock_outs(text: str) -> dict[str, str]:
     """`stage:path` -> md5 for every out in a dvc.lock."""
     stages = (yaml.safe_load(text) or {}).get("stages") or {}
-    return {f"{stage}:{out['path']}": str(out.get("md5"))
-            for stage, entry in sorted(stages.items()) for out in entry.get("outs") or []}
+    return {
+        f"{stage}:{out['path']}": str(out.get("md5"))
+        for stage, entry in sorted(stages.items())
+        for out in entry.get("outs") or []
+    }
 
 
 def dir_listing(clone: Path, md5: str) -> dict[str, str]:
@@ -106,13 +117,19 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None, help="where to make the clones (default: a temp dir)")
     args = parser.parse_args()
 
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, text=True, capture_output=True, check=True).stdout.strip()
-    committed_lock = subprocess.run(["git", "show", f"{commit}:dvc.lock"], cwd=ROOT, text=True, capture_output=True).stdout
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, text=True, capture_output=True, check=True
+    ).stdout.strip()
+    committed_lock = subprocess.run(
+        ["git", "show", f"{commit}:dvc.lock"], cwd=ROOT, text=True, capture_output=True
+    ).stdout
     work = Path(tempfile.mkdtemp(prefix="ragtune-reproduce-", dir=args.workdir))
     remote, log = work / "dvc-remote", work / "log.txt"
     load_before = os.getloadavg()
-    print(f"commit {commit[:12]}; work dir {work}; load average {load_before[0]:.2f} on {os.cpu_count()} cores",
-          flush=True)
+    print(
+        f"commit {commit[:12]}; work dir {work}; load average {load_before[0]:.2f} on {os.cpu_count()} cores",
+        flush=True,
+    )
 
     clones, repro_seconds, ran = {}, {}, {}
     for name in ("a", "b"):
@@ -167,15 +184,19 @@ def main() -> None:
     for line in against_committed:
         print(line)
     print(f"release                        : {tag} ({pushed} objects pushed to the temporary remote)")
-    print(f"ragtune reproduce, fresh clone : exit {done.returncode}, "
-          f"{'MATCH' if done.returncode == 0 else 'MISMATCH' if done.returncode == 1 else 'FAILED'}, "
-          f"{reproduce_seconds:.1f} s wall; {stages_line}")
+    print(
+        f"ragtune reproduce, fresh clone : exit {done.returncode}, "
+        f"{'MATCH' if done.returncode == 0 else 'MISMATCH' if done.returncode == 1 else 'FAILED'}, "
+        f"{reproduce_seconds:.1f} s wall; {stages_line}"
+    )
     if time_line:
         print(f"  reproduce's own breakdown    : {time_line}")
     if done.returncode == 2:
         print(done.stderr[-2000:])
-    print(f"load average                   : {load_before[0]:.2f} before, {load_after[0]:.2f} after "
-          f"({os.cpu_count()} cores, shared)")
+    print(
+        f"load average                   : {load_before[0]:.2f} before, {load_after[0]:.2f} after "
+        f"({os.cpu_count()} cores, shared)"
+    )
     print(f"commands and their output      : {log}" + ("" if args.keep else " (removed; --keep to keep)"))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)

@@ -10,10 +10,10 @@ import argparse
 import time
 from pathlib import Path
 
-from ragtune.evaluation import metrics
 from ragtune.data.inputs import load_documents, load_labelled, user_text
-from ragtune.runs import RankedRun
+from ragtune.evaluation import metrics
 from ragtune.retrieval.sparse.bm25 import BM25Retriever
+from ragtune.runs import RankedRun
 from ragtune.text.analysis import CONTENT_TAGS, QUESTION_SCAFFOLDING, KoreanAnalyzer
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "competition"
@@ -22,8 +22,9 @@ VARIANTS = {
     "content tags + scaffolding filter (default)": dict(tags=CONTENT_TAGS, stopwords=QUESTION_SCAFFOLDING),
     "content tags, no scaffolding filter": dict(tags=CONTENT_TAGS, stopwords=()),
     "nouns only": dict(tags=("NNG", "NNP", "NNB", "NR", "SL", "SH", "SN", "XR"), stopwords=QUESTION_SCAFFOLDING),
-    "nouns + verbs, no adverbs": dict(tags=("NNG", "NNP", "NNB", "NR", "NP", "SL", "SH", "SN", "VV", "VA", "XR"),
-                                      stopwords=QUESTION_SCAFFOLDING),
+    "nouns + verbs, no adverbs": dict(
+        tags=("NNG", "NNP", "NNB", "NR", "NP", "SL", "SH", "SN", "VV", "VA", "XR"), stopwords=QUESTION_SCAFFOLDING
+    ),
     "every morpheme": dict(tags=None, stopwords=()),
 }
 
@@ -43,7 +44,9 @@ def main() -> None:
     started = time.perf_counter()
     doc_morphs = base.morphemes([d["content"] for d in documents])
     query_morphs = base.morphemes([user_text(q["msg"]) for q in labelled])
-    print(f"Kiwi analysis: {len(documents)} documents + {len(labelled)} questions in {time.perf_counter() - started:.1f} s")
+    print(
+        f"Kiwi analysis: {len(documents)} documents + {len(labelled)} questions in {time.perf_counter() - started:.1f} s"  # noqa: E501
+    )
     docids = [d["docid"] for d in documents]
     all_tags = sorted({tag for doc in doc_morphs for _, tag in doc})
 
@@ -57,8 +60,10 @@ def main() -> None:
         seconds = time.perf_counter() - started
         run = RankedRun.ranked([q["qid"] for q in labelled], docids, ids, found)
         scores = metrics.evaluate(run, qrels, ["mrr@10", "recall@10", "map@3"])
-        print(f"{label:<48} k1={k1:<4} b={b:<5} mrr@10={scores['mrr@10']:.4f} recall@10={scores['recall@10']:.4f} "
-              f"map@3={scores['map@3']:.4f}  search {len(tokens) / seconds:,.0f} q/s")
+        print(
+            f"{label:<48} k1={k1:<4} b={b:<5} mrr@10={scores['mrr@10']:.4f} recall@10={scores['recall@10']:.4f} "
+            f"map@3={scores['map@3']:.4f}  search {len(tokens) / seconds:,.0f} q/s"
+        )
 
     for label, variant in VARIANTS.items():
         measure(label, KoreanAnalyzer(tags=variant["tags"] or all_tags, stopwords=variant["stopwords"]))

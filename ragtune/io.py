@@ -15,8 +15,9 @@ import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 
 class UserError(Exception):
@@ -61,7 +62,7 @@ def _remove_stale_temps(path: Path) -> None:
     """
     prefix = _temp_prefix(path)
     for leftover in path.parent.glob(f"{glob.escape(prefix)}*{_TEMP_SUFFIX}"):
-        pid = leftover.name[len(prefix):].split(".", 1)[0]
+        pid = leftover.name[len(prefix) :].split(".", 1)[0]
         if not pid.isdigit() or _alive(int(pid)):
             continue
         with contextlib.suppress(FileNotFoundError):
@@ -74,7 +75,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True   # it runs, as another user
+        return True  # it runs, as another user
     return True
 
 
@@ -183,8 +184,11 @@ def read_json(path: str | os.PathLike) -> Any:
     try:
         text = data.decode("utf-8-sig")  # a BOM (Windows tools write one) is not content
     except UnicodeDecodeError as exc:
-        raise DataError(path, f"invalid UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8",
-                        line=data.count(b"\n", 0, exc.start) + 1) from None
+        raise DataError(
+            path,
+            f"invalid UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8",
+            line=data.count(b"\n", 0, exc.start) + 1,
+        ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -209,8 +213,11 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
             try:  # line by line, so an encoding error names its line; a BOM on the first line is not content
                 line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as exc:
-                raise DataError(path, f"invalid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
-                                      f"save the file as UTF-8", line=number) from None
+                raise DataError(
+                    path,
+                    f"invalid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); save the file as UTF-8",
+                    line=number,
+                ) from None
             if not line.strip():
                 continue
             try:
@@ -228,14 +235,24 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     return [obj for _, obj in iter_jsonl(path)]
 
 
-def require(path: str | os.PathLike, line: int, obj: Mapping[str, Any], field: str,
-            kind: type | tuple[type, ...], check: Callable[[Any], bool] | None = None,
-            problem: str = "is invalid") -> Any:
+def require(
+    path: str | os.PathLike,
+    line: int,
+    obj: Mapping[str, Any],
+    field: str,
+    kind: type | tuple[type, ...],
+    check: Callable[[Any], bool] | None = None,
+    problem: str = "is invalid",
+) -> Any:
     """Return obj[field], raising a located DataError when it is missing, mistyped or fails `check`."""
     if field not in obj:
         raise DataError(path, "is missing", line=line, field=field)
     value = obj[field]
-    if not isinstance(value, kind) or isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+    if (
+        not isinstance(value, kind)
+        or isinstance(value, bool)
+        and bool not in (kind if isinstance(kind, tuple) else (kind,))
+    ):
         names = "/".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
         raise DataError(path, f"must be {names}, got {type(value).__name__}", line=line, field=field)
     if check is not None and not check(value):

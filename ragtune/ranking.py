@@ -11,7 +11,8 @@ Scores compare in their own precision (a run's float32, a Python float's float64
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 import numpy as np
 

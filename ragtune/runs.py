@@ -14,9 +14,9 @@ The dict shape `{qid: {docid: score}}` (what ranx and JSON use) converts both wa
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -30,17 +30,27 @@ Run = dict[str, dict[str, float]]
 class RankedRun:
     qids: list[str]
     docids: list[str]
-    ids: np.ndarray      # (n_questions, depth) int32 positions in `docids`, -1 padded
-    scores: np.ndarray   # (n_questions, depth) float32, 0 where ids is -1
+    ids: np.ndarray  # (n_questions, depth) int32 positions in `docids`, -1 padded
+    scores: np.ndarray  # (n_questions, depth) float32, 0 where ids is -1
 
     @classmethod
-    def empty(cls, qids: Sequence[str], docids: Sequence[str], depth: int) -> "RankedRun":
-        return cls(list(qids), list(docids), np.full((len(qids), depth), -1, np.int32),
-                   np.zeros((len(qids), depth), np.float32))
+    def empty(cls, qids: Sequence[str], docids: Sequence[str], depth: int) -> RankedRun:
+        return cls(
+            list(qids),
+            list(docids),
+            np.full((len(qids), depth), -1, np.int32),
+            np.zeros((len(qids), depth), np.float32),
+        )
 
     @classmethod
-    def ranked(cls, qids: Sequence[str], docids: Sequence[str], ids: np.ndarray, scores: np.ndarray,
-               ties: np.ndarray | None = None) -> "RankedRun":
+    def ranked(
+        cls,
+        qids: Sequence[str],
+        docids: Sequence[str],
+        ids: np.ndarray,
+        scores: np.ndarray,
+        ties: np.ndarray | None = None,
+    ) -> RankedRun:
         """From unordered rows (e.g. a search library's top-k): put each row in ranking order."""
         ties = tie_ranks(docids) if ties is None else ties
         # Ranked as stored (float32); -0.0 stored as 0.0.
@@ -48,8 +58,9 @@ class RankedRun:
         return cls(list(qids), list(docids), ranked_ids, ranked_scores)
 
     @classmethod
-    def from_run(cls, run: Mapping[str, Mapping[str, float]], qids: Sequence[str], docids: Sequence[str],
-                 k: int | None = None) -> "RankedRun":
+    def from_run(
+        cls, run: Mapping[str, Mapping[str, float]], qids: Sequence[str], docids: Sequence[str], k: int | None = None
+    ) -> RankedRun:
         """From the dict shape; each question keeps its `k` best documents (all when k is None)."""
         position = {d: i for i, d in enumerate(docids)}
         rankings = [run.get(qid, {}) for qid in qids]
@@ -57,8 +68,8 @@ class RankedRun:
         ids = np.full((len(qids), width), -1, dtype=np.int64)
         scores = np.zeros((len(qids), width), dtype=np.float64)
         for row, ranking in enumerate(rankings):
-            ids[row, :len(ranking)] = [position[docid] for docid in ranking]
-            scores[row, :len(ranking)] = list(ranking.values())
+            ids[row, : len(ranking)] = [position[docid] for docid in ranking]
+            scores[row, : len(ranking)] = list(ranking.values())
         # Ranked in the dict's own precision, then stored as float32.
         ranked_ids, ranked_scores = rank_rows(ids, scores, tie_ranks(docids))
         result = cls.empty(qids, docids, width if k is None else k)
@@ -70,7 +81,7 @@ class RankedRun:
     def depth(self) -> int:
         return self.ids.shape[1]
 
-    def cut(self, k: int) -> "RankedRun":
+    def cut(self, k: int) -> RankedRun:
         return RankedRun(self.qids, self.docids, self.ids[:, :k], self.scores[:, :k])
 
     def ranking(self, row: int, k: int | None = None) -> list[str]:
@@ -80,8 +91,10 @@ class RankedRun:
 
     def to_run(self, k: int | None = None) -> Run:
         k = self.depth if k is None else k
-        return {qid: {self.docids[i]: float(s) for i, s in zip(self.ids[row, :k], self.scores[row, :k]) if i >= 0}
-                for row, qid in enumerate(self.qids)}
+        return {
+            qid: {self.docids[i]: float(s) for i, s in zip(self.ids[row, :k], self.scores[row, :k]) if i >= 0}
+            for row, qid in enumerate(self.qids)
+        }
 
     def save(self, directory: Path) -> None:
         directory = Path(directory)
@@ -92,10 +105,14 @@ class RankedRun:
                 np.save(handle, np.ascontiguousarray(array))
 
     @classmethod
-    def load(cls, directory: Path) -> "RankedRun":
+    def load(cls, directory: Path) -> RankedRun:
         directory = Path(directory)
-        return cls(read_json(directory / "qids.json"), read_json(directory / "docids.json"),
-                   np.load(directory / "ids.npy"), np.load(directory / "scores.npy"))
+        return cls(
+            read_json(directory / "qids.json"),
+            read_json(directory / "docids.json"),
+            np.load(directory / "ids.npy"),
+            np.load(directory / "scores.npy"),
+        )
 
 
 def as_ranked(run: RankedRun | Mapping[str, Mapping[str, float]]) -> RankedRun:

@@ -9,9 +9,9 @@ import time
 
 from common import params, path, stage
 
+from ragtune.io import read_jsonl
 from ragtune.models import sources as model_sources
 from ragtune.models.hub import require_model
-from ragtune.io import read_jsonl
 
 
 @stage
@@ -23,9 +23,17 @@ def main() -> None:
     started = time.perf_counter()
     # Only the tiny builder reads the documents (its tokenizer is trained on them).
     texts = [d["content"] for d in read_jsonl(path("data/prepared/documents.jsonl"))] if model["name"] == "tiny" else []
-    made = model_sources.base_embedder(model["name"], model["embedder"], model.get("architecture"), texts,
-                                       path("models/base"), p["seed"], query_max_len=model["query_max_len"],
-                                       passage_max_len=model["passage_max_len"], revision=model.get("revision"))
+    made = model_sources.base_embedder(
+        model["name"],
+        model["embedder"],
+        model.get("architecture"),
+        texts,
+        path("models/base"),
+        p["seed"],
+        query_max_len=model["query_max_len"],
+        passage_max_len=model["passage_max_len"],
+        revision=model.get("revision"),
+    )
     print(f"base: {model['name']} → models/base ({made}) in {time.perf_counter() - started:.0f} s")
 
 

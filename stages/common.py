@@ -15,8 +15,8 @@ import yaml
 # another clone, a `dvc queue` copy, a `ragtune reproduce` worktree).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ragtune.io import UserError, atomic_write  # noqa: E402
 from ragtune.config.schema import validate  # noqa: E402
+from ragtune.io import UserError, atomic_write  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKERS = min(os.cpu_count() or 1, 8)  # threads for analysis; results do not depend on it
@@ -37,13 +37,20 @@ def warn_on_data_switch(name: str) -> None:
     """Loudly, when this run's data group is not the one the workspace ran last (`dvc exp run -S alpha=…`
     after `-S data=competition` composes from conf/ again, i.e. on the default data)."""
     from ragtune.cache.location import cache_root
+
     previous = record_data_group(cache_root(ROOT), name)
     if previous is not None:
         bar = "!" * 78
         logging.getLogger("ragtune").warning(
             "\n%s\n  this run uses data=%s, but the last run in this workspace used data=%s.\n"
             "  To keep %s for every later run: ragtune use data=%s  (then dvc exp run …)\n%s",
-            bar, name, previous, previous, previous, bar)
+            bar,
+            name,
+            previous,
+            previous,
+            previous,
+            bar,
+        )
 
 
 def record_data_group(store: Path, name: str) -> str | None:
@@ -71,6 +78,7 @@ def stage(main):
     """Run a stage's main(); a data or configuration error (ragtune's UserError: DataError, ParamsError,
     LLMError, WriteError, an unreachable model or server) ends it with one clear line and exit status 1.
     Anything else is a bug and keeps its traceback."""
+
     @functools.wraps(main)
     def run() -> None:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -79,4 +87,5 @@ def stage(main):
         except UserError as exc:
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(1)
+
     return run

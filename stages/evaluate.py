@@ -3,10 +3,9 @@ precision/recall; recall curves, MAP bars; one failure report with a section per
 
 from common import params, path, stage
 
-from ragtune.evaluation import metrics
-from ragtune.evaluation import report
-from ragtune.query.conversation import standalone_query
+from ragtune.evaluation import metrics, report
 from ragtune.io import atomic_write, read_jsonl, write_json
+from ragtune.query.conversation import standalone_query
 from ragtune.runs import load_runs
 
 
@@ -26,24 +25,44 @@ def main() -> None:
         section["chitchat"] = metrics.chitchat_scores(judged, qrels)
         scores[source] = section
         retrievers = {name: values for name, values in section.items() if name != "chitchat"}
-        # One bar per retriever, one curve per retriever, a file per source: `dvc plots diff` sets experiments side by side.
-        write_json(path(f"plots/map/{source}.json"),
-                   [{"retriever": name, "map@3": values["map@3"], "mrr@10": values["mrr@10"]}
-                    for name, values in retrievers.items()])
+        # One bar per retriever, one curve per retriever, a file per source:
+        # `dvc plots diff` sets experiments side by side.
+        write_json(
+            path(f"plots/map/{source}.json"),
+            [
+                {"retriever": name, "map@3": values["map@3"], "mrr@10": values["mrr@10"]}
+                for name, values in retrievers.items()
+            ],
+        )
         curves = {name: metrics.recall_curve(run, qrels) for name, run in sorted(runs.items())}
-        write_json(path(f"plots/recall/{source}.json"),
-                   [{"retriever": name, **row} for name, rows in curves.items() for row in rows])
-        report.plot_recall_curves(curves, path(f"plots/images/recall_{source}.png"), title=f"Recall by cutoff: {source}")
+        write_json(
+            path(f"plots/recall/{source}.json"),
+            [{"retriever": name, **row} for name, rows in curves.items() for row in rows],
+        )
+        report.plot_recall_curves(
+            curves, path(f"plots/images/recall_{source}.png"), title=f"Recall by cutoff: {source}"
+        )
         report.plot_map_by_retriever(retrievers, path(f"plots/images/map_{source}.png"))
-        reports.append(report.failure_report(questions, qrels, runs, final="hybrid", docs=documents,
-                                             limit=p["evaluation"]["report_limit"], title=f"source `{source}`"))
+        reports.append(
+            report.failure_report(
+                questions,
+                qrels,
+                runs,
+                final="hybrid",
+                docs=documents,
+                limit=p["evaluation"]["report_limit"],
+                title=f"source `{source}`",
+            )
+        )
     write_json(path("metrics/retrieval.json"), scores)
     with atomic_write(path("reports/failures.md")) as handle:
         handle.write("\n".join(reports))
     for source, section in scores.items():
         for name, values in section.items():
-            print(f"evaluate: {source:<15} {name:<12} " + "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                                                                   for k, v in values.items()))
+            print(
+                f"evaluate: {source:<15} {name:<12} "
+                + "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+            )
 
 
 if __name__ == "__main__":

@@ -5,12 +5,11 @@ import functools
 from common import params, path, stage
 from lexical import sparse_retriever
 
-from ragtune.retrieval import dense
 from ragtune.cache.encodings import EncodingMemo
 from ragtune.io import read_jsonl, write_json
+from ragtune.retrieval import dense
 from ragtune.retrieval.sparse.bm25 import BM25Retriever
 from ragtune.text.analysis import CharNgramAnalyzer
-
 
 ENCODINGS = "models/.encodings"  # shared with the train stage's selection (ragtune/cache/encodings.py)
 
@@ -36,19 +35,33 @@ def main() -> None:
     quantize, devices = p["index"]["quantize"], p["index"]["devices"]  # devices: null, or several (a pool)
     for name, model_dir in (("dense", "models/embedder"), ("dense_base", "models/base")):
         # loaded only when some passage is not remembered
-        encoder = functools.cache(functools.partial(dense.load_encoder, path(model_dir), device=devices,
-                                                    batch_size=p["index"]["batch_size"],
-                                                    passage_max_length=p["model"]["passage_max_len"], quantize=quantize))
+        encoder = functools.cache(
+            functools.partial(
+                dense.load_encoder,
+                path(model_dir),
+                device=devices,
+                batch_size=p["index"]["batch_size"],
+                passage_max_length=p["model"]["passage_max_len"],
+                quantize=quantize,
+            )
+        )
         learned_sparse = name == "dense" and p["index"]["m3_sparse"]
         if learned_sparse:  # BGE-M3's lexical weights of the fine-tuned model, one CSR row per passage
             encoded = encoder().encode(texts, kind="passage", lexical=True)
             vectors = encoded.dense
-            dense.save_lexical_matrix(dense.lexical_matrix(encoded.lexical, encoder().vocab_size),
-                                      path(f"indexes/{name}/lexical.npz"))
+            dense.save_lexical_matrix(
+                dense.lexical_matrix(encoded.lexical, encoder().vocab_size), path(f"indexes/{name}/lexical.npz")
+            )
         else:  # remembered per text by model bytes + settings: an unchanged base is not encoded again
-            memo = EncodingMemo(path(ENCODINGS), path(model_dir), "passage", p["model"]["passage_max_len"], quantize,
-                                dense.devices_key(devices))
-            vectors = memo.encode(texts, lambda batch: encoder().encode(batch, kind="passage").dense)
+            memo = EncodingMemo(
+                path(ENCODINGS),
+                path(model_dir),
+                "passage",
+                p["model"]["passage_max_len"],
+                quantize,
+                dense.devices_key(devices),
+            )
+            vectors = memo.encode(texts, lambda batch, load=encoder: load().encode(batch, kind="passage").dense)
             print(f"index: {name}: {memo.remembered} passage vectors remembered, {memo.encoded} encoded")
         index = dense.build_faiss(vectors, kind=p["index"]["faiss"], **p["index"].get("faiss_options", {}))
         dense.save_faiss(index, path(f"indexes/{name}/faiss.index"))

@@ -10,11 +10,11 @@ from pathlib import Path
 from common import params, path, stage
 from lexical import embedded_bm25
 
-from ragtune.models import sources as model_sources
-from ragtune.training import negatives
-from ragtune.models.hub import require_model, resolve_model
-from ragtune.io import read_jsonl, write_json, write_jsonl
 from ragtune.config.schema import ParamsError
+from ragtune.io import read_jsonl, write_json, write_jsonl
+from ragtune.models import sources as model_sources
+from ragtune.models.hub import require_model, resolve_model
+from ragtune.training import negatives
 
 
 @stage
@@ -38,8 +38,13 @@ def main() -> None:
         base = path("models/base")  # the base stage's: the model train starts from
         if config["dense_pool"] > 0:
             from ragtune.retrieval.dense import load_encoder
-            encoder = load_encoder(base, device=p["index"]["devices"], query_max_length=model["query_max_len"],
-                                   passage_max_length=model["passage_max_len"])
+
+            encoder = load_encoder(
+                base,
+                device=p["index"]["devices"],
+                query_max_length=model["query_max_len"],
+                passage_max_length=model["passage_max_len"],
+            )
             dense = negatives.dense_pools(encoder, queries, docids, [texts[d] for d in docids], config["dense_pool"])
             pools = [[*bm25_pools, hits] for bm25_pools, hits in zip(pools, dense)]
 
@@ -57,11 +62,19 @@ def teacher(config: dict, embedder: str, scratch: Path, seed: int):
     """The base cross-encoder of the reranker group. The tiny one is random here: the train stage's starts
     from the fine-tuned embedder, which does not exist yet, so a tiny teacher only exercises the code path."""
     from ragtune.retrieval.rerank import CrossEncoderReranker
+
     if config["name"] == "none":
         raise ParamsError("params.yaml", "negatives.teacher_scores", "needs a reranker (reranker=tiny or bge-v2-m3)")
     tokenizer = Path(embedder) if (Path(embedder) / "tokenizer.json").is_file() else None
-    model_sources.base_reranker(config["name"], config["path"], config.get("architecture"), tokenizer,
-                                scratch / "reranker", seed, revision=config.get("revision"))
+    model_sources.base_reranker(
+        config["name"],
+        config["path"],
+        config.get("architecture"),
+        tokenizer,
+        scratch / "reranker",
+        seed,
+        revision=config.get("revision"),
+    )
     return CrossEncoderReranker(resolve_model(scratch / "reranker", "reranker.path"), max_length=config["max_length"])
 
 

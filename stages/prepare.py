@@ -21,7 +21,9 @@ def main() -> None:
 
     analyzer = KoreanAnalyzer(num_workers=WORKERS)
     morphemes = analyzer.morphemes([d["content"] for d in documents])
-    check_indexable(source / config["documents"], [d["docid"] for d in documents], [analyzer.select(m) for m in morphemes])
+    check_indexable(
+        source / config["documents"], [d["docid"] for d in documents], [analyzer.select(m) for m in morphemes]
+    )
 
     out = path("data/prepared")
     write_jsonl(out / "documents.jsonl", documents)
@@ -29,8 +31,10 @@ def main() -> None:
     write_jsonl(out / "questions.jsonl", questions)
     write_jsonl(out / "labelled.jsonl", labelled)
     counts = ", ".join(f"{name} {sum(row['source'] == name for row in labelled)}" for name in sources)
-    print(f"prepare: {len(documents)} documents, {len(questions)} questions, {len(labelled)} labelled questions"
-          + (f" ({counts})" if counts else ""))
+    print(
+        f"prepare: {len(documents)} documents, {len(questions)} questions, {len(labelled)} labelled questions"
+        + (f" ({counts})" if counts else "")
+    )
 
 
 if __name__ == "__main__":

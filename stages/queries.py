@@ -14,10 +14,10 @@ import functools
 from common import params, path, stage
 from lexical import embedded_bm25
 
-from ragtune.synthetic import questions as queries
 from ragtune.cache.location import cache_root
 from ragtune.io import read_jsonl, write_json, write_jsonl
 from ragtune.llm import AnswerStore, LLMClient, LLMSettings, ResponseCache
+from ragtune.synthetic import questions as queries
 from ragtune.text.analysis import KoreanAnalyzer
 
 NO_QUESTIONS = "ragtune/resources/questions/none.jsonl"  # queries.from_file's default: an empty shipped file
@@ -36,10 +36,22 @@ def main() -> None:
     round_trip = functools.cache(lambda: round_trip_search(p, documents))  # built once, only where a round trip runs
 
     generator = config.get("generator", "varied")
-    pairs = queries.offline_pairs(documents, morphemes, KoreanAnalyzer(), generator, config["per_document"], seed,
-                                  config.get("max_copied_chars", 16))
-    stats = {"documents": len(documents), "questions": len(pairs), "offline": len(pairs), "generator": generator,
-             **{f"offline_{k}": v for k, v in queries.copy_statistics(pairs, texts).items()}}
+    pairs = queries.offline_pairs(
+        documents,
+        morphemes,
+        KoreanAnalyzer(),
+        generator,
+        config["per_document"],
+        seed,
+        config.get("max_copied_chars", 16),
+    )
+    stats = {
+        "documents": len(documents),
+        "questions": len(pairs),
+        "offline": len(pairs),
+        "generator": generator,
+        **{f"offline_{k}": v for k, v in queries.copy_statistics(pairs, texts).items()},
+    }
 
     cache = path("data/queries/llm_cache.jsonl")
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -48,16 +60,18 @@ def main() -> None:
         # answers land in the store at once (it survives `dvc exp run`'s restore and a kill); the tracked file is
         # filled from it by compact()
         client = LLMClient(llm, cache=ResponseCache(cache, store=AnswerStore(cache_root(path(".")) / "llm")))
-        pairs, llm_stats = queries.with_llm_questions(client, documents, pairs, config["per_document"],
-                                                      round_trip(), config["round_trip_top_k"])
+        pairs, llm_stats = queries.with_llm_questions(
+            client, documents, pairs, config["per_document"], round_trip(), config["round_trip_top_k"]
+        )
         client.cache.compact()  # sorted by request key: the tracked cache is deterministic
         stats.update(llm_stats)
 
     from_file = queries.read_question_file(path(config.get("from_file") or NO_QUESTIONS), set(texts))
     if from_file:
         search = round_trip() if config["round_trip_top_k"] > 0 else None
-        pairs, file_stats = queries.with_file_questions(pairs, from_file, config.get("file_mode", "add"), docids,
-                                                        search, config["round_trip_top_k"])
+        pairs, file_stats = queries.with_file_questions(
+            pairs, from_file, config.get("file_mode", "add"), docids, search, config["round_trip_top_k"]
+        )
         stats.update(file_stats)
     stats["questions"] = len(pairs)
 

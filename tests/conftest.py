@@ -6,14 +6,13 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-
 from pipeline_support import committed_copy, lock_outs, sh
 
 
 @dataclasses.dataclass(frozen=True)
 class PipelineRun:
-    repo: Path                   # a committed git repo; dvc.lock and the DVC cache hold every output
-    outs: dict[str, str]         # dvc.lock `stage:path` -> md5
+    repo: Path  # a committed git repo; dvc.lock and the DVC cache hold every output
+    outs: dict[str, str]  # dvc.lock `stage:path` -> md5
     submission: bytes
 
 

@@ -12,20 +12,39 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ["prepare", "queries", "base", "negatives", "train", "index", "retrieve", "evaluate", "submit"]  # dvc repro's order
+STAGES = [
+    "prepare",
+    "queries",
+    "base",
+    "negatives",
+    "train",
+    "index",
+    "retrieve",
+    "evaluate",
+    "submit",
+]  # dvc repro's order
 
 
 def environment(repo: Path) -> dict[str, str]:
     """The venv's tools first; `ragtune` imported from `repo` (the editable install points at the main checkout)."""
-    return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-                PYTHONPATH=str(repo), DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
-                GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+    return dict(
+        os.environ,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        PYTHONPATH=str(repo),
+        DVC_NO_ANALYTICS="1",
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@t",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@t",
+    )
 
 
 def sh(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     done = subprocess.run(args, cwd=cwd, env=environment(cwd), text=True, capture_output=True)
     if check and done.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+        raise AssertionError(
+            f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+        )
     return done
 
 
@@ -35,8 +54,9 @@ def ran_stages(output: str) -> list[str]:
 
 def copy_repository(target: Path) -> Path:
     """The working tree's files that git tracks or would track (no outputs, no DVC cache)."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, text=True,
-                           capture_output=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, text=True, capture_output=True, check=True
+    ).stdout.split()
     for name in files:
         if (ROOT / name).is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
@@ -72,8 +92,11 @@ def committed_copy(target: Path, model: str = "tiny") -> Path:
 def lock_outs(repo: Path) -> dict[str, str]:
     """`stage:path` -> md5 of every out in repo's dvc.lock."""
     stages = (yaml.safe_load((repo / "dvc.lock").read_text()) or {}).get("stages") or {}
-    return {f"{stage}:{out['path']}": str(out.get("md5"))
-            for stage, entry in sorted(stages.items()) for out in entry.get("outs") or []}
+    return {
+        f"{stage}:{out['path']}": str(out.get("md5"))
+        for stage, entry in sorted(stages.items())
+        for out in entry.get("outs") or []
+    }
 
 
 def stage_outs(repo: Path, stage: str) -> list[tuple[str, bool]]:
@@ -81,7 +104,7 @@ def stage_outs(repo: Path, stage: str) -> list[tuple[str, bool]]:
     outs = []
     for out in yaml.safe_load((repo / "dvc.yaml").read_text())["stages"][stage].get("outs") or []:
         if isinstance(out, dict):
-            (path, options), = out.items()
+            ((path, options),) = out.items()
             outs.append((path, bool((options or {}).get("persist"))))
         else:
             outs.append((out, False))

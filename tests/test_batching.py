@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from ragtune.training.batches import arrange_epochs, batch_conflicts, order_for_unique_positives, read_training_file
 from ragtune.io import DataError, write_jsonl
+from ragtune.training.batches import arrange_epochs, batch_conflicts, order_for_unique_positives, read_training_file
 from ragtune.training.runner import M3TrainSettings
 
 
@@ -17,13 +17,18 @@ def question_rows(docs: int, per_doc: int, negatives: int = 2, seed: int = 0) ->
     """`per_doc` questions about each of `docs` documents, random other documents as negatives."""
     rng = random.Random(seed)
     texts = [f"document {number}" for number in range(docs)]
-    return [{"query": f"q{number}-{k}", "pos": [text], "neg": rng.sample([t for t in texts if t != text], negatives)}
-            for number, text in enumerate(texts) for k in range(per_doc)]
+    return [
+        {"query": f"q{number}-{k}", "pos": [text], "neg": rng.sample([t for t in texts if t != text], negatives)}
+        for number, text in enumerate(texts)
+        for k in range(per_doc)
+    ]
 
 
 def positives_unique(rows, batch_size) -> bool:
-    return all(len({row["pos"][0] for row in rows[start:start + batch_size]}) == len(rows[start:start + batch_size])
-               for start in range(0, len(rows), batch_size))
+    return all(
+        len({row["pos"][0] for row in rows[start : start + batch_size]}) == len(rows[start : start + batch_size])
+        for start in range(0, len(rows), batch_size)
+    )
 
 
 def canonical(rows):

@@ -51,7 +51,9 @@ def test_no_line_from_competition_eval_or_dev_queries(questions):
     with eval_path.open(encoding="utf-8") as handle:
         for line in handle:
             if line.strip():
-                held_out.update(normalised(turn["content"]) for turn in json.loads(line)["msg"] if turn["role"] == "user")
+                held_out.update(
+                    normalised(turn["content"]) for turn in json.loads(line)["msg"] if turn["role"] == "user"
+                )
     with dev_path.open(encoding="utf-8") as handle:
         held_out.update(normalised(json.loads(line)["query"]) for line in handle if line.strip())
     assert held_out, "competition files were read as empty"

@@ -23,8 +23,13 @@ def test_default_threshold_is_the_benchmarked_one():
 
 
 def test_flags_chitchat_and_passes_questions(detector):
-    texts = ["안녕하세요! 오늘 처음 써보는데 잘 부탁드려요", "고마워 덕분에 숙제 다 끝냈다", "ㅋㅋㅋㅋ 아 웃겨",
-             "광합성은 어떤 과정을 거쳐 포도당을 만들어?", "지구 나이는 어떻게 알아내?"]
+    texts = [
+        "안녕하세요! 오늘 처음 써보는데 잘 부탁드려요",
+        "고마워 덕분에 숙제 다 끝냈다",
+        "ㅋㅋㅋㅋ 아 웃겨",
+        "광합성은 어떤 과정을 거쳐 포도당을 만들어?",
+        "지구 나이는 어떻게 알아내?",
+    ]
     assert detector.is_chitchat(texts) == [True, True, True, False, False]
     probability = detector.probability(texts)
     assert probability.shape == (5,) and ((0 <= probability) & (probability <= 1)).all()
@@ -44,9 +49,12 @@ def test_the_calibrated_detector_adds_every_stride_th_synthetic_question_and_non
     chitchat, knowledge = shipped_calibration()
     synthetic = [f"광합성 {i}단계에서 무엇이 만들어지나요?" for i in range(40)]
     probe = ["안녕 반가워", "세포 호흡은 어디서 일어나?"]
-    assert list(calibrated_detector(0.55, 7, synthetic, 0).probability(probe)) == \
-        list(ChitchatDetector(threshold=0.55, seed=7).fit(chitchat, knowledge).probability(probe))
-    assert list(calibrated_detector(0.55, 7, synthetic, 4).probability(probe)) == \
-        list(ChitchatDetector(threshold=0.55, seed=7).fit(chitchat, knowledge + synthetic[::4]).probability(probe))
-    assert list(calibrated_detector(0.55, 7, synthetic, 4).probability(probe)) != \
-        list(calibrated_detector(0.55, 7, synthetic, 0).probability(probe))
+    assert list(calibrated_detector(0.55, 7, synthetic, 0).probability(probe)) == list(
+        ChitchatDetector(threshold=0.55, seed=7).fit(chitchat, knowledge).probability(probe)
+    )
+    assert list(calibrated_detector(0.55, 7, synthetic, 4).probability(probe)) == list(
+        ChitchatDetector(threshold=0.55, seed=7).fit(chitchat, knowledge + synthetic[::4]).probability(probe)
+    )
+    assert list(calibrated_detector(0.55, 7, synthetic, 4).probability(probe)) != list(
+        calibrated_detector(0.55, 7, synthetic, 0).probability(probe)
+    )

@@ -19,7 +19,7 @@ from ragtune.runs import RankedRun
 LABELS = [
     {"qid": "q1", "msg": [{"role": "user", "content": "광합성은 어디서 일어나나?"}], "relevant": ["d1"]},
     {"qid": "q2", "msg": [{"role": "user", "content": "What is entropy?"}], "relevant": ["d2", "d3"]},
-    {"qid": 3, "msg": [{"role": "user", "content": "hi there"}], "relevant": []},          # chit-chat
+    {"qid": 3, "msg": [{"role": "user", "content": "hi there"}], "relevant": []},  # chit-chat
     {"qid": "q4", "msg": [{"role": "user", "content": "Unchanged question"}], "relevant": ["d4"]},
 ]
 RUN_A = {"q1": {"d9": 2.0, "d1": 1.0}, "q2": {"d2": 3.0, "d3": 2.0}, "3": {"d5": 1.0}, "q4": {"d4": 1.0}}
@@ -74,7 +74,9 @@ def test_cli_prints_summary_and_per_question_lines(labels, tmp_path, capsys):
 
 def test_bad_run_file_is_a_located_error(labels, tmp_path, capsys):
     (tmp_path / "bad.json").write_text(json.dumps({"q1": {"d1": "high"}}))
-    assert main(["compare", str(tmp_path / "bad.json"), str(tmp_path / "bad.json"), "--qrels", str(labels)]) == EXIT_ERROR
+    assert (
+        main(["compare", str(tmp_path / "bad.json"), str(tmp_path / "bad.json"), "--qrels", str(labels)]) == EXIT_ERROR
+    )
     err = capsys.readouterr().err
     assert "bad.json" in err and "q1" in err and "must be a number" in err
     with pytest.raises(DataError, match="file not found"):
@@ -101,13 +103,13 @@ def test_run_at_a_git_revision_from_git_and_from_dvc(tmp_path, monkeypatch):
     sh(repo, "dvc", "add", "-q", "runs/hybrid")
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "runs")
-    write_json(repo / "runs" / "in_git.json", {"q1": {}})     # the workspace moves on
+    write_json(repo / "runs" / "in_git.json", {"q1": {}})  # the workspace moves on
     monkeypatch.chdir(repo)
 
     assert load_run("HEAD:runs/in_git.json", repo) == RUN_A
     assert load_run("runs/in_git.json", repo) == {"q1": {}}
     assert load_run("runs/hybrid", repo) == RUN_B
-    assert load_run("HEAD:runs/hybrid", repo) == RUN_B              # read through dvc.api
+    assert load_run("HEAD:runs/hybrid", repo) == RUN_B  # read through dvc.api
     with pytest.raises(DataError, match="HEAD:runs/nothing.json"):
         load_run("HEAD:runs/nothing.json", repo)
     with pytest.raises(DataError, match="not a run directory"):

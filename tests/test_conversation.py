@@ -2,9 +2,13 @@
 
 from ragtune.query.conversation import standalone_query, user_turns
 
-MSG = [{"role": "user", "content": "광합성이 뭐야?"}, {"role": "assistant", "content": "빛으로 당을 만드는 과정이에요."},
-       {"role": "user", "content": "  "}, {"role": "user", "content": "응"},
-       {"role": "user", "content": "그럼 산소는 어디서 나와?"}]
+MSG = [
+    {"role": "user", "content": "광합성이 뭐야?"},
+    {"role": "assistant", "content": "빛으로 당을 만드는 과정이에요."},
+    {"role": "user", "content": "  "},
+    {"role": "user", "content": "응"},
+    {"role": "user", "content": "그럼 산소는 어디서 나와?"},
+]
 
 
 def test_user_turns_skip_assistant_and_blank_turns():

@@ -23,15 +23,15 @@ def rows() -> list[dict]:
 
 def trigrams(text: str) -> set[str]:
     flat = "".join(text.split())
-    return {flat[i:i + 3] for i in range(max(len(flat) - 2, 1))}
+    return {flat[i : i + 3] for i in range(max(len(flat) - 2, 1))}
 
 
 def test_well_formed_and_balanced():
     conv = rows()
     kinds = collections.Counter(row["kind"] for row in conv)
     assert set(kinds) == {"single", "multi-turn", "chitchat"} and len(conv) >= 250
-    assert 0.10 <= kinds["multi-turn"] / len(conv) <= 0.20, kinds   # about 15%
-    assert 0.07 <= kinds["chitchat"] / len(conv) <= 0.13, kinds     # about 10%
+    assert 0.10 <= kinds["multi-turn"] / len(conv) <= 0.20, kinds  # about 15%
+    assert 0.07 <= kinds["chitchat"] / len(conv) <= 0.13, kinds  # about 10%
     assert [row["qid"] for row in conv] == sorted({row["qid"] for row in conv})  # unique, in order
     for row in conv:
         assert (row["kind"] == "chitchat") == (row["relevant"] == []), row["qid"]
@@ -49,14 +49,18 @@ def test_relevant_docids_exist():
 @pytest.mark.shared
 @pytest.mark.skipif(not COMPETITION.is_dir(), reason="competition data (../shared) not present")
 def test_no_near_duplicate_of_an_eval_question():
-    evaluation = [turn["content"] for q in data.load_questions(COMPETITION / "eval.jsonl")
-                  for turn in q["msg"] if turn["role"] == "user"]
+    evaluation = [
+        turn["content"]
+        for q in data.load_questions(COMPETITION / "eval.jsonl")
+        for turn in q["msg"]
+        if turn["role"] == "user"
+    ]
     grams = [trigrams(text) for text in evaluation]
     worst = (0.0, "", "")
     for row in rows():
         for turn in (t["content"] for t in row["msg"] if t["role"] == "user"):
             mine = trigrams(turn)
-            for other, text in zip(grams, evaluation):
+            for other in grams:
                 score = len(mine & other) / len(mine | other)
                 if score > worst[0]:
                     worst = (score, row["qid"], turn)

@@ -10,8 +10,10 @@ from ragtune.io import DataError
 
 def write(tmp_path, name, lines):
     path = tmp_path / name
-    path.write_text("\n".join(l if isinstance(l, str) else json.dumps(l, ensure_ascii=False) for l in lines) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        "\n".join(line if isinstance(line, str) else json.dumps(line, ensure_ascii=False) for line in lines) + "\n",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -23,13 +25,16 @@ def test_documents_are_normalised(tmp_path):
     assert data.load_documents(path) == [{"docid": "d1", "src": "s", "content": "물은 100도에서 끓는다."}]
 
 
-@pytest.mark.parametrize("lines, line, field, words", [
-    (['{"docid": "d1", "content": '], 1, None, "malformed JSON"),
-    ([DOC, {"src": "s", "content": "x"}], 2, "docid", "missing"),
-    ([DOC, DOC], 2, "docid", "duplicate"),
-    ([DOC, {"docid": "d2", "content": "   "}], 2, "content", "empty"),
-    ([{"docid": "d2", "content": 5}], 1, "content", "must be str"),
-])
+@pytest.mark.parametrize(
+    "lines, line, field, words",
+    [
+        (['{"docid": "d1", "content": '], 1, None, "malformed JSON"),
+        ([DOC, {"src": "s", "content": "x"}], 2, "docid", "missing"),
+        ([DOC, DOC], 2, "docid", "duplicate"),
+        ([DOC, {"docid": "d2", "content": "   "}], 2, "content", "empty"),
+        ([{"docid": "d2", "content": 5}], 1, "content", "must be str"),
+    ],
+)
 def test_bad_documents(tmp_path, lines, line, field, words):
     path = write(tmp_path, "documents.jsonl", lines)
     with pytest.raises(DataError) as error:
@@ -39,8 +44,14 @@ def test_bad_documents(tmp_path, lines, line, field, words):
 
 
 def test_eval_question_without_user_turn(tmp_path):
-    path = write(tmp_path, "eval.jsonl", [{"eval_id": 1, "msg": [{"role": "user", "content": "광합성?"}]},
-                                          {"eval_id": 2, "msg": [{"role": "assistant", "content": "네"}]}])
+    path = write(
+        tmp_path,
+        "eval.jsonl",
+        [
+            {"eval_id": 1, "msg": [{"role": "user", "content": "광합성?"}]},
+            {"eval_id": 2, "msg": [{"role": "assistant", "content": "네"}]},
+        ],
+    )
     with pytest.raises(DataError, match=r"eval.jsonl:2: field 'msg' has no user turn"):
         data.load_questions(path)
 
@@ -52,9 +63,14 @@ def test_label_naming_unknown_docid(tmp_path):
 
 
 def test_both_label_formats(tmp_path):
-    path = write(tmp_path, "labelled.jsonl", [
-        {"query": "물은 언제 끓나?", "docid": "d1"},
-        {"qid": "c1", "msg": [{"role": "user", "content": "안녕!"}], "relevant": []}])
+    path = write(
+        tmp_path,
+        "labelled.jsonl",
+        [
+            {"query": "물은 언제 끓나?", "docid": "d1"},
+            {"qid": "c1", "msg": [{"role": "user", "content": "안녕!"}], "relevant": []},
+        ],
+    )
     rows = data.load_labelled(path, {"d1"})
     assert rows[0] == {"qid": "dev-000001", "msg": [{"role": "user", "content": "물은 언제 끓나?"}], "relevant": ["d1"]}
     assert rows[1]["relevant"] == []
@@ -69,22 +85,36 @@ def conv(qid, kind, relevant, turns=("광합성은 어떻게 일어나?",)):
 
 def test_validation_sources_carry_their_name(tmp_path):
     dev = write(tmp_path, "dev.jsonl", [{"query": "물은 언제 끓나?", "docid": "d1"}])
-    talk = write(tmp_path, "conv.jsonl", [conv("c1", "single", ["d1"]), conv("c2", "chitchat", []),
-                                          conv("c3", "multi-turn", ["d1"], ("물 얘기 해줘", "그건 언제 끓어?"))])
+    talk = write(
+        tmp_path,
+        "conv.jsonl",
+        [
+            conv("c1", "single", ["d1"]),
+            conv("c2", "chitchat", []),
+            conv("c3", "multi-turn", ["d1"], ("물 얘기 해줘", "그건 언제 끓어?")),
+        ],
+    )
     rows = data.load_validation({"dev": dev, "conversational": talk}, {"d1"})
-    assert [(r["qid"], r["source"]) for r in rows] == [("c1", "conversational"), ("c2", "conversational"),
-                                                       ("c3", "conversational"), ("dev-000001", "dev")]
+    assert [(r["qid"], r["source"]) for r in rows] == [
+        ("c1", "conversational"),
+        ("c2", "conversational"),
+        ("c3", "conversational"),
+        ("dev-000001", "dev"),
+    ]
     assert rows[1]["relevant"] == [] and rows[1]["kind"] == "chitchat"
 
 
-@pytest.mark.parametrize("row, field, words", [
-    (conv("c1", "smalltalk", []), "kind", "must be one of"),
-    (conv("c1", "chitchat", ["d1"]), "relevant", "chit-chat must have an empty"),
-    (conv("c1", "single", []), "relevant", "needs at least one relevant"),
-    (conv("c1", "multi-turn", ["d1"]), "msg", "two user turns"),
-    ({**conv("c1", "single", ["d1"]), "relevant": [3]}, "relevant[0]", "must be a docid string"),
-    (conv("c1", "single", ["nope"]), "relevant", "unknown docid"),
-])
+@pytest.mark.parametrize(
+    "row, field, words",
+    [
+        (conv("c1", "smalltalk", []), "kind", "must be one of"),
+        (conv("c1", "chitchat", ["d1"]), "relevant", "chit-chat must have an empty"),
+        (conv("c1", "single", []), "relevant", "needs at least one relevant"),
+        (conv("c1", "multi-turn", ["d1"]), "msg", "two user turns"),
+        ({**conv("c1", "single", ["d1"]), "relevant": [3]}, "relevant[0]", "must be a docid string"),
+        (conv("c1", "single", ["nope"]), "relevant", "unknown docid"),
+    ],
+)
 def test_bad_conversational_rows(tmp_path, row, field, words):
     path = write(tmp_path, "conv.jsonl", [conv("c0", "chitchat", []), row])
     with pytest.raises(DataError) as error:

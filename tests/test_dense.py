@@ -7,18 +7,30 @@ import sys
 
 import numpy as np
 import pytest
+from test_tiny import SENTENCES, build_embedder
 
 from ragtune.retrieval.dense import (
-    M3Encoder, build_faiss, lexical_matrix, lexical_scores, load_faiss, load_lexical_matrix, save_faiss,
-    save_lexical_matrix, search,
+    M3Encoder,
+    build_faiss,
+    lexical_matrix,
+    lexical_scores,
+    load_faiss,
+    load_lexical_matrix,
+    save_faiss,
+    save_lexical_matrix,
+    search,
 )
-from test_tiny import SENTENCES, build_embedder
 
 
 @pytest.fixture(scope="module")
 def encoder(tmp_path_factory):
-    return M3Encoder(build_embedder(tmp_path_factory.mktemp("dense") / "embedder"), device="cpu", batch_size=8,
-                     query_max_length=16, passage_max_length=64)
+    return M3Encoder(
+        build_embedder(tmp_path_factory.mktemp("dense") / "embedder"),
+        device="cpu",
+        batch_size=8,
+        query_max_length=16,
+        passage_max_length=64,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +102,9 @@ def test_flat_search_is_exact_inner_product_and_k_is_clamped(corpus):
 def test_saved_flat_index_is_byte_stable(corpus, tmp_path):
     for name in ("a", "b"):
         save_faiss(build_faiss(corpus.dense, "flat"), tmp_path / name)
-    assert hashlib.sha256((tmp_path / "a").read_bytes()).digest() == hashlib.sha256((tmp_path / "b").read_bytes()).digest()
+    assert (
+        hashlib.sha256((tmp_path / "a").read_bytes()).digest() == hashlib.sha256((tmp_path / "b").read_bytes()).digest()
+    )
 
 
 def test_missing_faiss_names_the_extra_that_installs_it(monkeypatch):
@@ -101,9 +115,11 @@ def test_missing_faiss_names_the_extra_that_installs_it(monkeypatch):
 
 # --- the encoder interface: specs, load_encoder, E5 ---------------------------------------------
 
+
 def test_load_encoder_serves_both_families(tmp_path):
-    from ragtune.retrieval.dense import E5Encoder, M3Encoder, load_encoder, read_spec
     from test_tiny import build_e5
+
+    from ragtune.retrieval.dense import E5Encoder, M3Encoder, load_encoder, read_spec
 
     m3 = load_encoder(build_embedder(tmp_path / "m3"), device="cpu")
     e5 = load_encoder(build_e5(tmp_path / "e5"), device="cpu")
@@ -117,19 +133,21 @@ def test_load_encoder_serves_both_families(tmp_path):
 
 def test_e5_encoder_is_flagembeddings_mean_pooled_prefixed_embedding(tmp_path):
     from FlagEmbedding import FlagModel
+    from test_tiny import build_e5
 
     from ragtune.retrieval.dense import load_encoder
-    from test_tiny import build_e5
 
     directory = build_e5(tmp_path / "e5")
     encoder = load_encoder(directory, device="cpu")
-    reference = FlagModel(str(directory), pooling_method="mean", use_fp16=False, devices="cpu",
-                          normalize_embeddings=True)
+    reference = FlagModel(
+        str(directory), pooling_method="mean", use_fp16=False, devices="cpu", normalize_embeddings=True
+    )
     expected = reference.encode_single_device(["query: " + SENTENCES[0]], max_length=16, device="cpu")
     assert np.allclose(encoder.encode(SENTENCES[:1], kind="query").dense, expected, atol=1e-5)
     # the prefixes make a query and a passage of one text differ
-    assert not np.allclose(encoder.encode(SENTENCES[:1], kind="query").dense,
-                           encoder.encode(SENTENCES[:1], kind="passage").dense)
+    assert not np.allclose(
+        encoder.encode(SENTENCES[:1], kind="query").dense, encoder.encode(SENTENCES[:1], kind="passage").dense
+    )
     with pytest.raises(ValueError, match="index.m3_sparse"):
         encoder.encode(SENTENCES[:1], kind="passage", lexical=True)
     with pytest.raises(ValueError, match="retrieval.colbert"):
@@ -137,8 +155,9 @@ def test_e5_encoder_is_flagembeddings_mean_pooled_prefixed_embedding(tmp_path):
 
 
 def test_int8_quantisation_is_a_switch(tmp_path):
-    from ragtune.retrieval.dense import load_encoder
     from test_tiny import build_e5
+
+    from ragtune.retrieval.dense import load_encoder
 
     directory = build_e5(tmp_path / "e5")
     fp32 = load_encoder(directory, device="cpu").encode(SENTENCES, kind="passage").dense
@@ -149,6 +168,7 @@ def test_int8_quantisation_is_a_switch(tmp_path):
 
 
 # --- index.devices: one device, or FlagEmbedding's multi-process pool over several -----------------
+
 
 def test_devices_default_to_one_and_name_the_memo_key():
     from ragtune.retrieval.dense import default_device, devices_key, encoding_devices
@@ -166,9 +186,9 @@ def test_a_device_list_reaches_flagembeddings_devices_and_its_pool(tmp_path, mon
     """Several devices: FlagEmbedding gets the list (its target devices) and encode() (its pool), not
     encode_single_device; the first device decides fp16. The pool itself is exercised on CPUs below."""
     import FlagEmbedding
+    from test_tiny import build_e5
 
     from ragtune.retrieval.dense import load_encoder
-    from test_tiny import build_e5
 
     made = []
 
@@ -183,6 +203,7 @@ def test_a_device_list_reaches_flagembeddings_devices_and_its_pool(tmp_path, mon
             def encode(self, *args, **kwargs):
                 self.calls.append("encode")
                 return self.encode_single_device(*args, device="cpu", **kwargs)
+
         return Spy
 
     monkeypatch.setattr(FlagEmbedding, "BGEM3FlagModel", spy(FlagEmbedding.BGEM3FlagModel))
@@ -215,9 +236,9 @@ def test_a_pool_of_two_cpu_processes_encodes_as_one_device(tmp_path):
 
 
 def test_pointer_directories_resolve_and_default_to_m3(tmp_path):
-    from ragtune.retrieval.dense import M3_SPEC, read_spec
     from ragtune.models.hub import resolve_model
     from ragtune.models.sources import write_pointer
+    from ragtune.retrieval.dense import M3_SPEC, read_spec
 
     write_pointer(tmp_path / "hub", "BAAI/bge-m3")
     assert resolve_model(tmp_path / "hub") == "BAAI/bge-m3" and read_spec(tmp_path / "hub") == M3_SPEC

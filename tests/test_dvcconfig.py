@@ -47,8 +47,11 @@ def project(tmp_path, monkeypatch) -> Path:
 def test_relative_paths_resolve_against_the_file_that_holds_them(project, tmp_path):
     config = dvc_config(project)
     assert cache_dir(project, config) == tmp_path / "work" / "shared-cache"
-    assert remotes(config) == {"local": str(tmp_path / "work" / "dvc-remote"), "cloud": "s3://bucket/path",
-                               "mine": str(tmp_path / "elsewhere")}
+    assert remotes(config) == {
+        "local": str(tmp_path / "work" / "dvc-remote"),
+        "cloud": "s3://bucket/path",
+        "mine": str(tmp_path / "elsewhere"),
+    }
     assert default_remote(project, config) == "local"
 
 
@@ -69,12 +72,15 @@ def test_a_corrupt_config_is_a_release_error(project):
 def test_the_answers_are_those_of_dvc_config_list(project):
     dvc = shutil.which("dvc") or str(Path(sys.executable).parent / "dvc")
     listed = subprocess.run([dvc, "config", "--list"], cwd=project, capture_output=True, text=True, check=True).stdout
-    settings = dict(line.split("=", 1) for line in listed.splitlines() if "=" in line)   # later levels win
+    settings = dict(line.split("=", 1) for line in listed.splitlines() if "=" in line)  # later levels win
     config = dvc_config(project)
     assert str(cache_dir(project, config)) == settings["cache.dir"]
     assert default_remote(project, config) == settings["core.remote"]
-    assert remotes(config) == {key[len("remote."):-len(".url")]: value for key, value in settings.items()
-                               if key.startswith("remote.") and key.endswith(".url")}
+    assert remotes(config) == {
+        key[len("remote.") : -len(".url")]: value
+        for key, value in settings.items()
+        if key.startswith("remote.") and key.endswith(".url")
+    }
 
 
 def test_share_config_gives_the_worktree_absolute_cache_and_local_remotes(project, tmp_path):
@@ -85,7 +91,7 @@ def test_share_config_gives_the_worktree_absolute_cache_and_local_remotes(projec
     assert written["cache"]["dir"] == str(tmp_path / "work" / "shared-cache")
     assert written['remote "local"']["url"] == str(tmp_path / "work" / "dvc-remote")
     assert written['remote "mine"']["url"] == str(tmp_path / "elsewhere")
-    assert 'remote "cloud"' not in written               # a cloud URL means the same thing from the worktree
-    assert written["core"]["autostage"] == "true"         # the rest of the main config.local comes along
+    assert 'remote "cloud"' not in written  # a cloud URL means the same thing from the worktree
+    assert written["core"]["autostage"] == "true"  # the rest of the main config.local comes along
     config = dvc_config(tree)
     assert cache_dir(tree, config) == tmp_path / "work" / "shared-cache"

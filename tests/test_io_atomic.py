@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -52,9 +51,11 @@ def test_disk_full_names_the_file_and_leaves_nothing(tmp_path, monkeypatch, wher
         monkeypatch.setattr(os, "fsync", full)
         rows = [{"n": 1}]
     else:
-        def rows():   # the error surfaces while the rows are written
+
+        def rows():  # the error surfaces while the rows are written
             yield {"n": 1}
             full()
+
         rows = rows()
     with pytest.raises(WriteError) as caught:
         write_jsonl(target, rows)
@@ -64,9 +65,11 @@ def test_disk_full_names_the_file_and_leaves_nothing(tmp_path, monkeypatch, wher
 
 
 def test_an_unwritable_directory_names_the_file(tmp_path, monkeypatch):
-    if os.geteuid() == 0:   # root writes through permissions: answer as the kernel would for anyone else
+    if os.geteuid() == 0:  # root writes through permissions: answer as the kernel would for anyone else
+
         def refuse(path, *args, **kwargs):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+
         monkeypatch.setattr(os, "open", refuse)
     locked = tmp_path / "locked"
     locked.mkdir()
@@ -82,14 +85,18 @@ def test_an_unwritable_directory_names_the_file(tmp_path, monkeypatch):
 
 def test_a_file_in_the_way_of_the_directory_is_named(tmp_path):
     (tmp_path / "runs").write_text("")
-    with pytest.raises(WriteError, match=f"cannot write {tmp_path}/runs/eval/x.json: {tmp_path}/runs is not a directory"):
+    with pytest.raises(
+        WriteError, match=f"cannot write {tmp_path}/runs/eval/x.json: {tmp_path}/runs is not a directory"
+    ):
         write_json(tmp_path / "runs" / "eval" / "x.json", {})
 
 
 def test_the_next_write_removes_what_a_killed_writer_left(tmp_path):
-    script = ("import sys, time\nfrom ragtune.io import atomic_write\n"
-              "with atomic_write(sys.argv[1]) as h:\n"
-              "    h.write('partial'); h.flush(); print('ready', flush=True); time.sleep(60)\n")
+    script = (
+        "import sys, time\nfrom ragtune.io import atomic_write\n"
+        "with atomic_write(sys.argv[1]) as h:\n"
+        "    h.write('partial'); h.flush(); print('ready', flush=True); time.sleep(60)\n"
+    )
     target = tmp_path / "file.txt"
     proc = subprocess.Popen([sys.executable, "-c", script, str(target)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
@@ -107,7 +114,7 @@ def test_a_live_writers_temporary_file_is_left_alone(tmp_path):
     target = tmp_path / "file.txt"
     with atomic_write(target) as outer:
         outer.write("outer")
-        with atomic_write(target) as inner:   # same process, still writing: its temporary must survive
+        with atomic_write(target) as inner:  # same process, still writing: its temporary must survive
             inner.write("inner")
     assert target.read_text() == "outer"
     assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]

@@ -12,7 +12,8 @@ from ragtune.cli import EXIT_OK, main
 from ragtune.release.leaderboard import list_releases, rank_correlations
 from ragtune.release.tag import RECORD_FORMAT, format_message
 
-# (leaderboard score, conversational hybrid map@3, dev hybrid map@3): conversational tracks the leaderboard, dev inverts it
+# (leaderboard score, conversational hybrid map@3, dev hybrid map@3):
+# conversational tracks the leaderboard, dev inverts it
 RELEASES = [(0.80, 0.60, 0.95), (0.85, 0.65, 0.93), (0.90, 0.70, 0.91), (0.92, 0.72, 0.90)]
 
 
@@ -21,10 +22,22 @@ def git(cwd: Path, *args: str, stdin: str | None = None) -> str:
 
 
 def tag_release(repo: Path, tag: str, score: float) -> None:
-    record = {"format": RECORD_FORMAT, "leaderboard_score": score, "note": "", "metrics": {},
-              "submission": {"path": "submissions/submission.csv", "sha256": "0" * 64, "bytes": 1, "lines": 1,
-                             "dvc_lock_md5": "0" * 32, "dvc_stage": "submit"},
-              "git_commit": git(repo, "rev-parse", "HEAD").strip(), "tag": tag}
+    record = {
+        "format": RECORD_FORMAT,
+        "leaderboard_score": score,
+        "note": "",
+        "metrics": {},
+        "submission": {
+            "path": "submissions/submission.csv",
+            "sha256": "0" * 64,
+            "bytes": 1,
+            "lines": 1,
+            "dvc_lock_md5": "0" * 32,
+            "dvc_stage": "submit",
+        },
+        "git_commit": git(repo, "rev-parse", "HEAD").strip(),
+        "tag": tag,
+    }
     git(repo, "tag", "--annotate", "--cleanup=verbatim", "--file", "-", tag, stdin=format_message(tag, record))
 
 
@@ -37,9 +50,13 @@ def repo(tmp_path) -> Path:
     git(repo, "config", "user.email", "t@example.com")
     git(repo, "config", "user.name", "t")
     for i, (score, conversational, dev) in enumerate(RELEASES):
-        metrics = {"conversational": {"hybrid": {"map@3": conversational, "mrr@10": conversational + 0.05},
-                                      "chitchat": {"recall": 0.9 + i / 100}},
-                   "dev": {"hybrid": {"map@3": dev, "mrr@10": dev}}}
+        metrics = {
+            "conversational": {
+                "hybrid": {"map@3": conversational, "mrr@10": conversational + 0.05},
+                "chitchat": {"recall": 0.9 + i / 100},
+            },
+            "dev": {"hybrid": {"map@3": dev, "mrr@10": dev}},
+        }
         (repo / "metrics" / "retrieval.json").write_text(json.dumps(metrics))
         git(repo, "add", "metrics/retrieval.json")
         git(repo, "commit", "-q", "-m", f"release {i}")

@@ -57,8 +57,9 @@ def project(tmp_path, monkeypatch) -> Path:
 
 
 def test_a_file_out_gives_its_stage_and_md5(project):
-    assert locked_output(project, "metrics/metrics.json") == LockedOutput("submit", "metrics/metrics.json",
-                                                                         "66666666666666666666666666666666")
+    assert locked_output(project, "metrics/metrics.json") == LockedOutput(
+        "submit", "metrics/metrics.json", "66666666666666666666666666666666"
+    )
 
 
 def test_a_file_inside_a_directory_out_is_looked_up_in_the_cached_listing(project):
@@ -69,7 +70,8 @@ def test_a_file_inside_a_directory_out_is_looked_up_in_the_cached_listing(projec
     listing.parent.mkdir(parents=True)
     listing.write_text(json.dumps([{"md5": "77777777777777777777777777777777", "relpath": "submission.csv"}]))
     assert locked_output(project, "submissions/submission.csv") == LockedOutput(
-        "submit", "submissions", "77777777777777777777777777777777")
+        "submit", "submissions", "77777777777777777777777777777777"
+    )
     with pytest.raises(ReleaseError, match="not listed in the DVC output submissions"):
         locked_output(project, "submissions/other.csv")
 
@@ -96,9 +98,11 @@ def test_unreproducible_dependencies_are_those_neither_git_nor_dvc_nor_a_stage_p
 
     (project / "raw.dvc").write_text("outs:\n- path: raw\n  md5: 22222222222222222222222222222222.dir\n")
     (project / "added").mkdir()
-    (project / "added" / "data.csv.dvc").write_text("outs:\n- path: data.csv\n  md5: 33333333333333333333333333333333\n")
+    (project / "added" / "data.csv.dvc").write_text(
+        "outs:\n- path: data.csv\n  md5: 33333333333333333333333333333333\n"
+    )
     (project / "notes").write_text("")
-    assert unreproducible_dependencies(project) == ["added/data.csv", "notes", "raw"]   # not yet known to git
+    assert unreproducible_dependencies(project) == ["added/data.csv", "notes", "raw"]  # not yet known to git
     git(project, "add", "raw.dvc", "added/data.csv.dvc", "notes")
     assert unreproducible_dependencies(project) == []
 
@@ -106,4 +110,7 @@ def test_unreproducible_dependencies_are_those_neither_git_nor_dvc_nor_a_stage_p
 def test_with_present_only_the_unproduced_inputs_a_checkout_lacks(project):
     (project / "raw").mkdir()
     assert unreproducible_dependencies(project, present=lambda dep: (project / dep).exists()) == [
-        "added/data.csv", "notes", "stages/prepare.py"]
+        "added/data.csv",
+        "notes",
+        "stages/prepare.py",
+    ]

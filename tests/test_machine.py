@@ -32,4 +32,4 @@ def test_differences_name_each_changed_field_and_ignore_old_records():
     released = dict(here, cpu="A", cpu_features=["avx2", "avx512f"])
     assert machine.differences(released, here) == ["cpu: A → B", "cpu_features: ['avx2', 'avx512f'] → ['avx2']"]
     assert machine.differences(here, here) == []
-    assert machine.differences(None, here) == []        # a record made before releases named their machine
+    assert machine.differences(None, here) == []  # a record made before releases named their machine

@@ -6,8 +6,8 @@ import pytest
 from ragtune.evaluation import metrics
 from ragtune.evaluation.metrics import competition_ap, evaluate, per_query, ranking, recall_curve
 
-
 # --- straightforward reference formulae (binary relevance), independent of ranx -------------
+
 
 def ref_mrr(order, relevant, k):
     return next((1 / rank for rank, d in enumerate(order[:k], 1) if d in relevant), 0.0)
@@ -28,6 +28,7 @@ REFERENCE = {"mrr": ref_mrr, "ndcg": ref_ndcg, "recall": ref_recall}
 
 # --- ranking ---------------------------------------------------------------------------------
 
+
 def test_ranking_sorts_by_score_then_docid():
     run = {"d3": 0.5, "d1": 0.5, "d2": 0.9, "d0": 0.1}
     assert ranking(run) == ["d2", "d1", "d3", "d0"]
@@ -45,6 +46,7 @@ def test_tie_break_is_independent_of_insertion_order():
 
 
 # --- competition AP --------------------------------------------------------------------------
+
 
 def test_competition_ap_hits_at_ranks_two_and_three_divides_by_hits():
     assert competition_ap(["x", "a", "b"], ["a", "b", "c", "d"]) == pytest.approx((1 / 2 + 2 / 3) / 2)
@@ -82,6 +84,7 @@ def test_map_covers_chit_chat_and_missing_answers():
 
 # --- standard metrics ------------------------------------------------------------------------
 
+
 def test_standard_metrics_by_hand():
     qrels = {"q1": ["a", "b"], "q2": ["c"], "q3": []}
     run = {"q1": {"x": 3.0, "a": 2.0, "y": 1.0, "b": 0.5}, "q2": {"c": 1.0}, "q3": {"z": 1.0}}
@@ -97,14 +100,22 @@ def test_standard_metrics_by_hand():
 def test_unanswered_questions_with_relevant_docs_score_zero():
     qrels = {"q1": ["a"], "q2": ["b"], "q3": ["c"]}
     run = {"q1": {"a": 1.0}, "q2": {}}
-    assert evaluate(run, qrels, ["mrr@10", "recall@100"]) == {"mrr@10": pytest.approx(1 / 3, abs=1e-6),
-                                                             "recall@100": pytest.approx(1 / 3, abs=1e-6)}
+    assert evaluate(run, qrels, ["mrr@10", "recall@100"]) == {
+        "mrr@10": pytest.approx(1 / 3, abs=1e-6),
+        "recall@100": pytest.approx(1 / 3, abs=1e-6),
+    }
     assert evaluate({}, qrels, ["ndcg@10"]) == {"ndcg@10": 0.0}
 
 
 def test_only_chit_chat_gives_zero_for_standard_metrics():
-    assert evaluate({"q": {}}, {"q": []}) == {"map@3": 1.0, "mrr@10": 0.0, "ndcg@10": 0.0,
-                                              "recall@1": 0.0, "recall@10": 0.0, "recall@100": 0.0}
+    assert evaluate({"q": {}}, {"q": []}) == {
+        "map@3": 1.0,
+        "mrr@10": 0.0,
+        "ndcg@10": 0.0,
+        "recall@1": 0.0,
+        "recall@10": 0.0,
+        "recall@100": 0.0,
+    }
 
 
 def test_metrics_agree_with_reference_formulae_on_random_runs():
@@ -166,13 +177,27 @@ def test_chitchat_scores():
     qrels = {"a": [], "b": [], "c": ["d1"], "d": ["d2"], "e": ["d3"], "f": []}
     judged = {"a": True, "b": True, "c": True, "d": False, "e": False}  # f missing: not judged chit-chat
     scores = metrics.chitchat_scores(judged, qrels)
-    assert scores == {"questions": 6, "chitchat": 3, "judged_chitchat": 3, "true_positives": 2, "false_positives": 1,
-                      "false_negatives": 1, "precision": round(2 / 3, 6), "recall": round(2 / 3, 6),
-                      "false_positive_rate": round(1 / 3, 6)}
+    assert scores == {
+        "questions": 6,
+        "chitchat": 3,
+        "judged_chitchat": 3,
+        "true_positives": 2,
+        "false_positives": 1,
+        "false_negatives": 1,
+        "precision": round(2 / 3, 6),
+        "recall": round(2 / 3, 6),
+        "false_positive_rate": round(1 / 3, 6),
+    }
 
 
 def test_chitchat_scores_leave_undefined_ratios_out():
     # dev: no chit-chat in the labels, nothing flagged: only the false-positive rate is defined
     assert metrics.chitchat_scores({"c": False}, {"c": ["d1"]}) == {
-        "questions": 1, "chitchat": 0, "judged_chitchat": 0, "true_positives": 0, "false_positives": 0,
-        "false_negatives": 0, "false_positive_rate": 0.0}
+        "questions": 1,
+        "chitchat": 0,
+        "judged_chitchat": 0,
+        "true_positives": 0,
+        "false_positives": 0,
+        "false_negatives": 0,
+        "false_positive_rate": 0.0,
+    }

@@ -4,12 +4,18 @@ the questions a model misses (targeted round)."""
 from __future__ import annotations
 
 import pytest
+from test_tiny import SENTENCES, build_embedder, build_reranker
 
 from ragtune.training.negatives import (
-    MiningStats, NegativeFilter, dense_pools, mine_negatives, missed_questions, targeted_rows, teacher_scores,
+    MiningStats,
+    NegativeFilter,
+    dense_pools,
+    mine_negatives,
+    missed_questions,
+    targeted_rows,
+    teacher_scores,
     training_rows,
 )
-from test_tiny import SENTENCES, build_embedder, build_reranker
 
 TEXTS = {f"d{number:02d}": sentence for number, sentence in enumerate(SENTENCES)}
 DOCIDS = sorted(TEXTS)
@@ -19,8 +25,9 @@ def test_pools_are_merged_and_deduplicated_at_their_best_rank():
     bm25 = [("d00", 9.0), ("d01", 5.0), ("d02", 4.0), ("d03", 3.0)]
     dense = [("d00", 0.9), ("d04", 0.8), ("d03", 0.7), ("d05", 0.1)]
     stats = MiningStats()
-    chosen = mine_negatives("d00", [bm25, dense], TEXTS, DOCIDS, NegativeFilter(k=3, skip_top=2, margin=0.0),
-                            stats, "q", 0)
+    chosen = mine_negatives(
+        "d00", [bm25, dense], TEXTS, DOCIDS, NegativeFilter(k=3, skip_top=2, margin=0.0), stats, "q", 0
+    )
     # d01 (BM25 rank 1) and d04 (dense rank 1) are in the rank window; d03 counts once, at dense rank 2
     assert chosen == ["d02", "d03", "d05"]
     assert stats.rejected["rank_window"] == 2 and stats.random_fill == 0
@@ -30,8 +37,16 @@ def test_margin_is_checked_against_the_positive_in_each_pool():
     bm25 = [("d01", 9.8), ("d00", 10.0), ("d02", 5.0)]
     dense = [("d03", 0.95), ("d00", 0.5), ("d02", 0.4)]
     stats = MiningStats()
-    chosen = mine_negatives("d00", [bm25, dense], TEXTS, DOCIDS, NegativeFilter(k=2, skip_top=0, margin=0.05,
-                                                                                fill_random=False), stats, "q", 0)
+    chosen = mine_negatives(
+        "d00",
+        [bm25, dense],
+        TEXTS,
+        DOCIDS,
+        NegativeFilter(k=2, skip_top=0, margin=0.05, fill_random=False),
+        stats,
+        "q",
+        0,
+    )
     assert chosen == ["d02"] and stats.rejected["score_margin"] == 2
 
 
@@ -41,8 +56,12 @@ def test_training_rows_are_flagembedding_rows_and_seeded():
     rule = NegativeFilter(k=3, skip_top=0, margin=0.0)
     rows = training_rows(pairs, pools, TEXTS, DOCIDS, rule, MiningStats(), seed=1)
     assert [row["pos_id"] for row in rows] == ["d00", "d01"] and rows[0]["neg_ids"][0] == "d05"
-    assert all(row["pos"] == [TEXTS[row["pos_id"]]] and row["neg"] == [TEXTS[d] for d in row["neg_ids"]]
-               and len(row["neg"]) == 3 for row in rows)
+    assert all(
+        row["pos"] == [TEXTS[row["pos_id"]]]
+        and row["neg"] == [TEXTS[d] for d in row["neg_ids"]]
+        and len(row["neg"]) == 3
+        for row in rows
+    )
     assert rows == training_rows(pairs, pools, TEXTS, DOCIDS, rule, MiningStats(), seed=1)
 
 
@@ -88,8 +107,10 @@ def test_teacher_scores_are_the_cross_encoders(models):
     from ragtune.retrieval.rerank import CrossEncoderReranker
 
     reranker = CrossEncoderReranker(models[1], device="cpu", max_length=96)
-    rows = [{"query": "광합성", "pos": [TEXTS["d00"]], "neg": [TEXTS["d01"], TEXTS["d02"]]},
-            {"query": "달", "pos": [TEXTS["d04"]], "neg": [TEXTS["d05"]]}]
+    rows = [
+        {"query": "광합성", "pos": [TEXTS["d00"]], "neg": [TEXTS["d01"], TEXTS["d02"]]},
+        {"query": "달", "pos": [TEXTS["d04"]], "neg": [TEXTS["d05"]]},
+    ]
     scored = teacher_scores(reranker, rows)
     assert [len(row["neg_scores"]) for row in scored] == [2, 1] and all(len(row["pos_scores"]) == 1 for row in scored)
     expected = dict(reranker.rerank("광합성", [("p", TEXTS["d00"]), ("n1", TEXTS["d02"])]))

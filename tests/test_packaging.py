@@ -82,9 +82,15 @@ def test_sibling_modules_and_stdlib_are_not_third_party():
     assert "json" not in third_party_imports("stages")
 
 
-@pytest.mark.parametrize("directory, extras", [("ragtune", RUNTIME_EXTRAS), ("stages", RUNTIME_EXTRAS),
-                                               ("benchmarks", (*RUNTIME_EXTRAS, "dev")),
-                                               ("tests", (*RUNTIME_EXTRAS, "dev"))])
+@pytest.mark.parametrize(
+    "directory, extras",
+    [
+        ("ragtune", RUNTIME_EXTRAS),
+        ("stages", RUNTIME_EXTRAS),
+        ("benchmarks", (*RUNTIME_EXTRAS, "dev")),
+        ("tests", (*RUNTIME_EXTRAS, "dev")),
+    ],
+)
 def test_every_third_party_import_is_declared(directory, extras):
     declared = {canonicalize_name(r.name) for r in requirements(*extras)}
     providers = packages_distributions()
@@ -98,7 +104,8 @@ def test_every_third_party_import_is_declared(directory, extras):
 
 def test_dev_only_libraries_stay_out_of_the_runtime():
     dev_only = {canonicalize_name(r.name) for r in requirements("dev")} - {
-        canonicalize_name(r.name) for r in requirements(*RUNTIME_EXTRAS)}
+        canonicalize_name(r.name) for r in requirements(*RUNTIME_EXTRAS)
+    }
     assert canonicalize_name("ranx") in dev_only
     providers = packages_distributions()
     for directory in ("ragtune", "stages"):
@@ -124,7 +131,9 @@ def test_the_gpu_lock_is_the_cpu_lock_with_faiss_gpu():
     # Both wheels install the `faiss` package: a lock holding both would leave whichever unpacked last.
     assert "faiss-cpu" in cpu and "faiss-gpu" not in cpu
     assert "faiss-gpu" in gpu and "faiss-cpu" not in gpu
-    assert {name: cpu[name] for name in cpu.keys() & gpu.keys()} == {name: gpu[name] for name in cpu.keys() & gpu.keys()}
+    assert {name: cpu[name] for name in cpu.keys() & gpu.keys()} == {
+        name: gpu[name] for name in cpu.keys() & gpu.keys()
+    }
 
 
 def test_the_makefile_torch_fits_pyproject():

@@ -55,8 +55,10 @@ def test_every_group_combination_composes_and_validates():
 
 def test_every_model_group_sets_the_same_train_keys():
     """`-S train.<key>=…` (no `+`) needs the key in the chosen group: each model group sets every train key."""
-    keys = {option: set(yaml.safe_load((CONF / "model" / f"{option}.yaml").read_text(encoding="utf-8"))["train"])
-            for option in options("model")}
+    keys = {
+        option: set(yaml.safe_load((CONF / "model" / f"{option}.yaml").read_text(encoding="utf-8"))["train"])
+        for option in options("model")
+    }
     union = set().union(*keys.values())
     assert {option: sorted(union - present) for option, present in keys.items() if union - present} == {}
 
@@ -65,22 +67,25 @@ def test_the_committed_params_yaml_validates():
     validate(yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8")))
 
 
-@pytest.mark.parametrize("change, key, allowed", [
-    ({"alpha": "abc"}, "alpha", "'abc' is not allowed: must be a number in [0, 1]"),
-    ({"alpha": 1.5}, "alpha", "1.5 is not allowed: must be a number in [0, 1]"),
-    ({"alpha": -0.1}, "alpha", "-0.1 is not allowed: must be a number in [0, 1]"),
-    ({"rrf_k": 0}, "rrf_k", "0 is not allowed: must be a number >= 1"),
-    ({"negatives.k": -1}, "negatives.k", "-1 is not allowed: must be an integer >= 1"),
-    ({"queries.per_document": 0}, "queries.per_document", "0 is not allowed: must be an integer >= 1"),
-    ({"retrieval.fusion": "max"}, "retrieval.fusion", "must be one of 'hybrid', 'rrf'"),
-    ({"llm.seed": "x"}, "llm.seed", "must be an integer >= 0 or null"),
-    ({"retrieval.colbert": 1}, "retrieval.colbert", "must be true or false"),
-    ({"queries.holdout_fraction": 1}, "queries.holdout_fraction", "must be a number in (0, 1)"),
-    ({"llm.max_failure_rate": 2}, "llm.max_failure_rate", "must be a number in [0, 1]"),
-    ({"index.devices": []}, "index.devices", "[] is not allowed: must be a list of 1+ strings or a string or null"),
-    ({"index.devices": 0}, "index.devices", "0 is not allowed: must be a list of 1+ strings or a string or null"),
-    ({"retrieval.llm_sources": "dev"}, "retrieval.llm_sources", "must be a list of strings or null"),
-])
+@pytest.mark.parametrize(
+    "change, key, allowed",
+    [
+        ({"alpha": "abc"}, "alpha", "'abc' is not allowed: must be a number in [0, 1]"),
+        ({"alpha": 1.5}, "alpha", "1.5 is not allowed: must be a number in [0, 1]"),
+        ({"alpha": -0.1}, "alpha", "-0.1 is not allowed: must be a number in [0, 1]"),
+        ({"rrf_k": 0}, "rrf_k", "0 is not allowed: must be a number >= 1"),
+        ({"negatives.k": -1}, "negatives.k", "-1 is not allowed: must be an integer >= 1"),
+        ({"queries.per_document": 0}, "queries.per_document", "0 is not allowed: must be an integer >= 1"),
+        ({"retrieval.fusion": "max"}, "retrieval.fusion", "must be one of 'hybrid', 'rrf'"),
+        ({"llm.seed": "x"}, "llm.seed", "must be an integer >= 0 or null"),
+        ({"retrieval.colbert": 1}, "retrieval.colbert", "must be true or false"),
+        ({"queries.holdout_fraction": 1}, "queries.holdout_fraction", "must be a number in (0, 1)"),
+        ({"llm.max_failure_rate": 2}, "llm.max_failure_rate", "must be a number in [0, 1]"),
+        ({"index.devices": []}, "index.devices", "[] is not allowed: must be a list of 1+ strings or a string or null"),
+        ({"index.devices": 0}, "index.devices", "0 is not allowed: must be a list of 1+ strings or a string or null"),
+        ({"retrieval.llm_sources": "dev"}, "retrieval.llm_sources", "must be a list of strings or null"),
+    ],
+)
 def test_a_bad_value_names_key_value_and_what_is_allowed(composed, change, key, allowed):
     params = copy.deepcopy(composed)
     for dotted, value in change.items():
@@ -128,10 +133,13 @@ def test_a_missing_key_is_named(composed):
 def test_ragtune_params_refuses_a_bad_override_and_leaves_params_yaml_alone(tmp_path):
     (tmp_path / "conf").symlink_to(CONF)
     (tmp_path / "params.yaml").write_text("untouched\n", encoding="utf-8")
-    run = subprocess.run([sys.executable, "-m", "ragtune.cli", "params", "alpha=abc"], cwd=tmp_path,
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "ragtune.cli", "params", "alpha=abc"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert run.returncode == 2
-    assert run.stderr.count("\n") == 1 and "field 'alpha' = 'abc' is not allowed: must be a number in [0, 1]" in run.stderr
+    assert (
+        run.stderr.count("\n") == 1 and "field 'alpha' = 'abc' is not allowed: must be a number in [0, 1]" in run.stderr
+    )
     assert (tmp_path / "params.yaml").read_text(encoding="utf-8") == "untouched\n"
 
 
@@ -142,8 +150,13 @@ def test_a_stage_stops_on_a_bad_parameter_before_any_work(tmp_path):
     params = compose(CONF)
     params["alpha"] = 1.5
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
-    run = subprocess.run([sys.executable, "stages/prepare.py"], cwd=tmp_path, capture_output=True, text=True,
-                         env={"PATH": "/usr/bin:/bin", "RAGTUNE_CACHE_DIR": str(tmp_path / "cache")})
+    run = subprocess.run(
+        [sys.executable, "stages/prepare.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "RAGTUNE_CACHE_DIR": str(tmp_path / "cache")},
+    )
     assert run.returncode == 1, run.stderr
     assert run.stderr.strip() == "error: params.yaml: field 'alpha' = 1.5 is not allowed: must be a number in [0, 1]"
     assert not (tmp_path / "data").exists()

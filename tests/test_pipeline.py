@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from pipeline_support import STAGES, committed_copy, copy_repository, ran_stages, sh
 
 pytestmark = pytest.mark.slow
@@ -36,7 +35,9 @@ def first_repro(repo) -> subprocess.CompletedProcess:
 def test_repro_runs_every_stage_and_writes_a_valid_submission(repo, first_repro):
     assert ran_stages(first_repro.stdout) == STAGES
     rows = [json.loads(line) for line in (repo / "submissions" / "submission.csv").read_text().splitlines()]
-    eval_ids = [json.loads(line)["eval_id"] for line in (repo / "ragtune/resources/sample/eval.jsonl").read_text().splitlines()]
+    eval_ids = [
+        json.loads(line)["eval_id"] for line in (repo / "ragtune/resources/sample/eval.jsonl").read_text().splitlines()
+    ]
     assert sorted(r["eval_id"] for r in rows) == sorted(eval_ids)
     assert all(len(r["topk"]) <= 3 for r in rows)
     assert any(r["topk"] == [] for r in rows), "chit-chat gets an empty topk"
@@ -71,22 +72,44 @@ def test_competition_data_switch(repo, first_repro):
     shutil.copy(sample / "documents.jsonl", raw / "documents.jsonl")
     shutil.copy(sample / "eval.jsonl", raw / "eval.jsonl")
     labelled = [json.loads(line) for line in (sample / "labelled.jsonl").read_text().splitlines()]
-    dev = [{"query": q["msg"][-1]["content"], "docid": q["relevant"][0]} for q in labelled if len(q["msg"]) == 1 and q["relevant"]]
+    dev = [
+        {"query": q["msg"][-1]["content"], "docid": q["relevant"][0]}
+        for q in labelled
+        if len(q["msg"]) == 1 and q["relevant"]
+    ]
     (raw / "dev_queries.jsonl").write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in dev))
     # the shipped conversational set names the real corpus's docids: the sample's questions stand in for it
     shutil.copy(sample / "labelled.jsonl", raw / "conversational.jsonl")
-    done = sh("dvc", "exp", "run", "-S", "data=competition", "-S",
-              "data.validation.conversational=data/raw/competition/conversational.jsonl", "-n", "competition", cwd=repo)
+    done = sh(
+        "dvc",
+        "exp",
+        "run",
+        "-S",
+        "data=competition",
+        "-S",
+        "data.validation.conversational=data/raw/competition/conversational.jsonl",
+        "-n",
+        "competition",
+        cwd=repo,
+    )
     assert "prepare" in ran_stages(done.stdout)
     params = sh("dvc", "exp", "show", "--json", cwd=repo).stdout
     assert "competition" in params
 
 
-@pytest.mark.parametrize("bad, words", [
-    ('{"docid": "a", "src": "s", "content": "물"}\n{"docid": "a", "src": "s", "content": "불"}\n',
-     "documents.jsonl:2: field 'docid' duplicate docid"),
-    ('{"docid": "a", "src": "s", "content": "물"}\n{"docid": "b", "src": "s"\n', "documents.jsonl:2: malformed JSON"),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        (
+            '{"docid": "a", "src": "s", "content": "물"}\n{"docid": "a", "src": "s", "content": "불"}\n',
+            "documents.jsonl:2: field 'docid' duplicate docid",
+        ),
+        (
+            '{"docid": "a", "src": "s", "content": "물"}\n{"docid": "b", "src": "s"\n',
+            "documents.jsonl:2: malformed JSON",
+        ),
+    ],
+)
 def test_bad_input_fails_cleanly_and_writes_nothing(repo, tmp_path, bad, words):
     work = copy_repository(tmp_path / "bad")
     data = work / "ragtune" / "resources" / "sample"

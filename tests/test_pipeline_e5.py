@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from pipeline_support import committed_copy, ran_stages, sh
 
 pytestmark = pytest.mark.slow

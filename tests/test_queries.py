@@ -4,13 +4,15 @@ import json
 
 import pytest
 
-from ragtune.synthetic import questions as queries
 from ragtune.io import DataError
+from ragtune.synthetic import questions as queries
 from ragtune.text.analysis import KoreanAnalyzer
 
-DOCUMENT = ("광합성은 식물이 빛 에너지를 화학 에너지로 바꾸는 과정입니다. 엽록체의 엽록소는 빛을 흡수하고, "
-            "이산화탄소와 물을 이용해 포도당을 만듭니다. 이 과정에서 산소가 부산물로 방출됩니다. "
-            "광합성의 속도는 빛의 세기, 온도, 이산화탄소 농도에 따라 달라집니다.")
+DOCUMENT = (
+    "광합성은 식물이 빛 에너지를 화학 에너지로 바꾸는 과정입니다. 엽록체의 엽록소는 빛을 흡수하고, "
+    "이산화탄소와 물을 이용해 포도당을 만듭니다. 이 과정에서 산소가 부산물로 방출됩니다. "
+    "광합성의 속도는 빛의 세기, 온도, 이산화탄소 농도에 따라 달라집니다."
+)
 OTHER = "화산은 지각 아래의 마그마가 지표로 분출하면서 만들어집니다. 화산 활동은 판의 경계에서 주로 일어납니다."
 
 
@@ -57,8 +59,10 @@ def test_varied_questions_are_deterministic_distinct_and_never_copy(analysed):
     # the legacy generator copies whole sentences: that is what the statistics measure
     legacy = [{"query": q, "docid": "d1"} for q in queries.offline_questions("d1", sentences, phrases, 3, seed=7)]
     new = [{"query": q, "docid": "d1"} for q in made]
-    assert (queries.copy_statistics(new, {"d1": DOCUMENT})["mean_copied_span"]
-            < queries.copy_statistics(legacy, {"d1": DOCUMENT})["mean_copied_span"])
+    assert (
+        queries.copy_statistics(new, {"d1": DOCUMENT})["mean_copied_span"]
+        < queries.copy_statistics(legacy, {"d1": DOCUMENT})["mean_copied_span"]
+    )
 
 
 def test_varied_questions_depend_only_on_their_document(analysed):
@@ -75,25 +79,38 @@ def test_short_document_gives_fewer_questions_not_an_error():
 
 def _write(tmp_path, rows):
     path = tmp_path / "questions.jsonl"
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in rows),
-                    encoding="utf-8")
+    path.write_text(
+        "".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in rows), encoding="utf-8"
+    )
     return path
 
 
 def test_question_file_reads_and_deduplicates(tmp_path):
-    path = _write(tmp_path, [{"query": " 광합성이 뭐야? ", "docid": "d1"}, {"query": "광합성이 뭐야?", "docid": "d1"},
-                             "", {"query": "화산은 어디서 생겨?", "docid": "d2", "extra": 1}])
+    path = _write(
+        tmp_path,
+        [
+            {"query": " 광합성이 뭐야? ", "docid": "d1"},
+            {"query": "광합성이 뭐야?", "docid": "d1"},
+            "",
+            {"query": "화산은 어디서 생겨?", "docid": "d2", "extra": 1},
+        ],
+    )
     pairs = queries.read_question_file(path, {"d1", "d2"})
-    assert pairs == [{"query": "광합성이 뭐야?", "docid": "d1", "source": "file"},
-                     {"query": "화산은 어디서 생겨?", "docid": "d2", "source": "file"}]
+    assert pairs == [
+        {"query": "광합성이 뭐야?", "docid": "d1", "source": "file"},
+        {"query": "화산은 어디서 생겨?", "docid": "d2", "source": "file"},
+    ]
 
 
-@pytest.mark.parametrize("row, field, problem", [
-    ({"query": "질문", "docid": "nope"}, "docid", "is not a document of the corpus"),
-    ({"query": "  ", "docid": "d1"}, "query", "is empty"),
-    ({"docid": "d1"}, "query", "is missing"),
-    ({"query": "질문", "docid": 3}, "docid", "must be str"),
-])
+@pytest.mark.parametrize(
+    "row, field, problem",
+    [
+        ({"query": "질문", "docid": "nope"}, "docid", "is not a document of the corpus"),
+        ({"query": "  ", "docid": "d1"}, "query", "is empty"),
+        ({"docid": "d1"}, "query", "is missing"),
+        ({"query": "질문", "docid": 3}, "docid", "must be str"),
+    ],
+)
 def test_question_file_errors_name_line_and_field(tmp_path, row, field, problem):
     path = _write(tmp_path, [{"query": "좋은 질문", "docid": "d1"}, row])
     with pytest.raises(DataError) as error:
@@ -110,6 +127,7 @@ def test_malformed_question_file_line(tmp_path):
 
 def test_empty_shipped_file_means_no_questions():
     from importlib import resources
+
     shipped = resources.files("ragtune") / "resources" / "questions" / "none.jsonl"
     assert queries.read_question_file(shipped, {"d1"}) == []
 
@@ -118,7 +136,11 @@ def test_file_questions_add_or_replace():
     generated = [{"query": "g1", "docid": "d2"}, {"query": "g2", "docid": "d1"}]
     from_file = [{"query": "f1", "docid": "d1"}]
     order = ["d1", "d2"]
-    assert [p["query"] for p in queries.combine_file_questions(generated, from_file, "add", order)] == ["g2", "f1", "g1"]
+    assert [p["query"] for p in queries.combine_file_questions(generated, from_file, "add", order)] == [
+        "g2",
+        "f1",
+        "g1",
+    ]
     assert [p["query"] for p in queries.combine_file_questions(generated, from_file, "replace", order)] == ["f1"]
     with pytest.raises(ValueError, match="file_mode"):
         queries.combine_file_questions(generated, from_file, "merge", order)
@@ -131,13 +153,20 @@ def test_offline_pairs_follow_the_generator_and_corpus_order():
     idf = queries.inverse_document_frequency(morphemes)
     varied = queries.offline_pairs(documents, morphemes, analyzer, "varied", 2, seed=7)
     assert [pair["query"] for pair in varied if pair["docid"] == "d1"] == queries.varied_questions(
-        "d1", DOCUMENT, analyzer.morphemes(analyzer.sentences(DOCUMENT)), queries.key_phrases(morphemes[0], idf), idf,
-        2, seed=7)
+        "d1",
+        DOCUMENT,
+        analyzer.morphemes(analyzer.sentences(DOCUMENT)),
+        queries.key_phrases(morphemes[0], idf),
+        idf,
+        2,
+        seed=7,
+    )
     assert [pair["docid"] for pair in varied] == sorted(pair["docid"] for pair in varied)
     assert {pair["source"] for pair in varied} == {"offline"}
     cloze = queries.offline_pairs(documents, morphemes, analyzer, "inverse_cloze", 2, seed=7)
     assert [pair["query"] for pair in cloze if pair["docid"] == "d1"] == queries.offline_questions(
-        "d1", analyzer.sentences(DOCUMENT), queries.key_phrases(morphemes[0], idf), 2, seed=7)
+        "d1", analyzer.sentences(DOCUMENT), queries.key_phrases(morphemes[0], idf), 2, seed=7
+    )
     with pytest.raises(ValueError, match="queries.generator"):
         queries.offline_pairs(documents, morphemes, analyzer, "llm", 2, seed=7)
 
@@ -159,12 +188,19 @@ def test_validation_is_labelled_or_held_out_documents():
     labelled = [{"qid": "1", "msg": [], "relevant": ["d1"], "source": "dev"}]
     train, validation, stats = queries.split_validation(pairs, labelled, docids, 0.3, seed=42)
     assert train == pairs and validation == labelled
-    assert stats == {"train_questions": 30, "validation_questions": 1, "validation_source": "labelled",
-                     "validation_dev": 1}
+    assert stats == {
+        "train_questions": 30,
+        "validation_questions": 1,
+        "validation_source": "labelled",
+        "validation_dev": 1,
+    }
     train, validation, stats = queries.split_validation(pairs, [], docids, 0.3, seed=42)
     held_out = queries.holdout_documents(docids, 0.3, seed=42)
     assert held_out and {p["docid"] for p in train}.isdisjoint(held_out)
     assert [row["relevant"][0] for row in validation] == [p["docid"] for p in pairs if p["docid"] in held_out]
-    assert validation[0]["qid"] == "holdout-000000" and validation[0]["msg"][0]["content"] == "q" + validation[0]["relevant"][0][1:]
+    assert (
+        validation[0]["qid"] == "holdout-000000"
+        and validation[0]["msg"][0]["content"] == "q" + validation[0]["relevant"][0][1:]
+    )
     assert len(train) + len(validation) == 30 and stats["validation_holdout"] == len(validation)
     assert stats["validation_source"] == "held-out documents"

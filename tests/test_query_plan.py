@@ -35,10 +35,21 @@ def test_the_last_turn_is_always_the_query(detector):
 
 
 def test_plans_judge_chitchat_on_the_standalone_query(detector):
-    plans = plan_queries([("q1", turns("지구 나이는 어떻게 알아내?")), ("q2", turns("고마워 덕분에 숙제 다 끝냈다")),
-                          ("q3", turns("광합성이 뭐야?", "…", "응", "…", "산소는 어디서 나와?"))], detector)
+    plans = plan_queries(
+        [
+            ("q1", turns("지구 나이는 어떻게 알아내?")),
+            ("q2", turns("고마워 덕분에 숙제 다 끝냈다")),
+            ("q3", turns("광합성이 뭐야?", "…", "응", "…", "산소는 어디서 나와?")),
+        ],
+        detector,
+    )
     assert [(p.qid, p.chitchat) for p in plans] == [("q1", False), ("q2", True), ("q3", False)]
     assert plans[2].variants == [plans[2].standalone] == ["광합성이 뭐야? 산소는 어디서 나와?"]
-    assert plans[1].as_dict() == {"qid": "q2", "standalone": "고마워 덕분에 숙제 다 끝냈다", "chitchat": True,
-                                  "chitchat_probability": round(plans[1].chitchat_probability, 6),
-                                  "variants": ["고마워 덕분에 숙제 다 끝냈다"], "source": "offline"}
+    assert plans[1].as_dict() == {
+        "qid": "q2",
+        "standalone": "고마워 덕분에 숙제 다 끝냈다",
+        "chitchat": True,
+        "chitchat_probability": round(plans[1].chitchat_probability, 6),
+        "variants": ["고마워 덕분에 숙제 다 끝냈다"],
+        "source": "offline",
+    }

@@ -60,7 +60,7 @@ def test_rank_rows_matches_sorted_row_by_row_and_pads_last(seed):
         expected = sorted(((docids[i], float(s)) for i, s in zip(ids[row], scores[row]) if i >= 0), key=reference_key)
         got = [(docids[i], float(s)) for i, s in zip(ranked_ids[row], ranked_scores[row]) if i >= 0]
         assert repr(got) == repr(expected)
-        assert (ranked_ids[row, len(expected):] == -1).all() and (ranked_scores[row, len(expected):] == 0).all()
+        assert (ranked_ids[row, len(expected) :] == -1).all() and (ranked_scores[row, len(expected) :] == 0).all()
 
 
 def test_tie_ranks_are_positions_in_sorted_order():

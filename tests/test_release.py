@@ -6,12 +6,15 @@ import datetime as dt
 import hashlib
 import shutil
 
-from release_support import (DVC_YAML, environment, project, release_tag, sh,  # noqa: F401 (fixtures)
-                             template)
+from release_support import (
+    DVC_YAML,
+    release_tag,
+    sh,  # noqa: F401 (fixtures)
+)
 
 from ragtune.cli import EXIT_ERROR, EXIT_OK, main
-from ragtune.release.tag import read_record, tag_name
 from ragtune.release.reproduce import reproduce
+from ragtune.release.tag import read_record, tag_name
 
 
 def test_release_refuses_untracked_file(project, capsys):
@@ -71,7 +74,7 @@ def test_release_tags_record_and_reproduce_matches(project, capsys):
     assert out.startswith(f"MATCH: {tag}") and "stages ran: none" in out
     assert "submission: restored" in out
     assert f"reproduced sha256 {record['submission']['sha256']}" in out
-    assert len(sh(project, "git", "worktree", "list").splitlines()) == 1   # only the main checkout
+    assert len(sh(project, "git", "worktree", "list").splitlines()) == 1  # only the main checkout
 
 
 def test_tag_name_adds_a_suffix_when_taken():
@@ -102,6 +105,6 @@ def test_release_refuses_an_input_neither_git_nor_dvc_tracks_until_it_is_dvc_add
     result = reproduce(project, release_tag(project))
     assert result.matched and result.stages_ran == []
 
-    shutil.rmtree(project / ".dvc" / "cache")             # the raw input is now nowhere to be found
+    shutil.rmtree(project / ".dvc" / "cache")  # the raw input is now nowhere to be found
     assert main(["reproduce", release_tag(project)]) == EXIT_ERROR
     assert "lacks inputs that no stage produces" in capsys.readouterr().err

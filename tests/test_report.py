@@ -70,8 +70,9 @@ def test_report_is_deterministic_in_natural_order_and_respects_limit():
     runs = {"hybrid": {qid: {"moon": 1.0} for qid in QRELS}}
     report = failure_report(QUESTIONS, QRELS, runs, final="hybrid", docs=DOCS)
     assert report.index("### 2\n") < report.index("### 10\n") < report.index("### 12\n")
-    assert report == failure_report(dict(reversed(QUESTIONS.items())), dict(reversed(QRELS.items())),
-                                    runs, final="hybrid", docs=DOCS)
+    assert report == failure_report(
+        dict(reversed(QUESTIONS.items())), dict(reversed(QRELS.items())), runs, final="hybrid", docs=DOCS
+    )
     limited = failure_report(QUESTIONS, QRELS, runs, final="hybrid", docs=DOCS, limit=1)
     assert "### 2\n" in limited and "### 10\n" not in limited and "… and 2 more not shown." in limited
 
@@ -82,8 +83,10 @@ def test_unknown_final_retriever_is_rejected():
 
 
 def test_plots_are_written_and_byte_identical_across_calls(tmp_path):
-    curves = {"bm25": [{"k": 1, "recall": 0.4}, {"k": 10, "recall": 0.7}, {"k": 100, "recall": 0.9}],
-              "hybrid": [{"k": 1, "recall": 0.6}, {"k": 10, "recall": 0.85}, {"k": 100, "recall": 0.97}]}
+    curves = {
+        "bm25": [{"k": 1, "recall": 0.4}, {"k": 10, "recall": 0.7}, {"k": 100, "recall": 0.9}],
+        "hybrid": [{"k": 1, "recall": 0.6}, {"k": 10, "recall": 0.85}, {"k": 100, "recall": 0.97}],
+    }
     metrics = {"bm25": {"map@3": 0.61}, "hybrid": {"map@3": 0.83}}
     for name, draw, data in (("recall", plot_recall_curves, curves), ("map", plot_map_by_retriever, metrics)):
         first, second = tmp_path / f"{name}1.png", tmp_path / "sub" / f"{name}2.png"

@@ -8,12 +8,16 @@ import shutil
 import subprocess
 import tempfile
 
-from release_support import (DVC_YAML, SUBMIT, environment, project, release_tag,  # noqa: F401 (fixtures)
-                             released, released_template, sh, template)
+from release_support import (
+    DVC_YAML,
+    SUBMIT,
+    release_tag,  # noqa: F401 (fixtures)
+    sh,
+)
 
 from ragtune.cli import EXIT_ERROR, EXIT_MISMATCH, EXIT_OK, main
-from ragtune.release.tag import format_message, read_record
 from ragtune.release.reproduce import reproduce
+from ragtune.release.tag import format_message, read_record
 
 
 def test_reproduce_reports_mismatch_against_a_corrupted_record(released, capsys):
@@ -33,17 +37,20 @@ def test_reproduce_reports_mismatch_against_a_corrupted_record(released, capsys)
 def test_reproduce_shows_first_differing_line_when_a_stage_is_not_deterministic(released, monkeypatch):
     project = released
     tag = release_tag(project)
-    shutil.rmtree(project / ".dvc" / "cache")          # nothing cached: every stage must run again
-    monkeypatch.setenv("TINY_SALT", "-salted")          # ... and now produces other bytes
+    shutil.rmtree(project / ".dvc" / "cache")  # nothing cached: every stage must run again
+    monkeypatch.setenv("TINY_SALT", "-salted")  # ... and now produces other bytes
 
     result = reproduce(project, tag, keep=True)
     try:
         assert not result.matched
         assert result.stages_ran == ["prepare", "submit"]
         assert result.reproduced_lines == result.recorded_lines == 3
-        assert result.first_difference == (1, '{"eval_id": 0, "topk": ["doc0"]}',
-                                           '{"eval_id": 0, "topk": ["doc0-salted"]}')
-        assert (result.worktree / "submissions" / "submission.csv").exists()   # --keep
+        assert result.first_difference == (
+            1,
+            '{"eval_id": 0, "topk": ["doc0"]}',
+            '{"eval_id": 0, "topk": ["doc0-salted"]}',
+        )
+        assert (result.worktree / "submissions" / "submission.csv").exists()  # --keep
     finally:
         sh(project, "git", "worktree", "remove", "--force", str(result.worktree))
 
@@ -51,7 +58,7 @@ def test_reproduce_shows_first_differing_line_when_a_stage_is_not_deterministic(
 def test_a_regenerated_mismatch_names_how_the_releasing_machine_differed(released, capsys):
     project = released
     record = read_record(project, release_tag(project))
-    assert set(record["machine"]) == {"cpu", "cpu_features", "machine", "torch"}   # what release recorded
+    assert set(record["machine"]) == {"cpu", "cpu_features", "machine", "torch"}  # what release recorded
     record["machine"]["cpu"] = "Another CPU"
     record["submission"]["sha256"] = "0" * 64
     (project.parent / "message.txt").write_text(format_message("lb/elsewhere", record))
@@ -71,12 +78,14 @@ def test_reproduce_pulls_from_a_relative_local_remote_and_runs_no_stage(project,
     assert "pushed to 'local'" in capsys.readouterr().out
     assert (project.parent / "dvc-remote" / "files" / "md5").is_dir()
 
-    shutil.rmtree(project / ".dvc" / "cache")          # only the remote has the artifacts now
+    shutil.rmtree(project / ".dvc" / "cache")  # only the remote has the artifacts now
     result = reproduce(project, release_tag(project), jobs=2)
     assert result.matched, result
     assert result.stages_ran == [] and result.pull_problem == ""
     digest = read_record(project, release_tag(project))["submission"]["dvc_lock_md5"]
-    assert (project / ".dvc" / "cache" / "files" / "md5" / digest[:2] / digest[2:]).exists()  # pulled into the shared cache
+    assert (
+        project / ".dvc" / "cache" / "files" / "md5" / digest[:2] / digest[2:]
+    ).exists()  # pulled into the shared cache
 
 
 def test_reproduce_rejects_a_tag_that_is_not_a_release(project, capsys):
@@ -108,14 +117,14 @@ def test_reproduce_says_restored_unless_regenerate_reruns_the_stages(released, c
     out = capsys.readouterr().out
     assert "submission: restored" in out and "stages ran: none" in out
 
-    assert main(["reproduce", "--regenerate", tag]) == EXIT_OK   # reruns, still byte for byte
+    assert main(["reproduce", "--regenerate", tag]) == EXIT_OK  # reruns, still byte for byte
     out = capsys.readouterr().out
     assert out.startswith(f"MATCH: {tag}")
     assert "submission: regenerated" in out and "stages ran: prepare, submit" in out
 
 
 def test_reproduce_says_regenerated_when_the_cache_lacks_the_submission(released):
-    shutil.rmtree(released / ".dvc" / "cache")          # nothing cached, no remote: the stages must run
+    shutil.rmtree(released / ".dvc" / "cache")  # nothing cached, no remote: the stages must run
     result = reproduce(released, release_tag(released))
     assert result.matched and result.submission_source == "regenerated"
     assert result.stages_ran == ["prepare", "submit"]
@@ -126,7 +135,9 @@ def test_reproduce_runs_the_tags_own_ragtune_package_not_the_installed_one(proje
     # (editable: the main checkout's) package instead of the library code the tag holds
     (project / "ragtune").mkdir()
     (project / "ragtune" / "__init__.py").write_text('MARK = "library at the tag"\n')
-    submit = SUBMIT.replace('salt = os.environ.get("TINY_SALT", "")', 'import ragtune\nsalt = getattr(ragtune, "MARK", "?")')
+    submit = SUBMIT.replace(
+        'salt = os.environ.get("TINY_SALT", "")', 'import ragtune\nsalt = getattr(ragtune, "MARK", "?")'
+    )
     (project / "stages" / "submit.py").write_text(submit)
     (project / "dvc.yaml").write_text(DVC_YAML.replace("deps: [stages/submit.py,", "deps: [stages/submit.py, ragtune,"))
     env = dict(os.environ, PYTHONPATH=str(project))

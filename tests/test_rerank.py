@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from test_tiny import SENTENCES, build_embedder, build_reranker
 
 from ragtune.retrieval.rerank import CrossEncoderReranker, rank_by_score
-from test_tiny import SENTENCES, build_embedder, build_reranker
 
 
 @pytest.fixture(scope="module")

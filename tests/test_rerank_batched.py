@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from ragtune.retrieval.rerank import CrossEncoderReranker, rerank_subset
-from ragtune.retrieval.pipeline import BatchRescorer, RetrievalSettings, retrieve
 from test_tiny import SENTENCES, build_embedder, build_reranker
+
+from ragtune.retrieval.pipeline import BatchRescorer, RetrievalSettings, retrieve
+from ragtune.retrieval.rerank import CrossEncoderReranker, rerank_subset
 
 DOCIDS = [f"d{number:02d}" for number in range(len(SENTENCES))]
 TEXTS = dict(zip(DOCIDS, SENTENCES))
@@ -30,6 +30,7 @@ def counting(reranker):
     def wrapped(pairs, **kwargs):
         calls.append(len(pairs))
         return original(pairs, **kwargs)
+
     reranker.model.compute_score_single_gpu = wrapped
     return calls, lambda: setattr(reranker.model, "compute_score_single_gpu", original)
 
@@ -43,13 +44,27 @@ def searcher(texts, k):
 def run_both(reranker, rerank_qids=None):
     variants = {qid: [text] for qid, text in QUESTIONS.items()}
     qids = ["chat", *QUESTIONS]  # a chit-chat row (no variants) among them
-    per_question = lambda query, docids: reranker.rerank(query, [(d, TEXTS[d]) for d in docids])
-    batched = BatchRescorer(lambda queries, heads: reranker.rerank_lists(
-        queries, [[(d, TEXTS[d]) for d in head] for head in heads]))
+
+    def per_question(query, docids):
+        return reranker.rerank(query, [(d, TEXTS[d]) for d in docids])
+
+    batched = BatchRescorer(
+        lambda queries, heads: reranker.rerank_lists(queries, [[(d, TEXTS[d]) for d in head] for head in heads])
+    )
     settings = RetrievalSettings(candidates=len(DOCIDS), rerank_top=6)
-    return [retrieve(variants, qids, DOCIDS, {"bm25": searcher}, {}, settings, rerankers={"rerank": rescorer},
-                     rerank_qids=rerank_qids)
-            for rescorer in (per_question, batched)]
+    return [
+        retrieve(
+            variants,
+            qids,
+            DOCIDS,
+            {"bm25": searcher},
+            {},
+            settings,
+            rerankers={"rerank": rescorer},
+            rerank_qids=rerank_qids,
+        )
+        for rescorer in (per_question, batched)
+    ]
 
 
 def test_batched_reranking_gives_the_per_question_ranking_in_one_call(reranker):
@@ -66,7 +81,7 @@ def test_batched_reranking_gives_the_per_question_ranking_in_one_call(reranker):
 
 def test_rerank_lists_scores_match_single_queries_and_chunking(reranker):
     queries = list(QUESTIONS.values())
-    candidates = [[(d, TEXTS[d]) for d in DOCIDS[i:i + 5]] for i in range(len(queries))]
+    candidates = [[(d, TEXTS[d]) for d in DOCIDS[i : i + 5]] for i in range(len(queries))]
     calls, restore = counting(reranker)
     try:
         chunked = reranker.rerank_lists(queries, candidates, pairs_per_call=7)

@@ -21,6 +21,7 @@ def table_searcher(scores_by_text):
             for col, (docid, score) in enumerate(hits):
                 ids[row, col], scores[row, col] = position[docid], score
         return ids, scores
+
     return search
 
 
@@ -29,9 +30,14 @@ DENSE = {"a": {"d2": 0.9, "d3": 0.5, "d1": 0.1}, "b": {"d4": 0.8}, "a2": {"d1": 
 
 
 def test_runs_per_retriever_and_chitchat_rows_are_empty():
-    runs = retrieve({"q1": ["a"], "q2": ["b"]}, ["q1", "q2", "chat"], DOCIDS,
-                    {"bm25": table_searcher(SPARSE)}, {"dense": table_searcher(DENSE)},
-                    RetrievalSettings(candidates=4, alpha=0.5))
+    runs = retrieve(
+        {"q1": ["a"], "q2": ["b"]},
+        ["q1", "q2", "chat"],
+        DOCIDS,
+        {"bm25": table_searcher(SPARSE)},
+        {"dense": table_searcher(DENSE)},
+        RetrievalSettings(candidates=4, alpha=0.5),
+    )
     assert set(runs) == {"bm25", "dense", "hybrid"}
     assert runs["bm25"].ranking(0) == ["d1", "d2"]
     assert runs["bm25"].ranking(1) == ["d0", "d4", "d3"]  # tie by docid
@@ -43,8 +49,15 @@ def test_runs_per_retriever_and_chitchat_rows_are_empty():
 
 def test_weighted_lexical_side_and_rrf():
     settings = RetrievalSettings(candidates=5, fusion="rrf", rrf_k=60)
-    runs = retrieve({"q1": ["a"]}, ["q1"], DOCIDS, {"bm25": table_searcher(SPARSE), "char": table_searcher(DENSE)},
-                    {"dense": table_searcher(DENSE)}, settings, sparse_weights={"bm25": 0.6, "char": 0.4})
+    runs = retrieve(
+        {"q1": ["a"]},
+        ["q1"],
+        DOCIDS,
+        {"bm25": table_searcher(SPARSE), "char": table_searcher(DENSE)},
+        {"dense": table_searcher(DENSE)},
+        settings,
+        sparse_weights={"bm25": 0.6, "char": 0.4},
+    )
     lexical = weighted_sum({"bm25": runs["bm25"], "char": runs["char"]}, {"bm25": 0.6, "char": 0.4}, depth=5)
     assert runs["lexical"].to_run() == lexical.to_run()
     fused = reciprocal_rank_fusion({"s": lexical, "d": runs["dense"]}, k=60, depth=5)
@@ -52,8 +65,9 @@ def test_weighted_lexical_side_and_rrf():
 
 
 def test_query_variants_are_fused_by_rrf():
-    runs = retrieve({"q1": ["a", "a2"]}, ["q1"], DOCIDS, {"bm25": table_searcher(SPARSE)}, {},
-                    RetrievalSettings(candidates=5))
+    runs = retrieve(
+        {"q1": ["a", "a2"]}, ["q1"], DOCIDS, {"bm25": table_searcher(SPARSE)}, {}, RetrievalSettings(candidates=5)
+    )
     # a: d1, d2 ; a2: d2, d3 → d2 = 1/62 + 1/61 is first, then d1 (1/61), then d3 (1/62)
     assert runs["bm25"].ranking(0) == ["d2", "d1", "d3"]
 
@@ -73,15 +87,28 @@ def test_hits_searcher_adapts_docid_lists():
 
 def test_unknown_fusion_is_rejected():
     with pytest.raises(ValueError, match="unknown fusion"):
-        retrieve({"q1": ["a"]}, ["q1"], DOCIDS, {"bm25": table_searcher(SPARSE)}, {"dense": table_searcher(DENSE)},
-                 RetrievalSettings(fusion="max"))
+        retrieve(
+            {"q1": ["a"]},
+            ["q1"],
+            DOCIDS,
+            {"bm25": table_searcher(SPARSE)},
+            {"dense": table_searcher(DENSE)},
+            RetrievalSettings(fusion="max"),
+        )
 
 
 def test_rerankers_each_report_a_run_and_the_last_is_final():
-    by_name = lambda query, docids: [(d, float(d[1:])) for d in docids]       # noqa: E731
-    reverse = lambda query, docids: [(d, -float(d[1:])) for d in docids]      # noqa: E731
-    runs = retrieve({"q1": ["b"]}, ["q1"], DOCIDS, {"bm25": table_searcher(SPARSE)}, {},
-                    RetrievalSettings(candidates=4, rerank_top=2), rerankers={"rerank_base": reverse, "rerank": by_name})
+    by_name = lambda query, docids: [(d, float(d[1:])) for d in docids]  # noqa: E731
+    reverse = lambda query, docids: [(d, -float(d[1:])) for d in docids]  # noqa: E731
+    runs = retrieve(
+        {"q1": ["b"]},
+        ["q1"],
+        DOCIDS,
+        {"bm25": table_searcher(SPARSE)},
+        {},
+        RetrievalSettings(candidates=4, rerank_top=2),
+        rerankers={"rerank_base": reverse, "rerank": by_name},
+    )
     assert runs["fused"].ranking(0) == ["d0", "d4", "d3"]
     assert runs["rerank_base"].ranking(0) == ["d0", "d4", "d3"]
     assert runs["rerank"].ranking(0) == ["d4", "d0", "d3"]
@@ -89,17 +116,32 @@ def test_rerankers_each_report_a_run_and_the_last_is_final():
 
 
 def test_reported_rescorers_do_not_change_the_final_ranking():
-    by_name = lambda query, docids: [(d, float(d[1:])) for d in docids]       # noqa: E731
-    reverse = lambda query, docids: [(d, -float(d[1:])) for d in docids]      # noqa: E731
+    by_name = lambda query, docids: [(d, float(d[1:])) for d in docids]  # noqa: E731
+    reverse = lambda query, docids: [(d, -float(d[1:])) for d in docids]  # noqa: E731
     settings = RetrievalSettings(candidates=4, rerank_top=2)
     # retrieval.colbert with reranker=none: a `colbert` run beside the fused one, which stays final
-    alone = retrieve({"q1": ["b"]}, ["q1"], DOCIDS, {"bm25": table_searcher(SPARSE)}, {}, settings,
-                     reported_rescorers={"colbert": by_name})
+    alone = retrieve(
+        {"q1": ["b"]},
+        ["q1"],
+        DOCIDS,
+        {"bm25": table_searcher(SPARSE)},
+        {},
+        settings,
+        reported_rescorers={"colbert": by_name},
+    )
     assert alone["colbert"].ranking(0) == ["d4", "d0", "d3"]
     assert alone["hybrid"] is alone["fused"] and alone["hybrid"].ranking(0) == ["d0", "d4", "d3"]
     # with a cross-encoder: each rescores the fusion, the cross-encoder's run is final
-    both = retrieve({"q1": ["b"]}, ["q1"], DOCIDS, {"bm25": table_searcher(SPARSE)}, {}, settings,
-                    rerankers={"rerank": reverse}, reported_rescorers={"colbert": by_name})
+    both = retrieve(
+        {"q1": ["b"]},
+        ["q1"],
+        DOCIDS,
+        {"bm25": table_searcher(SPARSE)},
+        {},
+        settings,
+        rerankers={"rerank": reverse},
+        reported_rescorers={"colbert": by_name},
+    )
     assert both["colbert"].ranking(0) == ["d4", "d0", "d3"]
     assert both["hybrid"] is both["rerank"] and both["rerank"].ranking(0) == ["d0", "d4", "d3"]
 
@@ -124,6 +166,7 @@ def test_colbert_score_matches_flagembedding():
     from FlagEmbedding.inference.embedder.encoder_only.m3 import M3Embedder
 
     from ragtune.retrieval.dense import colbert_score
+
     rng = np.random.default_rng(0)
     query, passage = rng.normal(size=(5, 8)).astype(np.float32), rng.normal(size=(11, 8)).astype(np.float32)
     theirs = float(M3Embedder.colbert_score(None, query, passage))  # uses no instance state
@@ -140,8 +183,9 @@ def test_colbert_rescorer_encodes_passages_once_and_ranks_by_late_interaction():
     class FakeEncoder:
         def encode(self, texts, kind, lexical=True, colbert=False):
             calls.append((kind, list(texts)))
-            return Encoded(np.zeros((len(texts), 2), np.float32), [],
-                           [np.asarray(vectors[t], np.float16) for t in texts])
+            return Encoded(
+                np.zeros((len(texts), 2), np.float32), [], [np.asarray(vectors[t], np.float16) for t in texts]
+            )
 
     rescorer = ColbertRescorer(FakeEncoder(), {"a": "a", "b": "b", "c": "c"})
     rescore = rescorer.for_queries(["q", "q"])

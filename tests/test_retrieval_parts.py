@@ -3,15 +3,14 @@
 import json
 import math
 
-import numpy as np
 import pytest
 
-from ragtune.synthetic import questions as queries
 from ragtune.data import submission
-from ragtune.training.negatives import MiningStats, NegativeFilter, mine_negatives
-from ragtune.runs import RankedRun
 from ragtune.retrieval.sparse.bm25 import BM25Retriever
+from ragtune.runs import RankedRun
+from ragtune.synthetic import questions as queries
 from ragtune.text.analysis import KoreanAnalyzer
+from ragtune.training.negatives import MiningStats, NegativeFilter, mine_negatives
 
 DOCS = {
     "d1": "광합성은 식물이 빛 에너지를 이용해 이산화탄소와 물로 포도당을 만드는 과정이다.",
@@ -88,8 +87,15 @@ def test_holdout_split_is_stable():
 
 
 def test_negatives_filter_false_negatives():
-    texts = {"pos": "가나다라마바사아자차", "dup": "가나다라마바사아자차", "top": "x", "close": "y",
-             "ok1": "z1", "ok2": "z2", "ok3": "z3"}
+    texts = {
+        "pos": "가나다라마바사아자차",
+        "dup": "가나다라마바사아자차",
+        "top": "x",
+        "close": "y",
+        "ok1": "z1",
+        "ok2": "z2",
+        "ok3": "z3",
+    }
     pool = [("top", 10.0), ("pos", 9.0), ("close", 8.8), ("dup", 5.0), ("ok1", 4.0), ("ok2", 3.0), ("ok3", 2.0)]
     stats = MiningStats()
     rule = NegativeFilter(k=2, skip_top=1, margin=0.05, near_duplicate=0.8, fill_random=False)
@@ -127,11 +133,16 @@ def test_bm25_index_bytes_do_not_depend_on_the_hash_seed(tmp_path):
     import os
     import subprocess
     import sys
-    script = ("import sys, pathlib; from ragtune.retrieval.sparse.bm25 import BM25Retriever; from ragtune.text.analysis import CharNgramAnalyzer; "
-              "r = BM25Retriever(CharNgramAnalyzer(2)); "
-              f"r.index({list(DOCS)!r}, {list(DOCS.values())!r}); r.save(pathlib.Path(sys.argv[1]))")
+
+    script = (
+        "import sys, pathlib; from ragtune.retrieval.sparse.bm25 import BM25Retriever; "
+        "from ragtune.text.analysis import CharNgramAnalyzer; "
+        "r = BM25Retriever(CharNgramAnalyzer(2)); "
+        f"r.index({list(DOCS)!r}, {list(DOCS.values())!r}); r.save(pathlib.Path(sys.argv[1]))"
+    )
     for seed in ("1", "2"):
-        subprocess.run([sys.executable, "-c", script, str(tmp_path / seed)], check=True,
-                       env=dict(os.environ, PYTHONHASHSEED=seed))
+        subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / seed)], check=True, env=dict(os.environ, PYTHONHASHSEED=seed)
+        )
     files = sorted(p.relative_to(tmp_path / "1") for p in (tmp_path / "1").rglob("*") if p.is_file())
     assert files and all((tmp_path / "1" / f).read_bytes() == (tmp_path / "2" / f).read_bytes() for f in files)

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from pipeline_support import copy_repository, environment, lock_outs, sh, stage_outs
 
 OUTPUT_DIRS = ("data", "models", "indexes", "runs", "submissions", "metrics", "plots", "reports")
@@ -63,25 +62,33 @@ def md5(path: Path) -> str:
 
 # --------------------------------------------------------------------------- fast: a failing write
 
+
 @pytest.fixture(scope="module")
 def prepare_copy(tmp_path_factory) -> Path:
     return copy_repository(tmp_path_factory.mktemp("faults"))
 
 
-@pytest.mark.parametrize("fault, reason", [("unwritable", "Permission denied"),
-                                           ("full", "No space left on device (disk full: free some space and rerun)")],
-                         ids=["unwritable", "disk-full"])
+@pytest.mark.parametrize(
+    "fault, reason",
+    [("unwritable", "Permission denied"), ("full", "No space left on device (disk full: free some space and rerun)")],
+    ids=["unwritable", "disk-full"],
+)
 def test_a_failed_write_ends_the_stage_with_one_clear_line_and_leaves_nothing(prepare_copy, fault, reason):
     repo = prepare_copy
     shutil.rmtree(repo / "data" / "prepared", ignore_errors=True)
     target = repo / "data" / "prepared"
-    done = subprocess.run([sys.executable, "-c", FAULTY_STAGE, fault, str(target), str(repo / "stages" / "prepare.py")],
-                          cwd=repo, env=environment(repo), text=True, capture_output=True)
+    done = subprocess.run(
+        [sys.executable, "-c", FAULTY_STAGE, fault, str(target), str(repo / "stages" / "prepare.py")],
+        cwd=repo,
+        env=environment(repo),
+        text=True,
+        capture_output=True,
+    )
     assert done.returncode == 1, done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert errors == [f"error: cannot write {target / 'documents.jsonl'}: {reason}"], done.stderr
     assert "Traceback" not in done.stderr
-    assert [p.name for p in target.iterdir()] == []   # no output, no temporary file
+    assert [p.name for p in target.iterdir()] == []  # no output, no temporary file
 
 
 def test_an_output_path_blocked_by_a_file_is_named(prepare_copy):
@@ -90,25 +97,31 @@ def test_an_output_path_blocked_by_a_file_is_named(prepare_copy):
     (repo / "data").mkdir(exist_ok=True)
     (repo / "data" / "prepared").write_text("not a directory")
     try:
-        done = subprocess.run([sys.executable, "stages/prepare.py"], cwd=repo, env=environment(repo), text=True,
-                              capture_output=True)
+        done = subprocess.run(
+            [sys.executable, "stages/prepare.py"], cwd=repo, env=environment(repo), text=True, capture_output=True
+        )
     finally:
         (repo / "data" / "prepared").unlink()
     assert done.returncode == 1
-    assert done.stderr.splitlines()[-1] == (f"error: cannot write {repo / 'data/prepared/documents.jsonl'}: "
-                                            f"{repo / 'data/prepared'} is not a directory")
+    assert done.stderr.splitlines()[-1] == (
+        f"error: cannot write {repo / 'data/prepared/documents.jsonl'}: {repo / 'data/prepared'} is not a directory"
+    )
 
 
 # --------------------------------------------------------------------------- slow: kill a stage, rerun
 
-def run_stage(repo: Path, stage: str, log: Path, kill_after: float | None = None, whole_run: bool = False) -> float | None:
+
+def run_stage(
+    repo: Path, stage: str, log: Path, kill_after: float | None = None, whole_run: bool = False
+) -> float | None:
     """`dvc repro --force --single-item STAGE`. Without `kill_after`: return how long the stage's
     process lived. With it: that many seconds after the process starts, SIGKILL it and its children
     (with `whole_run`, the whole `dvc repro` process group); return None if it had already ended."""
     args = ["dvc", "repro", "--force", "--single-item", stage]
     with open(log, "w") as out:
-        proc = subprocess.Popen(args, cwd=repo, env=environment(repo), stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            args, cwd=repo, env=environment(repo), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
         victim = None
         while victim is None and proc.poll() is None:
             for child in psutil.Process(proc.pid).children(recursive=True):
@@ -148,14 +161,19 @@ def assert_cache_is_sound(repo: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stage, fraction, whole_run", [
-    ("queries", 0.35, False),
-    ("index", 0.55, False),
-    ("retrieve", 0.2, False),
-    ("retrieve", 0.6, True),     # dvc itself dies too, as in a crash or a closed terminal
-], ids=["queries-early", "index-middle", "retrieve-early", "retrieve-late-with-dvc"])
-def test_a_stage_killed_at_any_moment_reruns_to_the_uninterrupted_result(pipeline_reference, tmp_path, stage,
-                                                                         fraction, whole_run):
+@pytest.mark.parametrize(
+    "stage, fraction, whole_run",
+    [
+        ("queries", 0.35, False),
+        ("index", 0.55, False),
+        ("retrieve", 0.2, False),
+        ("retrieve", 0.6, True),  # dvc itself dies too, as in a crash or a closed terminal
+    ],
+    ids=["queries-early", "index-middle", "retrieve-early", "retrieve-late-with-dvc"],
+)
+def test_a_stage_killed_at_any_moment_reruns_to_the_uninterrupted_result(
+    pipeline_reference, tmp_path, stage, fraction, whole_run
+):
     reference = pipeline_reference
     repo = tmp_path / "ragtune"
     shutil.copytree(reference.repo, repo, symlinks=True)
@@ -169,14 +187,14 @@ def test_a_stage_killed_at_any_moment_reruns_to_the_uninterrupted_result(pipelin
     # nothing half-written: each output file the killed stage left is absent or complete
     for out, persist in stage_outs(repo, stage):
         if persist:
-            continue   # append-only LLM caches, which repair a cut last line themselves
+            continue  # append-only LLM caches, which repair a cut last line themselves
         files = [repo / out] if (repo / out).is_file() else [p for p in (repo / out).rglob("*") if p.is_file()]
         for path in files:
             if not path.name.startswith("."):
                 original = reference.repo / path.relative_to(repo)
                 assert original.is_file() and md5(path) == md5(original), f"half-written {path.relative_to(repo)}"
 
-    sh("dvc", "repro", cwd=repo)   # what a user does next
+    sh("dvc", "repro", cwd=repo)  # what a user does next
     assert lock_outs(repo) == reference.outs
     assert (repo / "submissions" / "submission.csv").read_bytes() == reference.submission
     assert leftovers(repo) == []

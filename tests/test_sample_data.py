@@ -16,8 +16,20 @@ RESOURCES = Path(str(files("ragtune") / "resources"))
 SAMPLE = RESOURCES / "sample"
 COMPETITION = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "competition"
 DOCID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "ragtune/sample")
-TOPICS = {"physics", "chemistry", "biology", "earth_science", "astronomy", "medicine", "nutrition",
-          "ecology", "computer_science", "electrical_engineering", "genetics", "psychology"}
+TOPICS = {
+    "physics",
+    "chemistry",
+    "biology",
+    "earth_science",
+    "astronomy",
+    "medicine",
+    "nutrition",
+    "ecology",
+    "computer_science",
+    "electrical_engineering",
+    "genetics",
+    "psychology",
+}
 
 
 def documents() -> list[dict]:

@@ -7,17 +7,29 @@ import copy
 
 import pytest
 
-from ragtune.retrieval import searchers as module
-from ragtune.io import DataError
 from ragtune.cache.searches import fingerprint
 from ragtune.config.schema import ParamsError
+from ragtune.io import DataError
+from ragtune.retrieval import searchers as module
 from ragtune.retrieval.searchers import LIBRARIES, Searchers, cross_encoders, installed
 
 DOCIDS = ["d1", "d2"]
-PARAMS = {"alpha": 0.5, "rrf_k": 60,
-          "retrieval": {"char_weight": 0.4, "m3_sparse_weight": 0.1, "bm25_search": "numpy", "query_batch_size": 256,
-                        "colbert": False, "rerank_top": 0, "fusion": "hybrid", "candidates": 200},
-          "index": {"char_ngram": True, "m3_sparse": True, "devices": None}, "model": {"query_max_len": 64, "passage_max_len": 512}}
+PARAMS = {
+    "alpha": 0.5,
+    "rrf_k": 60,
+    "retrieval": {
+        "char_weight": 0.4,
+        "m3_sparse_weight": 0.1,
+        "bm25_search": "numpy",
+        "query_batch_size": 256,
+        "colbert": False,
+        "rerank_top": 0,
+        "fusion": "hybrid",
+        "candidates": 200,
+    },
+    "index": {"char_ngram": True, "m3_sparse": True, "devices": None},
+    "model": {"query_max_len": 64, "passage_max_len": 512},
+}
 
 
 @pytest.fixture
@@ -50,6 +62,7 @@ def keys(root, p) -> dict[str, str]:
 def test_memo_keys_are_the_stages_fingerprints(root):
     """The keys runs/candidates was written with: a change here re-searches every remembered run."""
     from ragtune.retrieval.dense import default_device
+
     code = fingerprint(root / "ragtune", *(installed(m) for m in LIBRARIES))
     encoder = (64, 256, default_device())
     assert keys(root, PARAMS) == {
@@ -57,13 +70,26 @@ def test_memo_keys_are_the_stages_fingerprints(root):
         "bm25_char": fingerprint(code, root / "indexes/sparse_char", "numpy"),
         "m3_sparse": fingerprint(code, root / "indexes/dense", root / "models/embedder", *encoder),
         "dense": fingerprint(code, root / "indexes/dense", root / "models/embedder", *encoder),
-        "dense_base": fingerprint(code, root / "indexes/dense_base", root / "models/base", *encoder)}
+        "dense_base": fingerprint(code, root / "indexes/dense_base", root / "models/base", *encoder),
+    }
 
 
 def test_keys_ignore_fusion_settings_and_follow_their_inputs(root):
     before = keys(root, PARAMS)
-    assert keys(root, with_params(alpha=0.9, rrf_k=10, retrieval__fusion="rrf", retrieval__rerank_top=20,
-                                  retrieval__char_weight=0.1, retrieval__candidates=200)) == before
+    assert (
+        keys(
+            root,
+            with_params(
+                alpha=0.9,
+                rrf_k=10,
+                retrieval__fusion="rrf",
+                retrieval__rerank_top=20,
+                retrieval__char_weight=0.1,
+                retrieval__candidates=200,
+            ),
+        )
+        == before
+    )
     changed = keys(root, with_params(model__query_max_len=32))
     assert [n for n in before if changed[n] != before[n]] == ["m3_sparse", "dense", "dense_base"]
     (root / "indexes/sparse_char/data.bin").write_bytes(b"rebuilt")
@@ -72,13 +98,18 @@ def test_keys_ignore_fusion_settings_and_follow_their_inputs(root):
     assert all(k != before[n] for n, k in keys(root, PARAMS).items())
 
 
-@pytest.mark.parametrize("char_ngram, m3_sparse, weights", [
-    (False, False, {"bm25": 0.6}),
-    (True, False, {"bm25": 0.6, "bm25_char": 0.4}),
-    (True, True, {"bm25": 0.6 - 0.1, "bm25_char": 0.4, "m3_sparse": 0.1})])
+@pytest.mark.parametrize(
+    "char_ngram, m3_sparse, weights",
+    [
+        (False, False, {"bm25": 0.6}),
+        (True, False, {"bm25": 0.6, "bm25_char": 0.4}),
+        (True, True, {"bm25": 0.6 - 0.1, "bm25_char": 0.4, "m3_sparse": 0.1}),
+    ],
+)
 def test_lexical_runs_and_weights(root, char_ngram, m3_sparse, weights):
-    lexical, found = Searchers(root, with_params(index__char_ngram=char_ngram, index__m3_sparse=m3_sparse),
-                               DOCIDS).lexical()
+    lexical, found = Searchers(
+        root, with_params(index__char_ngram=char_ngram, index__m3_sparse=m3_sparse), DOCIDS
+    ).lexical()
     assert list(lexical) == list(weights) and found == weights
 
 

@@ -4,7 +4,8 @@ A stage's closure: the repository files in `sys.modules` after importing its scr
 interpreter, `main` not run), plus, to a fixed point, the modules imported inside functions of
 any file in the closure (lazy imports run only on some paths, e.g. a backend or an option, so
 they count) — of functions whose name some file of the closure mentions (one nobody mentions is
-never called: `ragtune.synthetic.questions.with_llm_questions` does not make negatives depend on the LLM client). A closure file missing from the stage's deps means a change there leaves stale
+never called: `ragtune.synthetic.questions.with_llm_questions` does not make negatives depend on the LLM
+client). A closure file missing from the stage's deps means a change there leaves stale
 outputs that DVC calls up to date; a listed file the stage does not load, or a listed directory
 whose files it mostly does not load, reruns the stage for nothing.
 """
@@ -38,7 +39,9 @@ def project_files():
     files = set()
     for m in list(sys.modules.values()):
         f = getattr(m, "__file__", None)
-        if f and Path(f).is_absolute() and Path(f).resolve().is_relative_to(root) and ".venv" not in Path(f).resolve().relative_to(root).parts:
+        if not (f and Path(f).is_absolute() and Path(f).resolve().is_relative_to(root)):
+            continue
+        if ".venv" not in Path(f).resolve().relative_to(root).parts:
             files.add(Path(f).resolve().relative_to(root).as_posix())
     return files
 
@@ -117,8 +120,9 @@ def entry_point(cmd: str) -> tuple[str, str]:
 
 def closure(cmd: str) -> set[str]:
     script, module = entry_point(cmd)
-    done = subprocess.run([sys.executable, "-c", PROBE, str(ROOT), script, module], cwd=ROOT, text=True,
-                          capture_output=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(ROOT), script, module], cwd=ROOT, text=True, capture_output=True, timeout=600
+    )
     assert done.returncode == 0, f"importing {script or module} failed:\n{done.stderr[-3000:]}"
     return set(json.loads(done.stdout.splitlines()[-1]))
 
@@ -149,8 +153,9 @@ def problems(name: str, stage: dict, loaded: set[str]) -> list[str]:
     packages: dict[str, list[str]] = {}  # a package the stage mostly loads is listed as its directory
     for file in missing:
         folder = file.rpartition("/")[0]
-        mostly = folder not in ("ragtune", "stages", "") and 2 * len(python_files(ROOT / folder) & loaded) \
-            >= len(python_files(ROOT / folder))
+        mostly = folder not in ("ragtune", "stages", "") and 2 * len(python_files(ROOT / folder) & loaded) >= len(
+            python_files(ROOT / folder)
+        )
         packages.setdefault(folder if mostly else file, []).append(file)
     for line, covered in sorted(packages.items()):
         found.append(f"dvc.yaml: stage {name!r} loads {', '.join(covered)}: add `      - {line}` to stages.{name}.deps")
@@ -161,8 +166,10 @@ def problems(name: str, stage: dict, loaded: set[str]) -> list[str]:
         used = inside & loaded
         if 2 * len(used) < len(inside):
             lines = "".join(f"\n      - {f}" for f in sorted(used))
-            found.append(f"dvc.yaml: stage {name!r} loads {len(used)} of the {len(inside)} files under {directory}/: "
-                         f"replace `      - {directory}` in stages.{name}.deps by{lines or ' nothing'}")
+            found.append(
+                f"dvc.yaml: stage {name!r} loads {len(used)} of the {len(inside)} files under {directory}/: "
+                f"replace `      - {directory}` in stages.{name}.deps by{lines or ' nothing'}"
+            )
     return found
 
 

@@ -16,10 +16,21 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 TAIL = {"retrieve", "evaluate", "submit"}
 # Keys swept at the tail, or that change no answer (how the LLM is called, not what it answers).
-RETRIEVAL_SIDE = ["alpha", "rrf_k", "retrieval.candidates", "retrieval.char_weight", "retrieval.norm",
-                  "retrieval.fusion", "retrieval.keep", "retrieval.bm25_search", "retrieval.multi_query",
-                  "retrieval.rerank_top", "reranker.batch_size", "evaluation.report_limit",
-                  "submission.reference_chars"]
+RETRIEVAL_SIDE = [
+    "alpha",
+    "rrf_k",
+    "retrieval.candidates",
+    "retrieval.char_weight",
+    "retrieval.norm",
+    "retrieval.fusion",
+    "retrieval.keep",
+    "retrieval.bm25_search",
+    "retrieval.multi_query",
+    "retrieval.rerank_top",
+    "reranker.batch_size",
+    "evaluation.report_limit",
+    "submission.reference_chars",
+]
 NO_ANSWER_CHANGE = ["llm.timeout", "llm.concurrency", "llm.max_requests", "llm.max_retries", "llm.api_key_env"]
 MINING_NOT_RETRIEVAL = ["sparse.k1", "sparse.b"]  # retrieval's BM25: index → retrieve, never negatives/train
 
@@ -37,8 +48,11 @@ def listed(stage: dict) -> list[str]:
 
 def rerun_by(key: str) -> set[str]:
     """The stages whose params cover `key` (DVC: an entry equal to it or a prefix group of it)."""
-    return {name for name, stage in stages().items()
-            if any(key == entry or key.startswith(f"{entry}.") for entry in listed(stage))}
+    return {
+        name
+        for name, stage in stages().items()
+        if any(key == entry or key.startswith(f"{entry}.") for entry in listed(stage))
+    }
 
 
 @pytest.mark.parametrize("key", RETRIEVAL_SIDE)
@@ -76,8 +90,9 @@ def test_listed_keys_exist_with_each_group_option(group, option):
             if top in config and rest:
                 node = config[top]
                 for part in rest.split("."):
-                    assert isinstance(node, dict) and part in node, \
+                    assert isinstance(node, dict) and part in node, (
                         f"stage {stage_name} lists {entry}, absent from conf/{group}/{option}.yaml"
+                    )
                     node = node[part]
 
 

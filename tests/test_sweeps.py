@@ -10,11 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from pipeline_support import sh
 
 pytestmark = pytest.mark.slow
-SWEEP = "alpha=range(0.2,0.5,0.2)"   # Hydra sweep syntax: alpha = 0.2, 0.4 (the default, 0.6, would change nothing)
+SWEEP = "alpha=range(0.2,0.5,0.2)"  # Hydra sweep syntax: alpha = 0.2, 0.4 (the default, 0.6, would change nothing)
 TIMEOUT_S = 1800
 
 
@@ -26,10 +25,19 @@ def experiments(shown: list[dict]) -> dict[str, dict]:
             for state in group["revs"]:
                 data = state.get("data") or {}
                 params = data.get("params", {}).get("params.yaml", {}).get("data", {})
-                hybrid = data.get("metrics", {}).get("metrics/retrieval.json", {}).get("data", {}).get("sample", {}).get("hybrid", {})
+                hybrid = (
+                    data.get("metrics", {})
+                    .get("metrics/retrieval.json", {})
+                    .get("data", {})
+                    .get("sample", {})
+                    .get("hybrid", {})
+                )
                 found[state.get("name") or group.get("name")] = {
-                    "state": (group.get("executor") or {}).get("state"), "alpha": params.get("alpha"),
-                    "map@3": hybrid.get("map@3"), "mrr@10": hybrid.get("mrr@10")}
+                    "state": (group.get("executor") or {}).get("state"),
+                    "alpha": params.get("alpha"),
+                    "map@3": hybrid.get("map@3"),
+                    "mrr@10": hybrid.get("mrr@10"),
+                }
     return found
 
 
@@ -69,9 +77,11 @@ def test_the_queued_sweep_runs_one_experiment_per_value_with_its_metrics(swept):
 def test_exp_show_lists_metrics_and_only_the_parameters_that_differ(swept):
     table = list(csv.reader(io.StringIO(sh("dvc", "exp", "show", "--only-changed", "--csv", cwd=swept).stdout)))
     header = table[0]
-    assert "alpha" in header and "sample.hybrid.map@3" in header and "sample.hybrid.mrr@10" in header, header  # one section per source
-    assert "rrf_k" not in header and "data.name" not in header, header   # unchanged params are hidden
-    assert len(table) - 1 >= 3   # the workspace/baseline and two experiments
+    assert "alpha" in header and "sample.hybrid.map@3" in header and "sample.hybrid.mrr@10" in header, (
+        header
+    )  # one section per source
+    assert "rrf_k" not in header and "data.name" not in header, header  # unchanged params are hidden
+    assert len(table) - 1 >= 3  # the workspace/baseline and two experiments
 
 
 def test_metrics_and_plots_diff_between_two_experiments(swept, tmp_path):

@@ -52,8 +52,16 @@ def build_embedder(out_dir: Path, seed: int = 0) -> Path:
 
 
 def build_e5(out_dir: Path, seed: int = 0) -> Path:
-    return build_tiny_e5(SENTENCES, out_dir, vocab_size=300, max_position=128, seed=seed,
-                         query_max_length=16, passage_max_length=48, **SHAPE)
+    return build_tiny_e5(
+        SENTENCES,
+        out_dir,
+        vocab_size=300,
+        max_position=128,
+        seed=seed,
+        query_max_length=16,
+        passage_max_length=48,
+        **SHAPE,
+    )
 
 
 def build_reranker(tokenizer_dir: Path, out_dir: Path, seed: int = 0) -> Path:
@@ -71,8 +79,14 @@ def embedder(tmp_path_factory) -> Path:
 
 def test_embedder_has_bge_m3_layout(embedder):
     names = set(digests(embedder))
-    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-            "colbert_linear.pt", "sparse_linear.pt"} <= names
+    assert {
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "colbert_linear.pt",
+        "sparse_linear.pt",
+    } <= names
     assert not any(name.startswith(".") for name in names)
 
 
@@ -130,10 +144,18 @@ def test_failed_build_leaves_previous_model(embedder, tmp_path):
 def test_attention_value_init_range_scales_value_and_output_projections(tmp_path):
     from transformers import XLMRobertaModel
 
-    wide = build_tiny_embedder(SENTENCES, tmp_path / "wide", vocab_size=300, max_position=130, seed=0,
-                               attention_value_init_range=0.25, **SHAPE)
-    again = build_tiny_embedder(SENTENCES, tmp_path / "again", vocab_size=300, max_position=130, seed=0,
-                                attention_value_init_range=0.25, **SHAPE)
+    wide = build_tiny_embedder(
+        SENTENCES, tmp_path / "wide", vocab_size=300, max_position=130, seed=0, attention_value_init_range=0.25, **SHAPE
+    )
+    again = build_tiny_embedder(
+        SENTENCES,
+        tmp_path / "again",
+        vocab_size=300,
+        max_position=130,
+        seed=0,
+        attention_value_init_range=0.25,
+        **SHAPE,
+    )
     assert digests(wide) == digests(again)
     model = XLMRobertaModel.from_pretrained(str(wide))
     for layer in model.encoder.layer:
@@ -145,10 +167,14 @@ def test_attention_value_init_range_scales_value_and_output_projections(tmp_path
 def test_reranker_attention_value_init_range(embedder, tmp_path):
     from transformers import XLMRobertaForSequenceClassification
 
-    wide = build_tiny_reranker(embedder, tmp_path / "wide", max_position=130, seed=0,
-                               attention_value_init_range=0.25, **SHAPE)
-    assert digests(wide) == digests(build_tiny_reranker(embedder, tmp_path / "again", max_position=130, seed=0,
-                                                        attention_value_init_range=0.25, **SHAPE))
+    wide = build_tiny_reranker(
+        embedder, tmp_path / "wide", max_position=130, seed=0, attention_value_init_range=0.25, **SHAPE
+    )
+    assert digests(wide) == digests(
+        build_tiny_reranker(
+            embedder, tmp_path / "again", max_position=130, seed=0, attention_value_init_range=0.25, **SHAPE
+        )
+    )
     model = XLMRobertaForSequenceClassification.from_pretrained(str(wide))
     for layer in model.roberta.encoder.layer:
         assert 0.2 < layer.attention.self.value.weight.std().item() < 0.3
@@ -159,10 +185,12 @@ def test_reranker_starts_from_a_given_encoder(embedder, tmp_path):
     import torch
     from transformers import XLMRobertaForSequenceClassification, XLMRobertaModel
 
-    built = build_tiny_reranker(embedder, tmp_path / "from-encoder", max_position=130, seed=0,
-                                encoder_dir=embedder, **SHAPE)
-    assert digests(built) == digests(build_tiny_reranker(embedder, tmp_path / "again", max_position=130, seed=0,
-                                                         encoder_dir=embedder, **SHAPE))
+    built = build_tiny_reranker(
+        embedder, tmp_path / "from-encoder", max_position=130, seed=0, encoder_dir=embedder, **SHAPE
+    )
+    assert digests(built) == digests(
+        build_tiny_reranker(embedder, tmp_path / "again", max_position=130, seed=0, encoder_dir=embedder, **SHAPE)
+    )
     source = XLMRobertaModel.from_pretrained(str(embedder)).state_dict()
     model = XLMRobertaForSequenceClassification.from_pretrained(str(built))
     for key, tensor in model.roberta.state_dict().items():
@@ -171,8 +199,14 @@ def test_reranker_starts_from_a_given_encoder(embedder, tmp_path):
 
 def test_reranker_rejects_an_encoder_of_another_shape(embedder, tmp_path):
     with pytest.raises(ValueError, match="shape"):
-        build_tiny_reranker(embedder, tmp_path / "bad", max_position=130, seed=0, encoder_dir=embedder,
-                            **{**SHAPE, "intermediate_size": 128})
+        build_tiny_reranker(
+            embedder,
+            tmp_path / "bad",
+            max_position=130,
+            seed=0,
+            encoder_dir=embedder,
+            **{**SHAPE, "intermediate_size": 128},
+        )
     assert not (tmp_path / "bad").exists()
 
 
@@ -183,14 +217,35 @@ def test_fine_tuned_tiny_reranker_loss_drops(tmp_path):
     from ragtune.io import write_jsonl
     from ragtune.training.runner import M3TrainSettings, finetune_reranker
 
-    rows = [{"query": sentence.split()[0] + " " + sentence.split()[1], "pos": [sentence],
-             "neg": [other for other in SENTENCES if other != sentence][index % 7::7][:3]}
-            for index, sentence in enumerate(SENTENCES[:16])]
+    rows = [
+        {
+            "query": sentence.split()[0] + " " + sentence.split()[1],
+            "pos": [sentence],
+            "neg": [other for other in SENTENCES if other != sentence][index % 7 :: 7][:3],
+        }
+        for index, sentence in enumerate(SENTENCES[:16])
+    ]
     write_jsonl(tmp_path / "train.jsonl", rows)
-    embedder = build_tiny_embedder(SENTENCES, tmp_path / "embedder", vocab_size=300, max_position=130, seed=0,
-                                   attention_value_init_range=0.25, **SHAPE)
+    embedder = build_tiny_embedder(
+        SENTENCES,
+        tmp_path / "embedder",
+        vocab_size=300,
+        max_position=130,
+        seed=0,
+        attention_value_init_range=0.25,
+        **SHAPE,
+    )
     base = build_tiny_reranker(embedder, tmp_path / "base", max_position=130, seed=0, encoder_dir=embedder, **SHAPE)
-    settings = M3TrainSettings(learning_rate=5e-3, max_steps=60, batch_size=8, train_group_size=4,
-                               query_max_len=16, passage_max_len=48, warmup_ratio=0.1, logging_steps=10, seed=0)
+    settings = M3TrainSettings(
+        learning_rate=5e-3,
+        max_steps=60,
+        batch_size=8,
+        train_group_size=4,
+        query_max_len=16,
+        passage_max_len=48,
+        warmup_ratio=0.1,
+        logging_steps=10,
+        seed=0,
+    )
     curve = finetune_reranker(base, tmp_path / "train.jsonl", tmp_path / "tuned", settings)
     assert curve[-1]["loss"] < 0.5 * math.log(settings.train_group_size)

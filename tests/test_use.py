@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ragtune.config import workspace
 from ragtune.cli import EXIT_ERROR, EXIT_OK, main
-from ragtune.io import DataError
+from ragtune.config import workspace
 from ragtune.config.schema import ParamsError
+from ragtune.io import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,13 +61,16 @@ def test_show_and_reset(repo, capsys):
     assert dvc_compose(repo, [])["negatives"]["k"] == 7
 
 
-@pytest.mark.parametrize("words, problem", [
-    (["alpha=abc"], "field 'alpha' = 'abc' is not allowed: must be a number in [0, 1]"),
-    (["negatives.k=0"], "field 'negatives.k' = 0 is not allowed: must be an integer >= 1"),
-    (["retrieval.alpah=1"], "field 'retrieval.alpah' is not a known parameter"),
-    (["data=nope"], "no such option; one of competition, sample"),
-    (["alpha"], "expected KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    "words, problem",
+    [
+        (["alpha=abc"], "field 'alpha' = 'abc' is not allowed: must be a number in [0, 1]"),
+        (["negatives.k=0"], "field 'negatives.k' = 0 is not allowed: must be an integer >= 1"),
+        (["retrieval.alpah=1"], "field 'retrieval.alpah' is not a known parameter"),
+        (["data=nope"], "no such option; one of competition, sample"),
+        (["alpha"], "expected KEY=VALUE"),
+    ],
+)
 def test_a_bad_choice_is_refused_and_nothing_is_written(repo, capsys, words, problem):
     main(["use", "alpha=0.5"])
     before = (repo / "conf" / workspace.CHOICES).read_bytes()
@@ -95,8 +98,10 @@ def test_the_last_data_group_is_remembered_and_a_switch_reported(tmp_path):
 
 def stage_common():
     import sys
+
     sys.path.insert(0, str(ROOT / "stages"))
     import common
+
     return common
 
 

@@ -12,13 +12,13 @@ sorted lengths differ when the text set differs; measured below 1e-6 cosine).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
-from ragtune.io import atomic_write
 from ragtune.cache.searches import fingerprint
+from ragtune.io import atomic_write
 
 
 def text_key(text: str) -> bytes:
@@ -48,8 +48,11 @@ class EncodingMemo:
             known.update(zip((k for k, _ in missing), vectors))
             order = sorted(known)
             with atomic_write(self.file, "wb") as handle:
-                np.savez(handle, keys=np.asarray([np.frombuffer(k, np.uint8) for k in order]),
-                         vectors=np.stack([known[k] for k in order]))
+                np.savez(
+                    handle,
+                    keys=np.asarray([np.frombuffer(k, np.uint8) for k in order]),
+                    vectors=np.stack([known[k] for k in order]),
+                )
         fresh = {k for k, _ in missing}
         self.encoded, self.remembered = len(fresh), sum(k not in fresh for k in keys)
         if not texts:

@@ -10,8 +10,8 @@ as `ragtune reproduce`'s, removed with the clone), else `~/.cache/ragtune`.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 ENV = "RAGTUNE_CACHE_DIR"
 

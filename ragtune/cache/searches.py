@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -34,8 +34,11 @@ def fingerprint(*parts: str | Path) -> str:
     for part in parts:
         path = Path(part) if isinstance(part, Path) else None
         if path is not None and path.exists():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts) \
-                if path.is_dir() else [path]
+            files = (
+                sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+                if path.is_dir()
+                else [path]
+            )
             for file in files:
                 digest.update(os.fsencode(file.relative_to(path) if path.is_dir() else file.name) + b"\0")
                 with open(file, "rb") as handle:
@@ -79,6 +82,7 @@ class SearchMemo:
                     _save(kept, key, ids, scores)
             _save(place, key, ids, scores)
             return ids, scores
+
         return search
 
 
@@ -92,7 +96,7 @@ def _save(place: Path, key: str, ids: np.ndarray, scores: np.ndarray) -> None:
 
 
 def _key(searcher_fingerprint: str, texts: Sequence[str], k: int) -> str:
-    digest = hashlib.sha256(f"{searcher_fingerprint}\0{k}\0{len(texts)}\0".encode("utf-8"))
+    digest = hashlib.sha256(f"{searcher_fingerprint}\0{k}\0{len(texts)}\0".encode())
     for text in texts:
         digest.update(text.encode("utf-8") + b"\0")
     return digest.hexdigest()

@@ -12,8 +12,9 @@ are optional here; what an option needs together is checked by the code that use
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import UnionType
-from typing import Annotated, Any, Literal, Mapping, Optional, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
@@ -47,42 +48,42 @@ class Data(Group):
     dir: str
     documents: str
     eval: str
-    labelled: Optional[str] = None                  # legacy: one labelled file inside dir
-    validation: Optional[dict[str, str]] = None     # source name -> labelled questions (path from the repository root)
+    labelled: str | None = None  # legacy: one labelled file inside dir
+    validation: dict[str, str] | None = None  # source name -> labelled questions (path from the repository root)
 
 
 class LLM(Group):
     provider: Literal["offline", "solar", "openai", "local"]
-    base_url: Optional[str] = None
-    model: Optional[str] = None
-    api_key_env: Optional[str] = None
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str | None = None
     concurrency: PositiveInt = 8
     timeout: Positive = 60
     max_retries: NonNegativeInt = 5
     temperature: Annotated[float, Field(ge=0, le=2)] = 0.2
     max_requests: NonNegativeInt = 20000
-    seed: Optional[NonNegativeInt] = None
+    seed: NonNegativeInt | None = None
     max_failure_rate: Fraction = 0.2
     backoff_base: NonNegative = 1.0
     backoff_max: NonNegative = 60.0
 
 
 class Architecture(Group):
-    vocab_size: Optional[PositiveInt] = None
+    vocab_size: PositiveInt | None = None
     hidden_size: PositiveInt
     num_layers: PositiveInt
     num_heads: PositiveInt
     intermediate_size: PositiveInt
-    attention_value_init_range: Optional[Positive] = None
-    max_position: Optional[PositiveInt] = None      # position embeddings of a tiny model
-    family: Literal["m3", "e5"] = "m3"              # tiny BGE-M3 layout, or a tiny E5 (mean pooling, prefixes)
+    attention_value_init_range: Positive | None = None
+    max_position: PositiveInt | None = None  # position embeddings of a tiny model
+    family: Literal["m3", "e5"] = "m3"  # tiny BGE-M3 layout, or a tiny E5 (mean pooling, prefixes)
 
 
 class Model(Group):
     name: str
-    embedder: Optional[str] = None
-    revision: Optional[str] = None
-    architecture: Optional[Architecture] = None
+    embedder: str | None = None
+    revision: str | None = None
+    architecture: Architecture | None = None
     query_max_len: PositiveInt
     passage_max_len: PositiveInt
 
@@ -109,7 +110,7 @@ class Train(Group):
     freeze_word_embeddings: bool = False
     train_top_layers: NonNegativeInt = 0
     select: Literal["auto", "finetuned", "base"] = "auto"
-    select_on: Optional[str] = None
+    select_on: str | None = None
     select_corpus: NonNegativeInt = 0
     targeted_round: bool = False
     targeted_top_k: PositiveInt = 10
@@ -122,8 +123,8 @@ class RerankerArchitecture(Group):
     num_layers: PositiveInt
     num_heads: PositiveInt
     intermediate_size: PositiveInt
-    attention_value_init_range: Optional[Positive] = None
-    max_position: Optional[PositiveInt] = None
+    attention_value_init_range: Positive | None = None
+    max_position: PositiveInt | None = None
 
 
 class RerankerTrain(Group):
@@ -141,19 +142,19 @@ class RerankerTrain(Group):
 
 class Reranker(Group):
     name: str
-    path: Optional[str] = None
-    revision: Optional[str] = None
-    batch_size: Optional[PositiveInt] = None
-    max_length: Optional[PositiveInt] = None
+    path: str | None = None
+    revision: str | None = None
+    batch_size: PositiveInt | None = None
+    max_length: PositiveInt | None = None
     finetune: bool = False
     init_from_embedder: bool = False
-    architecture: Optional[RerankerArchitecture] = None
-    train: Optional[RerankerTrain] = None
-    validation_limit: Optional[NonNegativeInt] = None
+    architecture: RerankerArchitecture | None = None
+    train: RerankerTrain | None = None
+    validation_limit: NonNegativeInt | None = None
 
 
 class Analyzer(Group):
-    tags: Optional[list[str]] = None
+    tags: list[str] | None = None
     drop_scaffolding: bool = True
     lowercase: bool = True
 
@@ -164,10 +165,10 @@ class Sparse(Group):
     b: Fraction
     analyzer: Analyzer = Analyzer()
     # elasticsearch
-    index_prefix: Optional[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")]] = None
-    decompound_mode: Optional[Literal["none", "discard", "mixed"]] = None
-    stoptags: Optional[list[str]] = None
-    api_key_env: Optional[str] = None
+    index_prefix: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")] | None = None
+    decompound_mode: Literal["none", "discard", "mixed"] | None = None
+    stoptags: list[str] | None = None
+    api_key_env: str | None = None
 
 
 class Queries(Group):
@@ -176,7 +177,7 @@ class Queries(Group):
     round_trip_top_k: NonNegativeInt = 0
     generator: Literal["varied", "inverse_cloze"] = "varied"
     max_copied_chars: PositiveInt = 16
-    from_file: Optional[str] = None
+    from_file: str | None = None
     file_mode: Literal["add", "replace"] = "add"
 
 
@@ -194,7 +195,7 @@ class Negatives(Group):
     near_duplicate: Fraction = 1.0
     dense_pool: NonNegativeInt = 0
     teacher_scores: bool = False
-    bm25: Optional[MiningBM25] = None   # the BM25 that mines (negatives, the queries round trip)
+    bm25: MiningBM25 | None = None  # the BM25 that mines (negatives, the queries round trip)
 
 
 class Index(Group):
@@ -203,10 +204,10 @@ class Index(Group):
     faiss_options: dict[str, Any] = {}
     batch_size: PositiveInt = 64
     m3_sparse: bool = False
-    quantize: Optional[Literal["none", "int8"]] = None
+    quantize: Literal["none", "int8"] | None = None
     # where the dense model encodes (index, retrieve, negatives): null = the default device (cuda:0, else cpu);
     # a device ("cuda:1"), or a list: FlagEmbedding's multi-process pool, one process per device
-    devices: Optional[Annotated[list[str], Field(min_length=1)] | str] = None
+    devices: Annotated[list[str], Field(min_length=1)] | str | None = None
 
 
 class Retrieval(Group):
@@ -225,7 +226,7 @@ class Retrieval(Group):
     multi_query: NonNegativeInt = 0
     hyde: bool = False
     llm_on_validation: bool = False
-    llm_sources: Optional[list[str]] = None
+    llm_sources: list[str] | None = None
 
 
 class Evaluation(Group):
@@ -241,8 +242,8 @@ class Params(Group):
     """The whole composed configuration (params.yaml)."""
 
     seed: NonNegativeInt
-    alpha: Fraction                           # weight of the dense run in hybrid fusion
-    rrf_k: Annotated[float, Field(ge=1)]      # reciprocal rank fusion constant
+    alpha: Fraction  # weight of the dense run in hybrid fusion
+    rrf_k: Annotated[float, Field(ge=1)]  # reciprocal rank fusion constant
     data: Data
     llm: LLM
     model: Model
@@ -265,8 +266,11 @@ def validate(params: Mapping[str, Any], source: str = "params.yaml") -> dict[str
     except ValidationError as exc:
         errors = exc.errors()
         message, first = describe(errors[0]), _key(errors[0]["loc"])
-        others = [key for key in dict.fromkeys(_key(e["loc"]) for e in errors[1:])  # a union: one error per member
-                  if key != first and not key.startswith(f"{first}.") and not first.startswith(f"{key}.")]
+        others = [
+            key
+            for key in dict.fromkeys(_key(e["loc"]) for e in errors[1:])  # a union: one error per member
+            if key != first and not key.startswith(f"{first}.") and not first.startswith(f"{key}.")
+        ]
         if others:
             message += f" (and {len(others)} more: {', '.join(others[:3])}{' …' if len(others) > 3 else ''})"
         raise ParamsError(source, first, message) from None
@@ -290,7 +294,7 @@ def _allowed(field: FieldInfo) -> str:
     annotation, optional = field.annotation, False
     args = [a for a in get_args(annotation) if a is not type(None)]
     if get_origin(annotation) in (Union, UnionType) and len(args) < len(get_args(annotation)):
-        optional, annotation = True, args[0] if len(args) == 1 else Union[tuple(args)]
+        optional, annotation = True, args[0] if len(args) == 1 else Union[tuple(args)]  # noqa: UP007 (built at run time)
     text = _words(annotation, list(field.metadata))
     return text + (" or null" if optional else "")
 
@@ -306,20 +310,31 @@ def _words(annotation: Any, metadata: list) -> str:
         text = "one of " + ", ".join(repr(v) for v in get_args(annotation))
     elif get_origin(annotation) is list:
         shortest = max((getattr(m, "min_length", None) or 0 for m in metadata), default=0)
-        text = (f"a list of {shortest}+ " if shortest else "a list of ") + \
-            _words(get_args(annotation)[0], []).removeprefix("a ").removeprefix("an ") + "s"
+        text = (
+            (f"a list of {shortest}+ " if shortest else "a list of ")
+            + _words(get_args(annotation)[0], []).removeprefix("a ").removeprefix("an ")
+            + "s"
+        )
     else:
         text = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
-            annotation, getattr(annotation, "__name__", str(annotation)))
-        bounds = {name: getattr(m, name) for m in metadata for name in ("gt", "ge", "lt", "le", "pattern")
-                  if getattr(m, name, None) is not None}
+            annotation, getattr(annotation, "__name__", str(annotation))
+        )
+        bounds = {
+            name: getattr(m, name)
+            for m in metadata
+            for name in ("gt", "ge", "lt", "le", "pattern")
+            if getattr(m, name, None) is not None
+        }
         low = ("[", bounds["ge"]) if "ge" in bounds else ("(", bounds["gt"]) if "gt" in bounds else None
         high = (bounds["le"], "]") if "le" in bounds else (bounds["lt"], ")") if "lt" in bounds else None
         if low and high:
             text += f" in {low[0]}{low[1]}, {high[0]}{high[1]}"
         else:
-            text += "".join(f" {symbol} {bounds[name]}" for name, symbol in
-                            (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")) if name in bounds)
+            text += "".join(
+                f" {symbol} {bounds[name]}"
+                for name, symbol in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
+                if name in bounds
+            )
         if "pattern" in bounds:
             text += f" matching {bounds['pattern']}"
     return text
@@ -345,8 +360,11 @@ def _key_parts(loc: tuple) -> list[str]:
 
 
 def _is_type_tag(part: str) -> bool:
-    return part in {"int", "float", "str", "bool", "none"} or part.startswith(
-        ("constrained-", "function-", "literal[", "list[", "dict[", "union[")) or part[:1].isupper()
+    return (
+        part in {"int", "float", "str", "bool", "none"}
+        or part.startswith(("constrained-", "function-", "literal[", "list[", "dict[", "union["))
+        or part[:1].isupper()
+    )
 
 
 def _submodel(annotation: Any) -> type[BaseModel] | None:

@@ -10,23 +10,28 @@ are set on top of config.yaml, and command-line overrides still apply on top of 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import yaml
 
-from ragtune.io import DataError, atomic_write
 from ragtune.config.schema import validate
+from ragtune.io import DataError, atomic_write
 
-CHOICES = Path("workspace") / "choices.yaml"   # relative to conf/
-HEADER = ("# @package _global_\n"
-          "# The workspace's standing choices, written by `ragtune use` (show: ragtune use --show; clear: --reset).\n"
-          "# conf/config.yaml composes this file after its own keys; `dvc exp run -S …` overrides apply on top.\n")
+CHOICES = Path("workspace") / "choices.yaml"  # relative to conf/
+HEADER = (
+    "# @package _global_\n"
+    "# The workspace's standing choices, written by `ragtune use` (show: ragtune use --show; clear: --reset).\n"
+    "# conf/config.yaml composes this file after its own keys; `dvc exp run -S …` overrides apply on top.\n"
+)
 
 
 def groups(conf: Path) -> list[str]:
     """The config groups (sub-directories of conf/ holding options), the workspace's own excepted."""
-    return sorted(p.name for p in conf.iterdir() if p.is_dir() and p.name != CHOICES.parent.name and any(p.glob("*.yaml")))
+    return sorted(
+        p.name for p in conf.iterdir() if p.is_dir() and p.name != CHOICES.parent.name and any(p.glob("*.yaml"))
+    )
 
 
 def read_choices(conf: Path) -> tuple[dict[str, str], dict[str, Any]]:
@@ -37,7 +42,7 @@ def read_choices(conf: Path) -> tuple[dict[str, str], dict[str, Any]]:
     body = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     chosen = {}
     for entry in body.pop("defaults", []) or []:
-        (key, option), = entry.items()
+        ((key, option),) = entry.items()
         chosen[key.removeprefix("override /")] = option
     return chosen, dict(_flatten(body))
 

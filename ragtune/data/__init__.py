@@ -1,1 +1,1 @@
-"""Inputs and outputs in the competition's shapes: documents, questions and labels read and validated; the submission."""
+"""Inputs and outputs: documents, questions and labels read and validated; the submission file."""

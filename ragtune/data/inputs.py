@@ -65,7 +65,9 @@ def load_questions(path: Path) -> list[dict]:
     for line, obj in iter_jsonl(path):
         eval_id = require(path, line, obj, "eval_id", int)
         if eval_id in seen:
-            raise DataError(path, f"duplicate eval_id {eval_id} (first on line {seen[eval_id]})", line=line, field="eval_id")
+            raise DataError(
+                path, f"duplicate eval_id {eval_id} (first on line {seen[eval_id]})", line=line, field="eval_id"
+            )
         seen[eval_id] = line
         questions.append({"eval_id": eval_id, "msg": _messages(path, line, obj)})
     if not questions:
@@ -83,8 +85,9 @@ def load_labelled(path: Path, docids: set[str]) -> list[dict]:
             relevant = require(path, line, obj, "relevant", list)
             for i, docid in enumerate(relevant):
                 if not isinstance(docid, str):
-                    raise DataError(path, f"must be a docid string, got {type(docid).__name__}", line=line,
-                                    field=f"relevant[{i}]")
+                    raise DataError(
+                        path, f"must be a docid string, got {type(docid).__name__}", line=line, field=f"relevant[{i}]"
+                    )
         else:  # competition dev format: one question written about one document
             qid = f"dev-{line:06d}"
             msg = [{"role": "user", "content": _text(path, line, obj, "query")}]
@@ -95,8 +98,9 @@ def load_labelled(path: Path, docids: set[str]) -> list[dict]:
         seen.add(qid)
         for docid in relevant:
             if docid not in docids:
-                raise DataError(path, f"names unknown docid {docid!r}", line=line,
-                                field="docid" if "docid" in obj else "relevant")
+                raise DataError(
+                    path, f"names unknown docid {docid!r}", line=line, field="docid" if "docid" in obj else "relevant"
+                )
         row = {"qid": qid, "msg": msg, "relevant": sorted(set(relevant))}
         if "kind" in obj:
             row["kind"] = _kind(path, line, obj, msg, relevant)
@@ -110,9 +114,14 @@ def _kind(path, line, obj, msg, relevant) -> str:
     if kind not in KINDS:
         raise DataError(path, f"must be one of {KINDS}, got {kind!r}", line=line, field="kind")
     if (kind == "chitchat") != (not relevant):
-        raise DataError(path, "chit-chat must have an empty 'relevant'"
-                        if kind == "chitchat" else f"a {kind} question needs at least one relevant docid",
-                        line=line, field="relevant")
+        raise DataError(
+            path,
+            "chit-chat must have an empty 'relevant'"
+            if kind == "chitchat"
+            else f"a {kind} question needs at least one relevant docid",
+            line=line,
+            field="relevant",
+        )
     if kind == "multi-turn" and sum(t["role"] == "user" for t in msg) < 2:
         raise DataError(path, "a multi-turn question needs at least two user turns", line=line, field="msg")
     return kind
@@ -127,8 +136,9 @@ def load_validation(sources: dict[str, Path], docids: set[str]) -> list[dict]:
     for name in sorted(sources):
         for row in load_labelled(sources[name], docids):
             if row["qid"] in first:
-                raise DataError(sources[name], f"qid {row['qid']!r} is also in source {first[row['qid']]!r}",
-                                field="qid")
+                raise DataError(
+                    sources[name], f"qid {row['qid']!r} is also in source {first[row['qid']]!r}", field="qid"
+                )
             first[row["qid"]] = name
             rows.append({**row, "source": name})
     return rows

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from ragtune.io import atomic_write, dumps, read_json
 from ragtune.runs import RankedRun, as_ranked
@@ -20,13 +20,20 @@ def load_run(runs_dir: Path, retriever: str) -> RankedRun:
     index = Path(runs_dir) / "retrievers.json"
     available = list(read_json(index)) if index.is_file() else []
     if retriever not in available:
-        raise SubmissionError(f"params.yaml: submission.retriever {retriever!r} is not a run of {runs_dir}; "
-                              f"available: {', '.join(available) or 'none (run the retrieve stage)'}")
+        raise SubmissionError(
+            f"params.yaml: submission.retriever {retriever!r} is not a run of {runs_dir}; "
+            f"available: {', '.join(available) or 'none (run the retrieve stage)'}"
+        )
     return RankedRun.load(Path(runs_dir) / retriever)
 
 
-def build_rows(questions: Sequence[dict], standalone: Mapping[str, str], run: RankedRun | Mapping[str, Mapping[str, float]],
-               contents: Mapping[str, str], reference_chars: int = 0) -> list[dict]:
+def build_rows(
+    questions: Sequence[dict],
+    standalone: Mapping[str, str],
+    run: RankedRun | Mapping[str, Mapping[str, float]],
+    contents: Mapping[str, str],
+    reference_chars: int = 0,
+) -> list[dict]:
     """One row per eval question, in eval_id order; `topk` holds the best TOPK docids (empty for chit-chat)."""
     run = as_ranked(run)
     row_of = {qid: row for row, qid in enumerate(run.qids)}
@@ -34,17 +41,26 @@ def build_rows(questions: Sequence[dict], standalone: Mapping[str, str], run: Ra
     for question in sorted(questions, key=lambda q: q["eval_id"]):
         qid = str(question["eval_id"])
         row = row_of.get(qid)
-        ranked = [] if row is None else [(run.docids[i], s) for i, s in zip(run.ids[row, :TOPK], run.scores[row, :TOPK])
-                                         if i >= 0]
-        rows.append({
-            "eval_id": question["eval_id"],
-            "standalone_query": standalone.get(qid, ""),
-            "topk": [docid for docid, _ in ranked],
-            "answer": "",
-            "references": [{"score": round(float(score), 6),
-                            "content": contents[docid][:reference_chars] if reference_chars else contents[docid]}
-                           for docid, score in ranked],
-        })
+        ranked = (
+            []
+            if row is None
+            else [(run.docids[i], s) for i, s in zip(run.ids[row, :TOPK], run.scores[row, :TOPK]) if i >= 0]
+        )
+        rows.append(
+            {
+                "eval_id": question["eval_id"],
+                "standalone_query": standalone.get(qid, ""),
+                "topk": [docid for docid, _ in ranked],
+                "answer": "",
+                "references": [
+                    {
+                        "score": round(float(score), 6),
+                        "content": contents[docid][:reference_chars] if reference_chars else contents[docid],
+                    }
+                    for docid, score in ranked
+                ],
+            }
+        )
     return rows
 
 
@@ -55,8 +71,10 @@ def validate(rows: Sequence[dict], questions: Sequence[dict], docids: set[str]) 
     if sorted(got) != expected:
         missing = sorted(set(expected) - set(got))[:5]
         extra = sorted(set(got) - set(expected))[:5]
-        raise SubmissionError(f"eval ids differ from the questions: missing {missing}, unexpected {extra}, "
-                              f"{len(got)} rows for {len(expected)} questions")
+        raise SubmissionError(
+            f"eval ids differ from the questions: missing {missing}, unexpected {extra}, "
+            f"{len(got)} rows for {len(expected)} questions"
+        )
     for row in rows:
         topk = row["topk"]
         if len(topk) > TOPK or len(set(topk)) != len(topk):

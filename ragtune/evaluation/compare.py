@@ -13,13 +13,13 @@ import io
 import json
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from ragtune.io import DataError, iter_jsonl, require
 from ragtune.evaluation.metrics import competition_ap, per_query, ranking
+from ragtune.io import DataError, iter_jsonl, require
 from ragtune.runs import RankedRun
 
 _MAP = re.compile(r"^map@([1-9][0-9]*)$")
@@ -63,8 +63,12 @@ def _json(data: bytes, where: str):
 def _ranked_run(read: Callable[[str], bytes], where: str) -> dict[str, dict[str, float]]:
     """A run saved by `ragtune.runs.RankedRun.save` (qids.json, docids.json, ids.npy, scores.npy)."""
     try:
-        ranked = RankedRun(_json(read("qids.json"), f"{where}/qids.json"), _json(read("docids.json"), f"{where}/docids.json"),
-                           np.load(io.BytesIO(read("ids.npy"))), np.load(io.BytesIO(read("scores.npy"))))
+        ranked = RankedRun(
+            _json(read("qids.json"), f"{where}/qids.json"),
+            _json(read("docids.json"), f"{where}/docids.json"),
+            np.load(io.BytesIO(read("ids.npy"))),
+            np.load(io.BytesIO(read("scores.npy"))),
+        )
     except ValueError as exc:
         if isinstance(exc, DataError):
             raise
@@ -81,12 +85,17 @@ def load_run(spec: str, repo: Path = Path(".")) -> dict[str, dict[str, float]]:
     local = Path(spec)
     if local.exists() or ":" not in spec:
         if local.is_dir():
+
             def read(name: str) -> bytes:
                 try:
                     return (local / name).read_bytes()
                 except FileNotFoundError:
-                    raise DataError(local / name, "file not found: not a run directory (qids.json, docids.json, "
-                                                  "ids.npy, scores.npy) nor a JSON run file") from None
+                    raise DataError(
+                        local / name,
+                        "file not found: not a run directory (qids.json, docids.json, "
+                        "ids.npy, scores.npy) nor a JSON run file",
+                    ) from None
+
             return _ranked_run(read, spec)
         try:
             data = local.read_bytes()
@@ -137,12 +146,12 @@ class Comparison:
     mean_a: float
     mean_b: float
     questions: int
-    b_wins: list[QuestionDelta]   # B scores higher, largest gain first
-    a_wins: list[QuestionDelta]   # A scores higher, largest loss first
+    b_wins: list[QuestionDelta]  # B scores higher, largest gain first
+    a_wins: list[QuestionDelta]  # A scores higher, largest loss first
     ties: int
-    unlabelled_in_a: int          # qids the run has but the labels do not (ignored)
+    unlabelled_in_a: int  # qids the run has but the labels do not (ignored)
     unlabelled_in_b: int
-    unanswered_in_a: int = 0      # labelled qids the run lacks (scored as an empty answer)
+    unanswered_in_a: int = 0  # labelled qids the run lacks (scored as an empty answer)
     unanswered_in_b: int = 0
 
 
@@ -155,16 +164,29 @@ def per_question(run: dict[str, dict[str, float]], qrels: dict[str, list[str]], 
     return per_query(run, qrels, metric)
 
 
-def compare_runs(run_a: dict, run_b: dict, qrels: dict[str, list[str]], questions: dict[str, str] | None = None,
-                 metric: str = "map@3", shown_k: int = 3) -> Comparison:
+def compare_runs(
+    run_a: dict,
+    run_b: dict,
+    qrels: dict[str, list[str]],
+    questions: dict[str, str] | None = None,
+    metric: str = "map@3",
+    shown_k: int = 3,
+) -> Comparison:
     """Score both runs per question and split the questions into B wins, A wins and ties."""
     scores_a, scores_b = per_question(run_a, qrels, metric), per_question(run_b, qrels, metric)
     qids = sorted(scores_a)
     questions = questions or {}
     b_wins, a_wins, ties = [], [], 0
     for qid in qids:
-        item = QuestionDelta(qid, scores_a[qid], scores_b.get(qid, 0.0), questions.get(qid, ""), qrels[qid],
-                             ranking(run_a.get(qid, {}), shown_k), ranking(run_b.get(qid, {}), shown_k))
+        item = QuestionDelta(
+            qid,
+            scores_a[qid],
+            scores_b.get(qid, 0.0),
+            questions.get(qid, ""),
+            qrels[qid],
+            ranking(run_a.get(qid, {}), shown_k),
+            ranking(run_b.get(qid, {}), shown_k),
+        )
         if abs(item.delta) < 1e-12:
             ties += 1
         else:
@@ -172,12 +194,19 @@ def compare_runs(run_a: dict, run_b: dict, qrels: dict[str, list[str]], question
     b_wins.sort(key=lambda d: (-d.delta, d.qid))
     a_wins.sort(key=lambda d: (d.delta, d.qid))
     n = len(qids)
-    return Comparison(metric=metric,
-                      mean_a=sum(scores_a.values()) / n if n else 0.0,
-                      mean_b=sum(scores_b[q] for q in qids) / n if n else 0.0,
-                      questions=n, b_wins=b_wins, a_wins=a_wins, ties=ties,
-                      unlabelled_in_a=len(set(run_a) - set(qrels)), unlabelled_in_b=len(set(run_b) - set(qrels)),
-                      unanswered_in_a=len(set(qrels) - set(run_a)), unanswered_in_b=len(set(qrels) - set(run_b)))
+    return Comparison(
+        metric=metric,
+        mean_a=sum(scores_a.values()) / n if n else 0.0,
+        mean_b=sum(scores_b[q] for q in qids) / n if n else 0.0,
+        questions=n,
+        b_wins=b_wins,
+        a_wins=a_wins,
+        ties=ties,
+        unlabelled_in_a=len(set(run_a) - set(qrels)),
+        unlabelled_in_b=len(set(run_b) - set(qrels)),
+        unanswered_in_a=len(set(qrels) - set(run_a)),
+        unanswered_in_b=len(set(qrels) - set(run_b)),
+    )
 
 
 def _short(text: str, width: int = 70) -> str:
@@ -187,18 +216,24 @@ def _short(text: str, width: int = 70) -> str:
 
 def describe_comparison(result: Comparison, name_a: str = "A", name_b: str = "B", limit: int = 20) -> str:
     m = result.metric
-    lines = [f"{m} over {result.questions} questions",
-             f"  A = {result.mean_a:.4f}  {name_a}",
-             f"  B = {result.mean_b:.4f}  {name_b}",
-             f"  B - A = {result.mean_b - result.mean_a:+.4f}; B wins {len(result.b_wins)}, "
-             f"A wins {len(result.a_wins)}, ties {result.ties}"]
-    for side, unlabelled, unanswered in (("A", result.unlabelled_in_a, result.unanswered_in_a),
-                                         ("B", result.unlabelled_in_b, result.unanswered_in_b)):
+    lines = [
+        f"{m} over {result.questions} questions",
+        f"  A = {result.mean_a:.4f}  {name_a}",
+        f"  B = {result.mean_b:.4f}  {name_b}",
+        f"  B - A = {result.mean_b - result.mean_a:+.4f}; B wins {len(result.b_wins)}, "
+        f"A wins {len(result.a_wins)}, ties {result.ties}",
+    ]
+    for side, unlabelled, unanswered in (
+        ("A", result.unlabelled_in_a, result.unanswered_in_a),
+        ("B", result.unlabelled_in_b, result.unanswered_in_b),
+    ):
         if unlabelled:
             lines.append(f"  ({unlabelled} questions of {side} have no labels and are ignored)")
         if unanswered:
-            lines.append(f"  warning: {side} has no ranking for {unanswered} of the {result.questions} labelled "
-                         "questions; they count as empty answers (wrong labels file?)")
+            lines.append(
+                f"  warning: {side} has no ranking for {unanswered} of the {result.questions} labelled "
+                "questions; they count as empty answers (wrong labels file?)"
+            )
     for title, items in ((f"B wins (B beats A on {m})", result.b_wins), (f"A wins (A beats B on {m})", result.a_wins)):
         if not items:
             continue

@@ -66,7 +66,9 @@ def _parse(metric: str) -> tuple[str, int]:
     return match.group(1), int(match.group(2))
 
 
-def _judgements(run: RankedRun, qids: list[str], qrels: QrelsDict, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _judgements(
+    run: RankedRun, qids: list[str], qrels: QrelsDict, depth: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For the questions `qids`: hits (n, depth) bool, number of relevant documents, number answered (≤ depth).
 
     A question missing from the run is an empty answer; a relevant docid outside the run's docid
@@ -78,7 +80,7 @@ def _judgements(run: RankedRun, qids: list[str], qrels: QrelsDict, depth: int) -
     width = max((len(r) for r in relevant), default=0) or 1
     table = np.full((len(qids), width), -2, np.int64)
     for row, docs in enumerate(relevant):
-        table[row, :len(docs)] = docs
+        table[row, : len(docs)] = docs
     rows = np.asarray([row_of.get(qid, -1) for qid in qids], np.int64)
     ids = np.full((len(qids), depth), -1, np.int64)
     present = rows >= 0
@@ -94,7 +96,7 @@ def _scores(name: str, k: int, hits: np.ndarray, n_relevant: np.ndarray, answere
     ranks = np.arange(1, k + 1, dtype=np.float64)
     if name == "map":
         found = top.sum(axis=1)
-        precision = np.cumsum(top, axis=1) / ranks[:top.shape[1]]
+        precision = np.cumsum(top, axis=1) / ranks[: top.shape[1]]
         ap = np.where(found > 0, (precision * top).sum(axis=1) / np.maximum(found, 1), 0.0)
         # No relevant documents: only an empty answer is right.
         return np.where(n_relevant > 0, ap, (np.minimum(answered, k) == 0).astype(np.float64))
@@ -105,10 +107,12 @@ def _scores(name: str, k: int, hits: np.ndarray, n_relevant: np.ndarray, answere
         return top.sum(axis=1) / np.maximum(n_relevant, 1)
     discount = 1.0 / np.log2(ranks + 1)
     ideal = np.concatenate([[1.0], np.cumsum(discount)])[np.minimum(n_relevant, k)]
-    return (top * discount[:top.shape[1]]).sum(axis=1) / np.where(ideal > 0, ideal, 1.0)
+    return (top * discount[: top.shape[1]]).sum(axis=1) / np.where(ideal > 0, ideal, 1.0)
 
 
-def _per_query_all(run: RankedRun | RunDict, qrels: QrelsDict, metrics: tuple[str, ...] | list[str]) -> dict[str, dict[str, float]]:
+def _per_query_all(
+    run: RankedRun | RunDict, qrels: QrelsDict, metrics: tuple[str, ...] | list[str]
+) -> dict[str, dict[str, float]]:
     """metric -> {qid: value} over all of qrels for map@k, over the questions with relevant documents for the others."""
     parsed = {metric: _parse(metric) for metric in metrics}
     run = as_ranked(run)
@@ -131,7 +135,9 @@ def per_query(run: RankedRun | RunDict, qrels: QrelsDict, metric: str) -> dict[s
     return {qid: round(scores[qid], DECIMALS) for qid in sorted(scores)}
 
 
-def evaluate(run: RankedRun | RunDict, qrels: QrelsDict, metrics: tuple[str, ...] | list[str] = DEFAULT_METRICS) -> dict[str, float]:
+def evaluate(
+    run: RankedRun | RunDict, qrels: QrelsDict, metrics: tuple[str, ...] | list[str] = DEFAULT_METRICS
+) -> dict[str, float]:
     """Mean of each metric over the questions in `qrels`, rounded to 6 decimals.
 
     A qid missing from `run` counts as an empty answer; qids in `run` but not in `qrels` are
@@ -146,7 +152,9 @@ def evaluate(run: RankedRun | RunDict, qrels: QrelsDict, metrics: tuple[str, ...
     return result
 
 
-def recall_curve(run: RankedRun | RunDict, qrels: QrelsDict, ks: tuple[int, ...] = (1, 2, 3, 5, 10, 20, 50, 100)) -> list[dict]:
+def recall_curve(
+    run: RankedRun | RunDict, qrels: QrelsDict, ks: tuple[int, ...] = (1, 2, 3, 5, 10, 20, 50, 100)
+) -> list[dict]:
     """Rows {"k": k, "recall": recall@k} in ascending k, ready for `dvc plots`."""
     ks = sorted(set(ks))
     means = evaluate(run, qrels, [f"recall@{k}" for k in ks])
@@ -168,8 +176,14 @@ def chitchat_scores(judged: dict[str, bool], qrels: QrelsDict) -> dict[str, floa
     fp = sum(not truth[q] and flagged[q] for q in qrels)
     fn = sum(truth[q] and not flagged[q] for q in qrels)
     knowledge = sum(not t for t in truth.values())
-    scores: dict[str, float | int] = {"questions": len(qrels), "chitchat": tp + fn, "judged_chitchat": tp + fp,
-                                      "true_positives": tp, "false_positives": fp, "false_negatives": fn}
+    scores: dict[str, float | int] = {
+        "questions": len(qrels),
+        "chitchat": tp + fn,
+        "judged_chitchat": tp + fp,
+        "true_positives": tp,
+        "false_positives": fp,
+        "false_negatives": fn,
+    }
     if tp + fp:
         scores["precision"] = round(tp / (tp + fp), DECIMALS)
     if tp + fn:

@@ -12,8 +12,8 @@ import re
 
 from matplotlib.figure import Figure
 
-from ragtune.io import atomic_write
 from ragtune.evaluation.metrics import QrelsDict, RunDict, competition_ap
+from ragtune.io import atomic_write
 from ragtune.runs import RankedRun, as_ranked
 
 
@@ -55,8 +55,16 @@ def _limited(qids: list[str], limit: int | None) -> tuple[list[str], str]:
     return qids[:limit], f"\n*… and {len(qids) - limit} more not shown.*\n"
 
 
-def failure_report(questions: dict[str, str], qrels: QrelsDict, runs: dict[str, RankedRun | RunDict], final: str,
-                   docs: dict[str, str], k: int = 3, limit: int | None = None, title: str | None = None) -> str:
+def failure_report(
+    questions: dict[str, str],
+    qrels: QrelsDict,
+    runs: dict[str, RankedRun | RunDict],
+    final: str,
+    docs: dict[str, str],
+    k: int = 3,
+    limit: int | None = None,
+    title: str | None = None,
+) -> str:
     """Markdown: per-retriever summary, then every question `final` missed in its top-k.
 
     A miss is a question with relevant documents whose answer is non-empty but holds none of
@@ -80,16 +88,24 @@ def failure_report(questions: dict[str, str], qrels: QrelsDict, runs: dict[str, 
     outcomes = {name: {qid: _outcome(topks[name][qid], qrels[qid]) for qid in qids} for name in names}
 
     chit_chat = sum(1 for qid in qids if not qrels[qid])
-    out = ["# Retrieval failure report" + (f": {title}" if title else ""), "",
-           f"{len(qids)} questions ({len(qids) - chit_chat} need retrieval, {chit_chat} chit-chat); "
-           f"final retriever `{final}`, top-{k}.", "",
-           f"| retriever | MAP@{k} | misses in top-{k} | chit-chat answered (FP) | left unanswered (FN) |",
-           "|---|---|---|---|---|"]
+    out = [
+        "# Retrieval failure report" + (f": {title}" if title else ""),
+        "",
+        f"{len(qids)} questions ({len(qids) - chit_chat} need retrieval, {chit_chat} chit-chat); "
+        f"final retriever `{final}`, top-{k}.",
+        "",
+        f"| retriever | MAP@{k} | misses in top-{k} | chit-chat answered (FP) | left unanswered (FN) |",
+        "|---|---|---|---|---|",
+    ]
     for name in names:
-        counts = {kind: list(outcomes[name].values()).count(kind) for kind in ("miss", "false_positive", "false_negative")}
+        counts = {
+            kind: list(outcomes[name].values()).count(kind) for kind in ("miss", "false_positive", "false_negative")
+        }
         mean_ap = sum(competition_ap(topks[name][qid], qrels[qid], k) for qid in qids) / len(qids) if qids else 0.0
         label = f"`{name}`" + (" (final)" if name == final else "")
-        out.append(f"| {label} | {mean_ap:.4f} | {counts['miss']} | {counts['false_positive']} | {counts['false_negative']} |")
+        out.append(
+            f"| {label} | {mean_ap:.4f} | {counts['miss']} | {counts['false_positive']} | {counts['false_negative']} |"
+        )
 
     missed = [qid for qid in qids if outcomes[final][qid] == "miss"]
     shown, more = _limited(missed, limit)
@@ -99,27 +115,37 @@ def failure_report(questions: dict[str, str], qrels: QrelsDict, runs: dict[str, 
         out += ["", f"### {qid}", "", _quote(questions.get(qid)), "", "Expected:"]
         out += [f"- `{docid}` — {_snippet(docs.get(docid), 150)}" for docid in relevant]
         out += ["", f"Returned by `{final}`:"]
-        out += [f"{i}. `{docid}` — {_snippet(docs.get(docid), 80)}"
-                for i, docid in enumerate(topks[final][qid], start=1)]
-        out += ["", "Rank of each expected document:", "",
-                "| retriever | " + " | ".join(f"`{docid}`" for docid in relevant) + " |",
-                "|---|" + "---|" * len(relevant)]
+        out += [
+            f"{i}. `{docid}` — {_snippet(docs.get(docid), 80)}" for i, docid in enumerate(topks[final][qid], start=1)
+        ]
+        out += [
+            "",
+            "Rank of each expected document:",
+            "",
+            "| retriever | " + " | ".join(f"`{docid}`" for docid in relevant) + " |",
+            "|---|" + "---|" * len(relevant),
+        ]
         orders = {name: ranking(name, qid) for name in names}
-        out += [f"| `{name}` | " + " | ".join(_rank_of(docid, orders[name]) for docid in relevant) + " |"
-                for name in names]
+        out += [
+            f"| `{name}` | " + " | ".join(_rank_of(docid, orders[name]) for docid in relevant) + " |" for name in names
+        ]
     out.append(more)
 
     out += ["## Chit-chat errors", ""]
-    for kind, title in (("false_positive", "Answered, but no retrieval was needed (false positives)"),
-                        ("false_negative", "Left unanswered, but retrieval was needed (false negatives)")):
+    for kind, title in (
+        ("false_positive", "Answered, but no retrieval was needed (false positives)"),
+        ("false_negative", "Left unanswered, but retrieval was needed (false negatives)"),
+    ):
         wrong = [qid for qid in qids if outcomes[final][qid] == kind]
         shown, more = _limited(wrong, limit)
         out += [f"### {title} ({len(wrong)})", ""]
         for qid in shown:
             listed = topks[final][qid] if kind == "false_positive" else sorted(set(qrels[qid]))
             what = "returned" if kind == "false_positive" else "expected"
-            out += [f"- **{qid}**: {_snippet(questions.get(qid, ''), 150)} — {what}: "
-                    + ", ".join(f"`{docid}`" for docid in listed)]
+            out += [
+                f"- **{qid}**: {_snippet(questions.get(qid, ''), 150)} — {what}: "
+                + ", ".join(f"`{docid}`" for docid in listed)
+            ]
         out += [more] if more else [""]
     return "\n".join(out).rstrip("\n") + "\n"
 

@@ -19,16 +19,16 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from ragtune.io import DataError, atomic_write, dumps
 
 
 def request_key(provider: str, model: str, messages: list[Mapping[str, str]], params: Mapping[str, Any]) -> str:
     """sha256 of the canonical JSON of everything that determines the answer."""
-    payload = {"provider": provider, "model": model, "messages": [dict(m) for m in messages],
-               "params": dict(params)}
+    payload = {"provider": provider, "model": model, "messages": [dict(m) for m in messages], "params": dict(params)}
     canonical = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -64,8 +64,9 @@ class AnswerStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
-            tmp.write_text(dumps({"key": key, **{k: v for k, v in record.items() if k != "key"}}) + "\n",
-                           encoding="utf-8")
+            tmp.write_text(
+                dumps({"key": key, **{k: v for k, v in record.items() if k != "key"}}) + "\n", encoding="utf-8"
+            )
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
@@ -105,8 +106,9 @@ class ResponseCache:
                 break
             try:
                 record = json.loads(raw.decode("utf-8")) if raw.strip() else None
-                if record is not None and not (isinstance(record, dict) and isinstance(record.get("key"), str)
-                                               and "content" in record):
+                if record is not None and not (
+                    isinstance(record, dict) and isinstance(record.get("key"), str) and "content" in record
+                ):
                     raise ValueError("not a cache record")
             except (ValueError, UnicodeDecodeError) as exc:
                 if last:  # a line cut short by a kill: drop it, the request is simply re-sent
@@ -192,7 +194,7 @@ class ResponseCache:
             self._handle.close()
             self._handle = None
 
-    def __enter__(self) -> "ResponseCache":
+    def __enter__(self) -> ResponseCache:
         return self
 
     def __exit__(self, *exc_info) -> None:

@@ -20,9 +20,10 @@ import logging
 import random
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Generic, Sequence, TypeVar
+from typing import Any, Generic, TypeVar
 
 import openai
 from tqdm.auto import tqdm
@@ -37,8 +38,10 @@ Item = TypeVar("Item")
 
 PROBE_TIMEOUT = 10.0  # seconds: a live endpoint answers a GET at once, even with an error status
 
-REPAIR_PROMPT = ("직전 답변은 요청한 JSON 형식이 아닙니다 ({error}). 설명이나 코드 블록 없이, "
-                 "요청한 형식의 JSON 객체 하나만 다시 출력하세요.")
+REPAIR_PROMPT = (
+    "직전 답변은 요청한 JSON 형식이 아닙니다 ({error}). 설명이나 코드 블록 없이, "
+    "요청한 형식의 JSON 객체 하나만 다시 출력하세요."
+)
 
 
 class RequestFailed(LLMError):
@@ -105,15 +108,18 @@ class LLMClient:
 
     async def _probe(self) -> None:
         s = self.settings
-        api = openai.AsyncOpenAI(api_key=s.api_key.reveal(), base_url=s.base_url,
-                                 timeout=min(s.timeout, PROBE_TIMEOUT), max_retries=0)
+        api = openai.AsyncOpenAI(
+            api_key=s.api_key.reveal(), base_url=s.base_url, timeout=min(s.timeout, PROBE_TIMEOUT), max_retries=0
+        )
         try:
             await api.models.list()
         except (openai.APIConnectionError, openai.APITimeoutError) as exc:  # (a timeout is a connection error)
             cause = exc.__cause__ or exc
             reason = s.api_key.redact(f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__)
-            raise LLMError(f"LLM endpoint {self.endpoint} does not answer ({reason}): start the server, "
-                           f"fix llm.base_url, or run with llm=offline") from None
+            raise LLMError(
+                f"LLM endpoint {self.endpoint} does not answer ({reason}): start the server, "
+                f"fix llm.base_url, or run with llm=offline"
+            ) from None
         except openai.APIError:
             pass  # any HTTP answer (404, 401 …): something is listening; requests report their own errors
         finally:
@@ -132,14 +138,17 @@ class LLMClient:
 
     def params(self, *, max_tokens: int, temperature: float | None = None) -> dict[str, Any]:
         """Sampling parameters sent with a request; they are part of the cache key."""
-        params: dict[str, Any] = {"max_tokens": max_tokens,
-                                  "temperature": self.settings.temperature if temperature is None else temperature}
+        params: dict[str, Any] = {
+            "max_tokens": max_tokens,
+            "temperature": self.settings.temperature if temperature is None else temperature,
+        }
         if self.settings.seed is not None:
             params["seed"] = self.settings.seed
         return params
 
-    async def complete(self, messages: list[dict[str, str]], *, max_tokens: int,
-                       temperature: float | None = None) -> Completion:
+    async def complete(
+        self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float | None = None
+    ) -> Completion:
         """One chat completion, from the cache when there; raises RequestFailed on a failure."""
         params = self.params(max_tokens=max_tokens, temperature=temperature)
         key = request_key(self.settings.provider, self.settings.model, messages, params)
@@ -171,8 +180,14 @@ class LLMClient:
             raise RequestFailed("empty")
         return Completion(content, record.get("finish_reason"), cached)
 
-    async def complete_json(self, messages: list[dict[str, str]], parse: Callable[[str], T], *,
-                            max_tokens: int, temperature: float | None = None) -> T:
+    async def complete_json(
+        self,
+        messages: list[dict[str, str]],
+        parse: Callable[[str], T],
+        *,
+        max_tokens: int,
+        temperature: float | None = None,
+    ) -> T:
         """Complete and parse; on a parse error (ValueError) ask once to fix the JSON, then give up."""
         first = await self.complete(messages, max_tokens=max_tokens, temperature=temperature)
         try:
@@ -180,8 +195,11 @@ class LLMClient:
         except ValueError as exc:
             error = str(exc)[:200]
         self.counts["repaired"] += 1
-        repair = [*messages, {"role": "assistant", "content": first.content},
-                  {"role": "user", "content": REPAIR_PROMPT.format(error=error)}]
+        repair = [
+            *messages,
+            {"role": "assistant", "content": first.content},
+            {"role": "user", "content": REPAIR_PROMPT.format(error=error)},
+        ]
         second = await self.complete(repair, max_tokens=max_tokens, temperature=temperature)
         try:
             return parse(second.content)
@@ -213,9 +231,11 @@ class LLMClient:
                 raise RequestFailed(s.api_key.redact(f"invalid response: {exc.message}")[:300]) from None
             else:
                 choice = response.choices[0] if response.choices else None
-                return {"model": s.model,
-                        "content": (choice.message.content if choice else None) or "",
-                        "finish_reason": choice.finish_reason if choice else None}
+                return {
+                    "model": s.model,
+                    "content": (choice.message.content if choice else None) or "",
+                    "finish_reason": choice.finish_reason if choice else None,
+                }
             if attempt == s.max_retries:
                 raise RequestFailed(f"gave up after {attempt + 1} attempts ({cause})")
             self.counts["retried"] += 1
@@ -229,7 +249,7 @@ class LLMClient:
         s = self.settings
         if retry_after is not None:  # the server said when; add a little jitter to spread the herd
             return retry_after + self._random.uniform(0, s.backoff_base)
-        ceiling = min(s.backoff_max, s.backoff_base * 2 ** attempt)
+        ceiling = min(s.backoff_max, s.backoff_base * 2**attempt)
         return ceiling / 2 + self._random.uniform(0, ceiling / 2)
 
     # ---- a batch -----------------------------------------------------------------------
@@ -249,8 +269,9 @@ class LLMClient:
         failures: dict[int, str] = {}
         self._semaphore = asyncio.Semaphore(s.concurrency)
         self._probe_lock = asyncio.Lock()
-        self._api = openai.AsyncOpenAI(api_key=s.api_key.reveal(), base_url=s.base_url,
-                                       timeout=s.timeout, max_retries=0)
+        self._api = openai.AsyncOpenAI(
+            api_key=s.api_key.reveal(), base_url=s.base_url, timeout=s.timeout, max_retries=0
+        )
         self._bar = tqdm(total=len(items), desc=desc, unit="item", disable=not self.progress, dynamic_ncols=True)
         started = time.perf_counter()
 
@@ -282,9 +303,18 @@ class LLMClient:
         for name in ("done", "failed", "sent", "cached", "retried", "repaired", "budget"):
             stats.setdefault(name, 0)
         reasons = Counter(reason.split(":")[0] for reason in failures.values())
-        log.info("%s: %d items in %.1fs: %d done, %d failed %s, %d requests sent, %d cached, %d retried",
-                 desc, len(items), time.perf_counter() - started, stats["done"], stats["failed"],
-                 dict(reasons) if reasons else "", stats["sent"], stats["cached"], stats["retried"])
+        log.info(
+            "%s: %d items in %.1fs: %d done, %d failed %s, %d requests sent, %d cached, %d retried",
+            desc,
+            len(items),
+            time.perf_counter() - started,
+            stats["done"],
+            stats["failed"],
+            dict(reasons) if reasons else "",
+            stats["sent"],
+            stats["cached"],
+            stats["retried"],
+        )
         self._check_failure_rate(desc, len(items), failures)
         return BatchResult(values, failures, stats)
 
@@ -294,15 +324,18 @@ class LLMClient:
         if not total or len(failed) / total <= self.settings.max_failure_rate:
             return
         first = failed[min(failed)]
-        raise LLMError(f"{desc}: {len(failed)} of {total} LLM items failed ({len(failed) / total:.0%}, more than "
-                       f"llm.max_failure_rate={self.settings.max_failure_rate:g}) at {self.endpoint}; "
-                       f"first error: {first}")
+        raise LLMError(
+            f"{desc}: {len(failed)} of {total} LLM items failed ({len(failed) / total:.0%}, more than "
+            f"llm.max_failure_rate={self.settings.max_failure_rate:g}) at {self.endpoint}; "
+            f"first error: {first}"
+        )
 
     def _refresh_bar(self) -> None:
         if self._bar is not None and not self._bar.disable:
             c = self.counts
-            self._bar.set_postfix_str(f"done={c['done']} failed={c['failed']} retried={c['retried']} "
-                                      f"cached={c['cached']}", refresh=False)
+            self._bar.set_postfix_str(
+                f"done={c['done']} failed={c['failed']} retried={c['retried']} cached={c['cached']}", refresh=False
+            )
 
 
 def _retry_after(response: Any) -> float | None:

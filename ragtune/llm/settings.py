@@ -7,8 +7,9 @@ settings never shows it; it is revealed only when the HTTP client is built.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from ragtune.io import UserError
 
@@ -70,7 +71,7 @@ class LLMSettings:
         return self.provider == "offline"
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> "LLMSettings":
+    def from_config(cls, cfg: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> LLMSettings:
         """Validate the `llm` config mapping and read the key from environ[cfg.api_key_env].
 
         Raises LLMError on an unknown key, a bad value, or a missing API key (naming the
@@ -87,8 +88,12 @@ class LLMSettings:
             raise LLMError(f"llm.provider must be one of {list(PROVIDERS)}, got {provider!r}")
         defaults = {name: f.default for name, f in cls.__dataclass_fields__.items()}
         nullable = {"base_url", "model", "api_key_env", "seed"}
-        merged = {name: values[name] if values.get(name) is not None or name in nullable and name in values
-                  else defaults[name] for name in known}
+        merged = {
+            name: values[name]
+            if values.get(name) is not None or name in nullable and name in values
+            else defaults[name]
+            for name in known
+        }
         settings = cls(**_validated(merged))
         if settings.offline:
             return settings
@@ -101,8 +106,10 @@ class LLMSettings:
         else:
             key = environ.get(settings.api_key_env, "")
             if not key.strip():
-                raise LLMError(f"llm.provider={provider} needs an API key: set the environment variable "
-                               f"{settings.api_key_env} (keys are read from the environment only)")
+                raise LLMError(
+                    f"llm.provider={provider} needs an API key: set the environment variable "
+                    f"{settings.api_key_env} (keys are read from the environment only)"
+                )
         object.__setattr__(settings, "api_key", Secret(key.strip()))
         return settings
 

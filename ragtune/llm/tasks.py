@@ -11,8 +11,9 @@ import json
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ragtune.llm.client import LLMClient, RequestFailed
 
@@ -20,8 +21,9 @@ DOCUMENT_CHARS = 1000  # questions are written from the opening of each document
 MIN_QUESTION_CHARS = 4  # normalised characters
 MIN_COPIED_SENTENCE_CHARS = 20  # shorter "sentences" (headings, fragments) may legitimately recur
 
-QUESTION_SYSTEM = ("당신은 한국어 과학 상식 검색 시스템의 평가용 질문을 만드는 출제자입니다. "
-                   "항상 JSON 객체 하나만 출력합니다.")
+QUESTION_SYSTEM = (
+    "당신은 한국어 과학 상식 검색 시스템의 평가용 질문을 만드는 출제자입니다. 항상 JSON 객체 하나만 출력합니다."
+)
 QUESTION_PROMPT = """아래 문서를 읽고, 이 문서가 답이 되는 한국어 질문 {n}개를 만드세요.
 - 문서를 보지 않은 사용자가 검색창에 입력할 법한 자연스러운 질문으로 쓰세요.
 - 형식을 다양하게 섞으세요: 무엇·왜·어떻게를 묻는 질문, 비교 질문, 짧은 키워드형 질문, 일상 상황에서 나온 질문.
@@ -47,7 +49,7 @@ EXPAND_PROMPT = """다음 검색 질문을 같은 뜻의 다른 표현 {n}개로
 출력 형식: {schema}
 
 질문: {query}"""
-HYDE_INSTRUCTION = "\n그리고 이 질문에 답하는 백과사전식 문단 하나(3~5문장)를 \"hyde\"에 쓰세요."
+HYDE_INSTRUCTION = '\n그리고 이 질문에 답하는 백과사전식 문단 하나(3~5문장)를 "hyde"에 쓰세요.'
 
 
 @dataclass
@@ -139,10 +141,13 @@ def clean_questions(candidates: Sequence[str], document: str, n: int) -> tuple[l
 
 # ---- 1) synthetic questions -------------------------------------------------------------
 
+
 def question_messages(document: str, n: int) -> list[dict[str, str]]:
     excerpt = document[:DOCUMENT_CHARS].strip()
-    return [{"role": "system", "content": QUESTION_SYSTEM},
-            {"role": "user", "content": QUESTION_PROMPT.format(n=n, document=excerpt)}]
+    return [
+        {"role": "system", "content": QUESTION_SYSTEM},
+        {"role": "user", "content": QUESTION_PROMPT.format(n=n, document=excerpt)},
+    ]
 
 
 def generate_questions(client: LLMClient, docs: list[tuple[str, str]], n: int) -> QuestionBatch:
@@ -157,8 +162,11 @@ def generate_questions(client: LLMClient, docs: list[tuple[str, str]], n: int) -
 
     async def job(doc: tuple[str, str]) -> list[str]:
         docid, text = doc
-        candidates = await client.complete_json(question_messages(text, n), lambda answer: _strings(
-            parse_json_object(answer), "questions"), max_tokens=120 * n + 100)
+        candidates = await client.complete_json(
+            question_messages(text, n),
+            lambda answer: _strings(parse_json_object(answer), "questions"),
+            max_tokens=120 * n + 100,
+        )
         kept, dropped = clean_questions(candidates, text[:DOCUMENT_CHARS], n)
         drops.update(dropped)
         if not kept:
@@ -168,17 +176,28 @@ def generate_questions(client: LLMClient, docs: list[tuple[str, str]], n: int) -
     result = client.run(docs, job, desc="questions")
     questions = {docids[i]: value for i, value in enumerate(result.values) if i not in result.failures}
     failed = {docids[i]: reason for i, reason in sorted(result.failures.items())}
-    stats = {"requested": len(docs), **result.stats, "dropped_copy": 0, "dropped_dup": 0, "dropped_invalid": 0,
-             "dropped_extra": 0, **drops, "questions": sum(len(q) for q in questions.values()),
-             "short": sum(len(q) < n for q in questions.values())}
+    stats = {
+        "requested": len(docs),
+        **result.stats,
+        "dropped_copy": 0,
+        "dropped_dup": 0,
+        "dropped_invalid": 0,
+        "dropped_extra": 0,
+        **drops,
+        "questions": sum(len(q) for q in questions.values()),
+        "short": sum(len(q) < n for q in questions.values()),
+    }
     return QuestionBatch(questions, failed, stats)
 
 
 # ---- 2) conversations: standalone query + chit-chat -------------------------------------
 
+
 def _conversation_text(conversation: list[Mapping[str, str]], index: int) -> str:
-    if not conversation or not all(isinstance(m, Mapping) and isinstance(m.get("content"), str)
-                                   and m.get("role") in ROLE_NAMES for m in conversation):
+    if not conversation or not all(
+        isinstance(m, Mapping) and isinstance(m.get("content"), str) and m.get("role") in ROLE_NAMES
+        for m in conversation
+    ):
         raise ValueError(f"conversation {index}: expected a non-empty list of {{'role', 'content'}} messages")
     return "\n".join(f"{ROLE_NAMES[m['role']]}: {m['content']}" for m in conversation)
 
@@ -205,16 +224,20 @@ def judge_conversations(client: LLMClient, conversations: list[list[dict]]) -> l
 
     async def job(index: int) -> ConversationJudgement:
         last_user = next((m["content"] for m in reversed(conversations[index]) if m["role"] == "user"), "")
-        messages = [{"role": "system", "content": JUDGE_SYSTEM},
-                    {"role": "user", "content": JUDGE_PROMPT.format(conversation=texts[index])}]
-        return await client.complete_json(messages, lambda answer: parse_judgement(answer, last_user),
-                                          max_tokens=256, temperature=0.0)
+        messages = [
+            {"role": "system", "content": JUDGE_SYSTEM},
+            {"role": "user", "content": JUDGE_PROMPT.format(conversation=texts[index])},
+        ]
+        return await client.complete_json(
+            messages, lambda answer: parse_judgement(answer, last_user), max_tokens=256, temperature=0.0
+        )
 
     result = client.run(range(len(conversations)), job, desc="conversations")
     return [None if i in result.failures else value for i, value in enumerate(result.values)]
 
 
 # ---- 3) query variants and HyDE passages for fusion --------------------------------------
+
 
 def parse_expansion(answer: str, query: str, n_variants: int, hyde: bool) -> QueryExpansion:
     obj = parse_json_object(answer)
@@ -238,8 +261,9 @@ def parse_expansion(answer: str, query: str, n_variants: int, hyde: bool) -> Que
 
 def expansion_messages(query: str, n_variants: int, hyde: bool) -> list[dict[str, str]]:
     schema = '{"variants": ["표현1", "표현2"]' + (', "hyde": "문단"}' if hyde else "}")
-    prompt = EXPAND_PROMPT.format(n=n_variants, query=query, schema=schema,
-                                  hyde_instruction=HYDE_INSTRUCTION if hyde else "")
+    prompt = EXPAND_PROMPT.format(
+        n=n_variants, query=query, schema=schema, hyde_instruction=HYDE_INSTRUCTION if hyde else ""
+    )
     return [{"role": "system", "content": EXPAND_SYSTEM}, {"role": "user", "content": prompt}]
 
 
@@ -251,9 +275,11 @@ def expand_queries(client: LLMClient, queries: list[str], n_variants: int, hyde:
         return [QueryExpansion([], None) for _ in queries]
 
     async def job(query: str) -> QueryExpansion:
-        return await client.complete_json(expansion_messages(query, n_variants, hyde),
-                                          lambda answer: parse_expansion(answer, query, n_variants, hyde),
-                                          max_tokens=80 * n_variants + (500 if hyde else 0) + 60)
+        return await client.complete_json(
+            expansion_messages(query, n_variants, hyde),
+            lambda answer: parse_expansion(answer, query, n_variants, hyde),
+            max_tokens=80 * n_variants + (500 if hyde else 0) + 60,
+        )
 
     result = client.run(queries, job, desc="query variants")
     return [None if i in result.failures else value for i, value in enumerate(result.values)]

@@ -31,8 +31,8 @@ import sys
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 Responder = Callable[[list[dict]], str]
 
@@ -45,8 +45,14 @@ def default_answer(messages: list[dict]) -> str:
         n = int(m.group(1)) if (m := re.search(r"질문 (\d+)개", prompt)) else 3
         document = prompt.split("문서:\n", 1)[-1]
         words = list(dict.fromkeys(re.findall(r"[가-힣A-Za-z]{2,}", document))) or ["과학"]
-        forms = ["'{a}'의 뜻은 무엇인가요?", "'{a}'의 원리는 왜 중요한가요?", "'{a}'의 과정은 어떻게 진행되나요?",
-                 "'{a}'과 '{d}'의 차이점은?", "일상에서 '{a}'의 예는?", "'{a}' 관련 원리 설명"]
+        forms = [
+            "'{a}'의 뜻은 무엇인가요?",
+            "'{a}'의 원리는 왜 중요한가요?",
+            "'{a}'의 과정은 어떻게 진행되나요?",
+            "'{a}'과 '{d}'의 차이점은?",
+            "일상에서 '{a}'의 예는?",
+            "'{a}' 관련 원리 설명",
+        ]
         questions = []
         for i in range(n):
             a = words[(seed + i) % len(words)]
@@ -55,9 +61,9 @@ def default_answer(messages: list[dict]) -> str:
         return json.dumps({"questions": questions}, ensure_ascii=False)
     if '"standalone"' in prompt:
         lines = [line for line in prompt.splitlines() if line.startswith("사용자: ")]
-        last = lines[-1][len("사용자: "):] if lines else ""
+        last = lines[-1][len("사용자: ") :] if lines else ""
         chitchat = any(word in last for word in ("안녕", "고마워", "반가워", "심심", "힘들"))
-        context = lines[-2][len("사용자: "):] if len(lines) > 1 else ""
+        context = lines[-2][len("사용자: ") :] if len(lines) > 1 else ""
         standalone = f"{context} {last}".strip() if context and not chitchat else last
         return json.dumps({"standalone": standalone, "chitchat": chitchat}, ensure_ascii=False)
     if '"variants"' in prompt:
@@ -82,10 +88,22 @@ class _Server(ThreadingHTTPServer):
 class FakeOpenAIServer:
     """Start with `with FakeOpenAIServer(...) as server:`; point the client at `server.base_url`."""
 
-    def __init__(self, *, latency: float = 0.0, responder: Responder = default_answer,
-                 rates: dict[str, float] | None = None, retry_after: float = 0.01,
-                 hang_seconds: float = 30.0, seed: int = 0):
-        self.latency, self.responder, self.retry_after, self.hang_seconds = latency, responder, retry_after, hang_seconds
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        responder: Responder = default_answer,
+        rates: dict[str, float] | None = None,
+        retry_after: float = 0.01,
+        hang_seconds: float = 30.0,
+        seed: int = 0,
+    ):
+        self.latency, self.responder, self.retry_after, self.hang_seconds = (
+            latency,
+            responder,
+            retry_after,
+            hang_seconds,
+        )
         self.rates = dict(rates or {})
         self.requests = 0
         self.faults: Counter[str] = Counter()
@@ -152,7 +170,7 @@ class FakeOpenAIServer:
                 self.faults[fault] += 1
             return fault
 
-    def __enter__(self) -> "FakeOpenAIServer":
+    def __enter__(self) -> FakeOpenAIServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -213,11 +231,19 @@ class FakeOpenAIServer:
                     content = content[: max(1, len(content) // 2)]
                 elif fault == "fenced":
                     content = f"요청하신 결과입니다.\n```json\n{content}\n```\n도움이 되길 바랍니다."
-                self._json(200, {"id": f"chatcmpl-fake-{server.requests}", "object": "chat.completion",
-                                 "created": 0, "model": request.get("model", "fake"),
-                                 "choices": [{"index": 0, "finish_reason": finish,
-                                              "message": {"role": "assistant", "content": content}}],
-                                 "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}})
+                self._json(
+                    200,
+                    {
+                        "id": f"chatcmpl-fake-{server.requests}",
+                        "object": "chat.completion",
+                        "created": 0,
+                        "model": request.get("model", "fake"),
+                        "choices": [
+                            {"index": 0, "finish_reason": finish, "message": {"role": "assistant", "content": content}}
+                        ],
+                        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+                    },
+                )
 
             def _json(self, status: int, obj: dict, headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(obj, ensure_ascii=False).encode("utf-8")
@@ -231,8 +257,9 @@ class FakeOpenAIServer:
 
         self._stop.clear()
         self._httpd = _Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-openai", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True
+        )
         self._thread.start()
         return self
 

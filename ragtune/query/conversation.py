@@ -7,7 +7,7 @@ turns that `is_content` rejects (the query planner passes one that drops bare re
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 
 def user_turns(msg: list[dict]) -> list[str]:

@@ -8,8 +8,8 @@ replace the offline plan where it answered, and its query variants (multi-query,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from ragtune.query.chitchat import ChitchatDetector
 from ragtune.query.conversation import standalone_query
@@ -29,19 +29,26 @@ class QueryPlan:
     standalone: str
     chitchat: bool
     chitchat_probability: float
-    variants: list[str]          # the standalone query first, then multi-query / HyDE texts
-    source: str = "offline"      # offline | llm: who wrote the standalone query and the judgement
+    variants: list[str]  # the standalone query first, then multi-query / HyDE texts
+    source: str = "offline"  # offline | llm: who wrote the standalone query and the judgement
 
     def as_dict(self) -> dict:
-        return {"qid": self.qid, "standalone": self.standalone, "chitchat": self.chitchat,
-                "chitchat_probability": round(self.chitchat_probability, 6), "variants": self.variants,
-                "source": self.source}
+        return {
+            "qid": self.qid,
+            "standalone": self.standalone,
+            "chitchat": self.chitchat,
+            "chitchat_probability": round(self.chitchat_probability, 6),
+            "variants": self.variants,
+            "source": self.source,
+        }
 
 
 def reaction_filter(detector: ChitchatDetector):
     """is_content(turn) for `standalone_query`: False for a bare reaction (short, and flagged as chit-chat)."""
+
     def is_content(turn: str) -> bool:
         return len(turn.split()) > REACTION_WORDS or not detector.is_chitchat([turn])[0]
+
     return is_content
 
 
@@ -49,14 +56,21 @@ def offline_standalone(msg: list[dict], detector: ChitchatDetector) -> str:
     return standalone_query(msg, reaction_filter(detector))
 
 
-def plan_queries(conversations: Sequence[tuple[str, list[dict]]], detector: ChitchatDetector, client=None,
-                 multi_query: int = 0, hyde: bool = False) -> list[QueryPlan]:
+def plan_queries(
+    conversations: Sequence[tuple[str, list[dict]]],
+    detector: ChitchatDetector,
+    client=None,
+    multi_query: int = 0,
+    hyde: bool = False,
+) -> list[QueryPlan]:
     """Offline plans for every conversation; with an LLM client, its rewrite and judgement replace them
     where it answered, and its query variants are added. A failed LLM answer keeps the offline plan."""
     standalone = [offline_standalone(msg, detector) for _, msg in conversations]
     probability = detector.probability(standalone)
-    plans = [QueryPlan(qid, text, bool(p >= detector.threshold), float(p), [text])
-             for (qid, _), text, p in zip(conversations, standalone, probability)]
+    plans = [
+        QueryPlan(qid, text, bool(p >= detector.threshold), float(p), [text])
+        for (qid, _), text, p in zip(conversations, standalone, probability)
+    ]
     if client is None:
         return plans
     from ragtune.llm import expand_queries, judge_conversations

@@ -16,7 +16,7 @@ from ragtune.release.vcs import ReleaseError
 
 def dvc_config(dvc_root: Path) -> dict:
     """The merged DVC config of the project at `dvc_root`, unvalidated as `dvc config --list` reads it."""
-    from dvc.config import Config, ConfigError   # dvc imports slowly; only releases and reproductions need it
+    from dvc.config import Config, ConfigError  # dvc imports slowly; only releases and reproductions need it
 
     try:
         return Config(dvc_dir=str(Path(dvc_root) / ".dvc"), validate=False)
@@ -57,7 +57,7 @@ def share_config(main_root: Path, tree_root: Path, config: dict) -> None:
     written.setdefault("cache", {})["dir"] = str(cache_dir(main_root, config))
     for name, url in sorted(remotes(config).items()):
         if "://" in url or not Path(url).is_absolute():
-            continue   # a cloud URL means the same thing everywhere
+            continue  # a cloud URL means the same thing everywhere
         written.setdefault(f'remote "{name}"', {})["url"] = url
     written.filename = None
     with atomic_write(tree_root / ".dvc" / "config.local", "wb", encoding=None) as handle:

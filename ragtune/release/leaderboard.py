@@ -25,7 +25,7 @@ MIN_RELEASES = 3  # fewer points say nothing about a ranking
 class Released:
     tag: str
     score: float
-    metrics: dict[str, float]   # flattened local figures; empty when the tag has no metrics file
+    metrics: dict[str, float]  # flattened local figures; empty when the tag has no metrics file
 
 
 def list_releases(dvc_root: Path, metrics_file: str = METRICS_FILE) -> list[Released]:
@@ -36,7 +36,9 @@ def list_releases(dvc_root: Path, metrics_file: str = METRICS_FILE) -> list[Rele
     releases = []
     for tag in sorted(listed.stdout.split()):
         record = read_record(dvc_root, tag)
-        shown = git(dvc_root, "show", f"{tag}:./{metrics_file}", check=False)  # ./: relative to the DVC root inside the repo
+        shown = git(
+            dvc_root, "show", f"{tag}:./{metrics_file}", check=False
+        )  # ./: relative to the DVC root inside the repo
         try:
             values = flat_numbers(json.loads(shown.stdout)) if shown.returncode == 0 else {}
         except json.JSONDecodeError as exc:
@@ -74,8 +76,9 @@ def describe(releases: list[Released], correlations: dict[str, tuple[float, int]
     columns = headline_figures(releases)
     lines = ["\t".join(["tag", "leaderboard"] + columns)]
     for r in releases:
-        lines.append("\t".join([r.tag, f"{r.score:.4f}"] + [f"{r.metrics[c]:.4f}" if c in r.metrics else "-"
-                                                          for c in columns]))
+        lines.append(
+            "\t".join([r.tag, f"{r.score:.4f}"] + [f"{r.metrics[c]:.4f}" if c in r.metrics else "-" for c in columns])
+        )
     if len(releases) < MIN_RELEASES:
         lines += ["", f"{len(releases)} release(s): Spearman correlations need at least {MIN_RELEASES}."]
     elif correlations:
@@ -86,7 +89,9 @@ def describe(releases: list[Released], correlations: dict[str, tuple[float, int]
     return "\n".join(lines)
 
 
-def plot_local_vs_leaderboard(releases: list[Released], path: str | os.PathLike, figures: list[str] | None = None) -> None:
+def plot_local_vs_leaderboard(
+    releases: list[Released], path: str | os.PathLike, figures: list[str] | None = None
+) -> None:
     """One scatter series per local figure (default the headline ones): local value against leaderboard score."""
     from matplotlib.figure import Figure
 

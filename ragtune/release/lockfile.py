@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import yaml
 
@@ -22,8 +22,8 @@ from ragtune.release.vcs import ReleaseError, git
 @dataclasses.dataclass(frozen=True)
 class LockedOutput:
     stage: str
-    out: str   # the dvc.lock out path: the file itself, or the directory that contains it
-    md5: str   # md5 of the submission file's bytes as DVC recorded it
+    out: str  # the dvc.lock out path: the file itself, or the directory that contains it
+    md5: str  # md5 of the submission file's bytes as DVC recorded it
 
 
 def cache_object(cache: Path, md5: str) -> Path:
@@ -71,9 +71,17 @@ def unreproducible_dependencies(dvc_root: Path, present: Callable[[str], bool] |
     With `present`, report instead the unproduced dependencies missing from a checkout.
     """
     stages = read_lock(dvc_root)
-    produced = {Path(out["path"]).as_posix().rstrip("/") for entry in stages.values() for out in entry.get("outs") or []}
-    deps = sorted({Path(dep["path"]).as_posix().rstrip("/") for entry in stages.values() for dep in entry.get("deps") or []
-                   if "://" not in dep["path"] and not Path(dep["path"]).is_absolute()})
+    produced = {
+        Path(out["path"]).as_posix().rstrip("/") for entry in stages.values() for out in entry.get("outs") or []
+    }
+    deps = sorted(
+        {
+            Path(dep["path"]).as_posix().rstrip("/")
+            for entry in stages.values()
+            for dep in entry.get("deps") or []
+            if "://" not in dep["path"] and not Path(dep["path"]).is_absolute()
+        }
+    )
     candidates = [dep for dep in deps if not _overlaps(dep, produced)]
     if present is not None:
         return [dep for dep in candidates if not present(dep)]
@@ -100,12 +108,16 @@ def locked_output(dvc_root: Path, relpath: str) -> LockedOutput:
                 try:
                     entries = json.loads(manifest.read_text(encoding="utf-8"))
                 except (OSError, json.JSONDecodeError) as exc:
-                    raise ReleaseError(f"cannot read the directory listing of {out_path} from the DVC cache ({manifest}): "
-                                       "run `dvc pull` or `dvc repro` first") from exc
-                inner = relpath[len(out_path) + 1:]
+                    raise ReleaseError(
+                        f"cannot read the directory listing of {out_path} from the DVC cache ({manifest}): "
+                        "run `dvc pull` or `dvc repro` first"
+                    ) from exc
+                inner = relpath[len(out_path) + 1 :]
                 for item in entries:
                     if item.get("relpath") == inner:
                         return LockedOutput(stage, out_path, item["md5"])
                 raise ReleaseError(f"{relpath} is not listed in the DVC output {out_path} recorded in dvc.lock")
-    raise ReleaseError(f"{relpath} is not an output recorded in {dvc_root / 'dvc.lock'}: only submissions produced by the "
-                       "pipeline (`dvc repro`) can be released and reproduced")
+    raise ReleaseError(
+        f"{relpath} is not an output recorded in {dvc_root / 'dvc.lock'}: only submissions produced by the "
+        "pipeline (`dvc repro`) can be released and reproduced"
+    )

@@ -38,15 +38,20 @@ def describe(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
         torch_version = metadata.version("torch")
     except metadata.PackageNotFoundError:
         torch_version = None
-    return {"cpu": model or platform.processor() or None,
-            "cpu_features": [f for f in KERNEL_FEATURES if f in flags],
-            "machine": platform.machine(),
-            "torch": torch_version}
+    return {
+        "cpu": model or platform.processor() or None,
+        "cpu_features": [f for f in KERNEL_FEATURES if f in flags],
+        "machine": platform.machine(),
+        "torch": torch_version,
+    }
 
 
 def differences(recorded: dict | None, current: dict) -> list[str]:
     """Human-readable `field: recorded → current` for each field that differs (none for an old record)."""
     if not recorded:
         return []
-    return [f"{key}: {recorded.get(key)} → {current.get(key)}" for key in current
-            if key in recorded and recorded.get(key) != current.get(key)]
+    return [
+        f"{key}: {recorded.get(key)} → {current.get(key)}"
+        for key in current
+        if key in recorded and recorded.get(key) != current.get(key)
+    ]

@@ -31,11 +31,11 @@ class Reproduction:
     tag: str
     matched: bool
     recorded_sha256: str
-    reproduced_sha256: str | None      # None when the pipeline did not produce the file
-    stages_ran: list[str]              # stages whose command ran
-    stages_restored: list[str]         # stages restored from DVC's run cache without running
-    seconds: dict[str, float]          # pull, repro, total
-    worktree: Path | None              # kept worktree, when asked
+    reproduced_sha256: str | None  # None when the pipeline did not produce the file
+    stages_ran: list[str]  # stages whose command ran
+    stages_restored: list[str]  # stages restored from DVC's run cache without running
+    seconds: dict[str, float]  # pull, repro, total
+    worktree: Path | None  # kept worktree, when asked
     recorded_lines: int
     reproduced_lines: int | None = None
     first_difference: tuple[int, str | None, str | None] | None = None  # (line number, recorded, reproduced)
@@ -56,8 +56,11 @@ def _first_difference(recorded: bytes, reproduced: bytes) -> tuple[int, str | No
             return number, a.decode("utf-8", "replace"), b.decode("utf-8", "replace")
     if len(old) != len(new):
         number = min(len(old), len(new)) + 1
-        return (number, old[number - 1].decode("utf-8", "replace") if len(old) >= number else None,
-                new[number - 1].decode("utf-8", "replace") if len(new) >= number else None)
+        return (
+            number,
+            old[number - 1].decode("utf-8", "replace") if len(old) >= number else None,
+            new[number - 1].decode("utf-8", "replace") if len(new) >= number else None,
+        )
     return None
 
 
@@ -86,8 +89,15 @@ def _own_code_first(tree: Path) -> dict[str, str]:
     return env
 
 
-def reproduce(dvc_root: Path, tag: str, keep: bool = False, jobs: int | None = None, force: bool = False,
-              log: Log = quiet, regenerate: bool = False) -> Reproduction:
+def reproduce(
+    dvc_root: Path,
+    tag: str,
+    keep: bool = False,
+    jobs: int | None = None,
+    force: bool = False,
+    log: Log = quiet,
+    regenerate: bool = False,
+) -> Reproduction:
     """Regenerate the submission recorded in `tag` and compare it byte for byte (see module docstring).
 
     `regenerate` (alias `force`): rerun every stage (`dvc repro --force`) instead of restoring cached
@@ -108,8 +118,10 @@ def reproduce(dvc_root: Path, tag: str, keep: bool = False, jobs: int | None = N
     try:
         scratch = Path(tempfile.mkdtemp(prefix="ragtune-reproduce-"))
     except OSError as exc:
-        raise ReleaseError(f"cannot create a temporary directory in {tempfile.gettempdir()}: {exc.strerror or exc} "
-                           "(set TMPDIR to a writable directory with enough space)") from exc
+        raise ReleaseError(
+            f"cannot create a temporary directory in {tempfile.gettempdir()}: {exc.strerror or exc} "
+            "(set TMPDIR to a writable directory with enough space)"
+        ) from exc
     tree = scratch / "worktree"
     tree_root = tree / record.get("dvc_root", ".")
     added = False
@@ -130,35 +142,45 @@ def reproduce(dvc_root: Path, tag: str, keep: bool = False, jobs: int | None = N
                 log(f"dvc pull could not fetch everything ({pull_problem}); the stages concerned will run")
                 dvc(tree_root, "checkout", check=False)
         else:
-            dvc(tree_root, "checkout", check=False)   # from the shared cache alone
+            dvc(tree_root, "checkout", check=False)  # from the shared cache alone
         pull_seconds = time.monotonic() - pull_started
         absent = unreproducible_dependencies(tree_root, present=lambda dep: (tree_root / dep).exists())
         if absent:
-            raise ReleaseError(f"the checkout of {tag} lacks inputs that no stage produces and that neither the "
-                               f"DVC cache nor the remote could supply: {', '.join(absent)}"
-                               + (f" (dvc pull: {pull_problem})" if pull_problem else "")
-                               + "\npush them from a checkout that has them (`dvc push`), then retry")
+            raise ReleaseError(
+                f"the checkout of {tag} lacks inputs that no stage produces and that neither the "
+                f"DVC cache nor the remote could supply: {', '.join(absent)}"
+                + (f" (dvc pull: {pull_problem})" if pull_problem else "")
+                + "\npush them from a checkout that has them (`dvc push`), then retry"
+            )
 
         repro_started = time.monotonic()
         repro_args = [*dvc_command(), "repro", *(["--force"] if force else [])]
         code, output = stream(repro_args, tree_root, log, env=_own_code_first(tree))
         repro_seconds = time.monotonic() - repro_started
         if code != 0:
-            raise ReleaseError(explain_failure(repro_args, tree_root, output)
-                               + ("" if keep else "\n(rerun with --keep to inspect the worktree)"))
+            raise ReleaseError(
+                explain_failure(repro_args, tree_root, output)
+                + ("" if keep else "\n(rerun with --keep to inspect the worktree)")
+            )
         ran = [m.group(1) for m in map(_RAN.match, output.splitlines()) if m]
         restored = [m.group(1) for m in map(_RESTORED.match, output.splitlines()) if m]
 
         produced = tree_root / sub["path"]
         reproduced = produced.read_bytes() if produced.is_file() else None
         result = Reproduction(
-            tag=tag, matched=False, recorded_sha256=sub["sha256"],
+            tag=tag,
+            matched=False,
+            recorded_sha256=sub["sha256"],
             reproduced_sha256=hashlib.sha256(reproduced).hexdigest() if reproduced is not None else None,
-            stages_ran=ran, stages_restored=restored,
+            stages_ran=ran,
+            stages_restored=restored,
             seconds={"pull": round(pull_seconds, 2), "repro": round(repro_seconds, 2)},
-            worktree=tree if keep else None, recorded_lines=sub["lines"],
+            worktree=tree if keep else None,
+            recorded_lines=sub["lines"],
             reproduced_lines=count_lines(reproduced) if reproduced is not None else None,
-            pull_problem=pull_problem, warnings=warnings)
+            pull_problem=pull_problem,
+            warnings=warnings,
+        )
         result.matched = result.reproduced_sha256 == result.recorded_sha256
         producer = sub.get("dvc_stage")
         if (producer in ran) if producer else bool(ran):
@@ -189,11 +211,18 @@ def describe_reproduction(result: Reproduction) -> str:
     got = result.reproduced_sha256 or "(no file produced)"
     got_lines = f"  ({result.reproduced_lines} lines)" if result.reproduced_lines is not None else ""
     lines.append(f"  reproduced sha256 {got}{got_lines}")
-    lines.append(f"  submission: {result.submission_source}"
-                 + (" (its stage ran in the worktree)" if result.submission_source == "regenerated"
-                    else " (from the DVC cache, remote or run cache; `--regenerate` reruns the stages)"))
-    lines.append(f"  stages ran: {', '.join(result.stages_ran) or 'none'}"
-                 + (f"; restored from run cache: {', '.join(result.stages_restored)}" if result.stages_restored else ""))
+    lines.append(
+        f"  submission: {result.submission_source}"
+        + (
+            " (its stage ran in the worktree)"
+            if result.submission_source == "regenerated"
+            else " (from the DVC cache, remote or run cache; `--regenerate` reruns the stages)"
+        )
+    )
+    lines.append(
+        f"  stages ran: {', '.join(result.stages_ran) or 'none'}"
+        + (f"; restored from run cache: {', '.join(result.stages_restored)}" if result.stages_restored else "")
+    )
     if result.pull_problem:
         lines.append(f"  dvc pull: {result.pull_problem}")
     if not result.matched:
@@ -205,11 +234,17 @@ def describe_reproduction(result: Reproduction) -> str:
         elif result.reproduced_sha256 is not None:
             lines.append("  the recorded submission is no longer in the workspace or DVC cache, so no line diff")
         if result.machine_differences and result.submission_source == "regenerated":
-            lines.append("  released on another kind of machine (kernels, hence last bits, differ by CPU and GPU; "
-                         "docs/reproducibility.md):")
+            lines.append(
+                "  released on another kind of machine (kernels, hence last bits, differ by CPU and GPU; "
+                "docs/reproducibility.md):"
+            )
             lines.extend(f"    {difference}" for difference in result.machine_differences)
     if result.worktree is not None:
-        lines.append(f"  worktree kept at {result.worktree} (remove with `git worktree remove --force {result.worktree}`)")
+        lines.append(
+            f"  worktree kept at {result.worktree} (remove with `git worktree remove --force {result.worktree}`)"
+        )
     s = result.seconds
-    lines.append(f"  time: {s.get('total', 0):.1f} s (pull/checkout {s.get('pull', 0):.1f} s, repro {s.get('repro', 0):.1f} s)")
+    lines.append(
+        f"  time: {s.get('total', 0):.1f} s (pull/checkout {s.get('pull', 0):.1f} s, repro {s.get('repro', 0):.1f} s)"
+    )
     return "\n".join(lines)

@@ -24,8 +24,20 @@ import ragtune
 from ragtune.release import machine
 from ragtune.release.dvcconfig import default_remote
 from ragtune.release.lockfile import locked_output, unreproducible_dependencies
-from ragtune.release.vcs import (Log, ReleaseError, describe_changes, dirty_paths, dvc_command, explain_failure, git,
-                         git_toplevel, local_metrics, pipeline_changes, quiet, stream)
+from ragtune.release.vcs import (
+    Log,
+    ReleaseError,
+    describe_changes,
+    dirty_paths,
+    dvc_command,
+    explain_failure,
+    git,
+    git_toplevel,
+    local_metrics,
+    pipeline_changes,
+    quiet,
+    stream,
+)
 
 TAG_PREFIX = "lb/"
 RECORD_FORMAT = "ragtune-release/1"
@@ -41,7 +53,9 @@ def count_lines(data: bytes) -> int:
 def flat_numbers(obj, prefix: str = "") -> dict[str, float]:
     """The numbers in nested metrics, keyed by their dotted path (`source.retriever.metric`)."""
     if isinstance(obj, dict):
-        return {key: value for name, item in obj.items() for key, value in flat_numbers(item, f"{prefix}{name}.").items()}
+        return {
+            key: value for name, item in obj.items() for key, value in flat_numbers(item, f"{prefix}{name}.").items()
+        }
     if isinstance(obj, (int, float)) and not isinstance(obj, bool):
         return {prefix.rstrip("."): float(obj)}
     return {}
@@ -68,8 +82,11 @@ def format_message(tag: str, record: dict) -> str:
         f"  dvc.lock md5 {sub['dvc_lock_md5']} (stage '{sub['dvc_stage']}')",
         f"Commit: {record['git_commit']}",
     ]
-    numbers = [(f"{path}: {key}" if key else path, value)
-               for path, values in record["metrics"].items() for key, value in flat_numbers(values).items()]
+    numbers = [
+        (f"{path}: {key}" if key else path, value)
+        for path, values in record["metrics"].items()
+        for key, value in flat_numbers(values).items()
+    ]
     # the leaderboard's metric and its companion first, so the header shows them whatever else is tracked
     numbers.sort(key=lambda item: not item[0].endswith(HEADLINE_METRICS))
     if numbers:
@@ -77,8 +94,14 @@ def format_message(tag: str, record: dict) -> str:
         lines += [f"  {name} = {value:g}" for name, value in numbers[:20]]
         if len(numbers) > 20:
             lines.append(f"  ... {len(numbers) - 20} more in the record")
-    lines += [f"Reproduce: ragtune reproduce {tag}", "", RECORD_BEGIN,
-              json.dumps(record, ensure_ascii=False, indent=2, sort_keys=True), RECORD_END, ""]
+    lines += [
+        f"Reproduce: ragtune reproduce {tag}",
+        "",
+        RECORD_BEGIN,
+        json.dumps(record, ensure_ascii=False, indent=2, sort_keys=True),
+        RECORD_END,
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -86,13 +109,15 @@ def parse_record(message: str) -> dict:
     start = message.find(RECORD_BEGIN)
     if start < 0:
         raise ReleaseError("the tag message has no ragtune release record: was it made by `ragtune release`?")
-    body = message[start + len(RECORD_BEGIN):].lstrip()
+    body = message[start + len(RECORD_BEGIN) :].lstrip()
     try:
         record, _ = json.JSONDecoder().raw_decode(body)
     except json.JSONDecodeError as exc:
         raise ReleaseError(f"the release record in the tag message is not valid JSON: {exc}") from exc
     if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
-        raise ReleaseError(f"unknown release record format {record.get('format') if isinstance(record, dict) else record!r}")
+        raise ReleaseError(
+            f"unknown release record format {record.get('format') if isinstance(record, dict) else record!r}"
+        )
     return record
 
 
@@ -101,8 +126,10 @@ def read_record(git_dir: Path, tag: str) -> dict:
     if kind.returncode != 0:
         raise ReleaseError(f"no tag or revision named {tag!r} in {git_dir}")
     if kind.stdout.strip() != "tag":
-        raise ReleaseError(f"{tag!r} is not an annotated tag (it is a {kind.stdout.strip()}): "
-                           "releases are annotated tags made by `ragtune release`")
+        raise ReleaseError(
+            f"{tag!r} is not an annotated tag (it is a {kind.stdout.strip()}): "
+            "releases are annotated tags made by `ragtune release`"
+        )
     raw = git(git_dir, "cat-file", "tag", tag).stdout
     _, _, message = raw.partition("\n\n")
     return parse_record(message)
@@ -113,11 +140,18 @@ class Release:
     tag: str
     record: dict
     message: str
-    pushed_to: str | None   # the DVC remote the artifacts went to, None when not pushed
+    pushed_to: str | None  # the DVC remote the artifacts went to, None when not pushed
 
 
-def release(dvc_root: Path, score: float, note: str = "", submission: str = "submissions/submission.csv",
-            push: bool = True, today: _dt.date | None = None, log: Log = quiet) -> Release:
+def release(
+    dvc_root: Path,
+    score: float,
+    note: str = "",
+    submission: str = "submissions/submission.csv",
+    push: bool = True,
+    today: _dt.date | None = None,
+    log: Log = quiet,
+) -> Release:
     """Record a leaderboard-scored submission as an annotated tag (see module docstring)."""
     if not math.isfinite(score):
         raise ReleaseError(f"the leaderboard score must be a finite number, got {score}")
@@ -126,14 +160,20 @@ def release(dvc_root: Path, score: float, note: str = "", submission: str = "sub
 
     dirty = dirty_paths(git_root)
     if dirty:
-        shown = "\n".join(f"  {line}" for line in dirty[:15]) + (f"\n  ... and {len(dirty) - 15} more" if len(dirty) > 15 else "")
-        raise ReleaseError("refusing to release: the git workspace has uncommitted changes, so the tag would not "
-                           f"describe what produced the submission. Commit or remove them first:\n{shown}")
+        shown = "\n".join(f"  {line}" for line in dirty[:15]) + (
+            f"\n  ... and {len(dirty) - 15} more" if len(dirty) > 15 else ""
+        )
+        raise ReleaseError(
+            "refusing to release: the git workspace has uncommitted changes, so the tag would not "
+            f"describe what produced the submission. Commit or remove them first:\n{shown}"
+        )
     changes = pipeline_changes(dvc_root)
     if changes:
-        raise ReleaseError("refusing to release: the pipeline is not up to date (`dvc status`), so the submission "
-                           f"does not follow from the committed code and params. Run `dvc repro` and commit dvc.lock:\n"
-                           f"{describe_changes(changes)}")
+        raise ReleaseError(
+            "refusing to release: the pipeline is not up to date (`dvc status`), so the submission "
+            f"does not follow from the committed code and params. Run `dvc repro` and commit dvc.lock:\n"
+            f"{describe_changes(changes)}"
+        )
 
     sub_path = Path(submission)
     sub_abs = (sub_path if sub_path.is_absolute() else Path.cwd() / sub_path).resolve()
@@ -146,17 +186,21 @@ def release(dvc_root: Path, score: float, note: str = "", submission: str = "sub
     locked = locked_output(dvc_root, relpath)
     unreproducible = unreproducible_dependencies(dvc_root)
     if unreproducible:
-        raise ReleaseError("refusing to release: these stage dependencies are tracked by neither git nor DVC and "
-                           "no stage produces them, so a checkout of the tag would not contain them:\n"
-                           + "\n".join(f"  {dep}" for dep in unreproducible)
-                           + f"\nTrack them with `dvc add {' '.join(unreproducible)}` (and `dvc push`), commit the "
-                             ".dvc files, then release.")
+        raise ReleaseError(
+            "refusing to release: these stage dependencies are tracked by neither git nor DVC and "
+            "no stage produces them, so a checkout of the tag would not contain them:\n"
+            + "\n".join(f"  {dep}" for dep in unreproducible)
+            + f"\nTrack them with `dvc add {' '.join(unreproducible)}` (and `dvc push`), commit the "
+            ".dvc files, then release."
+        )
     data = sub_abs.read_bytes()
     actual_md5 = hashlib.md5(data).hexdigest()
     if actual_md5 != locked.md5:
-        raise ReleaseError(f"refusing to release: {relpath} has md5 {actual_md5} but dvc.lock (stage "
-                           f"'{locked.stage}') records {locked.md5}; the file is not the pipeline's output. "
-                           "Run `dvc checkout` or `dvc repro`.")
+        raise ReleaseError(
+            f"refusing to release: {relpath} has md5 {actual_md5} but dvc.lock (stage "
+            f"'{locked.stage}') records {locked.md5}; the file is not the pipeline's output. "
+            "Run `dvc checkout` or `dvc repro`."
+        )
 
     params_path = dvc_root / "params.yaml"
     params = yaml.safe_load(params_path.read_text(encoding="utf-8")) if params_path.exists() else None
@@ -164,9 +208,15 @@ def release(dvc_root: Path, score: float, note: str = "", submission: str = "sub
         "format": RECORD_FORMAT,
         "leaderboard_score": score,
         "note": note,
-        "submission": {"path": relpath, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
-                       "lines": count_lines(data), "dvc_lock_md5": locked.md5, "dvc_stage": locked.stage,
-                       "dvc_out": locked.out},
+        "submission": {
+            "path": relpath,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "bytes": len(data),
+            "lines": count_lines(data),
+            "dvc_lock_md5": locked.md5,
+            "dvc_stage": locked.stage,
+            "dvc_out": locked.out,
+        },
         "git_commit": git(git_root, "rev-parse", "HEAD").stdout.strip(),
         "dvc_root": dvc_root.relative_to(git_root).as_posix(),
         "params": params,
@@ -181,14 +231,18 @@ def release(dvc_root: Path, score: float, note: str = "", submission: str = "sub
     if push:
         remote = default_remote(dvc_root)
         if remote is None:
-            log("no default DVC remote configured: artifacts stay in the local cache only "
-                "(`dvc remote add -d <name> <url>` to share them); skipping dvc push")
+            log(
+                "no default DVC remote configured: artifacts stay in the local cache only "
+                "(`dvc remote add -d <name> <url>` to share them); skipping dvc push"
+            )
         else:
             log(f"pushing DVC artifacts to remote '{remote}' ...")
             code, output = stream([*dvc_command(), "push"], dvc_root, log)
             if code != 0:
-                raise ReleaseError(explain_failure([*dvc_command(), "push"], dvc_root, output)
-                                   + "\nno tag was created; fix the remote or release with --no-push")
+                raise ReleaseError(
+                    explain_failure([*dvc_command(), "push"], dvc_root, output)
+                    + "\nno tag was created; fix the remote or release with --no-push"
+                )
             pushed_to = remote
 
     day = today or _dt.date.today()
@@ -198,5 +252,3 @@ def release(dvc_root: Path, score: float, note: str = "", submission: str = "sub
     message = format_message(tag, record)
     git(git_root, "tag", "--annotate", "--cleanup=verbatim", "--file", "-", tag, stdin=message)
     return Release(tag, record, message, pushed_to)
-
-

@@ -13,8 +13,8 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 _DISK_PROBLEMS = ("No space left on device", "Read-only file system", "Permission denied", "Disk quota exceeded")
 
@@ -37,7 +37,7 @@ def dvc_command() -> list[str]:
 
 def explain_failure(args: list[str], cwd: Path, output: str) -> str:
     dvc_args = dvc_command()
-    shown = "dvc " + " ".join(args[len(dvc_args):]) if args[:len(dvc_args)] == dvc_args else " ".join(args)
+    shown = "dvc " + " ".join(args[len(dvc_args) :]) if args[: len(dvc_args)] == dvc_args else " ".join(args)
     message = f"`{shown}` failed in {cwd}"
     for problem in _DISK_PROBLEMS:
         if problem in output:
@@ -124,7 +124,14 @@ def describe_changes(changes: dict, limit: int = 10) -> str:
         for item in items if isinstance(items, list) else [items]:
             if isinstance(item, dict):
                 for kind, detail in item.items():
-                    parts.append(f"{kind}: {', '.join(f'{k} {v}' for k, v in detail.items()) if isinstance(detail, dict) else detail}")
+                    parts.append(
+                        f"{kind}: "
+                        + (
+                            ", ".join(f"{k} {v}" for k, v in detail.items())
+                            if isinstance(detail, dict)
+                            else str(detail)
+                        )
+                    )
             else:
                 parts.append(str(item))
         lines.append(f"  {stage}: {'; '.join(parts)}")

@@ -5,7 +5,8 @@ written when the base model is made; `load_encoder` reads it and returns the fam
 stages never branch on a model name. `M3Encoder` wraps `FlagEmbedding.BGEM3FlagModel` (CLS pooling,
 lexical and ColBERT heads); `E5Encoder` wraps `FlagEmbedding.FlagModel`, the encoder-only embedder
 (mean pooling, "query: "/"passage: " prefixes, no heads). A directory holding only `pointer.json`
-(a hub id) resolves to that id; without a spec it is BGE-M3, as before specs existed. Dense vectors are L2-normalised float32 and searched by inner product
+(a hub id) resolves to that id; without a spec it is BGE-M3, as before specs existed. Dense vectors are
+L2-normalised float32 and searched by inner product
 (= cosine). Lexical weights are BGE-M3's sparse output, `{token id (str): weight}`; the lexical
 score of a query and a document is Σ over shared tokens of q_w · d_w, computed for all documents
 at once as a sparse matrix product.
@@ -16,15 +17,16 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal, Mapping, Sequence
+from typing import Literal
 
 import numpy as np
 import scipy.sparse
 
-from ragtune.models.hub import resolve_model
 from ragtune.io import atomic_write
+from ragtune.models.hub import resolve_model
 
 IndexKind = Literal["flat", "ivf", "hnsw"]
 Quantize = Literal["none", "int8"]
@@ -50,8 +52,14 @@ class EncoderSpec:
 
 
 M3_SPEC = EncoderSpec()
-E5_SPEC = EncoderSpec(family="e5", pooling="mean", query_prefix="query: ", passage_prefix="passage: ",
-                      query_max_length=64, passage_max_length=256)
+E5_SPEC = EncoderSpec(
+    family="e5",
+    pooling="mean",
+    query_prefix="query: ",
+    passage_prefix="passage: ",
+    query_max_length=64,
+    passage_max_length=256,
+)
 
 
 def write_spec(model_dir: str | Path, spec: EncoderSpec) -> None:
@@ -72,17 +80,25 @@ def read_spec(model_dir: str | Path) -> EncoderSpec:
     return EncoderSpec(**values)
 
 
-def load_encoder(model_dir: str | Path, *, device: Devices = None, batch_size: int = 64,
-                 query_max_length: int | None = None, passage_max_length: int | None = None,
-                 quantize: Quantize = "none"):
+def load_encoder(
+    model_dir: str | Path,
+    *,
+    device: Devices = None,
+    batch_size: int = 64,
+    query_max_length: int | None = None,
+    passage_max_length: int | None = None,
+    quantize: Quantize = "none",
+):
     """The encoder for `model_dir` (a model directory, a pointer directory or a hub id), chosen by its spec.
 
     `device`: one device, or several (`index.devices`: FlagEmbedding's multi-process pool); None: the
     default device. Lengths default to the spec's. `quantize="int8"`: dynamic int8 quantisation of the
     Linear layers (CPU only; measured in benchmarks/encode_quantized.py)."""
     spec = read_spec(model_dir) if Path(model_dir).is_dir() else M3_SPEC
-    lengths = {"query_max_length": query_max_length or spec.query_max_length,
-               "passage_max_length": passage_max_length or spec.passage_max_length}
+    lengths = {
+        "query_max_length": query_max_length or spec.query_max_length,
+        "passage_max_length": passage_max_length or spec.passage_max_length,
+    }
     path = resolve_model(model_dir) if Path(model_dir).is_dir() else str(model_dir)
     if spec.family == "e5":
         return E5Encoder(path, spec=spec, device=device, batch_size=batch_size, quantize=quantize, **lengths)
@@ -95,14 +111,15 @@ def quantize_int8(model):
     import torch
     from torch.ao.quantization import per_channel_dynamic_qconfig
 
-    return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig},
-                                                  dtype=torch.qint8)
+    return torch.ao.quantization.quantize_dynamic(
+        model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8
+    )
 
 
 @dataclass(frozen=True)
 class Encoded:
-    dense: np.ndarray                 # (n, dim) float32, rows of unit length
-    lexical: list[dict[str, float]]   # token id -> weight, one mapping per text
+    dense: np.ndarray  # (n, dim) float32, rows of unit length
+    lexical: list[dict[str, float]]  # token id -> weight, one mapping per text
     colbert: list[np.ndarray] = field(default_factory=list)  # (tokens, dim) float16 per text, when asked for
 
 
@@ -141,9 +158,17 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
 class M3Encoder:
     """Dense vectors and lexical weights from a BGE-M3-layout model (hub name or local directory)."""
 
-    def __init__(self, model_path: str | Path, *, device: Devices = None, batch_size: int = 64,
-                 query_max_length: int = 64, passage_max_length: int = 512, use_fp16: bool | None = None,
-                 quantize: Quantize = "none"):
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        device: Devices = None,
+        batch_size: int = 64,
+        query_max_length: int = 64,
+        passage_max_length: int = 512,
+        use_fp16: bool | None = None,
+        quantize: Quantize = "none",
+    ):
         from FlagEmbedding import BGEM3FlagModel
 
         self.devices = encoding_devices(device)
@@ -152,17 +177,24 @@ class M3Encoder:
         self.batch_size = batch_size
         self.max_length = {"query": query_max_length, "passage": passage_max_length}
         # Several devices: FlagEmbedding starts its process pool at the first encode (see _run).
-        self.model = BGEM3FlagModel(str(model_path), use_fp16=fp16, devices=self.devices, batch_size=batch_size,
-                                    query_max_length=query_max_length, passage_max_length=passage_max_length,
-                                    normalize_embeddings=True)
+        self.model = BGEM3FlagModel(
+            str(model_path),
+            use_fp16=fp16,
+            devices=self.devices,
+            batch_size=batch_size,
+            query_max_length=query_max_length,
+            passage_max_length=passage_max_length,
+            normalize_embeddings=True,
+        )
         if quantize == "int8":
             _require_cpu(self.devices)
             self.model.model.model = quantize_int8(self.model.model.model)
         elif quantize != "none":
             raise ValueError(f"index.quantize must be int8 or none, got {quantize!r}")
 
-    def encode(self, texts: Sequence[str], kind: Literal["query", "passage"], lexical: bool = True,
-               colbert: bool = False) -> Encoded:
+    def encode(
+        self, texts: Sequence[str], kind: Literal["query", "passage"], lexical: bool = True, colbert: bool = False
+    ) -> Encoded:
         """Encode texts as queries or passages (they differ only in their maximum length).
 
         `lexical=False` skips the lexical weights (empty list): dense search alone doesn't need them.
@@ -175,11 +207,25 @@ class M3Encoder:
         if not texts:
             return Encoded(np.zeros((0, self.dimension), dtype=np.float32), [])
         # FlagEmbedding shows its own tqdm bar ("Inference Embeddings").
-        output = _run(self.model, self.devices, texts, batch_size=self.batch_size, max_length=self.max_length[kind],
-                      return_dense=True, return_sparse=lexical, return_colbert_vecs=colbert)
+        output = _run(
+            self.model,
+            self.devices,
+            texts,
+            batch_size=self.batch_size,
+            max_length=self.max_length[kind],
+            return_dense=True,
+            return_sparse=lexical,
+            return_colbert_vecs=colbert,
+        )
         dense = l2_normalise(np.asarray(output["dense_vecs"], dtype=np.float32).reshape(len(texts), -1))
-        weights = [{token: float(weight) for token, weight in sorted(row.items(), key=lambda kv: int(kv[0]))}
-                   for row in output["lexical_weights"]] if lexical else []
+        weights = (
+            [
+                {token: float(weight) for token, weight in sorted(row.items(), key=lambda kv: int(kv[0]))}
+                for row in output["lexical_weights"]
+            ]
+            if lexical
+            else []
+        )
         vectors = [np.asarray(v, dtype=np.float16) for v in output["colbert_vecs"]] if colbert else []
         return Encoded(dense, weights, vectors)
 
@@ -208,9 +254,18 @@ def _run(model, devices: list[str], texts: list[str], **options):
 class E5Encoder:
     """Dense vectors from an E5-layout model (BERT, mean pooling, prefixes) through FlagEmbedding's `FlagModel`."""
 
-    def __init__(self, model_path: str | Path, *, spec: EncoderSpec = E5_SPEC, device: Devices = None,
-                 batch_size: int = 64, query_max_length: int | None = None, passage_max_length: int | None = None,
-                 use_fp16: bool | None = None, quantize: Quantize = "none"):
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        spec: EncoderSpec = E5_SPEC,
+        device: Devices = None,
+        batch_size: int = 64,
+        query_max_length: int | None = None,
+        passage_max_length: int | None = None,
+        use_fp16: bool | None = None,
+        quantize: Quantize = "none",
+    ):
         from FlagEmbedding import FlagModel
 
         self.devices = encoding_devices(device)
@@ -218,27 +273,37 @@ class E5Encoder:
         fp16 = self.device.startswith("cuda") if use_fp16 is None else use_fp16
         self.batch_size = batch_size
         self.prefix = {"query": spec.query_prefix, "passage": spec.passage_prefix}
-        self.max_length = {"query": query_max_length or spec.query_max_length,
-                           "passage": passage_max_length or spec.passage_max_length}
+        self.max_length = {
+            "query": query_max_length or spec.query_max_length,
+            "passage": passage_max_length or spec.passage_max_length,
+        }
         # Prefixes are added here, not by FlagModel's instructions: encode_single_device applies none.
-        self.model = FlagModel(str(model_path), use_fp16=fp16, devices=self.devices, batch_size=batch_size,
-                               pooling_method=spec.pooling, normalize_embeddings=True,
-                               query_max_length=self.max_length["query"],
-                               passage_max_length=self.max_length["passage"])
+        self.model = FlagModel(
+            str(model_path),
+            use_fp16=fp16,
+            devices=self.devices,
+            batch_size=batch_size,
+            pooling_method=spec.pooling,
+            normalize_embeddings=True,
+            query_max_length=self.max_length["query"],
+            passage_max_length=self.max_length["passage"],
+        )
         if quantize == "int8":
             _require_cpu(self.devices)
             self.model.model = quantize_int8(self.model.model)
         elif quantize != "none":
             raise ValueError(f"index.quantize must be int8 or none, got {quantize!r}")
 
-    def encode(self, texts: Sequence[str], kind: Literal["query", "passage"], lexical: bool = False,
-               colbert: bool = False) -> Encoded:
+    def encode(
+        self, texts: Sequence[str], kind: Literal["query", "passage"], lexical: bool = False, colbert: bool = False
+    ) -> Encoded:
         """Encode texts as queries or passages (prefix and maximum length differ); dense vectors only."""
         if kind not in self.max_length:
             raise ValueError(f"kind must be 'query' or 'passage', got {kind!r}")
         if lexical:
-            raise ValueError("an E5 model has no lexical weights: set index.m3_sparse=false "
-                             "(and retrieval.m3_sparse_weight=0)")
+            raise ValueError(
+                "an E5 model has no lexical weights: set index.m3_sparse=false (and retrieval.m3_sparse_weight=0)"
+            )
         if colbert:
             raise ValueError("an E5 model has no ColBERT vectors: set retrieval.colbert=false")
         texts = [self.prefix[kind] + text for text in texts]
@@ -258,13 +323,16 @@ class E5Encoder:
 
 # --- FAISS -------------------------------------------------------------------------------------
 
+
 def _faiss():
     """The faiss module; without it, an ImportError naming the extra that installs it (an optional dependency)."""
     try:
         import faiss
     except ImportError as error:
-        raise ImportError('FAISS is not installed: `make setup` installs it, or pip install -e ".[cpu]" '
-                          '(".[gpu]" for faiss-gpu on a CUDA machine, instead of ".[cpu]")') from error
+        raise ImportError(
+            'FAISS is not installed: `make setup` installs it, or pip install -e ".[cpu]" '
+            '(".[gpu]" for faiss-gpu on a CUDA machine, instead of ".[cpu]")'
+        ) from error
     return faiss
 
 
@@ -274,8 +342,17 @@ def gpu_available() -> bool:
     return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
 
 
-def build_faiss(vectors: np.ndarray, kind: IndexKind = "flat", *, nlist: int = 256, m: int = 32,
-                ef_construction: int = 200, ef_search: int = 128, use_gpu: bool = False, seed: int = 1234):
+def build_faiss(
+    vectors: np.ndarray,
+    kind: IndexKind = "flat",
+    *,
+    nlist: int = 256,
+    m: int = 32,
+    ef_construction: int = 200,
+    ef_search: int = 128,
+    use_gpu: bool = False,
+    seed: int = 1234,
+):
     """An inner-product FAISS index over `vectors` (flat exact, IVF-flat, or HNSW-flat).
 
     On a machine with faiss-gpu and a GPU, `use_gpu` moves flat and IVF indexes to GPU 0 (faiss has
@@ -337,6 +414,7 @@ def search(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 # --- lexical (BGE-M3 sparse) scores -------------------------------------------------------------
 
+
 def lexical_matrix(weights: Sequence[Mapping[str, float]], vocab_size: int) -> scipy.sparse.csr_matrix:
     """(n_texts, vocab_size) CSR matrix of lexical weights; built once for the corpus."""
     indptr, indices, data = [0], [], []
@@ -353,8 +431,9 @@ def lexical_matrix(weights: Sequence[Mapping[str, float]], vocab_size: int) -> s
     )
 
 
-def lexical_scores(query_weights: Mapping[str, float] | Sequence[Mapping[str, float]],
-                   doc_matrix: scipy.sparse.csr_matrix) -> np.ndarray:
+def lexical_scores(
+    query_weights: Mapping[str, float] | Sequence[Mapping[str, float]], doc_matrix: scipy.sparse.csr_matrix
+) -> np.ndarray:
     """BGE-M3 lexical score of one query (→ (n_docs,)) or several (→ (n_queries, n_docs)) against every document."""
     single = isinstance(query_weights, Mapping)
     queries = lexical_matrix([query_weights] if single else query_weights, doc_matrix.shape[1])
@@ -373,8 +452,13 @@ def save_lexical_matrix(matrix: scipy.sparse.csr_matrix, path: str | Path) -> No
     """An .npz archive with fixed timestamps (numpy's own stamps the current time, so bytes vary)."""
     matrix = matrix.tocsr()
     matrix.sort_indices()
-    arrays = {"data": matrix.data, "indices": matrix.indices, "indptr": matrix.indptr,
-              "shape": np.asarray(matrix.shape, np.int64), "format": np.asarray(b"csr")}
+    arrays = {
+        "data": matrix.data,
+        "indices": matrix.indices,
+        "indptr": matrix.indptr,
+        "shape": np.asarray(matrix.shape, np.int64),
+        "format": np.asarray(b"csr"),
+    }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
         for name, array in arrays.items():

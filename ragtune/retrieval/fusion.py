@@ -2,14 +2,15 @@
 
 Runs are `RankedRun`s over one docid table with the same questions in the same rows. Scores of
 different retrievers live on different scales, so weighted fusion normalises each question's
-scores first (min-max by default, as ranx does; `zmuv`: z-scores, the pipeline's choice); a document missing from a run gets 0 from it.
+scores first (min-max by default, as ranx does; `zmuv`: z-scores, the pipeline's choice); a document missing
+from a run gets 0 from it.
 Everything is vectorised over all questions at once; results are cross-checked against
 ranx.fusion in the tests.
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -42,8 +43,16 @@ def normalise(run: RankedRun, method: str = "min-max") -> np.ndarray:
     return np.where(valid, normalised, 0.0)
 
 
-def accumulate(rows: np.ndarray, ids: np.ndarray, values: np.ndarray, qids: Sequence[str], docids: Sequence[str],
-               depth: int, ties: np.ndarray | None = None, chunk: int = 1024) -> RankedRun:
+def accumulate(
+    rows: np.ndarray,
+    ids: np.ndarray,
+    values: np.ndarray,
+    qids: Sequence[str],
+    docids: Sequence[str],
+    depth: int,
+    ties: np.ndarray | None = None,
+    chunk: int = 1024,
+) -> RankedRun:
     """Sum `values` per (row, doc) and rank each row: the core of every fusion.
 
     `rows`, `ids`, `values` are flat and aligned: contribution `values[i]` of document `ids[i]`
@@ -66,8 +75,8 @@ def accumulate(rows: np.ndarray, ids: np.ndarray, values: np.ndarray, qids: Sequ
         total = np.bincount(flat, weights=values[lo:hi], minlength=block * n_docs).reshape(block, n_docs)
         present = np.bincount(flat, minlength=block * n_docs).reshape(block, n_docs) > 0
         block_ids, block_scores = _best(np.where(present, total, -np.inf), present, depth)
-        fused.ids[start:start + block] = np.where(block_ids >= 0, by_tie[np.maximum(block_ids, 0)], -1)
-        fused.scores[start:start + block] = block_scores
+        fused.ids[start : start + block] = np.where(block_ids >= 0, by_tie[np.maximum(block_ids, 0)], -1)
+        fused.scores[start : start + block] = block_scores
     return fused
 
 
@@ -107,8 +116,9 @@ def _aligned(runs: Mapping[str, RankedRun]) -> RankedRun:
     return first
 
 
-def weighted_sum(runs: Mapping[str, RankedRun], weights: Mapping[str, float], norm: str = "min-max",
-                 depth: int | None = None) -> RankedRun:
+def weighted_sum(
+    runs: Mapping[str, RankedRun], weights: Mapping[str, float], norm: str = "min-max", depth: int | None = None
+) -> RankedRun:
     """Σ weight · normalised score per document; each question keeps its `depth` best (default: all)."""
     first = _aligned(runs)
     parts = [(run, weights.get(name, 0.0)) for name, run in runs.items() if weights.get(name, 0.0) != 0]
@@ -121,11 +131,14 @@ def weighted_sum(runs: Mapping[str, RankedRun], weights: Mapping[str, float], no
         ids.append(run.ids[valid])
         values.append(weight * normalise(run, norm)[valid])
     depth = sum(run.depth for run, _ in parts) if depth is None else depth
-    return accumulate(np.concatenate(rows), np.concatenate(ids), np.concatenate(values),
-                      first.qids, first.docids, depth)
+    return accumulate(
+        np.concatenate(rows), np.concatenate(ids), np.concatenate(values), first.qids, first.docids, depth
+    )
 
 
-def hybrid(sparse: RankedRun, dense: RankedRun, alpha: float, norm: str = "min-max", depth: int | None = None) -> RankedRun:
+def hybrid(
+    sparse: RankedRun, dense: RankedRun, alpha: float, norm: str = "min-max", depth: int | None = None
+) -> RankedRun:
     """alpha weighs the dense run, 1 - alpha the sparse one."""
     return weighted_sum({"sparse": sparse, "dense": dense}, {"sparse": 1.0 - alpha, "dense": alpha}, norm, depth)
 
@@ -136,8 +149,9 @@ def _rrf_parts(run: RankedRun, k: int, weight: float) -> tuple[np.ndarray, np.nd
     return rows, run.ids[valid], weight / (k + columns + 1.0)
 
 
-def reciprocal_rank_fusion(runs: Mapping[str, RankedRun], k: int = 60, weights: Mapping[str, float] | None = None,
-                           depth: int | None = None) -> RankedRun:
+def reciprocal_rank_fusion(
+    runs: Mapping[str, RankedRun], k: int = 60, weights: Mapping[str, float] | None = None, depth: int | None = None
+) -> RankedRun:
     """Σ weight / (k + rank) per document, ranks from 1 in each run's order."""
     first = _aligned(runs)
     parts = [_rrf_parts(run, k, 1.0 if weights is None else weights.get(name, 0.0)) for name, run in runs.items()]
@@ -145,9 +159,11 @@ def reciprocal_rank_fusion(runs: Mapping[str, RankedRun], k: int = 60, weights: 
     return accumulate(*(np.concatenate(column) for column in zip(*parts)), first.qids, first.docids, depth)
 
 
-def fuse_variants(run: RankedRun, owners: np.ndarray, qids: Sequence[str], k: int = 60,
-                  depth: int | None = None) -> RankedRun:
+def fuse_variants(
+    run: RankedRun, owners: np.ndarray, qids: Sequence[str], k: int = 60, depth: int | None = None
+) -> RankedRun:
     """RRF of several rows into one: row i of `run` (a query variant) counts for question `owners[i]`."""
     rows, ids, values = _rrf_parts(run, k, 1.0)
-    return accumulate(np.asarray(owners, np.int64)[rows], ids, values, qids, run.docids,
-                      run.depth if depth is None else depth)
+    return accumulate(
+        np.asarray(owners, np.int64)[rows], ids, values, qids, run.docids, run.depth if depth is None else depth
+    )

@@ -10,15 +10,15 @@ ids = positions in the shared docid table (-1 pads), in any order (rows are rank
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Collection, Mapping, Sequence
 
 import numpy as np
 
 from ragtune.retrieval import dense
 from ragtune.retrieval.fusion import fuse_variants, hybrid, reciprocal_rank_fusion, weighted_sum
-from ragtune.runs import RankedRun, tie_ranks
 from ragtune.retrieval.sparse.base import Hits, ordered
+from ragtune.runs import RankedRun, tie_ranks
 
 Searcher = Callable[[Sequence[str], int], tuple[np.ndarray, np.ndarray]]
 Rescorer = Callable[[str, list[str]], list[tuple[str, float]]]  # (query, docids) -> [(docid, score)]
@@ -39,12 +39,12 @@ class BatchRescorer:
 
 @dataclass(frozen=True)
 class RetrievalSettings:
-    candidates: int = 200     # per retriever, before fusion; also the depth of the fused runs
-    fusion: str = "hybrid"    # hybrid: alpha-weighted normalised scores; rrf: reciprocal rank fusion
-    alpha: float = 0.5        # weight of the dense run in hybrid fusion
+    candidates: int = 200  # per retriever, before fusion; also the depth of the fused runs
+    fusion: str = "hybrid"  # hybrid: alpha-weighted normalised scores; rrf: reciprocal rank fusion
+    alpha: float = 0.5  # weight of the dense run in hybrid fusion
     rrf_k: int = 60
     norm: str = "min-max"
-    rerank_top: int = 0       # cross-encoder rescoring of the fused top-N (0: off)
+    rerank_top: int = 0  # cross-encoder rescoring of the fused top-N (0: off)
 
 
 class DenseSearcher:
@@ -71,12 +71,12 @@ class LexicalWeightSearcher:
         k = min(k, self.doc_matrix.shape[0])
         ids, scores = np.full((len(texts), k), -1, np.int64), np.zeros((len(texts), k), np.float32)
         for start in range(0, len(texts), self.chunk):
-            block = dense.lexical_scores(weights[start:start + self.chunk], self.doc_matrix)
+            block = dense.lexical_scores(weights[start : start + self.chunk], self.doc_matrix)
             top = np.argpartition(-block, k - 1, axis=1)[:, :k] if k < block.shape[1] else np.argsort(-block, axis=1)
             top_scores = np.take_along_axis(block, top, axis=1)
             matched = top_scores > 0  # no shared token: not a candidate
-            ids[start:start + len(block)] = np.where(matched, top, -1)
-            scores[start:start + len(block)] = np.where(matched, top_scores, 0)
+            ids[start : start + len(block)] = np.where(matched, top, -1)
+            scores[start : start + len(block)] = np.where(matched, top_scores, 0)
         return ids, scores
 
 
@@ -90,8 +90,12 @@ class ColbertRescorer:
     def __init__(self, encoder, passages: Mapping[str, str]):
         self.encoder = encoder
         docids = list(passages)
-        self.passages = dict(zip(docids, encoder.encode([passages[d] for d in docids], kind="passage",
-                                                        lexical=False, colbert=True).colbert))
+        self.passages = dict(
+            zip(
+                docids,
+                encoder.encode([passages[d] for d in docids], kind="passage", lexical=False, colbert=True).colbert,
+            )
+        )
 
     def for_queries(self, queries: Sequence[str]) -> Rescorer:
         """A rescorer for these query texts, encoded in one batch."""
@@ -110,11 +114,19 @@ def hits_searcher(search: Callable[[Sequence[str], int], list[Hits]], docids: Se
             for col, (docid, score) in enumerate(hits[:k]):
                 ids[row, col], scores[row, col] = position[docid], score
         return ids, scores
+
     return searcher
 
 
-def _search_variants(search: Searcher, variants: Mapping[str, Sequence[str]], qids: Sequence[str],
-                     docids: Sequence[str], ties: np.ndarray, k: int, rrf_k: int) -> RankedRun:
+def _search_variants(
+    search: Searcher,
+    variants: Mapping[str, Sequence[str]],
+    qids: Sequence[str],
+    docids: Sequence[str],
+    ties: np.ndarray,
+    k: int,
+    rrf_k: int,
+) -> RankedRun:
     """Search every variant of every question at once; several variants of a question are fused by RRF."""
     row_of = {qid: row for row, qid in enumerate(qids)}
     owners = np.asarray([row_of[qid] for qid, texts in variants.items() for _ in texts], np.int64)
@@ -125,17 +137,23 @@ def _search_variants(search: Searcher, variants: Mapping[str, Sequence[str]], qi
     ids, scores = search(texts, k)
     found = RankedRun.ranked([str(i) for i in range(len(texts))], docids, ids[:, :k], scores[:, :k], ties)
     if len(np.unique(owners)) == len(owners):  # one variant per question
-        run.ids[owners, :found.depth], run.scores[owners, :found.depth] = found.ids, found.scores
+        run.ids[owners, : found.depth], run.scores[owners, : found.depth] = found.ids, found.scores
         return run
     return fuse_variants(found, owners, qids, k=rrf_k, depth=k)
 
 
-def retrieve(variants: Mapping[str, Sequence[str]], qids: Sequence[str], docids: Sequence[str],
-             sparse: Mapping[str, Searcher], dense: Mapping[str, Searcher], settings: RetrievalSettings,
-             rerankers: Mapping[str, Rescorer] | None = None,
-             sparse_weights: Mapping[str, float] | None = None,
-             rerank_qids: Collection[str] | None = None,
-             reported_rescorers: Mapping[str, Rescorer] | None = None) -> dict[str, RankedRun]:
+def retrieve(
+    variants: Mapping[str, Sequence[str]],
+    qids: Sequence[str],
+    docids: Sequence[str],
+    sparse: Mapping[str, Searcher],
+    dense: Mapping[str, Searcher],
+    settings: RetrievalSettings,
+    rerankers: Mapping[str, Rescorer] | None = None,
+    sparse_weights: Mapping[str, float] | None = None,
+    rerank_qids: Collection[str] | None = None,
+    reported_rescorers: Mapping[str, Rescorer] | None = None,
+) -> dict[str, RankedRun]:
     """Runs for each retriever and the final ranking under the name `hybrid`.
 
     `variants`: qid → query texts (the standalone question first; multi-query or HyDE texts after);
@@ -154,8 +172,10 @@ def retrieve(variants: Mapping[str, Sequence[str]], qids: Sequence[str], docids:
     """
     ties = tie_ranks(docids)
     depth = settings.candidates
-    runs = {name: _search_variants(search, variants, qids, docids, ties, depth, settings.rrf_k)
-            for name, search in {**sparse, **dense}.items()}
+    runs = {
+        name: _search_variants(search, variants, qids, docids, ties, depth, settings.rrf_k)
+        for name, search in {**sparse, **dense}.items()
+    }
     if sparse_weights and len(sparse) > 1:
         runs["lexical"] = weighted_sum({name: runs[name] for name in sparse}, sparse_weights, settings.norm, depth)
         lexical = runs["lexical"]
@@ -175,11 +195,17 @@ def retrieve(variants: Mapping[str, Sequence[str]], qids: Sequence[str], docids:
         runs["fused"] = fused
         rows = [row for row, qid in enumerate(qids) if qid in variants and (rerank_qids is None or qid in rerank_qids)]
         for name, rescore in rescorers.items():
-            many = rescore.many if isinstance(rescore, BatchRescorer) else (
-                lambda queries, heads, r=rescore: [r(query, head) for query, head in zip(queries, heads)])
+            many = (
+                rescore.many
+                if isinstance(rescore, BatchRescorer)
+                else (lambda queries, heads, r=rescore: [r(query, head) for query, head in zip(queries, heads)])
+            )
             runs[name] = rerank_heads_many(
-                runs["fused"], lambda rows_, heads, m=many: m([variants[qids[row]][0] for row in rows_], heads),
-                settings.rerank_top, rows)
+                runs["fused"],
+                lambda rows_, heads, m=many: m([variants[qids[row]][0] for row in rows_], heads),
+                settings.rerank_top,
+                rows,
+            )
             if name in (rerankers or {}):
                 fused = runs[name]
     runs["hybrid"] = fused
@@ -188,12 +214,17 @@ def retrieve(variants: Mapping[str, Sequence[str]], qids: Sequence[str], docids:
 
 def rerank_heads(run: RankedRun, rescore: Callable[[int, list[str]], list[tuple[str, float]]], n: int) -> RankedRun:
     """Reorder each question's best n documents by `rescore(row, docids)`; the rest keep their order below."""
-    return rerank_heads_many(run, lambda rows, heads: [rescore(row, head) for row, head in zip(rows, heads)], n,
-                             range(len(run.qids)))
+    return rerank_heads_many(
+        run, lambda rows, heads: [rescore(row, head) for row, head in zip(rows, heads)], n, range(len(run.qids))
+    )
 
 
-def rerank_heads_many(run: RankedRun, rescore: Callable[[list[int], list[list[str]]], list[list[tuple[str, float]]]],
-                      n: int, rows: Sequence[int]) -> RankedRun:
+def rerank_heads_many(
+    run: RankedRun,
+    rescore: Callable[[list[int], list[list[str]]], list[list[tuple[str, float]]]],
+    n: int,
+    rows: Sequence[int],
+) -> RankedRun:
     """Reorder the best n documents of the questions in `rows` by one `rescore(rows, heads)` call; the rest
     of each ranking, and the questions not in `rows`, keep the fused order.
 
@@ -204,7 +235,7 @@ def rerank_heads_many(run: RankedRun, rescore: Callable[[list[int], list[list[st
     heads = {row: run.ranking(row, n) for row in rows}
     scored = [row for row in rows if heads[row]]
     for row, ranked in zip(scored, rescore(scored, [heads[row] for row in scored]) if scored else []):
-        result.ids[row, :len(heads[row])] = [position[d] for d, _ in ordered(ranked)]
+        result.ids[row, : len(heads[row])] = [position[d] for d, _ in ordered(ranked)]
     for row in range(len(run.qids)):
         filled = int((result.ids[row] >= 0).sum())
         result.scores[row, :filled] = np.arange(filled, 0, -1)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
-from ragtune.retrieval.dense import default_device
 from ragtune.ranking import best_first
+from ragtune.retrieval.dense import default_device
 
 # Pairs per FlagReranker call. Each call tokenises, sorts by length and probes the batch size against
 # memory once, so one call per question (19k validation questions × 50 pairs) pays that probe 19k
@@ -23,8 +23,15 @@ def rank_by_score(docids: Sequence[str], scores: Sequence[float]) -> list[tuple[
 class CrossEncoderReranker:
     """Scores (query, passage) pairs jointly; higher is more relevant (raw logits, not normalised)."""
 
-    def __init__(self, model_path: str | Path, *, device: str | None = None, batch_size: int = 32,
-                 max_length: int = 512, use_fp16: bool | None = None):
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        device: str | None = None,
+        batch_size: int = 32,
+        max_length: int = 512,
+        use_fp16: bool | None = None,
+    ):
         from FlagEmbedding import FlagReranker
 
         self.device = device or default_device()
@@ -32,15 +39,19 @@ class CrossEncoderReranker:
         self.batch_size = batch_size
         self.max_length = max_length
         # One device only: a list would make FlagEmbedding start a process pool.
-        self.model = FlagReranker(str(model_path), use_fp16=fp16, devices=self.device, batch_size=batch_size,
-                                  max_length=max_length)
+        self.model = FlagReranker(
+            str(model_path), use_fp16=fp16, devices=self.device, batch_size=batch_size, max_length=max_length
+        )
 
     def _scores(self, pairs: list[tuple[str, str]], pairs_per_call: int = PAIRS_PER_CALL) -> list[float]:
         scores: list[float] = []
         for start in range(0, len(pairs), pairs_per_call):
-            chunk = self.model.compute_score_single_gpu(pairs[start:start + pairs_per_call],
-                                                        batch_size=self.batch_size, max_length=self.max_length,
-                                                        device=self.device)
+            chunk = self.model.compute_score_single_gpu(
+                pairs[start : start + pairs_per_call],
+                batch_size=self.batch_size,
+                max_length=self.max_length,
+                device=self.device,
+            )
             scores += [float(score) for score in (chunk if isinstance(chunk, list) else [chunk])]
         return scores
 
@@ -49,8 +60,12 @@ class CrossEncoderReranker:
         scores = self._scores([(query, passage) for _, passage in candidates])
         return rank_by_score([docid for docid, _ in candidates], scores)
 
-    def rerank_lists(self, queries: Sequence[str], candidates: Sequence[Sequence[tuple[str, str]]],
-                     pairs_per_call: int = PAIRS_PER_CALL) -> list[list[tuple[str, float]]]:
+    def rerank_lists(
+        self,
+        queries: Sequence[str],
+        candidates: Sequence[Sequence[tuple[str, str]]],
+        pairs_per_call: int = PAIRS_PER_CALL,
+    ) -> list[list[tuple[str, float]]]:
         """Rerank many queries' candidates together: every (query, passage) pair is scored in calls of
         `pairs_per_call` pairs (not one call per query), then regrouped; one ranking per query, in order."""
         if len(queries) != len(candidates):
@@ -59,12 +74,13 @@ class CrossEncoderReranker:
         scores = self._scores(pairs, pairs_per_call)
         ranked, offset = [], 0
         for group in candidates:
-            ranked.append(rank_by_score([docid for docid, _ in group], scores[offset:offset + len(group)]))
+            ranked.append(rank_by_score([docid for docid, _ in group], scores[offset : offset + len(group)]))
             offset += len(group)
         return ranked
 
-    def rerank_many(self, queries: Mapping[str, str], candidates: Mapping[str, Sequence[tuple[str, str]]]
-                    ) -> dict[str, list[tuple[str, float]]]:
+    def rerank_many(
+        self, queries: Mapping[str, str], candidates: Mapping[str, Sequence[tuple[str, str]]]
+    ) -> dict[str, list[tuple[str, float]]]:
         """Rerank every query's candidates in one batched pass: {query id: [(docid, score), ...]}."""
         keys = sorted(queries)
         missing = [key for key in keys if key not in candidates]

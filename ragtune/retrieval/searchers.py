@@ -9,16 +9,22 @@ fusion loads no model and searches nothing again.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Callable
 
-from ragtune.retrieval import dense
-from ragtune.io import DataError, read_json
 from ragtune.cache.searches import fingerprint
 from ragtune.config.schema import ParamsError
-from ragtune.retrieval.pipeline import (BatchRescorer, ColbertRescorer, DenseSearcher, LexicalWeightSearcher, Searcher,
-                               hits_searcher)
+from ragtune.io import DataError, read_json
+from ragtune.retrieval import dense
+from ragtune.retrieval.pipeline import (
+    BatchRescorer,
+    ColbertRescorer,
+    DenseSearcher,
+    LexicalWeightSearcher,
+    Searcher,
+    hits_searcher,
+)
 from ragtune.retrieval.sparse import load_retriever
 
 LIBRARIES = ("bm25s", "kiwipiepy", "faiss-cpu", "torch", "transformers", "FlagEmbedding", "numpy")
@@ -50,26 +56,37 @@ class Searchers:
             searchers["bm25_char"] = self._bm25("indexes/sparse_char")
             weights["bm25_char"] = self.config["char_weight"]
         if self.p["index"]["m3_sparse"]:
-            searchers["m3_sparse"] = (self._encoder_key("dense", DENSE_MODELS["dense"]),
-                                      functools.cache(self.learned_sparse_searcher))
+            searchers["m3_sparse"] = (
+                self._encoder_key("dense", DENSE_MODELS["dense"]),
+                functools.cache(self.learned_sparse_searcher),
+            )
             weights["m3_sparse"] = self.config["m3_sparse_weight"]
             weights["bm25"] -= self.config["m3_sparse_weight"]
         return searchers, weights
 
     def dense(self) -> dict[str, Lazy]:
         """name → (key, factory): the fine-tuned embedder first (it takes part in fusion), then the base model."""
-        return {name: (self._encoder_key(name, model_dir), functools.cache(functools.partial(self.dense_searcher, name)))
-                for name, model_dir in DENSE_MODELS.items()}
+        return {
+            name: (self._encoder_key(name, model_dir), functools.cache(functools.partial(self.dense_searcher, name)))
+            for name, model_dir in DENSE_MODELS.items()
+        }
 
     def _bm25(self, index: str) -> Lazy:
         backend = self.config["bm25_search"]  # results do not depend on it; kept in the key all the same
-        return (fingerprint(self.code, self.root / index, backend),
-                functools.cache(lambda: self.lexical_searcher(self.root / index)))
+        return (
+            fingerprint(self.code, self.root / index, backend),
+            functools.cache(lambda: self.lexical_searcher(self.root / index)),
+        )
 
     def _encoder_key(self, index: str, model_dir: str) -> str:
-        return fingerprint(self.code, self.root / "indexes" / index, self.root / model_dir,
-                           self.p["model"]["query_max_len"], self.config["query_batch_size"],
-                           dense.devices_key(self.p["index"]["devices"]))
+        return fingerprint(
+            self.code,
+            self.root / "indexes" / index,
+            self.root / model_dir,
+            self.p["model"]["query_max_len"],
+            self.config["query_batch_size"],
+            dense.devices_key(self.p["index"]["devices"]),
+        )
 
     def lexical_searcher(self, directory: Path) -> Searcher:
         """Array search over the corpus table (bm25s: native; other backends: adapted from their hits)."""
@@ -84,24 +101,30 @@ class Searchers:
         """The embedder of indexes/<name>'s model, after checking that the index lists the corpus in order."""
         if read_json(self.root / "indexes" / name / "docids.json") != self.docids:
             raise DataError(f"indexes/{name}", "the index lists other documents than data/prepared (rerun index)")
-        return dense.load_encoder(self.root / DENSE_MODELS[name], device=self.p["index"]["devices"],
-                                  batch_size=self.config["query_batch_size"],
-                                  query_max_length=self.p["model"]["query_max_len"],
-                                  passage_max_length=self.p["model"]["passage_max_len"])
+        return dense.load_encoder(
+            self.root / DENSE_MODELS[name],
+            device=self.p["index"]["devices"],
+            batch_size=self.config["query_batch_size"],
+            query_max_length=self.p["model"]["query_max_len"],
+            passage_max_length=self.p["model"]["passage_max_len"],
+        )
 
     def dense_searcher(self, name: str) -> DenseSearcher:
         return DenseSearcher(self.embedder(name), dense.load_faiss(self.root / "indexes" / name / "faiss.index"))
 
     def learned_sparse_searcher(self) -> LexicalWeightSearcher:
-        return LexicalWeightSearcher(self.embedder("dense"),
-                                     dense.load_lexical_matrix(self.root / "indexes/dense/lexical.npz"))
+        return LexicalWeightSearcher(
+            self.embedder("dense"), dense.load_lexical_matrix(self.root / "indexes/dense/lexical.npz")
+        )
 
     def colbert(self, documents: list[dict]) -> ColbertRescorer | None:
         """BGE-M3's multi-vector rescorer of the fused top rerank_top (retrieval.colbert), or None when off."""
         if not self.config["colbert"]:
             return None
         if self.config["rerank_top"] <= 0:
-            raise ParamsError("params.yaml", "retrieval.colbert", "needs retrieval.rerank_top > 0 (how many to rescore)")
+            raise ParamsError(
+                "params.yaml", "retrieval.colbert", "needs retrieval.rerank_top > 0 (how many to rescore)"
+            )
         return ColbertRescorer(self.embedder("dense"), {d["docid"]: d["content"] for d in documents})
 
 
@@ -112,12 +135,16 @@ def cross_encoders(config: dict, documents: list[dict], locate: Callable[[str], 
     if config["name"] == "none":
         return {}
     from ragtune.retrieval.rerank import CrossEncoderReranker
+
     texts = {d["docid"]: d["content"] for d in documents}
     names = {"rerank_base": "models/reranker_base"} if config["finetune"] else {}
     rescorers = {}
     for name, directory in {**names, "rerank": "models/reranker"}.items():
-        model = CrossEncoderReranker(locate(directory), batch_size=config["batch_size"], max_length=config["max_length"])
+        model = CrossEncoderReranker(
+            locate(directory), batch_size=config["batch_size"], max_length=config["max_length"]
+        )
         # every question's pairs scored together (FlagReranker probes memory on each call)
-        rescorers[name] = BatchRescorer(lambda queries, heads, m=model: m.rerank_lists(
-            queries, [[(d, texts[d]) for d in head] for head in heads]))
+        rescorers[name] = BatchRescorer(
+            lambda queries, heads, m=model: m.rerank_lists(queries, [[(d, texts[d]) for d in head] for head in heads])
+        )
     return rescorers

@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ragtune.io import iter_jsonl, require
 from ragtune.seeding import keyed_fraction, keyed_rng
@@ -27,10 +27,19 @@ from ragtune.text.analysis import QUESTION_SCAFFOLDING
 NOUN_TAGS = ("NNG", "NNP", "SL")
 
 # {a}, {b}: key phrases; {a_i}: {a} + the topic particle that fits its last syllable, etc.
-SINGLE_TEMPLATES = ("{a_i} 무엇인가요?", "{a}에 대해 설명해줘.", "{a}의 특징은 무엇인가?", "{a_i} 왜 중요한가요?",
-                    "{a}에 대해 알려줘.")
-PAIR_TEMPLATES = ("{a_wa} {b}의 관계는 무엇인가요?", "{a_i} {b}에 어떤 영향을 미치나요?",
-                  "{a}에서 {b}의 역할은 무엇인가?", "{a_wa} {b}에 대해 설명해줘.")
+SINGLE_TEMPLATES = (
+    "{a_i} 무엇인가요?",
+    "{a}에 대해 설명해줘.",
+    "{a}의 특징은 무엇인가?",
+    "{a_i} 왜 중요한가요?",
+    "{a}에 대해 알려줘.",
+)
+PAIR_TEMPLATES = (
+    "{a_wa} {b}의 관계는 무엇인가요?",
+    "{a_i} {b}에 어떤 영향을 미치나요?",
+    "{a}에서 {b}의 역할은 무엇인가?",
+    "{a_wa} {b}에 대해 설명해줘.",
+)
 
 
 def has_final_consonant(word: str) -> bool:
@@ -42,8 +51,12 @@ def has_final_consonant(word: str) -> bool:
 
 
 def _fill(template: str, a: str, b: str = "") -> str:
-    return template.format(a=a, b=b, a_i=a + ("은" if has_final_consonant(a) else "는"),
-                           a_wa=a + ("과" if has_final_consonant(a) else "와"))
+    return template.format(
+        a=a,
+        b=b,
+        a_i=a + ("은" if has_final_consonant(a) else "는"),
+        a_wa=a + ("과" if has_final_consonant(a) else "와"),
+    )
 
 
 def inverse_document_frequency(morphemes: Sequence[Sequence[tuple[str, str]]]) -> dict[str, float]:
@@ -107,22 +120,64 @@ CHUNK_NOUN_TAGS = ("NNG", "NNP", "SL", "SH", "XR")
 SUBJECT_PARTICLES = ("JX", "JKS")  # 은/는/도, 이/가: the chunk before the first one is the sentence's subject
 KEYWORD_TAILS = ("", "", "", " 뜻", " 원리", " 이유", " 차이", " 예시", " 정리")
 COMPRESSED_TAILS = ("", "", "?", " 왜?", " 이유", " 어떻게?", " 뭐야?", " 설명")
-SINGLE_QUESTIONS = SINGLE_TEMPLATES + ("{a_ga} 뭐야?", "{a_ul} 쉽게 설명해 줄래?", "{a_i} 어떻게 작동하나요?",
-                                       "{a}의 원리가 궁금해요", "{a_i} 왜 생기나요?", "{a}의 예를 들어줘")
-PAIR_QUESTIONS = PAIR_TEMPLATES + ("{a_wa} {b}의 차이가 뭐야?", "{a_i} {b}{b_wa} 어떻게 연결되나요?", "{b}{b_ui} 관점에서 {a_ul} 설명해줘")
-SUBJECT_QUESTIONS = ("{a_i} 왜 {b}{b_wa} 관련이 있나요?", "{a_i} 어떻게 {b}에 영향을 주나요?",
-                     "{a}에서 {b}{b_i} 무엇을 뜻하나요?", "무엇이 {a}의 {b}{b_ul} 결정하나요?",
-                     "{a_i} 무엇이고 {b}{b_wa} 어떤 관계야?", "왜 {a}에서 {b}{b_ga} 중요해?",
-                     "{a_i} {b}{b_wa} 관련해서 어떻게 설명되나요?", "{b}의 측면에서 {a_i} 왜 그런가요?")
+SINGLE_QUESTIONS = SINGLE_TEMPLATES + (
+    "{a_ga} 뭐야?",
+    "{a_ul} 쉽게 설명해 줄래?",
+    "{a_i} 어떻게 작동하나요?",
+    "{a}의 원리가 궁금해요",
+    "{a_i} 왜 생기나요?",
+    "{a}의 예를 들어줘",
+)
+PAIR_QUESTIONS = PAIR_TEMPLATES + (
+    "{a_wa} {b}의 차이가 뭐야?",
+    "{a_i} {b}{b_wa} 어떻게 연결되나요?",
+    "{b}{b_ui} 관점에서 {a_ul} 설명해줘",
+)
+SUBJECT_QUESTIONS = (
+    "{a_i} 왜 {b}{b_wa} 관련이 있나요?",
+    "{a_i} 어떻게 {b}에 영향을 주나요?",
+    "{a}에서 {b}{b_i} 무엇을 뜻하나요?",
+    "무엇이 {a}의 {b}{b_ul} 결정하나요?",
+    "{a_i} 무엇이고 {b}{b_wa} 어떤 관계야?",
+    "왜 {a}에서 {b}{b_ga} 중요해?",
+    "{a_i} {b}{b_wa} 관련해서 어떻게 설명되나요?",
+    "{b}의 측면에서 {a_i} 왜 그런가요?",
+)
 VARIED_FORMS = ("keywords", "template", "compressed", "subject")
-CONNECTIVES = frozenset({"이러", "그러", "저러", "반면", "다음", "이후", "또한", "따라서", "때문", "경우", "정도", "위하다", "같다",
-                         "이다", "통하다", "대하다", "관하다", "의하다", "인하다"})  # glue words, not topics
+CONNECTIVES = frozenset(
+    {
+        "이러",
+        "그러",
+        "저러",
+        "반면",
+        "다음",
+        "이후",
+        "또한",
+        "따라서",
+        "때문",
+        "경우",
+        "정도",
+        "위하다",
+        "같다",
+        "이다",
+        "통하다",
+        "대하다",
+        "관하다",
+        "의하다",
+        "인하다",
+    }
+)  # glue words, not topics
 
 
 def _particles(word: str, prefix: str) -> dict[str, str]:
     final = has_final_consonant(word)
-    return {f"{prefix}_i": "은" if final else "는", f"{prefix}_wa": "과" if final else "와",
-            f"{prefix}_ul": "을" if final else "를", f"{prefix}_ga": "이" if final else "가", f"{prefix}_ui": "의"}
+    return {
+        f"{prefix}_i": "은" if final else "는",
+        f"{prefix}_wa": "과" if final else "와",
+        f"{prefix}_ul": "을" if final else "를",
+        f"{prefix}_ga": "이" if final else "가",
+        f"{prefix}_ui": "의",
+    }
 
 
 def _fill_any(template: str, a: str, b: str = "") -> str:
@@ -160,7 +215,9 @@ def content_chunks(morphemes: Sequence[tuple[str, str]]) -> tuple[list[str], str
             if tag in SUBJECT_PARTICLES and subject is None and chunks and not chunks[-1].endswith("다"):
                 subject = chunks[-1]
     close()
-    unique = list(dict.fromkeys(c for c in chunks if c not in QUESTION_SCAFFOLDING and c not in CONNECTIVES and len(c) >= 2))
+    unique = list(
+        dict.fromkeys(c for c in chunks if c not in QUESTION_SCAFFOLDING and c not in CONNECTIVES and len(c) >= 2)
+    )
     return unique, subject if subject in unique else None
 
 
@@ -169,7 +226,7 @@ def longest_copied_span(question: str, document: str) -> int:
     low, high = 0, len(question)
     while low < high:  # monotone: a copied span of length L contains copied spans of every shorter length
         mid = (low + high + 1) // 2
-        if any(question[i:i + mid] in document for i in range(len(question) - mid + 1)):
+        if any(question[i : i + mid] in document for i in range(len(question) - mid + 1)):
             low = mid
         else:
             high = mid - 1
@@ -182,12 +239,12 @@ def _words(text: str) -> list[str]:
 
 def shares_word_ngram(question: str, document_words: set[tuple[str, ...]], n: int = 3) -> bool:
     words = _words(question)
-    return any(tuple(words[i:i + n]) in document_words for i in range(len(words) - n + 1))
+    return any(tuple(words[i : i + n]) in document_words for i in range(len(words) - n + 1))
 
 
 def document_word_ngrams(document: str, n: int = 3) -> set[tuple[str, ...]]:
     words = _words(document)
-    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 def _weighted_pick(rng: random.Random, items: Sequence[str], weights: Sequence[float], k: int) -> list[str]:
@@ -210,9 +267,16 @@ def _chunk_weight(chunk: str, idf: dict[str, float]) -> float:
     return max([idf.get(part, 0.0) for part in chunk.split()] + [0.1])
 
 
-def varied_questions(docid: str, document: str, sentence_morphemes: Sequence[Sequence[tuple[str, str]]],
-                     phrases: Sequence[str], idf: dict[str, float], n: int, seed: int,
-                     max_copied_chars: int = 16) -> list[str]:
+def varied_questions(
+    docid: str,
+    document: str,
+    sentence_morphemes: Sequence[Sequence[tuple[str, str]]],
+    phrases: Sequence[str],
+    idf: dict[str, float],
+    n: int,
+    seed: int,
+    max_copied_chars: int = 16,
+) -> list[str]:
     """n distinct questions for one document in rotating forms (keywords, template, compressed sentence,
     subject question), none sharing a word trigram or more than `max_copied_chars` consecutive
     characters with the document. Fewer than n when the document is too short to phrase them."""
@@ -233,8 +297,11 @@ def varied_questions(docid: str, document: str, sentence_morphemes: Sequence[Seq
         question = None
         if form == "keywords" and (top or chunks):
             pool = list(dict.fromkeys(top[:2] + chunks))
-            words = [w for w in _weighted_pick(rng, pool, [_chunk_weight(c, idf) for c in pool], rng.choice((2, 2, 3)))
-                     if not w.endswith("다")]
+            words = [
+                w
+                for w in _weighted_pick(rng, pool, [_chunk_weight(c, idf) for c in pool], rng.choice((2, 2, 3)))
+                if not w.endswith("다")
+            ]
             if words:
                 rng.shuffle(words)
                 question = " ".join(words) + rng.choice(KEYWORD_TAILS)
@@ -265,8 +332,15 @@ def varied_questions(docid: str, document: str, sentence_morphemes: Sequence[Seq
     return made
 
 
-def offline_pairs(documents: Sequence[dict], morphemes: Sequence[Sequence[tuple[str, str]]], analyzer,
-                  generator: str, per_document: int, seed: int, max_copied_chars: int = 16) -> list[dict]:
+def offline_pairs(
+    documents: Sequence[dict],
+    morphemes: Sequence[Sequence[tuple[str, str]]],
+    analyzer,
+    generator: str,
+    per_document: int,
+    seed: int,
+    max_copied_chars: int = 16,
+) -> list[dict]:
     """`{query, docid, source: "offline"}` pairs for every document, in corpus order, from `generator`
     (`varied` or the legacy `inverse_cloze`); `analyzer` splits sentences and morphemes (ragtune.text.analysis)."""
     idf = inverse_document_frequency(morphemes)
@@ -275,8 +349,16 @@ def offline_pairs(documents: Sequence[dict], morphemes: Sequence[Sequence[tuple[
         phrases = key_phrases(morphs, idf)
         sentences = analyzer.sentences(document["content"])
         if generator == "varied":
-            made = varied_questions(document["docid"], document["content"], analyzer.morphemes(sentences), phrases,
-                                    idf, per_document, seed, max_copied_chars)
+            made = varied_questions(
+                document["docid"],
+                document["content"],
+                analyzer.morphemes(sentences),
+                phrases,
+                idf,
+                per_document,
+                seed,
+                max_copied_chars,
+            )
         elif generator == "inverse_cloze":
             made = offline_questions(document["docid"], sentences, phrases, per_document, seed)
         else:
@@ -294,11 +376,15 @@ def copy_statistics(pairs: Sequence[dict], documents: dict[str, str]) -> dict:
         text = " ".join(documents[pair["docid"]].split())
         spans.append(longest_copied_span(pair["query"], text))
         shared += shares_word_ngram(pair["query"], document_word_ngrams(text))
-    return {"mean_copied_span": round(sum(spans) / len(spans), 2), "max_copied_span": max(spans),
-            "word_trigram_share": round(shared / len(pairs), 4)}
+    return {
+        "mean_copied_span": round(sum(spans) / len(spans), 2),
+        "max_copied_span": max(spans),
+        "word_trigram_share": round(shared / len(pairs), 4),
+    }
 
 
 # --- questions from a file ------------------------------------------------------------------
+
 
 def read_question_file(path: str | Path, docids: set[str]) -> list[dict]:
     """(query, docid) pairs from a JSONL file, e.g. questions a team generated earlier with any LLM.
@@ -314,8 +400,9 @@ def read_question_file(path: str | Path, docids: set[str]) -> list[dict]:
     return pairs
 
 
-def combine_file_questions(generated: Sequence[dict], from_file: Sequence[dict], mode: str,
-                           document_order: Sequence[str]) -> list[dict]:
+def combine_file_questions(
+    generated: Sequence[dict], from_file: Sequence[dict], mode: str, document_order: Sequence[str]
+) -> list[dict]:
     """`add`: file questions beside the generated ones; `replace`: the file's questions only.
     Sorted by document (stable), so each document's questions stay together and in order."""
     if mode not in ("add", "replace"):
@@ -325,16 +412,26 @@ def combine_file_questions(generated: Sequence[dict], from_file: Sequence[dict],
     return sorted(pairs, key=lambda pair: order[pair["docid"]])
 
 
-def with_file_questions(pairs: Sequence[dict], from_file: Sequence[dict], mode: str, document_order: Sequence[str],
-                        search, round_trip_top_k: int) -> tuple[list[dict], dict]:
+def with_file_questions(
+    pairs: Sequence[dict],
+    from_file: Sequence[dict],
+    mode: str,
+    document_order: Sequence[str],
+    search,
+    round_trip_top_k: int,
+) -> tuple[list[dict], dict]:
     """`combine_file_questions` after the BM25 round trip (`round_trip_filter`, when `round_trip_top_k` > 0;
     `search(texts, k)` → hits), and the counts of kept and dropped file questions."""
     kept, dropped = list(from_file), []
     if round_trip_top_k > 0:
         hits = search([pair["query"] for pair in from_file], round_trip_top_k)
         kept, dropped = round_trip_filter(from_file, [[docid for docid, _ in h] for h in hits], round_trip_top_k)
-    stats = {"file_questions": len(from_file), "file_round_trip_kept": len(kept),
-             "file_round_trip_dropped": len(dropped), "file_mode": mode}
+    stats = {
+        "file_questions": len(from_file),
+        "file_round_trip_kept": len(kept),
+        "file_round_trip_dropped": len(dropped),
+        "file_mode": mode,
+    }
     return combine_file_questions(pairs, kept, mode, document_order), stats
 
 
@@ -343,26 +440,41 @@ def holdout_documents(docids: Sequence[str], fraction: float, seed: int) -> set[
     return {d for d in docids if keyed_fraction(d, seed, "holdout") < fraction}
 
 
-def split_validation(pairs: Sequence[dict], labelled: Sequence[dict], docids: Sequence[str], holdout_fraction: float,
-                     seed: int) -> tuple[list[dict], list[dict], dict]:
+def split_validation(
+    pairs: Sequence[dict], labelled: Sequence[dict], docids: Sequence[str], holdout_fraction: float, seed: int
+) -> tuple[list[dict], list[dict], dict]:
     """(training pairs, validation rows, their counts). The labelled questions validate when there are any;
     without labels the questions about held-out documents (`holdout_documents`) validate, and never train."""
     if labelled:
         train, validation = list(pairs), list(labelled)
     else:
         held_out = holdout_documents(docids, holdout_fraction, seed)
-        validation = [{"qid": f"holdout-{i:06d}", "msg": [{"role": "user", "content": pair["query"]}],
-                       "relevant": [pair["docid"]], "source": "holdout"}
-                      for i, pair in enumerate(pairs) if pair["docid"] in held_out]
+        validation = [
+            {
+                "qid": f"holdout-{i:06d}",
+                "msg": [{"role": "user", "content": pair["query"]}],
+                "relevant": [pair["docid"]],
+                "source": "holdout",
+            }
+            for i, pair in enumerate(pairs)
+            if pair["docid"] in held_out
+        ]
         train = [pair for pair in pairs if pair["docid"] not in held_out]
-    stats = {"train_questions": len(train), "validation_questions": len(validation),
-             "validation_source": "labelled" if labelled else "held-out documents",
-             **{f"validation_{name}": sum(q["source"] == name for q in validation)
-                for name in sorted({q["source"] for q in validation})}}
+    stats = {
+        "train_questions": len(train),
+        "validation_questions": len(validation),
+        "validation_source": "labelled" if labelled else "held-out documents",
+        **{
+            f"validation_{name}": sum(q["source"] == name for q in validation)
+            for name in sorted({q["source"] for q in validation})
+        },
+    }
     return train, validation, stats
 
 
-def round_trip_filter(pairs: Sequence[dict], retrieved: Sequence[Sequence[str]], top_k: int) -> tuple[list[dict], list[dict]]:
+def round_trip_filter(
+    pairs: Sequence[dict], retrieved: Sequence[Sequence[str]], top_k: int
+) -> tuple[list[dict], list[dict]]:
     """Keep a (query, docid) pair only when its document is in the query's top-k: the question is answerable."""
     kept, dropped = [], []
     for pair, docids in zip(pairs, retrieved):
@@ -370,14 +482,19 @@ def round_trip_filter(pairs: Sequence[dict], retrieved: Sequence[Sequence[str]],
     return kept, dropped
 
 
-def with_llm_questions(client, documents: Sequence[dict], offline_pairs: Sequence[dict], n: int,
-                       search, round_trip_top_k: int) -> tuple[list[dict], dict]:
+def with_llm_questions(
+    client, documents: Sequence[dict], offline_pairs: Sequence[dict], n: int, search, round_trip_top_k: int
+) -> tuple[list[dict], dict]:
     """LLM questions for every document, BM25 round-trip filtered; documents left without a question
     (LLM failure, or every question dropped) keep their offline questions. `search(texts, k)` → hits."""
     from ragtune.llm import generate_questions
 
     batch = generate_questions(client, [(d["docid"], d["content"]) for d in documents], n)
-    generated = [{"query": q, "docid": d["docid"], "source": "llm"} for d in documents for q in batch.questions.get(d["docid"], [])]
+    generated = [
+        {"query": q, "docid": d["docid"], "source": "llm"}
+        for d in documents
+        for q in batch.questions.get(d["docid"], [])
+    ]
     kept, dropped = generated, []
     if round_trip_top_k > 0 and generated:
         hits = search([pair["query"] for pair in generated], round_trip_top_k)
@@ -386,6 +503,11 @@ def with_llm_questions(client, documents: Sequence[dict], offline_pairs: Sequenc
     fallback = [pair for pair in offline_pairs if pair["docid"] not in covered]
     order = {d["docid"]: i for i, d in enumerate(documents)}
     pairs = sorted(kept + fallback, key=lambda pair: order[pair["docid"]])  # stable: questions keep their order
-    stats = {**{f"llm_{k}": v for k, v in batch.stats.items()}, "llm_failed_documents": len(batch.failed),
-             "round_trip_kept": len(kept), "round_trip_dropped": len(dropped), "offline_fallback": len(fallback)}
+    stats = {
+        **{f"llm_{k}": v for k, v in batch.stats.items()},
+        "llm_failed_documents": len(batch.failed),
+        "round_trip_kept": len(kept),
+        "round_trip_dropped": len(dropped),
+        "offline_fallback": len(fallback),
+    }
     return pairs, stats

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import unicodedata
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from kiwipiepy import Kiwi
 
@@ -18,11 +18,50 @@ from kiwipiepy import Kiwi
 CONTENT_TAGS: tuple[str, ...] = ("NNG", "NNP", "NNB", "NR", "NP", "SL", "SH", "SN", "VV", "VA", "XR", "MAG")
 
 # Lemmas of question scaffolding: they say "this is a question", not what it is about.
-QUESTION_SCAFFOLDING: frozenset[str] = frozenset({
-    "설명", "무엇", "뭐", "알리", "알려주", "주", "어떻", "어떠", "어떤", "왜", "대하", "관하", "궁금",
-    "말하", "무슨", "어디", "언제", "누구", "있", "되", "하", "것", "수", "등", "때문", "경우", "이",
-    "그", "저", "좀", "알", "싶", "가지", "방법", "이유", "나", "너", "우리", "제", "내",
-})
+QUESTION_SCAFFOLDING: frozenset[str] = frozenset(
+    {
+        "설명",
+        "무엇",
+        "뭐",
+        "알리",
+        "알려주",
+        "주",
+        "어떻",
+        "어떠",
+        "어떤",
+        "왜",
+        "대하",
+        "관하",
+        "궁금",
+        "말하",
+        "무슨",
+        "어디",
+        "언제",
+        "누구",
+        "있",
+        "되",
+        "하",
+        "것",
+        "수",
+        "등",
+        "때문",
+        "경우",
+        "이",
+        "그",
+        "저",
+        "좀",
+        "알",
+        "싶",
+        "가지",
+        "방법",
+        "이유",
+        "나",
+        "너",
+        "우리",
+        "제",
+        "내",
+    }
+)
 
 
 def normalize(text: str) -> str:
@@ -33,8 +72,14 @@ def normalize(text: str) -> str:
 class KoreanAnalyzer:
     """Text → list of content morphemes (lemma forms), via Kiwi."""
 
-    def __init__(self, tags: Sequence[str] = CONTENT_TAGS, stopwords: Iterable[str] = QUESTION_SCAFFOLDING,
-                 lowercase: bool = True, tag_suffix: bool = False, num_workers: int = 0):
+    def __init__(
+        self,
+        tags: Sequence[str] = CONTENT_TAGS,
+        stopwords: Iterable[str] = QUESTION_SCAFFOLDING,
+        lowercase: bool = True,
+        tag_suffix: bool = False,
+        num_workers: int = 0,
+    ):
         self.tags = frozenset(tags)
         self.stopwords = frozenset(stopwords)
         self.lowercase = lowercase
@@ -43,21 +88,33 @@ class KoreanAnalyzer:
         self._kiwi = Kiwi(num_workers=num_workers if num_workers > 0 else -1)
 
     def config(self) -> dict:
-        return {"kind": "morpheme", "tags": sorted(self.tags), "stopwords": sorted(self.stopwords),
-                "lowercase": self.lowercase, "tag_suffix": self.tag_suffix}
+        return {
+            "kind": "morpheme",
+            "tags": sorted(self.tags),
+            "stopwords": sorted(self.stopwords),
+            "lowercase": self.lowercase,
+            "tag_suffix": self.tag_suffix,
+        }
 
     @classmethod
-    def from_config(cls, config: dict, num_workers: int = 0) -> "KoreanAnalyzer":
+    def from_config(cls, config: dict, num_workers: int = 0) -> KoreanAnalyzer:
         """From a saved `config()` or from parameters: tags, lowercase, and either an explicit
         `stopwords` list or `drop_scaffolding: true` for the built-in question scaffolding."""
         stopwords = config.get("stopwords", QUESTION_SCAFFOLDING if config.get("drop_scaffolding", True) else ())
-        return cls(tags=config.get("tags", CONTENT_TAGS), stopwords=stopwords, lowercase=config.get("lowercase", True),
-                   tag_suffix=config.get("tag_suffix", False), num_workers=num_workers)
+        return cls(
+            tags=config.get("tags", CONTENT_TAGS),
+            stopwords=stopwords,
+            lowercase=config.get("lowercase", True),
+            tag_suffix=config.get("tag_suffix", False),
+            num_workers=num_workers,
+        )
 
     def morphemes(self, texts: Sequence[str]) -> list[list[tuple[str, str]]]:
         """Full Kiwi analysis as (form, tag) pairs: the expensive step, done once per text."""
-        return [[(t.form, t.tag.split("-")[0]) for t in tokens]  # VV-R / VA-I: irregular stems
-                for tokens in self._kiwi.tokenize([normalize(t) for t in texts])]
+        return [
+            [(t.form, t.tag.split("-")[0]) for t in tokens]  # VV-R / VA-I: irregular stems
+            for tokens in self._kiwi.tokenize([normalize(t) for t in texts])
+        ]
 
     def select(self, morphemes: Sequence[tuple[str, str]]) -> list[str]:
         """Content morphemes as BM25 terms: the cheap, configurable step."""
@@ -96,14 +153,18 @@ class CharNgramAnalyzer:
 
     def tokens(self, text: str) -> list[str]:
         compact = "".join(normalize(text).lower().split())
-        return [compact[i:i + self.n] for i in range(max(len(compact) - self.n + 1, 0))]
+        return [compact[i : i + self.n] for i in range(max(len(compact) - self.n + 1, 0))]
 
     def batch(self, texts: Sequence[str]) -> list[list[str]]:
         return [self.tokens(text) for text in texts]
 
 
-def check_indexable(path: str | os.PathLike, docids: Sequence[str], terms: Sequence[Sequence[str]],
-                    log: logging.Logger = logging.getLogger(__name__)) -> list[str]:
+def check_indexable(
+    path: str | os.PathLike,
+    docids: Sequence[str],
+    terms: Sequence[Sequence[str]],
+    log: logging.Logger | None = None,
+) -> list[str]:
     """The documents that yield no lexical term (emoji or punctuation only): BM25 can never find them.
 
     All of them: DataError (BM25 over an empty vocabulary fails much later, naming nothing). Some: a warning
@@ -113,17 +174,26 @@ def check_indexable(path: str | os.PathLike, docids: Sequence[str], terms: Seque
 
     empty = [docid for docid, kept in zip(docids, terms) if not kept]
     if empty and len(empty) == len(docids):
-        raise DataError(path, f"none of the {len(docids)} documents has an indexable lexical token (after the "
-                              f"analysis keeps content morphemes {', '.join(CONTENT_TAGS)}); lexical retrieval "
-                              f"and hard-negative mining need text", field="content")
+        raise DataError(
+            path,
+            f"none of the {len(docids)} documents has an indexable lexical token (after the "
+            f"analysis keeps content morphemes {', '.join(CONTENT_TAGS)}); lexical retrieval "
+            f"and hard-negative mining need text",
+            field="content",
+        )
     if empty:
         shown = ", ".join(empty[:20]) + (f" … ({len(empty) - 20} more)" if len(empty) > 20 else "")
-        log.warning("%s: %d of %d documents have no indexable lexical token (BM25 cannot find them): %s",
-                    path, len(empty), len(docids), shown)
+        (log or logging.getLogger(__name__)).warning(
+            "%s: %d of %d documents have no indexable lexical token (BM25 cannot find them): %s",
+            path,
+            len(empty),
+            len(docids),
+            shown,
+        )
     return empty
 
 
-def analyzer_from_config(config: dict, num_workers: int = 0) -> "KoreanAnalyzer | CharNgramAnalyzer":
+def analyzer_from_config(config: dict, num_workers: int = 0) -> KoreanAnalyzer | CharNgramAnalyzer:
     """The analyzer a saved index or a parameter block describes."""
     if config.get("kind") == "char_ngram":
         return CharNgramAnalyzer(config["n"])

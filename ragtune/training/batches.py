@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 import random
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from ragtune.io import DataError, iter_jsonl, require
 
@@ -73,9 +74,11 @@ def batch_conflicts(rows: Sequence[dict], batch_size: int) -> list[tuple[int, st
     """
     found = []
     for start in range(0, len(rows), batch_size):
-        batch = rows[start:start + batch_size]
+        batch = rows[start : start + batch_size]
         for index, row in enumerate(batch):
-            others = {text for other, peer in enumerate(batch) if other != index for text in (*peer["pos"], *peer["neg"])}
+            others = {
+                text for other, peer in enumerate(batch) if other != index for text in (*peer["pos"], *peer["neg"])
+            }
             found.extend((start // batch_size, text) for text in row["pos"] if text in others)
     return sorted(set(found))
 
@@ -101,8 +104,10 @@ def order_for_unique_positives(rows: list[dict], batch_size: int, seed: int) -> 
     # than the shortest round: all batches, or all but a partial last one.
     shortest_round = num_batches if count % batch_size == 0 else num_batches - 1
     if largest > max(1, shortest_round):
-        raise ValueError(f"{largest} training rows share one positive but there are only {num_batches} batches "
-                         f"of {batch_size}: lower the batch size or drop questions")
+        raise ValueError(
+            f"{largest} training rows share one positive but there are only {num_batches} batches "
+            f"of {batch_size}: lower the batch size or drop questions"
+        )
     capacity = [batch_size] * num_batches
     capacity[-1] = count - batch_size * (num_batches - 1)
     slots = [(slot, batch) for slot in range(batch_size) for batch in range(num_batches) if slot < capacity[batch]]
@@ -123,9 +128,12 @@ def _repair_negative_clashes(rows: Sequence[dict], batches: list[list[int]], rng
     passages = [set(row["pos"]) | set(row["neg"]) for row in rows]
 
     def fits(index: int, batch: list[int], leaving: int | None = None) -> bool:
-        return all(index == other or other == leaving
-                   or not (positives[index] & passages[other] or positives[other] & passages[index])
-                   for other in batch)
+        return all(
+            index == other
+            or other == leaving
+            or not (positives[index] & passages[other] or positives[other] & passages[index])
+            for other in batch
+        )
 
     for number, batch in enumerate(batches):
         for position, index in enumerate(batch):
@@ -135,8 +143,14 @@ def _repair_negative_clashes(rows: Sequence[dict], batches: list[list[int]], rng
             rng.shuffle(candidates)
             for other_number in candidates:
                 other_batch = batches[other_number]
-                swap = next((p for p, other in enumerate(other_batch)
-                             if fits(other, batch, leaving=index) and fits(index, other_batch, leaving=other)), None)
+                swap = next(
+                    (
+                        p
+                        for p, other in enumerate(other_batch)
+                        if fits(other, batch, leaving=index) and fits(index, other_batch, leaving=other)
+                    ),
+                    None,
+                )
                 if swap is not None:
                     batch[position], other_batch[swap] = other_batch[swap], index
                     break

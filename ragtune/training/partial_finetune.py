@@ -58,14 +58,22 @@ def main(argv: list[str] | None = None) -> None:
 
     if ours.ragtune_runner == "m3":
         from FlagEmbedding.finetune.embedder.encoder_only import m3 as flag
+
         runner_class = flag.EncoderOnlyEmbedderM3Runner
-        arguments = (flag.EncoderOnlyEmbedderM3ModelArguments, flag.EncoderOnlyEmbedderM3DataArguments,
-                     flag.EncoderOnlyEmbedderM3TrainingArguments)
+        arguments = (
+            flag.EncoderOnlyEmbedderM3ModelArguments,
+            flag.EncoderOnlyEmbedderM3DataArguments,
+            flag.EncoderOnlyEmbedderM3TrainingArguments,
+        )
     else:
         from FlagEmbedding.finetune.embedder.encoder_only import base as flag
+
         runner_class = flag.EncoderOnlyEmbedderRunner
-        arguments = (flag.EncoderOnlyEmbedderModelArguments, flag.EncoderOnlyEmbedderDataArguments,
-                     flag.EncoderOnlyEmbedderTrainingArguments)
+        arguments = (
+            flag.EncoderOnlyEmbedderModelArguments,
+            flag.EncoderOnlyEmbedderDataArguments,
+            flag.EncoderOnlyEmbedderTrainingArguments,
+        )
 
     class PartialRunner(runner_class):
         def load_tokenizer_and_model(self):

@@ -24,18 +24,28 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragtune.training.batches import arrange_epochs, read_training_file
-from ragtune.retrieval.dense import SPEC_FILE, read_spec
 from ragtune.io import honour_umask, staged_directory, write_jsonl
+from ragtune.retrieval.dense import SPEC_FILE, read_spec
+from ragtune.training.batches import arrange_epochs, read_training_file
 
 M3_MODULE = "FlagEmbedding.finetune.embedder.encoder_only.m3"
 ENCODER_ONLY_MODULE = "FlagEmbedding.finetune.embedder.encoder_only.base"
 RERANKER_MODULE = "FlagEmbedding.finetune.reranker.encoder_only.base"
 # Files that make up a fine-tuned model directory (BGE-M3 layout); everything else the runner
 # writes (training_args.bin, checkpoints, optimizer state) is left behind.
-MODEL_FILES = ("config.json", "model.safetensors", "pytorch_model.bin", "colbert_linear.pt", "sparse_linear.pt",
-               "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model",
-               SPEC_FILE, "conversion.json")
+MODEL_FILES = (
+    "config.json",
+    "model.safetensors",
+    "pytorch_model.bin",
+    "colbert_linear.pt",
+    "sparse_linear.pt",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "sentencepiece.bpe.model",
+    SPEC_FILE,
+    "conversion.json",
+)
 
 
 class LossCurve(list):
@@ -60,14 +70,20 @@ class LossCurve(list):
 
     def summary(self) -> dict:
         """The figures metrics/train.json keeps (no wall or CPU totals: they vary with the machine's load)."""
-        return {"steps": self.steps, "seconds_per_step": round(self.seconds_per_step, 3),
-                "first_loss": self.first_loss, "final_loss": self.final_loss}
+        return {
+            "steps": self.steps,
+            "seconds_per_step": round(self.seconds_per_step, 3),
+            "first_loss": self.first_loss,
+            "final_loss": self.final_loss,
+        }
 
     def describe(self) -> str:
         """One log line: steps, wall and CPU time (CPU is less sensitive to other jobs), the loss change."""
         loss = f", loss {self.first_loss:.3f} → {self.final_loss:.3f}" if self else " (fewer steps than logging_steps)"
-        return (f"{self.steps} optimiser steps in {self.seconds:.0f} s ({self.cpu_seconds:.0f} CPU s, "
-                f"{self.seconds_per_step:.1f} s/step){loss}")
+        return (
+            f"{self.steps} optimiser steps in {self.seconds:.0f} s ({self.cpu_seconds:.0f} CPU s, "
+            f"{self.seconds_per_step:.1f} s/step){loss}"
+        )
 
 
 @dataclass(frozen=True)
@@ -77,26 +93,26 @@ class M3TrainSettings:
     learning_rate: float = 1e-5
     temperature: float = 0.02
     epochs: float = 1.0
-    max_steps: int = -1                   # > 0 overrides epochs
-    batch_size: int = 4                   # per device
+    max_steps: int = -1  # > 0 overrides epochs
+    batch_size: int = 4  # per device
     gradient_accumulation_steps: int = 1
-    train_group_size: int = 8             # 1 positive + (n - 1) negatives per query
+    train_group_size: int = 8  # 1 positive + (n - 1) negatives per query
     query_max_len: int = 64
     passage_max_len: int = 512
-    unified_finetuning: bool = True       # dense + sparse + ColBERT heads
+    unified_finetuning: bool = True  # dense + sparse + ColBERT heads
     use_self_distill: bool = True
     self_distill_start_step: int = 0
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     seed: int = 42
-    precision: str = "auto"               # auto | bf16 | fp16 | fp32
-    num_gpus: int = 1                     # > 1: torchrun --nproc_per_node num_gpus
+    precision: str = "auto"  # auto | bf16 | fp16 | fp32
+    num_gpus: int = 1  # > 1: torchrun --nproc_per_node num_gpus
     negatives_cross_device: bool = False
     knowledge_distillation: bool = False  # needs pos_scores / neg_scores in the training file
     gradient_checkpointing: bool = False
     logging_steps: int = 1
     freeze_word_embeddings: bool = False  # keep the vocabulary matrix fixed (ragtune.training.partial_finetune)
-    train_top_layers: int = 0             # > 0: train only the top N layers, embeddings frozen
+    train_top_layers: int = 0  # > 0: train only the top N layers, embeddings frozen
 
     def __post_init__(self):
         if self.precision not in ("auto", "bf16", "fp16", "fp32"):
@@ -128,31 +144,58 @@ def _common_arguments(settings: M3TrainSettings, max_steps: int, work: Path) -> 
     precision = resolve_precision(settings.precision)
     fields = TrainingArguments.__dataclass_fields__
     # transformers 5 folded warmup_ratio into warmup_steps (a float below 1 is a ratio).
-    warmup = (["--warmup_ratio", str(settings.warmup_ratio)] if "warmup_ratio" in fields
-              else ["--warmup_steps", str(settings.warmup_ratio)])
+    warmup = (
+        ["--warmup_ratio", str(settings.warmup_ratio)]
+        if "warmup_ratio" in fields
+        else ["--warmup_steps", str(settings.warmup_ratio)]
+    )
     arguments = [
-        "--output_dir", str(work / "run"),
-        "--cache_path", str(work / "datasets-cache"),
-        "--learning_rate", str(settings.learning_rate),
-        "--max_steps", str(max_steps),
-        "--per_device_train_batch_size", str(settings.batch_size),
-        "--gradient_accumulation_steps", str(settings.gradient_accumulation_steps),
-        "--train_group_size", str(settings.train_group_size),
-        "--query_max_len", str(settings.query_max_len),
-        "--passage_max_len", str(settings.passage_max_len),
-        "--weight_decay", str(settings.weight_decay),
+        "--output_dir",
+        str(work / "run"),
+        "--cache_path",
+        str(work / "datasets-cache"),
+        "--learning_rate",
+        str(settings.learning_rate),
+        "--max_steps",
+        str(max_steps),
+        "--per_device_train_batch_size",
+        str(settings.batch_size),
+        "--gradient_accumulation_steps",
+        str(settings.gradient_accumulation_steps),
+        "--train_group_size",
+        str(settings.train_group_size),
+        "--query_max_len",
+        str(settings.query_max_len),
+        "--passage_max_len",
+        str(settings.passage_max_len),
+        "--weight_decay",
+        str(settings.weight_decay),
         *warmup,
-        "--seed", str(settings.seed),
-        "--data_seed", str(settings.seed),
-        "--train_sampling_strategy", "sequential",
-        "--dataloader_num_workers", "0",
-        "--logging_steps", str(settings.logging_steps),
-        "--logging_first_step", "True",  # the curve starts at step 1, so even a short run shows a change
+        "--seed",
+        str(settings.seed),
+        "--data_seed",
+        str(settings.seed),
+        "--train_sampling_strategy",
+        "sequential",
+        "--dataloader_num_workers",
+        "0",
+        "--logging_steps",
+        str(settings.logging_steps),
+        "--logging_first_step",
+        "True",  # the curve starts at step 1, so even a short run shows a change
         # One checkpoint at the last step, only for its trainer_state.json (the loss curve).
-        "--save_strategy", "steps", "--save_steps", str(max_steps), "--save_only_model", "True",
-        "--save_total_limit", "1",
-        "--report_to", "none",
-        "--disable_tqdm", "False",
+        "--save_strategy",
+        "steps",
+        "--save_steps",
+        str(max_steps),
+        "--save_only_model",
+        "True",
+        "--save_total_limit",
+        "1",
+        "--report_to",
+        "none",
+        "--disable_tqdm",
+        "False",
     ]
     if precision in ("bf16", "fp16"):
         arguments += [f"--{precision}", "True"]
@@ -186,8 +229,14 @@ def loss_curve(run_dir: Path) -> LossCurve:
     if not states:
         raise RuntimeError(f"the runner left no trainer_state.json under {run_dir}")
     state = json.loads(states[-1].read_text(encoding="utf-8"))
-    return LossCurve([{"step": int(entry["step"]), "loss": float(entry["loss"])}
-                      for entry in state["log_history"] if "loss" in entry], steps=int(state.get("global_step", 0)))
+    return LossCurve(
+        [
+            {"step": int(entry["step"]), "loss": float(entry["loss"])}
+            for entry in state["log_history"]
+            if "loss" in entry
+        ],
+        steps=int(state.get("global_step", 0)),
+    )
 
 
 def _run(command: list[str], env_overrides: dict[str, str]) -> None:
@@ -209,8 +258,15 @@ def _publish(run_dir: Path, out_dir: Path, unchanged_from: Path | None = None) -
         honour_umask(stage)
 
 
-def _train(module: str, base_model: str | Path, rows: list[dict], out_dir: Path, settings: M3TrainSettings,
-           extra: list[str], unchanged_from: Path | None = None) -> LossCurve:
+def _train(
+    module: str,
+    base_model: str | Path,
+    rows: list[dict],
+    out_dir: Path,
+    settings: M3TrainSettings,
+    extra: list[str],
+    unchanged_from: Path | None = None,
+) -> LossCurve:
     started, cpu = time.perf_counter(), children_cpu_seconds()
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -222,19 +278,33 @@ def _train(module: str, base_model: str | Path, rows: list[dict], out_dir: Path,
         if settings.freeze_word_embeddings or settings.train_top_layers > 0:
             if module not in (M3_MODULE, ENCODER_ONLY_MODULE):
                 raise ValueError("train.freeze_word_embeddings / train.train_top_layers apply to embedders only")
-            extra = [*extra, "--ragtune_runner", "m3" if module == M3_MODULE else "encoder_only",
-                     "--ragtune_train_top_layers", str(settings.train_top_layers),
-                     *(["--ragtune_freeze_word_embeddings"] if settings.freeze_word_embeddings else [])]
+            extra = [
+                *extra,
+                "--ragtune_runner",
+                "m3" if module == M3_MODULE else "encoder_only",
+                "--ragtune_train_top_layers",
+                str(settings.train_top_layers),
+                *(["--ragtune_freeze_word_embeddings"] if settings.freeze_word_embeddings else []),
+            ]
             from ragtune.training import partial_finetune  # imported, not only named: its file is this stage's code too
 
             module = partial_finetune.__name__
-        command = [*_launcher(module, settings.num_gpus), "--model_name_or_path", str(base_model),
-                   "--train_data", str(train_file), *_common_arguments(settings, max_steps, work), *extra]
+        command = [
+            *_launcher(module, settings.num_gpus),
+            "--model_name_or_path",
+            str(base_model),
+            "--train_data",
+            str(train_file),
+            *_common_arguments(settings, max_steps, work),
+            *extra,
+        ]
         # PYTHONPATH: the wrapper module is this checkout's, whichever ragtune is installed.
         library = str(Path(__file__).resolve().parents[2])
         python_path = os.pathsep.join(p for p in (library, os.environ.get("PYTHONPATH", "")) if p)
-        _run(command, {"TOKENIZERS_PARALLELISM": "false", "PYTHONHASHSEED": str(settings.seed),
-                       "PYTHONPATH": python_path})
+        _run(
+            command,
+            {"TOKENIZERS_PARALLELISM": "false", "PYTHONHASHSEED": str(settings.seed), "PYTHONPATH": python_path},
+        )
         curve = loss_curve(work / "run")
         _publish(work / "run", out_dir, unchanged_from)
     curve.seconds, curve.cpu_seconds = time.perf_counter() - started, children_cpu_seconds() - cpu
@@ -246,8 +316,9 @@ def finetune_embedder(base_model: str | Path, train_file: Path, out_dir: Path, s
     return finetune_embedder_rows(base_model, read_training_file(Path(train_file)), out_dir, settings)
 
 
-def finetune_embedder_rows(base_model: str | Path, rows: list[dict], out_dir: Path,
-                           settings: M3TrainSettings) -> LossCurve:
+def finetune_embedder_rows(
+    base_model: str | Path, rows: list[dict], out_dir: Path, settings: M3TrainSettings
+) -> LossCurve:
     local = Path(base_model) if Path(base_model).is_dir() else None
     if local is not None and read_spec(local).family == "e5":
         return finetune_e5_rows(base_model, rows, out_dir, settings)
@@ -262,15 +333,24 @@ def finetune_e5_rows(base_model: str | Path, rows: list[dict], out_dir: Path, se
     local = Path(base_model)
     spec = read_spec(local)
     extra = [
-        "--temperature", str(settings.temperature),
-        "--negatives_cross_device", str(settings.negatives_cross_device),
-        "--normalize_embeddings", "True",
-        "--sentence_pooling_method", spec.pooling,
-        "--query_instruction_for_retrieval", spec.query_prefix,
-        "--query_instruction_format", "{}{}",
-        "--passage_instruction_for_retrieval", spec.passage_prefix,
-        "--passage_instruction_format", "{}{}",
-        "--kd_loss_type", "kl_div",
+        "--temperature",
+        str(settings.temperature),
+        "--negatives_cross_device",
+        str(settings.negatives_cross_device),
+        "--normalize_embeddings",
+        "True",
+        "--sentence_pooling_method",
+        spec.pooling,
+        "--query_instruction_for_retrieval",
+        spec.query_prefix,
+        "--query_instruction_format",
+        "{}{}",
+        "--passage_instruction_for_retrieval",
+        spec.passage_prefix,
+        "--passage_instruction_format",
+        "{}{}",
+        "--kd_loss_type",
+        "kl_div",
     ]
     return _train(ENCODER_ONLY_MODULE, base_model, rows, out_dir, settings, extra, unchanged_from=local)
 
@@ -286,14 +366,22 @@ def finetune_m3(base_model: str | Path, train_file: Path, out_dir: Path, setting
 def finetune_m3_rows(base_model: str | Path, rows: list[dict], out_dir: Path, settings: M3TrainSettings) -> LossCurve:
     """`finetune_m3` on rows already in memory (FlagEmbedding's `{query, pos, neg}` dicts)."""
     extra = [
-        "--temperature", str(settings.temperature),
-        "--unified_finetuning", str(settings.unified_finetuning),
-        "--use_self_distill", str(settings.use_self_distill),
-        "--self_distill_start_step", str(settings.self_distill_start_step),
-        "--negatives_cross_device", str(settings.negatives_cross_device),
-        "--normalize_embeddings", "True",
-        "--sentence_pooling_method", "cls",
-        "--kd_loss_type", "m3_kd_loss",
+        "--temperature",
+        str(settings.temperature),
+        "--unified_finetuning",
+        str(settings.unified_finetuning),
+        "--use_self_distill",
+        str(settings.use_self_distill),
+        "--self_distill_start_step",
+        str(settings.self_distill_start_step),
+        "--negatives_cross_device",
+        str(settings.negatives_cross_device),
+        "--normalize_embeddings",
+        "True",
+        "--sentence_pooling_method",
+        "cls",
+        "--kd_loss_type",
+        "m3_kd_loss",
     ]
     # Dense-only training saves no colbert/sparse heads; they are the base's, unchanged, so the
     # output keeps BGE-M3's layout (else FlagEmbedding would initialise them at random on loading).
@@ -321,5 +409,3 @@ def settings_from_mapping(values: dict) -> M3TrainSettings:
     if unknown:
         raise ValueError(f"unknown training settings: {', '.join(unknown)}")
     return M3TrainSettings(**values)
-
-

@@ -9,15 +9,16 @@ so the comparison is fair, though absolute figures run higher than on the full c
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Literal, Mapping, Sequence
+from typing import Literal
 
 import numpy as np
 
-from ragtune.retrieval import dense
+from ragtune.cache.encodings import EncodingMemo
 from ragtune.evaluation import metrics
 from ragtune.query.conversation import standalone_query
-from ragtune.cache.encodings import EncodingMemo
+from ragtune.retrieval import dense
 
 Select = Literal["auto", "finetuned", "base"]
 KEYS = ("select", "select_on", "select_corpus")  # of the train group
@@ -44,8 +45,13 @@ def question_text(row: Mapping) -> str:
     return row["msg"] if isinstance(row["msg"], str) else standalone_query(row["msg"])
 
 
-def dense_map(encode_queries: Callable[[list[str]], np.ndarray], passage_vectors: np.ndarray, docids: Sequence[str],
-              questions: Sequence[Mapping], k: int = 3) -> float:
+def dense_map(
+    encode_queries: Callable[[list[str]], np.ndarray],
+    passage_vectors: np.ndarray,
+    docids: Sequence[str],
+    questions: Sequence[Mapping],
+    k: int = 3,
+) -> float:
     """MAP@k (the competition's rule, ragtune.evaluation.metrics) of exact dense search over `docids`."""
     queries = encode_queries([question_text(q) for q in questions])
     scores = queries @ passage_vectors.T
@@ -56,18 +62,29 @@ def dense_map(encode_queries: Callable[[list[str]], np.ndarray], passage_vectors
 
 
 def choose(select: Select, base_score: float | None, finetuned_score: float | None) -> str:
-    """"finetuned" or "base": forced by `select`, else the fine-tuned model only where it scores strictly higher."""
+    """ "finetuned" or "base": forced by `select`, else the fine-tuned model only where it scores strictly higher."""
     if select in ("finetuned", "base"):
         return select
     if select != "auto":
         raise ValueError(f"train.select must be auto, finetuned or base, got {select!r}")
-    return "finetuned" if finetuned_score is not None and base_score is not None and finetuned_score > base_score \
+    return (
+        "finetuned"
+        if finetuned_score is not None and base_score is not None and finetuned_score > base_score
         else "base"
+    )
 
 
-def compare_models(rows: Sequence[Mapping], documents: Sequence[Mapping], models: Mapping[str, Path],
-                   source: str | None, corpus_cap: int, seed: int, query_max_len: int, passage_max_len: int,
-                   encodings: Path) -> dict:
+def compare_models(
+    rows: Sequence[Mapping],
+    documents: Sequence[Mapping],
+    models: Mapping[str, Path],
+    source: str | None,
+    corpus_cap: int,
+    seed: int,
+    query_max_len: int,
+    passage_max_len: int,
+    encodings: Path,
+) -> dict:
     """MAP@3 of each of `models` (name → model directory) by dense search on the validation `rows` of `source`
     (`selection_questions`), over the corpus capped by `corpus_cap` (`capped_corpus`); passage vectors are
     remembered in `encodings` (ragtune.cache.encodings). Returns the question source and counts and `{name}_map@3`."""
@@ -79,7 +96,10 @@ def compare_models(rows: Sequence[Mapping], documents: Sequence[Mapping], models
     for name, model_dir in models.items():
         encoder = dense.load_encoder(model_dir, query_max_length=query_max_len, passage_max_length=passage_max_len)
         memo = EncodingMemo(encodings, model_dir, "passage", passage_max_len, "none", dense.default_device())
-        vectors = memo.encode([texts[d] for d in docids], lambda t: encoder.encode(t, kind="passage").dense)
-        scores[f"{name}_map@3"] = round(dense_map(lambda t: encoder.encode(t, kind="query").dense, vectors, docids,
-                                                  questions), 6) if questions else None
+        vectors = memo.encode([texts[d] for d in docids], lambda t, e=encoder: e.encode(t, kind="passage").dense)
+        scores[f"{name}_map@3"] = (
+            round(dense_map(lambda t, e=encoder: e.encode(t, kind="query").dense, vectors, docids, questions), 6)
+            if questions
+            else None
+        )
     return {"source": chosen_source, "questions": len(questions), "documents": len(docids), **scores}

@@ -17,10 +17,21 @@ def server():
 
 
 def llm_config(server: FakeOpenAIServer, **overrides) -> dict:
-    config = {"provider": "local", "base_url": server.base_url, "model": "fake-model",
-              "api_key_env": "RAGTUNE_TEST_LLM_KEY", "concurrency": 4, "timeout": 1.5, "max_retries": 3,
-              "temperature": 0.2, "max_requests": 1000, "seed": 7, "backoff_base": 0.001, "backoff_max": 0.01,
-              "max_failure_rate": 1.0}  # per-item failure tests inject faults into most items; the rate has its own tests
+    config = {
+        "provider": "local",
+        "base_url": server.base_url,
+        "model": "fake-model",
+        "api_key_env": "RAGTUNE_TEST_LLM_KEY",
+        "concurrency": 4,
+        "timeout": 1.5,
+        "max_retries": 3,
+        "temperature": 0.2,
+        "max_requests": 1000,
+        "seed": 7,
+        "backoff_base": 0.001,
+        "backoff_max": 0.01,
+        "max_failure_rate": 1.0,
+    }  # per-item failure tests inject faults into most items; the rate has its own tests
     config.update(overrides)
     return config
 
@@ -56,6 +67,11 @@ def sample_docs():
 
 def make_docs(count: int) -> list[tuple[str, str]]:
     topics = ["광합성", "블랙홀", "전자기 유도", "세포 분열", "판 구조론", "효소", "초전도체", "항생제"]
-    return [(f"doc-{i:03d}", f"{topics[i % len(topics)]}은(는) 과학의 중요한 주제이다. 문서 {i}번은 "
-             f"{topics[(i + 3) % len(topics)]}와의 관계를 자세히 설명하며 여러 실험 결과를 소개한다.")
-            for i in range(count)]
+    return [
+        (
+            f"doc-{i:03d}",
+            f"{topics[i % len(topics)]}은(는) 과학의 중요한 주제이다. 문서 {i}번은 "
+            f"{topics[(i + 3) % len(topics)]}와의 관계를 자세히 설명하며 여러 실험 결과를 소개한다.",
+        )
+        for i in range(count)
+    ]

@@ -15,10 +15,18 @@ def record(text: str) -> dict:
 def test_key_covers_provider_model_messages_and_parameters():
     base = request_key("solar", "m", MESSAGES, {"temperature": 0.2})
     assert base == request_key("solar", "m", [dict(MESSAGES[0])], {"temperature": 0.2})
-    assert len({base, request_key("openai", "m", MESSAGES, {"temperature": 0.2}),
+    assert (
+        len(
+            {
+                base,
+                request_key("openai", "m", MESSAGES, {"temperature": 0.2}),
                 request_key("solar", "m2", MESSAGES, {"temperature": 0.2}),
                 request_key("solar", "m", MESSAGES, {"temperature": 0.3}),
-                request_key("solar", "m", [{"role": "user", "content": "광합성"}], {"temperature": 0.2})}) == 5
+                request_key("solar", "m", [{"role": "user", "content": "광합성"}], {"temperature": 0.2}),
+            }
+        )
+        == 5
+    )
 
 
 def test_every_put_is_on_disk_immediately(tmp_path):

@@ -40,8 +40,10 @@ def test_retries_stop_at_max_retries(make_client, server, sample_docs):
     assert server.requests == 3
 
 
-@pytest.mark.parametrize("fault, reason", [("400", "http 400"), ("401", "http 401"),
-                                           ("empty", "empty"), ("content_filter", "content_filter")])
+@pytest.mark.parametrize(
+    "fault, reason",
+    [("400", "http 400"), ("401", "http 401"), ("empty", "empty"), ("content_filter", "content_filter")],
+)
 def test_non_retryable_faults_fail_fast_with_one_request(make_client, server, sample_docs, fault, reason):
     docs = sample_docs(3)
     server.fail_when("문서 1번", fault)
@@ -157,9 +159,15 @@ def test_the_key_never_leaks(make_client, server, sample_docs, tmp_path, caplog,
         LLMSettings.from_config(config(api_key_env="RAGTUNE_UNSET_KEY_VARIABLE"), environ={})
     except LLMError as exc:
         config_error = exc
-    texts = [(tmp_path / "cache.jsonl").read_text(encoding="utf-8"), caplog.text, repr(client.settings),
-             repr(client), str(config_error), json.dumps(batch.failed, ensure_ascii=False),
-             str(RequestFailed(batch.failed["doc-000"]))]
+    texts = [
+        (tmp_path / "cache.jsonl").read_text(encoding="utf-8"),
+        caplog.text,
+        repr(client.settings),
+        repr(client),
+        str(config_error),
+        json.dumps(batch.failed, ensure_ascii=False),
+        str(RequestFailed(batch.failed["doc-000"])),
+    ]
     assert caplog.text  # the logs were captured, so the check below means something
     for text in texts:
         assert fake_key not in text
@@ -173,8 +181,13 @@ def test_retry_after_header_forms():
     assert _retry_after(Response(**{"retry-after": "2"})) == 2.0
     assert _retry_after(Response(**{"retry-after": "0.25"})) == 0.25
     assert _retry_after(Response(**{"retry-after-ms": "1500", "retry-after": "9"})) == 1.5
-    assert 50 < _retry_after(Response(**{"retry-after": time.strftime(
-        "%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 60))})) <= 60
+    assert (
+        50
+        < _retry_after(
+            Response(**{"retry-after": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 60))})
+        )
+        <= 60
+    )
     assert _retry_after(Response()) is None and _retry_after(Response(**{"retry-after": "soon"})) is None
 
 
@@ -182,6 +195,6 @@ def test_backoff_is_exponential_jittered_capped_and_honours_retry_after(make_cli
     client = make_client(backoff_base=1.0, backoff_max=8.0)
     delays = [client._delay(attempt, None) for attempt in range(6)]
     for attempt, delay in enumerate(delays):
-        ceiling = min(8.0, 2.0 ** attempt)
+        ceiling = min(8.0, 2.0**attempt)
         assert ceiling / 2 <= delay <= ceiling
     assert 3.0 <= client._delay(0, 3.0) <= 4.0

@@ -47,8 +47,9 @@ def test_answers_from_the_cache_need_no_endpoint(make_client, server, tmp_path, 
     assert not batch.failed and replay.stats.get("sent", 0) == 0
 
 
-def test_more_failures_than_the_threshold_fail_the_batch_naming_endpoint_and_first_error(make_client, server,
-                                                                                         sample_docs):
+def test_more_failures_than_the_threshold_fail_the_batch_naming_endpoint_and_first_error(
+    make_client, server, sample_docs
+):
     client = make_client(max_failure_rate=0.2, max_retries=0)
     server.fail_next(*["400"] * 3)  # 3 of 10 items: 30% > 20%
     with pytest.raises(LLMError) as failed:
@@ -79,7 +80,8 @@ def test_max_failure_rate_is_validated(config, monkeypatch):
 
 def test_preflight_can_be_called_before_any_work(config, monkeypatch, tmp_path):
     monkeypatch.setenv("RAGTUNE_TEST_LLM_KEY", "sk-x")
-    client = LLMClient(LLMSettings.from_config(config(base_url=dead_url())), ResponseCache(tmp_path / "c.jsonl"),
-                       progress=False)
+    client = LLMClient(
+        LLMSettings.from_config(config(base_url=dead_url())), ResponseCache(tmp_path / "c.jsonl"), progress=False
+    )
     with pytest.raises(LLMError, match="does not answer"):
         client.preflight()

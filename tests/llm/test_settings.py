@@ -18,8 +18,10 @@ def test_every_provider_config_validates(name):
 
 
 def test_all_provider_configs_have_the_same_keys():
-    keys = {name: set(yaml.safe_load((CONF / f"{name}.yaml").read_text())) for name in
-            ("offline", "solar", "openai", "local")}
+    keys = {
+        name: set(yaml.safe_load((CONF / f"{name}.yaml").read_text()))
+        for name in ("offline", "solar", "openai", "local")
+    }
     assert len({frozenset(k) for k in keys.values()}) == 1
 
 
@@ -44,15 +46,18 @@ def test_local_server_may_run_without_a_key(config):
         LLMSettings.from_config(config(provider="openai", api_key_env=None), environ={})
 
 
-@pytest.mark.parametrize("override, message", [
-    ({"provider": "anthropic"}, "llm.provider"),
-    ({"concurrency": 0}, "llm.concurrency"),
-    ({"concurrency": 2.5}, "llm.concurrency"),
-    ({"max_retries": -1}, "llm.max_retries"),
-    ({"timeout": "60"}, "llm.timeout"),
-    ({"model": None}, "llm.model"),
-    ({"temprature": 0.3}, "unknown setting"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"provider": "anthropic"}, "llm.provider"),
+        ({"concurrency": 0}, "llm.concurrency"),
+        ({"concurrency": 2.5}, "llm.concurrency"),
+        ({"max_retries": -1}, "llm.max_retries"),
+        ({"timeout": "60"}, "llm.timeout"),
+        ({"model": None}, "llm.model"),
+        ({"temprature": 0.3}, "unknown setting"),
+    ],
+)
 def test_bad_settings_are_rejected_with_the_setting_named(config, override, message):
     with pytest.raises(LLMError, match=message):
         LLMSettings.from_config(config(**override), environ={"RAGTUNE_TEST_LLM_KEY": "k"})

@@ -43,8 +43,9 @@ def test_the_tracked_file_is_filled_from_the_store_after_a_restore(tmp_path):
     assert [json.loads(line)["key"] for line in tracked.read_text().splitlines()] == [KEY]
 
 
-def test_a_rerun_after_a_restore_sends_nothing_and_keeps_no_secret(make_client, tmp_path, server, sample_docs,
-                                                                   fake_key):
+def test_a_rerun_after_a_restore_sends_nothing_and_keeps_no_secret(
+    make_client, tmp_path, server, sample_docs, fake_key
+):
     store = AnswerStore(tmp_path / "store")
     client = make_client(cache_name=None)
     client.cache = ResponseCache(tmp_path / "one.jsonl", store=store)

@@ -5,19 +5,24 @@ import json
 import pytest
 
 from ragtune.llm import ConversationJudgement, QueryExpansion, expand_queries, generate_questions, judge_conversations
-from ragtune.llm.tasks import clean_questions, parse_expansion, parse_judgement, parse_json_object, question_messages
+from ragtune.llm.tasks import clean_questions, parse_expansion, parse_json_object, parse_judgement, question_messages
 
-DOCUMENT = ("광합성은 식물이 빛 에너지를 이용해 이산화탄소와 물로 포도당을 만드는 과정이다. "
-            "이 과정은 엽록체의 틸라코이드 막과 스트로마에서 두 단계로 나뉘어 일어난다.")
+DOCUMENT = (
+    "광합성은 식물이 빛 에너지를 이용해 이산화탄소와 물로 포도당을 만드는 과정이다. "
+    "이 과정은 엽록체의 틸라코이드 막과 스트로마에서 두 단계로 나뉘어 일어난다."
+)
 
 
-@pytest.mark.parametrize("answer", [
-    '{"questions": ["a"]}',
-    '```json\n{"questions": ["a"]}\n```',
-    '다음은 질문입니다:\n```\n{"questions": ["a"]}\n```\n도움이 되었나요?',
-    'Sure! {"questions": ["a"]} Hope this helps {not json}',
-    '{잘못된 중괄호} {"questions": ["a"]}',
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        '{"questions": ["a"]}',
+        '```json\n{"questions": ["a"]}\n```',
+        '다음은 질문입니다:\n```\n{"questions": ["a"]}\n```\n도움이 되었나요?',
+        'Sure! {"questions": ["a"]} Hope this helps {not json}',
+        '{잘못된 중괄호} {"questions": ["a"]}',
+    ],
+)
 def test_json_is_found_inside_fences_and_stray_text(answer):
     assert parse_json_object(answer) == {"questions": ["a"]}
 
@@ -40,8 +45,11 @@ def test_questions_are_deduplicated_and_copies_of_document_sentences_dropped():
         "식물에게 빛이 필요한 이유는?",
     ]
     kept, dropped = clean_questions(candidates, DOCUMENT, n=3)
-    assert kept == ["광합성은 어떤 에너지를 이용하나요?", "엽록체 안에서 광합성 두 단계는 어디서 일어나?",
-                    "포도당은 어떻게 만들어지나요?"]
+    assert kept == [
+        "광합성은 어떤 에너지를 이용하나요?",
+        "엽록체 안에서 광합성 두 단계는 어디서 일어나?",
+        "포도당은 어떻게 만들어지나요?",
+    ]
     assert dropped == {"dropped_dup": 1, "dropped_copy": 2, "dropped_invalid": 1, "dropped_extra": 1}
 
 
@@ -55,7 +63,8 @@ def test_generation_drops_copies_and_duplicates_and_reports_them(make_client, se
     sentence = DOCUMENT.split(". ")[0] + "."
     server.responder = lambda messages: json.dumps(
         {"questions": ["광합성에 필요한 것은?", "광합성에 필요한 것은?", sentence, "포도당은 어디서 생기나?"]},
-        ensure_ascii=False)
+        ensure_ascii=False,
+    )
     batch = generate_questions(make_client(), [("d1", DOCUMENT)], 3)
     assert batch.questions == {"d1": ["광합성에 필요한 것은?", "포도당은 어디서 생기나?"]}
     assert batch.stats["dropped_dup"] == 1 and batch.stats["dropped_copy"] == 1 and batch.stats["short"] == 1
@@ -80,10 +89,12 @@ def test_duplicate_docids_are_refused(make_client):
 
 
 def test_judgement_parsing():
-    assert parse_judgement('{"standalone": "블랙홀은 어떻게 생기나?", "chitchat": false}', "그건?") == \
-        ConversationJudgement("블랙홀은 어떻게 생기나?", False)
-    assert parse_judgement('```json\n{"standalone": "", "chitchat": "true"}\n```', "안녕") == \
-        ConversationJudgement("안녕", True)
+    assert parse_judgement(
+        '{"standalone": "블랙홀은 어떻게 생기나?", "chitchat": false}', "그건?"
+    ) == ConversationJudgement("블랙홀은 어떻게 생기나?", False)
+    assert parse_judgement('```json\n{"standalone": "", "chitchat": "true"}\n```', "안녕") == ConversationJudgement(
+        "안녕", True
+    )
     for bad in ('{"standalone": "x"}', '{"standalone": "", "chitchat": false}', '{"standalone": "x", "chitchat": 1}'):
         with pytest.raises(ValueError):
             parse_judgement(bad, "q")
@@ -92,8 +103,11 @@ def test_judgement_parsing():
 def test_conversations_are_judged_in_order_with_failures_as_none(make_client, server):
     conversations = [
         [{"role": "user", "content": "안녕 반가워"}],
-        [{"role": "user", "content": "블랙홀은 뭐야?"}, {"role": "assistant", "content": "별의 잔해입니다."},
-         {"role": "user", "content": "그건 어떻게 생겨?"}],
+        [
+            {"role": "user", "content": "블랙홀은 뭐야?"},
+            {"role": "assistant", "content": "별의 잔해입니다."},
+            {"role": "user", "content": "그건 어떻게 생겨?"},
+        ],
         [{"role": "user", "content": "DNA 구조 알려줘"}],
     ]
     server.fail_when("DNA", "400")
@@ -106,8 +120,12 @@ def test_conversations_are_judged_in_order_with_failures_as_none(make_client, se
 
 
 def test_expansion_parsing_dedups_and_requires_hyde_when_asked():
-    answer = '{"variants": ["광합성 원리", "광합성이란?", "광합성 원리 ", "식물의 양분 생성"], "hyde": " 광합성은  빛으로 "}'
-    assert parse_expansion(answer, "광합성이란?", 3, True) == QueryExpansion(["광합성 원리", "식물의 양분 생성"], "광합성은 빛으로")
+    answer = (
+        '{"variants": ["광합성 원리", "광합성이란?", "광합성 원리 ", "식물의 양분 생성"], "hyde": " 광합성은  빛으로 "}'
+    )
+    assert parse_expansion(answer, "광합성이란?", 3, True) == QueryExpansion(
+        ["광합성 원리", "식물의 양분 생성"], "광합성은 빛으로"
+    )
     assert parse_expansion(answer, "광합성이란?", 1, False) == QueryExpansion(["광합성 원리"], None)
     with pytest.raises(ValueError):
         parse_expansion('{"variants": ["a"]}', "q", 1, True)

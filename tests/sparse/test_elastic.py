@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 import urllib.parse
-from pathlib import Path
 
 import elastic_transport
 import pytest
@@ -448,6 +447,9 @@ def test_invalid_arguments():
 
 def test_the_index_settings_need_no_client():
     # The stages name an index (and the tests read its settings) without loading the Elasticsearch client.
-    probe = "import sys, ragtune.retrieval.sparse.elastic_settings; print(sorted(m for m in sys.modules if m.startswith('elastic')))"
+    probe = (
+        "import sys, ragtune.retrieval.sparse.elastic_settings; "
+        "print(sorted(m for m in sys.modules if m.startswith('elastic')))"
+    )
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"

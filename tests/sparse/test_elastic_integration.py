@@ -1,7 +1,7 @@
 """ElasticsearchRetriever against a real server with analysis-nori; runs only when ES_URL is set.
 
-    docker compose up -d elasticsearch
-    ES_URL=http://localhost:9200 .venv/bin/python -m pytest tests/sparse/test_elastic_integration.py -q
+docker compose up -d elasticsearch
+ES_URL=http://localhost:9200 .venv/bin/python -m pytest tests/sparse/test_elastic_integration.py -q
 """
 
 from __future__ import annotations

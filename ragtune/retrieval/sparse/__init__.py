@@ -15,8 +15,10 @@ def load_retriever(directory: Path, num_workers: int = 0, search_backend: str = 
     backend = read_json(Path(directory) / "manifest.json")["backend"]
     if backend == "bm25s":
         from ragtune.retrieval.sparse.bm25 import BM25Retriever
+
         return BM25Retriever.load(directory, num_workers=num_workers, backend=search_backend)
     if backend == "elasticsearch":
         from ragtune.retrieval.sparse.elastic import ElasticsearchRetriever
+
         return ElasticsearchRetriever.load(directory)
     raise ValueError(f"{directory}/manifest.json: unknown sparse backend {backend!r}")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from ragtune.ranking import best_first
 
@@ -21,7 +22,7 @@ class SparseRetriever(Protocol):
     def save(self, directory: Path) -> None: ...
 
     @classmethod
-    def load(cls, directory: Path) -> "SparseRetriever": ...
+    def load(cls, directory: Path) -> SparseRetriever: ...
 
 
 def ordered(hits: list[tuple[str, float]]) -> Hits:

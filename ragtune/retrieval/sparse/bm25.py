@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import bm25s
 import numpy as np
@@ -21,8 +21,15 @@ class BM25Retriever:
 
     name = "bm25"  # the morpheme view; the character n-gram view is named bm25_char by its caller
 
-    def __init__(self, analyzer: KoreanAnalyzer | CharNgramAnalyzer, k1: float = 1.2, b: float = 0.75, method: str = "lucene",
-                 threads: int = 1, backend: str = "numpy"):
+    def __init__(
+        self,
+        analyzer: KoreanAnalyzer | CharNgramAnalyzer,
+        k1: float = 1.2,
+        b: float = 0.75,
+        method: str = "lucene",
+        threads: int = 1,
+        backend: str = "numpy",
+    ):
         self.analyzer = analyzer
         self.k1, self.b, self.method = k1, b, method
         # Speed only, never results: numba is ~4x faster per query but compiles for ~10 s per process.
@@ -47,8 +54,10 @@ class BM25Retriever:
 
     def search_tokens(self, query_tokens: list[list[str]], k: int) -> list[Hits]:
         ids, scores = self.search_ids(query_tokens, k)
-        return [ordered([(self.docids[d], float(s)) for d, s in zip(row_ids, row_scores) if d >= 0])
-                for row_ids, row_scores in zip(ids, scores)]
+        return [
+            ordered([(self.docids[d], float(s)) for d, s in zip(row_ids, row_scores) if d >= 0])
+            for row_ids, row_scores in zip(ids, scores)
+        ]
 
     def search_arrays(self, queries: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """(ids, scores), each (n_queries, k): positions in `docids`, -1 where fewer than k documents match."""
@@ -65,8 +74,13 @@ class BM25Retriever:
         known = [[t for t in tokens if t in vocab] for tokens in query_tokens]
         todo = [i for i, tokens in enumerate(known) if tokens]
         if todo and k > 0:
-            found, found_scores = self._bm25.retrieve([known[i] for i in todo], k=k, show_progress=False,
-                                                      n_threads=self.threads, backend_selection=self.backend)
+            found, found_scores = self._bm25.retrieve(
+                [known[i] for i in todo],
+                k=k,
+                show_progress=False,
+                n_threads=self.threads,
+                backend_selection=self.backend,
+            )
             matched = found_scores > 0
             ids[todo] = np.where(matched, found, -1)
             scores[todo] = np.where(matched, found_scores, 0)
@@ -74,22 +88,40 @@ class BM25Retriever:
 
     def score_matrix(self, query_tokens: list[list[str]]) -> np.ndarray:
         """Scores of every document for each query (queries × docs); used for mining and analysis."""
-        return np.stack([self._bm25.get_scores([t for t in tokens if t in self._bm25.vocab_dict])
-                         for tokens in query_tokens]) if query_tokens else np.zeros((0, len(self.docids)))
+        return (
+            np.stack(
+                [self._bm25.get_scores([t for t in tokens if t in self._bm25.vocab_dict]) for tokens in query_tokens]
+            )
+            if query_tokens
+            else np.zeros((0, len(self.docids)))
+        )
 
     def save(self, directory: Path) -> None:
         directory = Path(directory)
         self._bm25.save(str(directory / "bm25s"))
-        write_json(directory / "manifest.json", {
-            "backend": "bm25s", "k1": self.k1, "b": self.b, "method": self.method,
-            "analyzer": self.analyzer.config(), "docids": self.docids})
+        write_json(
+            directory / "manifest.json",
+            {
+                "backend": "bm25s",
+                "k1": self.k1,
+                "b": self.b,
+                "method": self.method,
+                "analyzer": self.analyzer.config(),
+                "docids": self.docids,
+            },
+        )
 
     @classmethod
-    def load(cls, directory: Path, num_workers: int = 0, backend: str = "numpy") -> "BM25Retriever":
+    def load(cls, directory: Path, num_workers: int = 0, backend: str = "numpy") -> BM25Retriever:
         manifest = read_json(Path(directory) / "manifest.json")
-        retriever = cls(analyzer_from_config(manifest["analyzer"], num_workers=num_workers),
-                        k1=manifest["k1"], b=manifest["b"], method=manifest["method"],
-                        threads=max(num_workers, 1), backend=backend)
+        retriever = cls(
+            analyzer_from_config(manifest["analyzer"], num_workers=num_workers),
+            k1=manifest["k1"],
+            b=manifest["b"],
+            method=manifest["method"],
+            threads=max(num_workers, 1),
+            backend=backend,
+        )
         retriever.docids = manifest["docids"]
         retriever._bm25 = bm25s.BM25.load(str(Path(directory) / "bm25s"))
         return retriever

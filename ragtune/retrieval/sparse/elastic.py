@@ -12,8 +12,9 @@ import contextlib
 import json
 import os
 import urllib.parse
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import elastic_transport
 from elasticsearch import ApiError, Elasticsearch
@@ -148,13 +149,17 @@ class ElasticsearchRetriever:
         try:
             self.client.options(request_timeout=timeout, max_retries=0, retry_on_timeout=False).info()
         except (elastic_transport.ConnectionError, elastic_transport.ConnectionTimeout) as exc:
-            raise ElasticsearchBackendError(f"ES_URL={self.url}: no Elasticsearch answers there within {timeout:g} s "
-                                            f"({type(exc).__name__}); set ES_URL to a running server or "
-                                            f"{_START_HINT}") from None
+            raise ElasticsearchBackendError(
+                f"ES_URL={self.url}: no Elasticsearch answers there within {timeout:g} s "
+                f"({type(exc).__name__}); set ES_URL to a running server or "
+                f"{_START_HINT}"
+            ) from None
         except ApiError as exc:
             if exc.meta.status in (401, 403):
-                raise ElasticsearchBackendError(f"ES_URL={self.url} refused the connection (HTTP {exc.meta.status}): "
-                                                f"set the API key in the environment variable {self.api_key_env}") from None
+                raise ElasticsearchBackendError(
+                    f"ES_URL={self.url} refused the connection (HTTP {exc.meta.status}): "
+                    f"set the API key in the environment variable {self.api_key_env}"
+                ) from None
 
     # -- errors ----------------------------------------------------------------
 

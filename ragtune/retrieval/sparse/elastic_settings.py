@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 ANALYZER_NAME = "ragtune_korean"
 SIMILARITY_NAME = "ragtune_bm25"
