@@ -89,7 +89,7 @@ def main() -> None:
     for threshold in (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8):
         candidates[f"char-tfidf t={threshold}"] = lambda t=threshold: ChitchatDetector(threshold=t)
     if args.encoder:
-        from ragtune.retrieval.dense import E5Encoder
+        from ragtune.models.encoders import E5Encoder
 
         encoder = E5Encoder(args.encoder, device="cpu", batch_size=64)
         cache = {}

@@ -28,7 +28,7 @@ def main() -> None:
 
     import torch
 
-    from ragtune.retrieval.dense import load_encoder
+    from ragtune.models.encoders import load_encoder
 
     torch.set_num_threads(args.threads)
     data = Path(args.data)

@@ -21,7 +21,7 @@ from e5_bench import PASSAGE_LEN, QUERY_LEN, log  # noqa: E402
 
 from ragtune.cache.encodings import EncodingMemo  # noqa: E402
 from ragtune.io import read_jsonl  # noqa: E402
-from ragtune.retrieval import dense  # noqa: E402
+from ragtune.models import encoders  # noqa: E402
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,10 +55,10 @@ class KeptWorkspace:
             kind,
             QUERY_LEN if kind == "query" else PASSAGE_LEN,
             "none",
-            dense.devices_key(None),
+            encoders.devices_key(None),
         )
         encoder = lambda batch: (  # noqa: E731
-            dense.load_encoder(  # noqa: E731
+            encoders.load_encoder(  # noqa: E731
                 self.base_dir, query_max_length=QUERY_LEN, passage_max_length=PASSAGE_LEN
             )
             .encode(batch, kind=kind)

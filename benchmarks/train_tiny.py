@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from ragtune.io import read_jsonl, write_jsonl
+from ragtune.models.encoders import M3Encoder
 from ragtune.models.tiny import build_tiny_embedder
-from ragtune.retrieval.dense import M3Encoder, build_faiss, search
+from ragtune.retrieval.dense import build_faiss, search
 from ragtune.training.runner import M3TrainSettings, children_cpu_seconds, finetune_m3
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "competition"

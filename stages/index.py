@@ -7,7 +7,8 @@ from lexical import sparse_retriever
 
 from ragtune.cache.encodings import EncodingMemo
 from ragtune.io import read_jsonl, write_json
-from ragtune.retrieval import dense
+from ragtune.models import encoders
+from ragtune.retrieval import dense, m3
 from ragtune.retrieval.sparse.bm25 import BM25Retriever
 from ragtune.text.analysis import CharNgramAnalyzer
 
@@ -37,7 +38,7 @@ def main() -> None:
         # loaded only when some passage is not remembered
         encoder = functools.cache(
             functools.partial(
-                dense.load_encoder,
+                encoders.load_encoder,
                 path(model_dir),
                 device=devices,
                 batch_size=p["index"]["batch_size"],
@@ -49,8 +50,8 @@ def main() -> None:
         if learned_sparse:  # BGE-M3's lexical weights of the fine-tuned model, one CSR row per passage
             encoded = encoder().encode(texts, kind="passage", lexical=True)
             vectors = encoded.dense
-            dense.save_lexical_matrix(
-                dense.lexical_matrix(encoded.lexical, encoder().vocab_size), path(f"indexes/{name}/lexical.npz")
+            m3.save_sparse_matrix(
+                m3.sparse_matrix(encoded.lexical, encoder().vocab_size), path(f"indexes/{name}/lexical.npz")
             )
         else:  # remembered per text by model bytes + settings: an unchanged base is not encoded again
             memo = EncodingMemo(
@@ -59,7 +60,7 @@ def main() -> None:
                 "passage",
                 p["model"]["passage_max_len"],
                 quantize,
-                dense.devices_key(devices),
+                encoders.devices_key(devices),
             )
             vectors = memo.encode(texts, lambda batch, load=encoder: load().encode(batch, kind="passage").dense)
             print(f"index: {name}: {memo.remembered} passage vectors remembered, {memo.encoded} encoded")

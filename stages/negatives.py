@@ -37,7 +37,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ragtune-negatives-") as scratch:
         base = path("models/base")  # the base stage's: the model train starts from
         if config["dense_pool"] > 0:
-            from ragtune.retrieval.dense import load_encoder
+            from ragtune.models.encoders import load_encoder
 
             encoder = load_encoder(
                 base,

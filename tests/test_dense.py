@@ -9,17 +9,9 @@ import numpy as np
 import pytest
 from test_tiny import SENTENCES, build_embedder
 
-from ragtune.retrieval.dense import (
-    M3Encoder,
-    build_faiss,
-    lexical_matrix,
-    lexical_scores,
-    load_faiss,
-    load_lexical_matrix,
-    save_faiss,
-    save_lexical_matrix,
-    search,
-)
+from ragtune.models.encoders import M3Encoder
+from ragtune.retrieval.dense import build_faiss, load_faiss, save_faiss, search
+from ragtune.retrieval.m3 import load_sparse_matrix, save_sparse_matrix, sparse_matrix, sparse_scores
 
 
 @pytest.fixture(scope="module")
@@ -57,22 +49,22 @@ def test_query_and_passage_lengths_differ(encoder):
 
 
 def test_lexical_scores_match_flagembedding(encoder, corpus):
-    matrix = lexical_matrix(corpus.lexical, encoder.vocab_size)
+    matrix = sparse_matrix(corpus.lexical, encoder.vocab_size)
     query = encoder.encode([SENTENCES[3]], "query").lexical[0]
     expected = [encoder.model.compute_lexical_matching_score(query, doc) for doc in corpus.lexical]
-    np.testing.assert_allclose(lexical_scores(query, matrix), expected, rtol=1e-5, atol=1e-6)
-    both = lexical_scores([query, query], matrix)
+    np.testing.assert_allclose(sparse_scores(query, matrix), expected, rtol=1e-5, atol=1e-6)
+    both = sparse_scores([query, query], matrix)
     assert both.shape == (2, len(SENTENCES)) and np.allclose(both[0], both[1])
     with pytest.raises(ValueError, match="outside the vocabulary"):
-        lexical_matrix([{"999999": 1.0}], encoder.vocab_size)
+        sparse_matrix([{"999999": 1.0}], encoder.vocab_size)
 
 
 def test_lexical_matrix_round_trip_is_byte_stable(encoder, corpus, tmp_path):
-    matrix = lexical_matrix(corpus.lexical, encoder.vocab_size)
-    save_lexical_matrix(matrix, tmp_path / "a.npz")
-    save_lexical_matrix(matrix, tmp_path / "b.npz")
+    matrix = sparse_matrix(corpus.lexical, encoder.vocab_size)
+    save_sparse_matrix(matrix, tmp_path / "a.npz")
+    save_sparse_matrix(matrix, tmp_path / "b.npz")
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
-    loaded = load_lexical_matrix(tmp_path / "a.npz")
+    loaded = load_sparse_matrix(tmp_path / "a.npz")
     assert (loaded != matrix).nnz == 0
 
 
@@ -119,7 +111,7 @@ def test_missing_faiss_names_the_extra_that_installs_it(monkeypatch):
 def test_load_encoder_serves_both_families(tmp_path):
     from test_tiny import build_e5
 
-    from ragtune.retrieval.dense import E5Encoder, M3Encoder, load_encoder, read_spec
+    from ragtune.models.encoders import E5Encoder, M3Encoder, load_encoder, read_spec
 
     m3 = load_encoder(build_embedder(tmp_path / "m3"), device="cpu")
     e5 = load_encoder(build_e5(tmp_path / "e5"), device="cpu")
@@ -135,7 +127,7 @@ def test_e5_encoder_is_flagembeddings_mean_pooled_prefixed_embedding(tmp_path):
     from FlagEmbedding import FlagModel
     from test_tiny import build_e5
 
-    from ragtune.retrieval.dense import load_encoder
+    from ragtune.models.encoders import load_encoder
 
     directory = build_e5(tmp_path / "e5")
     encoder = load_encoder(directory, device="cpu")
@@ -157,7 +149,7 @@ def test_e5_encoder_is_flagembeddings_mean_pooled_prefixed_embedding(tmp_path):
 def test_int8_quantisation_is_a_switch(tmp_path):
     from test_tiny import build_e5
 
-    from ragtune.retrieval.dense import load_encoder
+    from ragtune.models.encoders import load_encoder
 
     directory = build_e5(tmp_path / "e5")
     fp32 = load_encoder(directory, device="cpu").encode(SENTENCES, kind="passage").dense
@@ -171,7 +163,7 @@ def test_int8_quantisation_is_a_switch(tmp_path):
 
 
 def test_devices_default_to_one_and_name_the_memo_key():
-    from ragtune.retrieval.dense import default_device, devices_key, encoding_devices
+    from ragtune.models.encoders import default_device, devices_key, encoding_devices
 
     assert encoding_devices(None) == [default_device()] and devices_key(None) == default_device()
     assert encoding_devices("cuda:1") == ["cuda:1"]
@@ -188,7 +180,7 @@ def test_a_device_list_reaches_flagembeddings_devices_and_its_pool(tmp_path, mon
     import FlagEmbedding
     from test_tiny import build_e5
 
-    from ragtune.retrieval.dense import load_encoder
+    from ragtune.models.encoders import load_encoder
 
     made = []
 
@@ -220,7 +212,7 @@ def test_a_device_list_reaches_flagembeddings_devices_and_its_pool(tmp_path, mon
 
 def test_a_pool_of_two_cpu_processes_encodes_as_one_device(tmp_path):
     """FlagEmbedding's real multi-process pool (spawned workers), on two CPU "devices": the same vectors."""
-    from ragtune.retrieval.dense import load_encoder
+    from ragtune.models.encoders import load_encoder
 
     directory = build_embedder(tmp_path / "m3")
     texts = SENTENCES * 2
@@ -236,9 +228,9 @@ def test_a_pool_of_two_cpu_processes_encodes_as_one_device(tmp_path):
 
 
 def test_pointer_directories_resolve_and_default_to_m3(tmp_path):
+    from ragtune.models.encoders import M3_SPEC, read_spec
     from ragtune.models.hub import resolve_model
     from ragtune.models.sources import write_pointer
-    from ragtune.retrieval.dense import M3_SPEC, read_spec
 
     write_pointer(tmp_path / "hub", "BAAI/bge-m3")
     assert resolve_model(tmp_path / "hub") == "BAAI/bge-m3" and read_spec(tmp_path / "hub") == M3_SPEC

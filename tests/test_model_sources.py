@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from test_tiny import SENTENCES, SHAPE, build_embedder, digests
 
+from ragtune.models.encoders import read_spec
 from ragtune.models.hub import write_pointer
 from ragtune.models.sources import base_embedder, base_reranker, copy_model
-from ragtune.retrieval.dense import read_spec
 
 
 def test_pointers_and_base_models(tmp_path):

@@ -80,7 +80,7 @@ def models(tmp_path_factory):
 
 
 def test_dense_pools_rank_by_the_model(models):
-    from ragtune.retrieval.dense import M3Encoder
+    from ragtune.models.encoders import M3Encoder
 
     encoder = M3Encoder(models[0], device="cpu", query_max_length=32, passage_max_length=64)
     passages = [TEXTS[d] for d in DOCIDS]
@@ -92,7 +92,7 @@ def test_dense_pools_rank_by_the_model(models):
 
 
 def test_targeted_rows_cover_only_missed_questions(models):
-    from ragtune.retrieval.dense import M3Encoder
+    from ragtune.models.encoders import M3Encoder
 
     encoder = M3Encoder(models[0], device="cpu", query_max_length=32, passage_max_length=64)
     pairs = [{"query": TEXTS[d], "docid": d} for d in DOCIDS[:6]] + [{"query": "전혀 관계없는 말", "docid": "d10"}]

@@ -147,7 +147,8 @@ def test_reported_rescorers_do_not_change_the_final_ranking():
 
 
 def test_learned_sparse_searcher_scores_shared_tokens_only():
-    from ragtune.retrieval.dense import Encoded, lexical_matrix
+    from ragtune.models.encoders import Encoded
+    from ragtune.retrieval.m3 import sparse_matrix
     from ragtune.retrieval.pipeline import LexicalWeightSearcher
 
     class FakeEncoder:
@@ -155,7 +156,7 @@ def test_learned_sparse_searcher_scores_shared_tokens_only():
             table = {"x": {"1": 1.0, "2": 0.5}, "none": {"9": 1.0}}
             return Encoded(np.zeros((len(texts), 2), np.float32), [table[t] for t in texts])
 
-    corpus = lexical_matrix([{"1": 0.2}, {"2": 1.0}, {"3": 1.0}, {"1": 0.1, "2": 0.1}], vocab_size=10)
+    corpus = sparse_matrix([{"1": 0.2}, {"2": 1.0}, {"3": 1.0}, {"1": 0.1, "2": 0.1}], vocab_size=10)
     ids, scores = LexicalWeightSearcher(FakeEncoder(), corpus, chunk=1)(["x", "none"], 3)
     found = RankedRun.ranked(["x", "none"], ["a", "b", "c", "d"], ids, scores)
     assert found.ranking(0) == ["b", "a", "d"] and found.ranking(1) == []
@@ -165,7 +166,7 @@ def test_learned_sparse_searcher_scores_shared_tokens_only():
 def test_colbert_score_matches_flagembedding():
     from FlagEmbedding.inference.embedder.encoder_only.m3 import M3Embedder
 
-    from ragtune.retrieval.dense import colbert_score
+    from ragtune.retrieval.m3 import colbert_score
 
     rng = np.random.default_rng(0)
     query, passage = rng.normal(size=(5, 8)).astype(np.float32), rng.normal(size=(11, 8)).astype(np.float32)
@@ -174,7 +175,7 @@ def test_colbert_score_matches_flagembedding():
 
 
 def test_colbert_rescorer_encodes_passages_once_and_ranks_by_late_interaction():
-    from ragtune.retrieval.dense import Encoded
+    from ragtune.models.encoders import Encoded
     from ragtune.retrieval.pipeline import ColbertRescorer
 
     vectors = {"q": [[1.0, 0.0]], "a": [[0.0, 1.0]], "b": [[0.6, 0.8], [1.0, 0.0]], "c": [[0.8, 0.6]]}

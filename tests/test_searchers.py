@@ -61,7 +61,7 @@ def keys(root, p) -> dict[str, str]:
 
 def test_memo_keys_are_the_stages_fingerprints(root):
     """The keys runs/candidates was written with: a change here re-searches every remembered run."""
-    from ragtune.retrieval.dense import default_device
+    from ragtune.models.encoders import default_device
 
     code = fingerprint(root / "ragtune", *(installed(m) for m in LIBRARIES))
     encoder = (64, 256, default_device())

@@ -9,7 +9,7 @@ import pytest
 from test_tiny import SENTENCES, SHAPE, build_e5, build_embedder, build_reranker, digests
 
 from ragtune.io import read_jsonl, write_jsonl
-from ragtune.retrieval.dense import load_encoder, read_spec
+from ragtune.models.encoders import load_encoder, read_spec
 from ragtune.training.partial_finetune import frozen_parameter_names
 from ragtune.training.runner import (
     LossCurve,

@@ -1,1 +1,16 @@
-"""Parameters: the schema every composed configuration is checked against, and the workspace's standing choices."""
+"""Parameters: the schema every composed configuration is checked against, and the workspace's standing choices.
+
+The names below are the public surface; each loads its module on first use (lazy_loader), so importing
+one part does not import the rest, and a stage's DVC deps stay the modules it uses.
+"""
+
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submodules=["schema", "workspace"],
+    submod_attrs={
+        "schema": ["ParamsError", "schema_keys", "validate"],
+        "workspace": ["compose", "groups"],
+    },
+)

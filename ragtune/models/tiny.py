@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from ragtune.io import atomic_write, honour_umask, staged_directory
-from ragtune.retrieval.dense import M3_SPEC, EncoderSpec, write_spec
+from ragtune.models.encoders import M3_SPEC, EncoderSpec, write_spec
 
 
 def save_state_dict(state: Mapping[str, torch.Tensor], path: Path) -> None:

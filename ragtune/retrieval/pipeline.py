@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ragtune.retrieval import dense
+from ragtune.retrieval import dense, m3
 from ragtune.retrieval.fusion import fuse_variants, hybrid, reciprocal_rank_fusion, weighted_sum
 from ragtune.retrieval.sparse.base import Hits, ordered
 from ragtune.runs import RankedRun, tie_ranks
@@ -61,7 +61,7 @@ class DenseSearcher:
 
 class LexicalWeightSearcher:
     """BGE-M3's learned sparse score (Σ q_w · d_w over shared tokens) against the corpus matrix
-    (rows in docid-table order; see `ragtune.retrieval.dense.lexical_matrix`)."""
+    (rows in docid-table order; see `ragtune.retrieval.m3.sparse_matrix`)."""
 
     def __init__(self, encoder, doc_matrix, chunk: int = 2048):
         self.encoder, self.doc_matrix, self.chunk = encoder, doc_matrix, chunk
@@ -71,7 +71,7 @@ class LexicalWeightSearcher:
         k = min(k, self.doc_matrix.shape[0])
         ids, scores = np.full((len(texts), k), -1, np.int64), np.zeros((len(texts), k), np.float32)
         for start in range(0, len(texts), self.chunk):
-            block = dense.lexical_scores(weights[start : start + self.chunk], self.doc_matrix)
+            block = m3.sparse_scores(weights[start : start + self.chunk], self.doc_matrix)
             top = np.argpartition(-block, k - 1, axis=1)[:, :k] if k < block.shape[1] else np.argsort(-block, axis=1)
             top_scores = np.take_along_axis(block, top, axis=1)
             matched = top_scores > 0  # no shared token: not a candidate
@@ -101,7 +101,7 @@ class ColbertRescorer:
         """A rescorer for these query texts, encoded in one batch."""
         unique = list(dict.fromkeys(queries))
         vectors = dict(zip(unique, self.encoder.encode(unique, kind="query", lexical=False, colbert=True).colbert))
-        return lambda query, docids: [(d, dense.colbert_score(vectors[query], self.passages[d])) for d in docids]
+        return lambda query, docids: [(d, m3.colbert_score(vectors[query], self.passages[d])) for d in docids]
 
 
 def hits_searcher(search: Callable[[Sequence[str], int], list[Hits]], docids: Sequence[str]) -> Searcher:

@@ -6,8 +6,8 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from ragtune.models.encoders import default_device
 from ragtune.ranking import best_first
-from ragtune.retrieval.dense import default_device
 
 # Pairs per FlagReranker call. Each call tokenises, sorts by length and probes the batch size against
 # memory once, so one call per question (19k validation questions × 50 pairs) pays that probe 19k

@@ -16,7 +16,8 @@ from pathlib import Path
 from ragtune.cache.searches import fingerprint
 from ragtune.config.schema import ParamsError
 from ragtune.io import DataError, read_json
-from ragtune.retrieval import dense
+from ragtune.models import encoders
+from ragtune.retrieval import dense, m3
 from ragtune.retrieval.pipeline import (
     BatchRescorer,
     ColbertRescorer,
@@ -85,7 +86,7 @@ class Searchers:
             self.root / model_dir,
             self.p["model"]["query_max_len"],
             self.config["query_batch_size"],
-            dense.devices_key(self.p["index"]["devices"]),
+            encoders.devices_key(self.p["index"]["devices"]),
         )
 
     def lexical_searcher(self, directory: Path) -> Searcher:
@@ -101,7 +102,7 @@ class Searchers:
         """The embedder of indexes/<name>'s model, after checking that the index lists the corpus in order."""
         if read_json(self.root / "indexes" / name / "docids.json") != self.docids:
             raise DataError(f"indexes/{name}", "the index lists other documents than data/prepared (rerun index)")
-        return dense.load_encoder(
+        return encoders.load_encoder(
             self.root / DENSE_MODELS[name],
             device=self.p["index"]["devices"],
             batch_size=self.config["query_batch_size"],
@@ -114,7 +115,7 @@ class Searchers:
 
     def learned_sparse_searcher(self) -> LexicalWeightSearcher:
         return LexicalWeightSearcher(
-            self.embedder("dense"), dense.load_lexical_matrix(self.root / "indexes/dense/lexical.npz")
+            self.embedder("dense"), m3.load_sparse_matrix(self.root / "indexes/dense/lexical.npz")
         )
 
     def colbert(self, documents: list[dict]) -> ColbertRescorer | None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from ragtune.seeding import keyed_rng
 
 if TYPE_CHECKING:
-    from ragtune.retrieval.dense import M3Encoder
+    from ragtune.models.encoders import M3Encoder
     from ragtune.retrieval.rerank import CrossEncoderReranker
 
 Pool = list[tuple[str, float]]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragtune.io import honour_umask, staged_directory, write_jsonl
-from ragtune.retrieval.dense import SPEC_FILE, read_spec
+from ragtune.models.encoders import SPEC_FILE, read_spec
 from ragtune.training.batches import arrange_epochs, read_training_file
 
 M3_MODULE = "FlagEmbedding.finetune.embedder.encoder_only.m3"

@@ -17,8 +17,8 @@ import numpy as np
 
 from ragtune.cache.encodings import EncodingMemo
 from ragtune.evaluation import metrics
+from ragtune.models import encoders
 from ragtune.query.conversation import standalone_query
-from ragtune.retrieval import dense
 
 Select = Literal["auto", "finetuned", "base"]
 KEYS = ("select", "select_on", "select_corpus")  # of the train group
@@ -94,8 +94,8 @@ def compare_models(
     docids = capped_corpus([d["docid"] for d in documents], relevant, corpus_cap, seed)
     scores = {}
     for name, model_dir in models.items():
-        encoder = dense.load_encoder(model_dir, query_max_length=query_max_len, passage_max_length=passage_max_len)
-        memo = EncodingMemo(encodings, model_dir, "passage", passage_max_len, "none", dense.default_device())
+        encoder = encoders.load_encoder(model_dir, query_max_length=query_max_len, passage_max_length=passage_max_len)
+        memo = EncodingMemo(encodings, model_dir, "passage", passage_max_len, "none", encoders.default_device())
         vectors = memo.encode([texts[d] for d in docids], lambda t, e=encoder: e.encode(t, kind="passage").dense)
         scores[f"{name}_map@3"] = (
             round(dense_map(lambda t, e=encoder: e.encode(t, kind="query").dense, vectors, docids, questions), 6)

@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ragtune.retrieval import dense
+from ragtune.models import encoders
 from ragtune.training import negatives
 from ragtune.training import runner as training
 
@@ -30,7 +30,7 @@ def targeted_round(
     document it ranks below `top_k`, with negatives mined from its top `pool` by `rule`, for `max_steps`; skipped
     when fewer than a batch are missed. Returns the round's summary and its loss curve (None when skipped)."""
     pairs = [{"query": row["query"], "docid": row["pos_id"]} for row in training_rows]
-    encoder = dense.load_encoder(
+    encoder = encoders.load_encoder(
         embedder_dir, query_max_length=settings.query_max_len, passage_max_length=settings.passage_max_len
     )
     docids = list(texts)
