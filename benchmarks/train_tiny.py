@@ -28,7 +28,8 @@ from ragtune.io import read_jsonl, write_jsonl
 from ragtune.models.encoders import M3Encoder
 from ragtune.models.tiny import build_tiny_embedder
 from ragtune.retrieval.dense import build_faiss, search
-from ragtune.training.runner import M3TrainSettings, children_cpu_seconds, finetune_m3
+from ragtune.training.runner import children_cpu_seconds, finetune_m3
+from ragtune.training.settings import RunnerSettings
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "competition"
 SENTENCE_END = re.compile(r"(?<=[.?!다])\s+")
@@ -161,7 +162,7 @@ def main() -> None:
         rows = training_rows(documents, args.questions_per_doc, max(1, args.group_size - 1), args.seed)
         train_file = work / "train.jsonl"
         write_jsonl(train_file, rows)
-    settings = M3TrainSettings(
+    settings = RunnerSettings(
         learning_rate=args.lr,
         temperature=args.temperature,
         max_steps=args.max_steps,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import sys
@@ -15,63 +14,26 @@ import yaml
 # another clone, a `dvc queue` copy, a `ragtune reproduce` worktree).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ragtune.config.schema import validate  # noqa: E402
-from ragtune.io import UserError, atomic_write  # noqa: E402
+from ragtune.cache.location import cache_root  # noqa: E402
+from ragtune.config.paths import Workspace  # noqa: E402
+from ragtune.config.schema import Params, load  # noqa: E402
+from ragtune.config.workspace import warn_on_data_switch  # noqa: E402
+from ragtune.io import UserError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+WORKSPACE = Workspace(ROOT)
 WORKERS = min(os.cpu_count() or 1, 8)  # threads for analysis; results do not depend on it
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
-def params() -> dict:
-    """The resolved parameters DVC tracks (params.yaml, composed from conf/ by `dvc exp run`), checked against
-    the schema (ragtune/config/schema.py) before the stage does any work: a bad key or value ends it in one line."""
+def params() -> Params:
+    """The resolved parameters DVC tracks (params.yaml, composed from conf/ by `dvc exp run`), typed and checked
+    against the schema (ragtune/config/schema.py) before the stage does any work: a bad key ends it in one line."""
     with open(ROOT / "params.yaml", encoding="utf-8") as handle:
-        values = validate(yaml.safe_load(handle) or {}, source="params.yaml")
-    warn_on_data_switch(values["data"]["name"])
+        values = load(yaml.safe_load(handle) or {}, source="params.yaml")
+    warn_on_data_switch(cache_root(ROOT), values.data.name)
     return values
-
-
-def warn_on_data_switch(name: str) -> None:
-    """Loudly, when this run's data group is not the one the workspace ran last (`dvc exp run -S alpha=…`
-    after `-S data=competition` composes from conf/ again, i.e. on the default data)."""
-    from ragtune.cache.location import cache_root
-
-    previous = record_data_group(cache_root(ROOT), name)
-    if previous is not None:
-        bar = "!" * 78
-        logging.getLogger("ragtune").warning(
-            "\n%s\n  this run uses data=%s, but the last run in this workspace used data=%s.\n"
-            "  To keep %s for every later run: ragtune use data=%s  (then dvc exp run …)\n%s",
-            bar,
-            name,
-            previous,
-            previous,
-            previous,
-            bar,
-        )
-
-
-def record_data_group(store: Path, name: str) -> str | None:
-    """Record `name` as the data group of the workspace's latest run (in the store outside DVC's outputs, shared
-    by its experiments and worktrees); return the previous one when it differed."""
-    record = store / "last_run.json"
-    try:
-        previous = json.loads(record.read_text(encoding="utf-8")).get("data")
-    except (OSError, ValueError, AttributeError):
-        previous = None
-    if previous != name:
-        try:
-            with atomic_write(record) as handle:
-                json.dump({"data": name}, handle)
-        except OSError:
-            pass  # a read-only store must not stop a run: the warning is advice
-    return previous if previous not in (None, name) else None
-
-
-def path(relative: str) -> Path:
-    return ROOT / relative
 
 
 def stage(main):

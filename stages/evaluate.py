@@ -1,7 +1,7 @@
 """evaluate, per validation source: MAP@3 (competition rule), MRR, nDCG, recall per retriever and chit-chat
 precision/recall; recall curves, MAP bars; one failure report with a section per source."""
 
-from common import params, path, stage
+from common import WORKSPACE, params, stage
 
 from ragtune.evaluation import metrics, report
 from ragtune.io import atomic_write, read_jsonl, write_json
@@ -12,10 +12,10 @@ from ragtune.runs import load_runs
 @stage
 def main() -> None:
     p = params()
-    validation = read_jsonl(path("data/queries/validation.jsonl"))
-    runs = load_runs(path("runs/validation"))
-    judged = {plan["qid"]: plan["chitchat"] for plan in read_jsonl(path("runs/validation/queries.jsonl"))}
-    documents = {d["docid"]: d["content"] for d in read_jsonl(path("data/prepared/documents.jsonl"))}
+    validation = read_jsonl(WORKSPACE.validation)
+    runs = load_runs(WORKSPACE.runs("validation"))
+    judged = {plan["qid"]: plan["chitchat"] for plan in read_jsonl(WORKSPACE.runs("validation") / "queries.jsonl")}
+    documents = {d["docid"]: d["content"] for d in read_jsonl(WORKSPACE.documents)}
     questions = {q["qid"]: standalone_query(q["msg"]) for q in validation}
 
     scores, reports = {}, []
@@ -28,7 +28,7 @@ def main() -> None:
         # One bar per retriever, one curve per retriever, a file per source:
         # `dvc plots diff` sets experiments side by side.
         write_json(
-            path(f"plots/map/{source}.json"),
+            WORKSPACE.plots(f"map/{source}.json"),
             [
                 {"retriever": name, "map@3": values["map@3"], "mrr@10": values["mrr@10"]}
                 for name, values in retrievers.items()
@@ -36,13 +36,13 @@ def main() -> None:
         )
         curves = {name: metrics.recall_curve(run, qrels) for name, run in sorted(runs.items())}
         write_json(
-            path(f"plots/recall/{source}.json"),
+            WORKSPACE.plots(f"recall/{source}.json"),
             [{"retriever": name, **row} for name, rows in curves.items() for row in rows],
         )
         report.plot_recall_curves(
-            curves, path(f"plots/images/recall_{source}.png"), title=f"Recall by cutoff: {source}"
+            curves, WORKSPACE.plots(f"images/recall_{source}.png"), title=f"Recall by cutoff: {source}"
         )
-        report.plot_map_by_retriever(retrievers, path(f"plots/images/map_{source}.png"))
+        report.plot_map_by_retriever(retrievers, WORKSPACE.plots(f"images/map_{source}.png"))
         reports.append(
             report.failure_report(
                 questions,
@@ -50,12 +50,12 @@ def main() -> None:
                 runs,
                 final="hybrid",
                 docs=documents,
-                limit=p["evaluation"]["report_limit"],
+                limit=p.evaluation.report_limit,
                 title=f"source `{source}`",
             )
         )
-    write_json(path("metrics/retrieval.json"), scores)
-    with atomic_write(path("reports/failures.md")) as handle:
+    write_json(WORKSPACE.metrics("retrieval"), scores)
+    with atomic_write(WORKSPACE.failure_report) as handle:
         handle.write("\n".join(reports))
     for source, section in scores.items():
         for name, values in section.items():

@@ -11,12 +11,12 @@ Without labelled questions, a held-out split of documents provides the validatio
 
 import functools
 
-from common import params, path, stage
-from lexical import embedded_bm25
+from common import ROOT, WORKSPACE, params, stage
 
 from ragtune.cache.location import cache_root
 from ragtune.io import read_jsonl, write_json, write_jsonl
 from ragtune.llm import AnswerStore, LLMClient, LLMSettings, ResponseCache
+from ragtune.retrieval.sparse import embedded_bm25
 from ragtune.synthetic import questions as queries
 from ragtune.text.analysis import KoreanAnalyzer
 
@@ -26,67 +26,56 @@ NO_QUESTIONS = "ragtune/resources/questions/none.jsonl"  # queries.from_file's d
 @stage
 def main() -> None:
     p = params()
-    config, seed = p["queries"], p["seed"]
-    llm = None if p["llm"]["provider"] == "offline" else LLMSettings.from_config(p["llm"])  # a missing key fails here
-    prepared = path("data/prepared")
-    documents = read_jsonl(prepared / "documents.jsonl")
-    morphemes = [row["morphemes"] for row in read_jsonl(prepared / "morphemes.jsonl")]
-    labelled = read_jsonl(prepared / "labelled.jsonl")
+    settings, seed = p.queries, p.seed
+    llm = None if p.llm.provider == "offline" else LLMSettings.from_config(p.llm.model_dump())  # a missing key fails
+    documents = read_jsonl(WORKSPACE.documents)
+    morphemes = [row["morphemes"] for row in read_jsonl(WORKSPACE.morphemes)]
+    labelled = read_jsonl(WORKSPACE.labelled)
     docids, texts = [d["docid"] for d in documents], {d["docid"]: d["content"] for d in documents}
     round_trip = functools.cache(lambda: round_trip_search(p, documents))  # built once, only where a round trip runs
-
-    generator = config.get("generator", "varied")
     pairs = queries.offline_pairs(
-        documents,
-        morphemes,
-        KoreanAnalyzer(),
-        generator,
-        config["per_document"],
-        seed,
-        config.get("max_copied_chars", 16),
-    )
+        documents, morphemes, KoreanAnalyzer(), settings.generator, settings.per_document, seed,
+        settings.max_copied_chars,
+    )  # fmt: skip
     stats = {
         "documents": len(documents),
         "questions": len(pairs),
         "offline": len(pairs),
-        "generator": generator,
+        "generator": settings.generator,
         **{f"offline_{k}": v for k, v in queries.copy_statistics(pairs, texts).items()},
     }
-
-    cache = path("data/queries/llm_cache.jsonl")
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.touch()  # a tracked output even when no LLM is used
+    WORKSPACE.queries_llm_cache.parent.mkdir(parents=True, exist_ok=True)
+    WORKSPACE.queries_llm_cache.touch()  # a tracked output even when no LLM is used
     if llm is not None:
         # answers land in the store at once (it survives `dvc exp run`'s restore and a kill); the tracked file is
         # filled from it by compact()
-        client = LLMClient(llm, cache=ResponseCache(cache, store=AnswerStore(cache_root(path(".")) / "llm")))
+        store = AnswerStore(cache_root(ROOT) / "llm")
+        client = LLMClient(llm, cache=ResponseCache(WORKSPACE.queries_llm_cache, store=store))
         pairs, llm_stats = queries.with_llm_questions(
-            client, documents, pairs, config["per_document"], round_trip(), config["round_trip_top_k"]
+            client, documents, pairs, settings.per_document, round_trip(), settings.round_trip_top_k
         )
         client.cache.compact()  # sorted by request key: the tracked cache is deterministic
         stats.update(llm_stats)
-
-    from_file = queries.read_question_file(path(config.get("from_file") or NO_QUESTIONS), set(texts))
+    from_file = queries.read_question_file(ROOT / (settings.from_file or NO_QUESTIONS), set(texts))
     if from_file:
-        search = round_trip() if config["round_trip_top_k"] > 0 else None
+        search = round_trip() if settings.round_trip_top_k > 0 else None
         pairs, file_stats = queries.with_file_questions(
-            pairs, from_file, config.get("file_mode", "add"), docids, search, config["round_trip_top_k"]
+            pairs, from_file, settings.file_mode, docids, search, settings.round_trip_top_k
         )
         stats.update(file_stats)
     stats["questions"] = len(pairs)
-
-    pairs, validation, split_stats = queries.split_validation(pairs, labelled, docids, config["holdout_fraction"], seed)
+    pairs, validation, split_stats = queries.split_validation(pairs, labelled, docids, settings.holdout_fraction, seed)
     stats.update(split_stats)
-    write_jsonl(path("data/queries/train.jsonl"), pairs)
-    write_jsonl(path("data/queries/validation.jsonl"), validation)
-    write_json(path("metrics/queries.json"), stats)
+    write_jsonl(WORKSPACE.train_questions, pairs)
+    write_jsonl(WORKSPACE.validation, validation)
+    write_json(WORKSPACE.metrics("queries"), stats)
     print(f"queries: {stats}")
 
 
-def round_trip_search(p: dict, documents: list[dict]):
+def round_trip_search(p, documents: list[dict]):
     """`search(texts, k)` of the mining BM25 over the corpus (the round trip: is a question's document found?),
     not retrieval's."""
-    lexical = embedded_bm25(p["negatives"]["bm25"])
+    lexical = embedded_bm25(p.negatives.bm25)
     lexical.index([d["docid"] for d in documents], [d["content"] for d in documents])
     return lexical.search
 

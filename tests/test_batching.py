@@ -10,7 +10,7 @@ import pytest
 
 from ragtune.io import DataError, write_jsonl
 from ragtune.training.batches import arrange_epochs, batch_conflicts, order_for_unique_positives, read_training_file
-from ragtune.training.runner import M3TrainSettings
+from ragtune.training.settings import RunnerSettings
 
 
 def question_rows(docs: int, per_doc: int, negatives: int = 2, seed: int = 0) -> list[dict]:
@@ -67,7 +67,7 @@ def test_partial_last_batch_and_impossible_requests():
 
 def test_epochs_are_arranged_separately_on_batch_boundaries():
     rows = question_rows(docs=10, per_doc=3)  # 30 rows
-    settings = M3TrainSettings(batch_size=4, max_steps=20, seed=0)
+    settings = RunnerSettings(batch_size=4, max_steps=20, seed=0)
     ordered, steps = arrange_epochs(rows, settings)
     assert steps == 20 and len(ordered) >= 80 and len(ordered) % 28 == 0  # 28 = whole batches per epoch
     assert positives_unique(ordered, 4)

@@ -6,12 +6,12 @@ import pytest
 from test_tiny import SENTENCES, build_embedder, digests
 
 from ragtune.training.negatives import NegativeFilter
-from ragtune.training.runner import M3TrainSettings
+from ragtune.training.settings import RunnerSettings
 from ragtune.training.targeted import targeted_round
 
 TEXTS = {f"d{n:02d}": sentence for n, sentence in enumerate(SENTENCES)}
 ROWS = [{"query": " ".join(text.split()[:3]), "pos_id": docid} for docid, text in TEXTS.items()]
-SETTINGS = M3TrainSettings(
+SETTINGS = RunnerSettings(
     learning_rate=1e-3,
     temperature=0.05,
     batch_size=4,

@@ -215,7 +215,8 @@ def test_fine_tuned_tiny_reranker_loss_drops(tmp_path):
     import math
 
     from ragtune.io import write_jsonl
-    from ragtune.training.runner import M3TrainSettings, finetune_reranker
+    from ragtune.training.runner import finetune_reranker
+    from ragtune.training.settings import RunnerSettings
 
     rows = [
         {
@@ -236,7 +237,7 @@ def test_fine_tuned_tiny_reranker_loss_drops(tmp_path):
         **SHAPE,
     )
     base = build_tiny_reranker(embedder, tmp_path / "base", max_position=130, seed=0, encoder_dir=embedder, **SHAPE)
-    settings = M3TrainSettings(
+    settings = RunnerSettings(
         learning_rate=5e-3,
         max_steps=60,
         batch_size=8,

@@ -13,21 +13,20 @@ from ragtune.models.encoders import load_encoder, read_spec
 from ragtune.training.partial_finetune import frozen_parameter_names
 from ragtune.training.runner import (
     LossCurve,
-    M3TrainSettings,
     finetune_embedder,
     finetune_m3,
     finetune_m3_rows,
     finetune_reranker,
     resolve_precision,
-    settings_from_mapping,
 )
+from ragtune.training.settings import RunnerSettings, settings_from_mapping
 
 
 def test_settings():
     assert resolve_precision("auto") in ("fp32", "bf16", "fp16")
     assert resolve_precision("fp16") == "fp16"
     with pytest.raises(ValueError):
-        M3TrainSettings(precision="int8")
+        RunnerSettings(precision="int8")
     with pytest.raises(ValueError, match="unknown"):
         settings_from_mapping({"learning_rate": 1e-4, "lr": 1})
     assert settings_from_mapping({"learning_rate": 1e-4}).learning_rate == 1e-4
@@ -61,7 +60,7 @@ def tiny(tmp_path_factory):
     return root, embedder
 
 
-SMALL = M3TrainSettings(
+SMALL = RunnerSettings(
     learning_rate=1e-3,
     temperature=0.05,
     max_steps=3,
@@ -96,7 +95,7 @@ def test_finetune_reranker(tiny):
     root, embedder = tiny
     reranker = build_reranker(embedder, root / "reranker")
     curve = finetune_reranker(
-        reranker, root / "train.jsonl", root / "reranker-tuned", M3TrainSettings(**{**SMALL.__dict__, "max_steps": 2})
+        reranker, root / "train.jsonl", root / "reranker-tuned", RunnerSettings(**{**SMALL.__dict__, "max_steps": 2})
     )
     assert [row["step"] for row in curve] == [1, 2]
     assert digests(root / "reranker-tuned")["model.safetensors"] != digests(reranker)["model.safetensors"]
@@ -109,7 +108,7 @@ def test_runner_failure_is_reported(tiny, tmp_path):
             tmp_path / "no-such-model",
             root / "train.jsonl",
             tmp_path / "out",
-            M3TrainSettings(max_steps=1, batch_size=4, seed=0),
+            RunnerSettings(max_steps=1, batch_size=4, seed=0),
         )
     assert not (tmp_path / "out").exists()
 
@@ -120,7 +119,7 @@ def test_dense_only_training_keeps_the_base_heads(tiny, tmp_path):
         embedder,
         root / "train.jsonl",
         tmp_path / "dense",
-        M3TrainSettings(**{**SMALL.__dict__, "max_steps": 2, "unified_finetuning": False, "use_self_distill": False}),
+        RunnerSettings(**{**SMALL.__dict__, "max_steps": 2, "unified_finetuning": False, "use_self_distill": False}),
     )
     tuned, base = digests(tmp_path / "dense"), digests(embedder)
     assert (
@@ -137,10 +136,10 @@ def test_knowledge_distillation_uses_teacher_scores(tiny, tmp_path):
         {**row, "pos_scores": [1.0], "neg_scores": [0.5 - 0.1 * n for n in range(len(row["neg"]))]}
         for row in read_jsonl(root / "train.jsonl")
     ]
-    settings = M3TrainSettings(**{**SMALL.__dict__, "max_steps": 2, "knowledge_distillation": True})
+    settings = RunnerSettings(**{**SMALL.__dict__, "max_steps": 2, "knowledge_distillation": True})
     curve = finetune_m3_rows(embedder, rows, tmp_path / "distilled", settings)
     assert [row["step"] for row in curve] == [1, 2]
-    plain = finetune_m3_rows(embedder, rows, tmp_path / "plain", M3TrainSettings(**{**SMALL.__dict__, "max_steps": 2}))
+    plain = finetune_m3_rows(embedder, rows, tmp_path / "plain", RunnerSettings(**{**SMALL.__dict__, "max_steps": 2}))
     assert curve != plain  # the teacher's targets change the loss
 
 
@@ -316,7 +315,7 @@ def test_finetune_e5_uses_the_encoder_only_runner_and_its_loss_falls(tiny, tmp_p
 
     root, _ = tiny
     base = build_e5(tmp_path / "e5")
-    settings = M3TrainSettings(
+    settings = RunnerSettings(
         learning_rate=2e-3,
         temperature=0.05,
         max_steps=12,
@@ -353,7 +352,7 @@ def test_partial_finetuning_freezes_what_it_says(tiny, tmp_path):
 
     root, _ = tiny
     base = build_e5(tmp_path / "e5")
-    settings = M3TrainSettings(
+    settings = RunnerSettings(
         learning_rate=2e-3,
         max_steps=2,
         batch_size=8,

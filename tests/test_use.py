@@ -89,27 +89,15 @@ def test_errors_are_typed(repo):
 
 
 def test_the_last_data_group_is_remembered_and_a_switch_reported(tmp_path):
-    common = stage_common()
-    assert common.record_data_group(tmp_path, "competition") is None  # first run: nothing to compare
-    assert common.record_data_group(tmp_path, "competition") is None
-    assert common.record_data_group(tmp_path, "sample") == "competition"
-    assert common.record_data_group(tmp_path, "sample") is None
+    assert workspace.record_data_group(tmp_path, "competition") is None  # first run: nothing to compare
+    assert workspace.record_data_group(tmp_path, "competition") is None
+    assert workspace.record_data_group(tmp_path, "sample") == "competition"
+    assert workspace.record_data_group(tmp_path, "sample") is None
 
 
-def stage_common():
-    import sys
-
-    sys.path.insert(0, str(ROOT / "stages"))
-    import common
-
-    return common
-
-
-def test_a_stage_warns_loudly_when_the_data_group_changes(tmp_path, monkeypatch, caplog):
-    common = stage_common()
-    monkeypatch.setenv("RAGTUNE_CACHE_DIR", str(tmp_path))
-    common.warn_on_data_switch("competition")
-    common.warn_on_data_switch("sample")
+def test_a_stage_warns_loudly_when_the_data_group_changes(tmp_path, caplog):
+    workspace.warn_on_data_switch(tmp_path, "competition")
+    workspace.warn_on_data_switch(tmp_path, "sample")
     warning = "\n".join(r.getMessage() for r in caplog.records)
     assert "this run uses data=sample, but the last run in this workspace used data=competition" in warning
     assert "ragtune use data=competition" in warning

@@ -2,15 +2,28 @@
 
 The names below are the public surface; each loads its module on first use (lazy_loader), so importing
 one part does not import the rest, and a stage's DVC deps stay the modules it uses.
+
+The names below are the public surface; each loads its module on first use (lazy_loader), so importing
+one part does not import the rest, and a stage's DVC deps stay the modules it uses.
+
+The names below are the public surface; each loads its module on first use (lazy_loader), so importing
+one part does not import the rest, and a stage's DVC deps stay the modules it uses.
+
+The names below are the public surface; each loads its module on first use (lazy_loader), so importing
+one part does not import the rest, and a stage's DVC deps stay the modules it uses.
+
+The names below are the public surface; each loads its module on first use (lazy_loader), so importing
+one part does not import the rest, and a stage's DVC deps stay the modules it uses.
 """
 
 import lazy_loader
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submodules=["schema", "workspace"],
+    submodules=["paths", "schema", "workspace"],
     submod_attrs={
-        "schema": ["ParamsError", "schema_keys", "validate"],
-        "workspace": ["compose", "groups"],
+        "paths": ["Workspace"],
+        "schema": ["MiningBM25", "Params", "ParamsError", "Sparse", "load", "schema_keys", "validate"],
+        "workspace": ["compose", "groups", "warn_on_data_switch"],
     },
 )

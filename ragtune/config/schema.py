@@ -238,6 +238,16 @@ class Submission(Group):
     reference_chars: NonNegativeInt = 0
 
 
+class Fusion(Group):
+    """How the lexical and dense runs are combined: the top-level sweep knobs `alpha` and `rrf_k` (kept at the top
+    so `dvc exp run -S alpha=0.6` stays short) with `retrieval.fusion` and `retrieval.norm`, as one object."""
+
+    method: Literal["hybrid", "rrf"]
+    alpha: Fraction
+    rrf_k: Annotated[float, Field(ge=1)]
+    norm: Literal["min-max", "max", "sum", "zmuv"]
+
+
 class Params(Group):
     """The whole composed configuration (params.yaml)."""
 
@@ -257,12 +267,23 @@ class Params(Group):
     evaluation: Evaluation = Evaluation()
     submission: Submission = Submission()
 
+    @property
+    def fusion(self) -> Fusion:
+        return Fusion(method=self.retrieval.fusion, alpha=self.alpha, rrf_k=self.rrf_k, norm=self.retrieval.norm)
+
 
 def validate(params: Mapping[str, Any], source: str = "params.yaml") -> dict[str, Any]:
     """`params` unchanged when every key is known, typed and in range; else ParamsError (the first problem,
     and how many more there are)."""
+    load(params, source)
+    return dict(params)
+
+
+def load(params: Mapping[str, Any], source: str = "params.yaml") -> Params:
+    """The typed configuration stages work with (defaults filled in by the schema, never restated); ParamsError
+    naming the first bad key otherwise."""
     try:
-        Params.model_validate(dict(params))
+        return Params.model_validate(dict(params))
     except ValidationError as exc:
         errors = exc.errors()
         message, first = describe(errors[0]), _key(errors[0]["loc"])
@@ -274,7 +295,6 @@ def validate(params: Mapping[str, Any], source: str = "params.yaml") -> dict[str
         if others:
             message += f" (and {len(others)} more: {', '.join(others[:3])}{' …' if len(others) > 3 else ''})"
         raise ParamsError(source, first, message) from None
-    return dict(params)
 
 
 def describe(error: Mapping[str, Any]) -> str:

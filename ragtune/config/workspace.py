@@ -10,6 +10,7 @@ are set on top of config.yaml, and command-line overrides still apply on top of 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -133,3 +134,38 @@ def _flatten(node: Mapping[str, Any], prefix: str = ""):
             yield from _flatten(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}", value
+
+
+def record_data_group(store: Path, name: str) -> str | None:
+    """Record `name` as the data group of the workspace's latest run (in the store outside DVC's outputs, shared
+    by its experiments and worktrees); return the previous one when it differed."""
+    record = store / "last_run.json"
+    try:
+        previous = json.loads(record.read_text(encoding="utf-8")).get("data")
+    except (OSError, ValueError, AttributeError):
+        previous = None
+    if previous != name:
+        try:
+            with atomic_write(record) as handle:
+                json.dump({"data": name}, handle)
+        except OSError:
+            pass  # a read-only store must not stop a run: the warning is advice
+    return previous if previous not in (None, name) else None
+
+
+def warn_on_data_switch(store: Path, name: str) -> None:
+    """Loudly, when this run's data group is not the one the workspace ran last (`dvc exp run -S alpha=…`
+    after `-S data=competition` composes from conf/ again, i.e. on the default data)."""
+    previous = record_data_group(store, name)
+    if previous is not None:
+        bar = "!" * 78
+        logging.getLogger("ragtune").warning(
+            "\n%s\n  this run uses data=%s, but the last run in this workspace used data=%s.\n"
+            "  To keep %s for every later run: ragtune use data=%s  (then dvc exp run …)\n%s",
+            bar,
+            name,
+            previous,
+            previous,
+            previous,
+            bar,
+        )

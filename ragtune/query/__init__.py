@@ -2,6 +2,18 @@
 
 The names below are the public surface; each loads its module on first use (lazy_loader), so importing
 one part does not import the rest, and a stage's DVC deps stay the modules it uses.
+
+The names below are the public surface; each loads its module on first use (lazy_loader), so importing
+one part does not import the rest, and a stage's DVC deps stay the modules it uses.
+
+The names below are the public surface; each loads its module on first use (lazy_loader), so importing
+one part does not import the rest, and a stage's DVC deps stay the modules it uses.
+
+The names below are the public surface; each loads its module on first use (lazy_loader), so importing
+one part does not import the rest, and a stage's DVC deps stay the modules it uses.
+
+The names below are the public surface; each loads its module on first use (lazy_loader), so importing
+one part does not import the rest, and a stage's DVC deps stay the modules it uses.
 """
 
 import lazy_loader
@@ -12,6 +24,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submod_attrs={
         "chitchat": ["ChitchatDetector", "calibrated_detector", "read_lines", "shipped_calibration"],
         "conversation": ["standalone_query", "user_turns"],
-        "plan": ["REACTION_WORDS", "offline_standalone", "plan_queries", "reaction_filter"],
+        "plan": ["REACTION_WORDS", "offline_standalone", "plan_queries", "plan_routed", "reaction_filter"],
     },
 )

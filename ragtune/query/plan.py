@@ -8,7 +8,7 @@ replace the offline plan where it answered, and its query variants (multi-query,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ragtune.query.chitchat import ChitchatDetector
@@ -85,3 +85,25 @@ def plan_queries(
             if expansion is not None:
                 plan.variants += expansion.variants + ([expansion.hyde] if expansion.hyde else [])
     return plans
+
+
+def plan_routed(
+    conversations: Sequence[tuple[str, list[dict]]],
+    detector: ChitchatDetector,
+    client=None,
+    through_llm: Callable[[str], bool] = lambda qid: True,
+    multi_query: int = 0,
+    hyde: bool = False,
+) -> list[QueryPlan]:
+    """Plans in input order: the questions `through_llm` selects take the LLM path when a client is given (the eval
+    questions always, validation sources listed in `retrieval.llm_sources`, so what is tuned is what is submitted),
+    the others the offline plan."""
+    routed = [item for item in conversations if client is not None and through_llm(item[0])]
+    offline = [item for item in conversations if not (client is not None and through_llm(item[0]))]
+    planned = {
+        plan.qid: plan
+        for group, use_llm in ((routed, client), (offline, None))
+        if group
+        for plan in plan_queries(group, detector, use_llm, multi_query, hyde)
+    }
+    return [planned[qid] for qid, _ in conversations]

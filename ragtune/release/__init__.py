@@ -2,6 +2,18 @@
 
 The names below are the public surface; each loads its module on first use (lazy_loader), so importing
 one part does not import the rest, and a stage's DVC deps stay the modules it uses.
+
+The names below are the public surface; each loads its module on first use (lazy_loader), so importing
+one part does not import the rest, and a stage's DVC deps stay the modules it uses.
+
+The names below are the public surface; each loads its module on first use (lazy_loader), so importing
+one part does not import the rest, and a stage's DVC deps stay the modules it uses.
+
+The names below are the public surface; each loads its module on first use (lazy_loader), so importing
+one part does not import the rest, and a stage's DVC deps stay the modules it uses.
+
+The names below are the public surface; each loads its module on first use (lazy_loader), so importing
+one part does not import the rest, and a stage's DVC deps stay the modules it uses.
 """
 
 import lazy_loader
@@ -15,14 +27,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "lockfile": ["LockedOutput", "cache_object", "locked_output", "unreproducible_dependencies"],
         "reproduce": ["describe_reproduction", "reproduce"],
         "tag": ["RECORD_FORMAT", "format_message", "read_record", "release", "tag_name"],
-        "vcs": [
-            "ReleaseError",
-            "describe_changes",
-            "dirty_paths",
-            "dvc_command",
-            "explain_failure",
-            "find_dvc_root",
-            "git",
-        ],
+        "vcs": ["ReleaseError", "describe_changes", "dirty_paths", "dvc_command", "explain_failure", "find_dvc_root", "git"],
     },
 )

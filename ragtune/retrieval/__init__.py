@@ -2,6 +2,18 @@
 
 The names below are the public surface; each loads its module on first use (lazy_loader), so importing
 one part does not import the rest, and a stage's DVC deps stay the modules it uses.
+
+The names below are the public surface; each loads its module on first use (lazy_loader), so importing
+one part does not import the rest, and a stage's DVC deps stay the modules it uses.
+
+The names below are the public surface; each loads its module on first use (lazy_loader), so importing
+one part does not import the rest, and a stage's DVC deps stay the modules it uses.
+
+The names below are the public surface; each loads its module on first use (lazy_loader), so importing
+one part does not import the rest, and a stage's DVC deps stay the modules it uses.
+
+The names below are the public surface; each loads its module on first use (lazy_loader), so importing
+one part does not import the rest, and a stage's DVC deps stay the modules it uses.
 """
 
 import lazy_loader
@@ -13,17 +25,9 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "dense": ["build_faiss", "load_faiss", "save_faiss", "search"],
         "fusion": ["fuse_variants", "hybrid", "normalise", "reciprocal_rank_fusion", "weighted_sum"],
         "m3": ["colbert_score", "load_sparse_matrix", "save_sparse_matrix", "sparse_matrix", "sparse_scores"],
-        "pipeline": [
-            "BatchRescorer",
-            "ColbertRescorer",
-            "LexicalWeightSearcher",
-            "RetrievalSettings",
-            "hits_searcher",
-            "rerank_heads",
-            "retrieve",
-        ],
+        "pipeline": ["BatchRescorer", "ColbertRescorer", "LexicalWeightSearcher", "RetrievalSettings", "hits_searcher", "rerank_heads", "retrieve"],
         "rerank": ["CrossEncoderReranker", "rank_by_score", "rerank_subset"],
         "searchers": ["LIBRARIES", "Searchers", "cross_encoders", "installed"],
-        "sparse": ["SparseRetriever", "elastic", "elastic_settings", "load_retriever"],
+        "sparse": ["SparseRetriever", "embedded_bm25", "load_retriever", "sparse_retriever"],
     },
 )

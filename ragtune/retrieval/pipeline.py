@@ -46,6 +46,11 @@ class RetrievalSettings:
     norm: str = "min-max"
     rerank_top: int = 0  # cross-encoder rescoring of the fused top-N (0: off)
 
+    @classmethod
+    def from_fusion(cls, fusion, candidates: int, rerank_top: int) -> RetrievalSettings:
+        """From the configuration's fusion object (ragtune.config.schema.Fusion) and the retrieval depths."""
+        return cls(candidates, fusion.method, fusion.alpha, fusion.rrf_k, fusion.norm, rerank_top)
+
 
 class DenseSearcher:
     """Encoder + FAISS index (rows in docid-table order), searched like a sparse retriever."""

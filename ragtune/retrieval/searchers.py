@@ -44,25 +44,26 @@ def installed(package: str) -> str:
 class Searchers:
     """The searchers of the workspace at `root` for the parameters `p`, over the corpus `docids` (in order)."""
 
-    def __init__(self, root: Path, p: dict, docids: list[str], workers: int = 1):
+    def __init__(self, root: Path, p, docids: list[str], workers: int = 1):
+        """`p`: the typed configuration (ragtune.config.schema.Params)."""
         self.root, self.p, self.docids, self.workers = Path(root), p, docids, workers
-        self.config = p["retrieval"]
+        self.config = p.retrieval
         self.code = fingerprint(self.root / "ragtune", *(installed(m) for m in LIBRARIES))
 
     def lexical(self) -> tuple[dict[str, Lazy], dict[str, float]]:
         """name → (key, factory) of the lexical runs, and their weights in the lexical side of the fusion."""
         searchers = {"bm25": self._bm25("indexes/sparse")}
-        weights = {"bm25": 1.0 - self.config["char_weight"]}
-        if self.p["index"]["char_ngram"]:
+        weights = {"bm25": 1.0 - self.config.char_weight}
+        if self.p.index.char_ngram:
             searchers["bm25_char"] = self._bm25("indexes/sparse_char")
-            weights["bm25_char"] = self.config["char_weight"]
-        if self.p["index"]["m3_sparse"]:
+            weights["bm25_char"] = self.config.char_weight
+        if self.p.index.m3_sparse:
             searchers["m3_sparse"] = (
                 self._encoder_key("dense", DENSE_MODELS["dense"]),
                 functools.cache(self.learned_sparse_searcher),
             )
-            weights["m3_sparse"] = self.config["m3_sparse_weight"]
-            weights["bm25"] -= self.config["m3_sparse_weight"]
+            weights["m3_sparse"] = self.config.m3_sparse_weight
+            weights["bm25"] -= self.config.m3_sparse_weight
         return searchers, weights
 
     def dense(self) -> dict[str, Lazy]:
@@ -73,7 +74,7 @@ class Searchers:
         }
 
     def _bm25(self, index: str) -> Lazy:
-        backend = self.config["bm25_search"]  # results do not depend on it; kept in the key all the same
+        backend = self.config.bm25_search  # results do not depend on it; kept in the key all the same
         return (
             fingerprint(self.code, self.root / index, backend),
             functools.cache(lambda: self.lexical_searcher(self.root / index)),
@@ -84,14 +85,14 @@ class Searchers:
             self.code,
             self.root / "indexes" / index,
             self.root / model_dir,
-            self.p["model"]["query_max_len"],
-            self.config["query_batch_size"],
-            encoders.devices_key(self.p["index"]["devices"]),
+            self.p.model.query_max_len,
+            self.config.query_batch_size,
+            encoders.devices_key(self.p.index.devices),
         )
 
     def lexical_searcher(self, directory: Path) -> Searcher:
         """Array search over the corpus table (bm25s: native; other backends: adapted from their hits)."""
-        retriever = load_retriever(directory, num_workers=self.workers, search_backend=self.config["bm25_search"])
+        retriever = load_retriever(directory, num_workers=self.workers, search_backend=self.config.bm25_search)
         if not hasattr(retriever, "search_arrays"):
             return hits_searcher(retriever.search, self.docids)
         if retriever.docids != self.docids:
@@ -104,10 +105,10 @@ class Searchers:
             raise DataError(f"indexes/{name}", "the index lists other documents than data/prepared (rerun index)")
         return encoders.load_encoder(
             self.root / DENSE_MODELS[name],
-            device=self.p["index"]["devices"],
-            batch_size=self.config["query_batch_size"],
-            query_max_length=self.p["model"]["query_max_len"],
-            passage_max_length=self.p["model"]["passage_max_len"],
+            device=self.p.index.devices,
+            batch_size=self.config.query_batch_size,
+            query_max_length=self.p.model.query_max_len,
+            passage_max_length=self.p.model.passage_max_len,
         )
 
     def dense_searcher(self, name: str) -> DenseSearcher:
@@ -120,30 +121,28 @@ class Searchers:
 
     def colbert(self, documents: list[dict]) -> ColbertRescorer | None:
         """BGE-M3's multi-vector rescorer of the fused top rerank_top (retrieval.colbert), or None when off."""
-        if not self.config["colbert"]:
+        if not self.config.colbert:
             return None
-        if self.config["rerank_top"] <= 0:
+        if self.config.rerank_top <= 0:
             raise ParamsError(
                 "params.yaml", "retrieval.colbert", "needs retrieval.rerank_top > 0 (how many to rescore)"
             )
         return ColbertRescorer(self.embedder("dense"), {d["docid"]: d["content"] for d in documents})
 
 
-def cross_encoders(config: dict, documents: list[dict], locate: Callable[[str], str]) -> dict[str, BatchRescorer]:
+def cross_encoders(config, documents: list[dict], locate: Callable[[str], str]) -> dict[str, BatchRescorer]:
     """name → rescorer: `rerank` (models/reranker), preceded by `rerank_base` when the cross-encoder was
     fine-tuned, so evaluate shows what fine-tuning it changed; {} for reranker=none.
     `config`: the reranker parameters; `locate(directory)`: the model's path or hub id."""
-    if config["name"] == "none":
+    if config.name == "none":
         return {}
     from ragtune.retrieval.rerank import CrossEncoderReranker
 
     texts = {d["docid"]: d["content"] for d in documents}
-    names = {"rerank_base": "models/reranker_base"} if config["finetune"] else {}
+    names = {"rerank_base": "models/reranker_base"} if config.finetune else {}
     rescorers = {}
     for name, directory in {**names, "rerank": "models/reranker"}.items():
-        model = CrossEncoderReranker(
-            locate(directory), batch_size=config["batch_size"], max_length=config["max_length"]
-        )
+        model = CrossEncoderReranker(locate(directory), batch_size=config.batch_size, max_length=config.max_length)
         # every question's pairs scored together (FlagReranker probes memory on each call)
         rescorers[name] = BatchRescorer(
             lambda queries, heads, m=model: m.rerank_lists(queries, [[(d, texts[d]) for d in head] for head in heads])

@@ -2,6 +2,18 @@
 
 The names below are the public surface; each loads its module on first use (lazy_loader), so importing
 one part does not import the rest, and a stage's DVC deps stay the modules it uses.
+
+The names below are the public surface; each loads its module on first use (lazy_loader), so importing
+one part does not import the rest, and a stage's DVC deps stay the modules it uses.
+
+The names below are the public surface; each loads its module on first use (lazy_loader), so importing
+one part does not import the rest, and a stage's DVC deps stay the modules it uses.
+
+The names below are the public surface; each loads its module on first use (lazy_loader), so importing
+one part does not import the rest, and a stage's DVC deps stay the modules it uses.
+
+The names below are the public surface; each loads its module on first use (lazy_loader), so importing
+one part does not import the rest, and a stage's DVC deps stay the modules it uses.
 """
 
 import lazy_loader
@@ -10,14 +22,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submodules=["analysis"],
     submod_attrs={
-        "analysis": [
-            "CONTENT_TAGS",
-            "CharNgramAnalyzer",
-            "KoreanAnalyzer",
-            "QUESTION_SCAFFOLDING",
-            "analyzer_from_config",
-            "check_indexable",
-            "normalize",
-        ],
+        "analysis": ["CONTENT_TAGS", "CharNgramAnalyzer", "KoreanAnalyzer", "QUESTION_SCAFFOLDING", "analyzer_from_config", "check_indexable", "normalize"],
     },
 )

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from ragtune.io import DataError, iter_jsonl, require
 
 if TYPE_CHECKING:
-    from ragtune.training.runner import M3TrainSettings
+    from ragtune.training.settings import RunnerSettings
 
 
 def read_training_file(path: Path) -> list[dict]:
@@ -156,7 +156,7 @@ def _repair_negative_clashes(rows: Sequence[dict], batches: list[list[int]], rng
                     break
 
 
-def arrange_epochs(rows: list[dict], settings: M3TrainSettings) -> tuple[list[dict], int]:
+def arrange_epochs(rows: list[dict], settings: RunnerSettings) -> tuple[list[dict], int]:
     """The run's rows in training order and its number of optimiser steps.
 
     One conflict-free arrangement per epoch (seed + epoch), each cut to whole batches so that the

@@ -40,10 +40,11 @@ class NegativeFilter:
     fill_random: bool = True
 
     @classmethod
-    def from_params(cls, group: Mapping) -> NegativeFilter:
-        """The rule the `negatives` parameter group sets (mining, and the targeted training round)."""
+    def from_settings(cls, settings) -> NegativeFilter:
+        """The rule the `negatives` parameter group (ragtune.config.schema.Negatives) sets: mining, and the targeted
+        training round."""
         return cls(
-            k=group["k"], skip_top=group["skip_top"], margin=group["margin"], near_duplicate=group["near_duplicate"]
+            k=settings.k, skip_top=settings.skip_top, margin=settings.margin, near_duplicate=settings.near_duplicate
         )
 
 

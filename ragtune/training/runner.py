@@ -13,7 +13,6 @@ sequential`). Base models and pointers: ragtune.models.sources.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -21,12 +20,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from ragtune.io import honour_umask, staged_directory, write_jsonl
 from ragtune.models.encoders import SPEC_FILE, read_spec
 from ragtune.training.batches import arrange_epochs, read_training_file
+from ragtune.training.settings import RunnerSettings
 
 M3_MODULE = "FlagEmbedding.finetune.embedder.encoder_only.m3"
 ENCODER_ONLY_MODULE = "FlagEmbedding.finetune.embedder.encoder_only.base"
@@ -86,41 +85,6 @@ class LossCurve(list):
         )
 
 
-@dataclass(frozen=True)
-class M3TrainSettings:
-    """Arguments of one M3 (or reranker) fine-tuning run; field names follow FlagEmbedding's where they exist."""
-
-    learning_rate: float = 1e-5
-    temperature: float = 0.02
-    epochs: float = 1.0
-    max_steps: int = -1  # > 0 overrides epochs
-    batch_size: int = 4  # per device
-    gradient_accumulation_steps: int = 1
-    train_group_size: int = 8  # 1 positive + (n - 1) negatives per query
-    query_max_len: int = 64
-    passage_max_len: int = 512
-    unified_finetuning: bool = True  # dense + sparse + ColBERT heads
-    use_self_distill: bool = True
-    self_distill_start_step: int = 0
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    seed: int = 42
-    precision: str = "auto"  # auto | bf16 | fp16 | fp32
-    num_gpus: int = 1  # > 1: torchrun --nproc_per_node num_gpus
-    negatives_cross_device: bool = False
-    knowledge_distillation: bool = False  # needs pos_scores / neg_scores in the training file
-    gradient_checkpointing: bool = False
-    logging_steps: int = 1
-    freeze_word_embeddings: bool = False  # keep the vocabulary matrix fixed (ragtune.training.partial_finetune)
-    train_top_layers: int = 0  # > 0: train only the top N layers, embeddings frozen
-
-    def __post_init__(self):
-        if self.precision not in ("auto", "bf16", "fp16", "fp32"):
-            raise ValueError(f"precision must be auto, bf16, fp16 or fp32, got {self.precision!r}")
-        if self.batch_size < 1 or self.train_group_size < 1 or self.num_gpus < 1:
-            raise ValueError("batch_size, train_group_size and num_gpus must be positive")
-
-
 def resolve_precision(precision: str) -> str:
     """'auto' means bf16 on GPUs that support it, else fp16 on CUDA, fp32 on CPU."""
     if precision != "auto":
@@ -138,7 +102,7 @@ def _launcher(module: str, num_gpus: int) -> list[str]:
     return [sys.executable, "-m", module]
 
 
-def _common_arguments(settings: M3TrainSettings, max_steps: int, work: Path) -> list[str]:
+def _common_arguments(settings: RunnerSettings, max_steps: int, work: Path) -> list[str]:
     from transformers import TrainingArguments
 
     precision = resolve_precision(settings.precision)
@@ -263,7 +227,7 @@ def _train(
     base_model: str | Path,
     rows: list[dict],
     out_dir: Path,
-    settings: M3TrainSettings,
+    settings: RunnerSettings,
     extra: list[str],
     unchanged_from: Path | None = None,
 ) -> LossCurve:
@@ -311,13 +275,13 @@ def _train(
     return curve
 
 
-def finetune_embedder(base_model: str | Path, train_file: Path, out_dir: Path, settings: M3TrainSettings) -> LossCurve:
+def finetune_embedder(base_model: str | Path, train_file: Path, out_dir: Path, settings: RunnerSettings) -> LossCurve:
     """Fine-tune the base embedder with its family's FlagEmbedding runner (spec in the base directory; none: M3)."""
     return finetune_embedder_rows(base_model, read_training_file(Path(train_file)), out_dir, settings)
 
 
 def finetune_embedder_rows(
-    base_model: str | Path, rows: list[dict], out_dir: Path, settings: M3TrainSettings
+    base_model: str | Path, rows: list[dict], out_dir: Path, settings: RunnerSettings
 ) -> LossCurve:
     local = Path(base_model) if Path(base_model).is_dir() else None
     if local is not None and read_spec(local).family == "e5":
@@ -325,7 +289,7 @@ def finetune_embedder_rows(
     return finetune_m3_rows(base_model, rows, out_dir, settings)
 
 
-def finetune_e5_rows(base_model: str | Path, rows: list[dict], out_dir: Path, settings: M3TrainSettings) -> LossCurve:
+def finetune_e5_rows(base_model: str | Path, rows: list[dict], out_dir: Path, settings: RunnerSettings) -> LossCurve:
     """Fine-tune an E5-layout model (a local directory with its spec) with FlagEmbedding's encoder-only runner:
     the spec's pooling and prefixes, normalised embeddings, InfoNCE at `settings.temperature` (E5 used 0.01),
     KL distillation toward `pos_scores`/`neg_scores` with `knowledge_distillation`. The spec, unchanged,
@@ -355,7 +319,7 @@ def finetune_e5_rows(base_model: str | Path, rows: list[dict], out_dir: Path, se
     return _train(ENCODER_ONLY_MODULE, base_model, rows, out_dir, settings, extra, unchanged_from=local)
 
 
-def finetune_m3(base_model: str | Path, train_file: Path, out_dir: Path, settings: M3TrainSettings) -> LossCurve:
+def finetune_m3(base_model: str | Path, train_file: Path, out_dir: Path, settings: RunnerSettings) -> LossCurve:
     """Fine-tune a BGE-M3-layout model with FlagEmbedding's M3 runner; return the loss curve.
 
     `out_dir` receives the HF model and tokenizer files plus colbert_linear.pt and sparse_linear.pt.
@@ -363,7 +327,7 @@ def finetune_m3(base_model: str | Path, train_file: Path, out_dir: Path, setting
     return finetune_m3_rows(base_model, read_training_file(Path(train_file)), out_dir, settings)
 
 
-def finetune_m3_rows(base_model: str | Path, rows: list[dict], out_dir: Path, settings: M3TrainSettings) -> LossCurve:
+def finetune_m3_rows(base_model: str | Path, rows: list[dict], out_dir: Path, settings: RunnerSettings) -> LossCurve:
     """`finetune_m3` on rows already in memory (FlagEmbedding's `{query, pos, neg}` dicts)."""
     extra = [
         "--temperature",
@@ -390,7 +354,7 @@ def finetune_m3_rows(base_model: str | Path, rows: list[dict], out_dir: Path, se
     return _train(M3_MODULE, base_model, rows, out_dir, settings, extra, unchanged_from=local_base)
 
 
-def finetune_reranker(base_model: str | Path, train_file: Path, out_dir: Path, settings: M3TrainSettings) -> LossCurve:
+def finetune_reranker(base_model: str | Path, train_file: Path, out_dir: Path, settings: RunnerSettings) -> LossCurve:
     """Fine-tune a cross-encoder (bge-reranker-v2-m3 layout) with FlagEmbedding's encoder-only runner.
 
     Uses the same training file and settings (temperature, unified/self-distill fields do not apply).
@@ -400,12 +364,3 @@ def finetune_reranker(base_model: str | Path, train_file: Path, out_dir: Path, s
     rows = read_training_file(Path(train_file))
     extra = ["--max_len", str(settings.query_max_len + settings.passage_max_len)]
     return _train(RERANKER_MODULE, base_model, rows, out_dir, settings, extra)
-
-
-def settings_from_mapping(values: dict) -> M3TrainSettings:
-    """Settings from a plain mapping (e.g. a resolved config group), rejecting unknown keys."""
-    known = {field.name for field in dataclasses.fields(M3TrainSettings)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"unknown training settings: {', '.join(unknown)}")
-    return M3TrainSettings(**values)

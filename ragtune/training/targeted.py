@@ -20,7 +20,7 @@ def targeted_round(
     training_rows: Sequence[Mapping],
     texts: Mapping[str, str],
     rule: negatives.NegativeFilter,
-    settings: training.M3TrainSettings,
+    settings: training.RunnerSettings,
     top_k: int,
     pool: int,
     max_steps: int,

@@ -1,0 +1,52 @@
+"""The settings of one fine-tuning run, apart from the code that runs it (ragtune.training.runner), as FlagEmbedding
+keeps its arguments apart from its runners."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    """Arguments of one FlagEmbedding runner run — the embedder (BGE-M3 or E5) or the cross-encoder; field names
+    follow FlagEmbedding's where they exist. Built from the `train` group (or `reranker.train`) by the stage."""
+
+    learning_rate: float = 1e-5
+    temperature: float = 0.02
+    epochs: float = 1.0
+    max_steps: int = -1  # > 0 overrides epochs
+    batch_size: int = 4  # per device
+    gradient_accumulation_steps: int = 1
+    train_group_size: int = 8  # 1 positive + (n - 1) negatives per query
+    query_max_len: int = 64
+    passage_max_len: int = 512
+    unified_finetuning: bool = True  # dense + sparse + ColBERT heads
+    use_self_distill: bool = True
+    self_distill_start_step: int = 0
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    seed: int = 42
+    precision: str = "auto"  # auto | bf16 | fp16 | fp32
+    num_gpus: int = 1  # > 1: torchrun --nproc_per_node num_gpus
+    negatives_cross_device: bool = False
+    knowledge_distillation: bool = False  # needs pos_scores / neg_scores in the training file
+    gradient_checkpointing: bool = False
+    logging_steps: int = 1
+    freeze_word_embeddings: bool = False  # keep the vocabulary matrix fixed (ragtune.training.partial_finetune)
+    train_top_layers: int = 0  # > 0: train only the top N layers, embeddings frozen
+
+    def __post_init__(self):
+        if self.precision not in ("auto", "bf16", "fp16", "fp32"):
+            raise ValueError(f"precision must be auto, bf16, fp16 or fp32, got {self.precision!r}")
+        if self.batch_size < 1 or self.train_group_size < 1 or self.num_gpus < 1:
+            raise ValueError("batch_size, train_group_size and num_gpus must be positive")
+
+
+def settings_from_mapping(values: dict) -> RunnerSettings:
+    """Settings from a plain mapping (e.g. a resolved config group), rejecting unknown keys."""
+    known = {field.name for field in dataclasses.fields(RunnerSettings)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown training settings: {', '.join(unknown)}")
+    return RunnerSettings(**values)
