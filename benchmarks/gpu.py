@@ -4,6 +4,7 @@
     python benchmarks/gpu.py --cpu --tiny-steps       # smoke run on CPU (full shapes, 1 step each: slow)
     python benchmarks/gpu.py --cpu --tiny-steps --layers 2 --hidden 64 --heads 2 --ff 128 --vocab 250002
     python benchmarks/gpu.py --models DIR             # the models benchmarks/full_size.py built (or builds) in DIR
+    python benchmarks/gpu.py --cpu --tiny-steps --tokenizer TOK --vocab N ...  # another tokenizer (tests: a tiny one)
 
 Builds random models of BGE-M3's exact shape (XLM-R large: 24 layers, hidden 1024, 16 heads, FF 4096,
 8,194 positions, vocabulary 250,002) and of bge-reranker-v2-m3's (the same encoder with a one-logit
@@ -56,11 +57,12 @@ def tokenizer_dir(out: Path) -> Path:
     return directory
 
 
-def build_models(out: Path, shape: dict, seed: int) -> tuple[Path, Path]:
-    """Random BGE-M3-shaped embedder (with ColBERT and sparse heads) and bge-reranker-v2-m3-shaped classifier."""
+def build_models(out: Path, shape: dict, seed: int, tokenizer: Path | None = None) -> tuple[Path, Path]:
+    """Random BGE-M3-shaped embedder (with ColBERT and sparse heads) and bge-reranker-v2-m3-shaped classifier;
+    `tokenizer`: a tokenizer directory to use instead of XLM-R's (`tokenizer_dir`)."""
     from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaForSequenceClassification, XLMRobertaModel
 
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir(out))
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer or tokenizer_dir(out))
     tokenizer.model_max_length = shape["positions"] - 2
     config = XLMRobertaConfig(
         vocab_size=shape["vocab"],
@@ -258,13 +260,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cpu", action="store_true", help="run on CPU even if a GPU is present")
     parser.add_argument("--tiny-steps", action="store_true", help="smoke sizes: few docs, pairs and steps")
-    parser.add_argument("--layers", type=int, default=FULL_SHAPE["layers"])
-    parser.add_argument("--hidden", type=int, default=FULL_SHAPE["hidden"])
-    parser.add_argument("--heads", type=int, default=FULL_SHAPE["heads"])
-    parser.add_argument("--ff", type=int, default=FULL_SHAPE["ff"])
-    parser.add_argument("--positions", type=int, default=FULL_SHAPE["positions"])
+    parser.add_argument("--layers", type=int, default=FULL_SHAPE["layers"], help="(default %(default)s)")
+    parser.add_argument("--hidden", type=int, default=FULL_SHAPE["hidden"], help="(default %(default)s)")
+    parser.add_argument("--heads", type=int, default=FULL_SHAPE["heads"], help="(default %(default)s)")
+    parser.add_argument("--ff", type=int, default=FULL_SHAPE["ff"], help="(default %(default)s)")
+    parser.add_argument("--positions", type=int, default=FULL_SHAPE["positions"], help="(default %(default)s)")
     parser.add_argument(
-        "--vocab", type=int, default=FULL_SHAPE["vocab"], help="must match the tokenizer's 250,002 pieces"
+        "--vocab", type=int, default=FULL_SHAPE["vocab"], help="(default %(default)s) must cover the tokenizer's ids"
+    )
+    parser.add_argument(
+        "--tokenizer", type=Path, default=None, help="a tokenizer directory instead of XLM-R's (e5's conversion)"
     )
     parser.add_argument("--docs", type=int, default=4096)
     parser.add_argument("--doc-length", type=int, default=512)
@@ -299,12 +304,15 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         if args.models is not None:
             args.models.mkdir(parents=True, exist_ok=True)
-            embedder, reranker = existing_models(args.models) or build_models(args.models, shape, args.seed)
+            reused = existing_models(args.models)
+            embedder, reranker = reused or build_models(args.models, shape, args.seed, args.tokenizer)
             shape = model_shape(embedder)
         else:
-            embedder, reranker = build_models(Path(scratch), shape, args.seed)
+            reused, (embedder, reranker) = None, build_models(Path(scratch), shape, args.seed, args.tokenizer)
+        seconds = time.perf_counter() - started
+        how = f"models reused from {args.models}" if reused else f"models built in {seconds:.1f} s"
         print(
-            f"device: {name}; shape {shape}; models built in {time.perf_counter() - started:.1f} s "
+            f"device: {name}; shape {shape}; {how} "
             f"({sum(f.stat().st_size for f in embedder.rglob('*')) / 2**20:.0f} MiB embedder)"
         )
         results = {

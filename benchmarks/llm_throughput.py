@@ -255,6 +255,12 @@ def stage_main(args) -> None:
             f"[6] dvc exp run killed after {at_kill} requests ({kept} answers in the store); the rerun sent {rerun}; "
             f"total {total} = {total / clean:.2f}x a clean run (target <= 1.1x)"
         )
+        tracked = (clone / "data" / "queries" / "llm_cache.jsonl").read_text(encoding="utf-8").splitlines()
+        leaked = any(env["OPENAI_API_KEY"] in path.read_text(encoding="utf-8") for path in store.rglob("*.json"))
+        print(
+            f"    tracked data/queries/llm_cache.jsonl: {len(tracked)} answers, filled from the store; "
+            f"the API key in the store: {'yes' if leaked else 'no'}"
+        )
 
 
 def main() -> None:

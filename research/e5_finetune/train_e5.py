@@ -1,6 +1,6 @@
 """Does fine-tuning multilingual-e5-small help? Base vs fine-tuned dense figures on data=competition, CPU.
 
-    nice -n 10 python benchmarks/train_e5.py --recipes base,cloze,varied,varied-kd,varied-hard
+    nice -n 10 python research/e5_finetune/train_e5.py --recipes base,cloze,varied,varied-kd,varied-hard
 
 Prints dense map@3 / mrr@10 on (a) the conversational validation set (knowledge rows of
 ragtune/resources/competition/conversational.jsonl) and (b) a seeded subset of dev questions,
@@ -33,13 +33,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "research" / "e5_shared"))
 
-from e5_bench import PASSAGE_LEN, QUERY_LEN, dense_metrics, log  # noqa: E402
+from e5_bench import PASSAGE_LEN, QUERY_LEN, dense_metrics, log, mean_pooled  # noqa: E402
 
 from ragtune.io import read_jsonl, write_jsonl  # noqa: E402
-from ragtune.models.e5 import mean_pooled  # noqa: E402
 from ragtune.query.conversation import standalone_query  # noqa: E402
 from ragtune.synthetic import questions as question_forms  # noqa: E402
 

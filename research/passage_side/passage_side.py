@@ -1,9 +1,9 @@
 """Move only the passage side of e5-small toward its documents' synthetic questions; queries stay the base model's.
 
     python benchmarks/pipeline.py --data ../shared/data/competition --alphas --keep   # prints its workspace
-    python benchmarks/passage_side.py --work /tmp/ragtune-bench-XXXX/ragtune
+    python research/passage_side/passage_side.py --work /tmp/ragtune-bench-XXXX/ragtune
 
-Why: benchmarks/query_tower.py showed that training the query side erodes what the base model knows about
+Why: research/query_tower/query_tower.py showed that training the query side erodes what the base model knows about
 conversational questions, whichever questions it learns from. Here the query encoder is never touched: every
 question (training or measured) is the base model's query vector, and what changes is where the documents sit.
 Recipes, over the whole corpus (4,272 base passage vectors, the ones the index stage remembered):
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e5_shared"))
 
 import kept_workspace  # noqa: E402
 from e5_bench import dense_metrics, log  # noqa: E402

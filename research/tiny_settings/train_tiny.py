@@ -5,7 +5,7 @@ on a fixed sample of dev questions (evaluation only, never trained on), fine-tun
 questions made offline from the documents' own sentences, measure again. Prints base and
 fine-tuned recall@10, training wall time, encoding throughput and peak RSS.
 
-    .venv/bin/python benchmarks/train_tiny.py [--train-file data/negatives/train.jsonl --max-steps 60 ...]
+    .venv/bin/python research/tiny_settings/train_tiny.py [--train-file data/negatives/train.jsonl --max-steps 60 ...]
 
 Defaults are conf/model/tiny.yaml's settings.
 """
@@ -31,7 +31,7 @@ from ragtune.retrieval.dense import build_faiss, search
 from ragtune.training.runner import children_cpu_seconds, finetune_m3
 from ragtune.training.settings import RunnerSettings
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "competition"
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "competition"
 SENTENCE_END = re.compile(r"(?<=[.?!다])\s+")
 
 

@@ -13,13 +13,22 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from ragtune.evaluation.metrics import evaluate  # noqa: E402
 
 _MODEL_GROUP = yaml.safe_load((ROOT / "conf" / "model" / "e5-small.yaml").read_text())["model"]
 QUERY_LEN, PASSAGE_LEN = _MODEL_GROUP["query_max_len"], _MODEL_GROUP["passage_max_len"]
+
+
+def mean_pooled(hidden, attention_mask):
+    """E5's sentence embedding of a batch: the mean of the non-pad token states, L2-normalised (torch tensors).
+    (Was ragtune.models.e5.mean_pooled; the library never used it, so it left with these studies.)"""
+    import torch
+
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1), dim=-1)
 
 
 def log(message: str) -> None:

@@ -1,8 +1,8 @@
-"""What the full-corpus fine-tuning benchmarks read from a kept pipeline workspace (`benchmarks/pipeline.py --keep`).
+"""What the full-corpus fine-tuning studies read from a kept pipeline workspace (`benchmarks/pipeline.py --keep`).
 
 The corpus, the base model's vectors through the index stage's encoding memo, the measured questions (the
 conversational knowledge rows and `--dev` seeded dev rows) and the offline training questions; plus the
-command-line options the benchmarks share. Used by benchmarks/query_tower.py and benchmarks/passage_side.py.
+command-line options the benchmarks share. Used by research/query_tower/query_tower.py and research/passage_side/passage_side.py.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from e5_bench import PASSAGE_LEN, QUERY_LEN, log  # noqa: E402
 
