@@ -17,7 +17,8 @@ from lexical import embedded_bm25
 from ragtune.cache.location import cache_root
 from ragtune.io import read_jsonl, write_json, write_jsonl
 from ragtune.llm import AnswerStore, LLMClient, LLMSettings, ResponseCache
-from ragtune.synthetic import questions as queries
+from ragtune.synthetic import files, offline, split
+from ragtune.synthetic.llm import with_llm_questions
 from ragtune.text.analysis import KoreanAnalyzer
 
 NO_QUESTIONS = "ragtune/resources/questions/none.jsonl"  # queries.from_file's default: an empty shipped file
@@ -36,7 +37,7 @@ def main() -> None:
     round_trip = functools.cache(lambda: round_trip_search(p, documents))  # built once, only where a round trip runs
 
     generator = config.get("generator", "varied")
-    pairs = queries.offline_pairs(
+    pairs = offline.offline_pairs(
         documents,
         morphemes,
         KoreanAnalyzer(),
@@ -50,7 +51,7 @@ def main() -> None:
         "questions": len(pairs),
         "offline": len(pairs),
         "generator": generator,
-        **{f"offline_{k}": v for k, v in queries.copy_statistics(pairs, texts).items()},
+        **{f"offline_{k}": v for k, v in offline.copy_statistics(pairs, texts).items()},
     }
 
     cache = path("data/queries/llm_cache.jsonl")
@@ -60,22 +61,22 @@ def main() -> None:
         # answers land in the store at once (it survives `dvc exp run`'s restore and a kill); the tracked file is
         # filled from it by compact()
         client = LLMClient(llm, cache=ResponseCache(cache, store=AnswerStore(cache_root(path(".")) / "llm")))
-        pairs, llm_stats = queries.with_llm_questions(
+        pairs, llm_stats = with_llm_questions(
             client, documents, pairs, config["per_document"], round_trip(), config["round_trip_top_k"]
         )
         client.cache.compact()  # sorted by request key: the tracked cache is deterministic
         stats.update(llm_stats)
 
-    from_file = queries.read_question_file(path(config.get("from_file") or NO_QUESTIONS), set(texts))
+    from_file = files.read_question_file(path(config.get("from_file") or NO_QUESTIONS), set(texts))
     if from_file:
         search = round_trip() if config["round_trip_top_k"] > 0 else None
-        pairs, file_stats = queries.with_file_questions(
+        pairs, file_stats = files.with_file_questions(
             pairs, from_file, config.get("file_mode", "add"), docids, search, config["round_trip_top_k"]
         )
         stats.update(file_stats)
     stats["questions"] = len(pairs)
 
-    pairs, validation, split_stats = queries.split_validation(pairs, labelled, docids, config["holdout_fraction"], seed)
+    pairs, validation, split_stats = split.split_validation(pairs, labelled, docids, config["holdout_fraction"], seed)
     stats.update(split_stats)
     write_jsonl(path("data/queries/train.jsonl"), pairs)
     write_jsonl(path("data/queries/validation.jsonl"), validation)
