@@ -17,7 +17,8 @@ from ragtune.cache.location import cache_root
 from ragtune.io import read_jsonl, write_json, write_jsonl
 from ragtune.llm import AnswerStore, LLMClient, LLMSettings, ResponseCache
 from ragtune.retrieval.sparse import embedded_bm25
-from ragtune.synthetic import questions as queries
+from ragtune.synthetic import files, offline, split
+from ragtune.synthetic.llm import with_llm_questions
 from ragtune.text.analysis import KoreanAnalyzer
 
 NO_QUESTIONS = "ragtune/resources/questions/none.jsonl"  # queries.from_file's default: an empty shipped file
@@ -33,7 +34,7 @@ def main() -> None:
     labelled = read_jsonl(WORKSPACE.labelled)
     docids, texts = [d["docid"] for d in documents], {d["docid"]: d["content"] for d in documents}
     round_trip = functools.cache(lambda: round_trip_search(p, documents))  # built once, only where a round trip runs
-    pairs = queries.offline_pairs(
+    pairs = offline.offline_pairs(
         documents, morphemes, KoreanAnalyzer(), settings.generator, settings.per_document, seed,
         settings.max_copied_chars,
     )  # fmt: skip
@@ -42,7 +43,7 @@ def main() -> None:
         "questions": len(pairs),
         "offline": len(pairs),
         "generator": settings.generator,
-        **{f"offline_{k}": v for k, v in queries.copy_statistics(pairs, texts).items()},
+        **{f"offline_{k}": v for k, v in offline.copy_statistics(pairs, texts).items()},
     }
     WORKSPACE.queries_llm_cache.parent.mkdir(parents=True, exist_ok=True)
     WORKSPACE.queries_llm_cache.touch()  # a tracked output even when no LLM is used
@@ -51,20 +52,20 @@ def main() -> None:
         # filled from it by compact()
         store = AnswerStore(cache_root(ROOT) / "llm")
         client = LLMClient(llm, cache=ResponseCache(WORKSPACE.queries_llm_cache, store=store))
-        pairs, llm_stats = queries.with_llm_questions(
+        pairs, llm_stats = with_llm_questions(
             client, documents, pairs, settings.per_document, round_trip(), settings.round_trip_top_k
         )
         client.cache.compact()  # sorted by request key: the tracked cache is deterministic
         stats.update(llm_stats)
-    from_file = queries.read_question_file(ROOT / (settings.from_file or NO_QUESTIONS), set(texts))
+    from_file = files.read_question_file(ROOT / (settings.from_file or NO_QUESTIONS), set(texts))
     if from_file:
         search = round_trip() if settings.round_trip_top_k > 0 else None
-        pairs, file_stats = queries.with_file_questions(
+        pairs, file_stats = files.with_file_questions(
             pairs, from_file, settings.file_mode, docids, search, settings.round_trip_top_k
         )
         stats.update(file_stats)
     stats["questions"] = len(pairs)
-    pairs, validation, split_stats = queries.split_validation(pairs, labelled, docids, settings.holdout_fraction, seed)
+    pairs, validation, split_stats = split.split_validation(pairs, labelled, docids, settings.holdout_fraction, seed)
     stats.update(split_stats)
     write_jsonl(WORKSPACE.train_questions, pairs)
     write_jsonl(WORKSPACE.validation, validation)

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from ragtune.io import DataError
-from ragtune.synthetic import questions as queries
+from ragtune.synthetic import files, offline, split
 from ragtune.text.analysis import KoreanAnalyzer
 
 DOCUMENT = (
@@ -20,26 +20,26 @@ OTHER = "화산은 지각 아래의 마그마가 지표로 분출하면서 만�
 def analysed():
     analyzer = KoreanAnalyzer()
     morphemes = analyzer.morphemes([DOCUMENT, OTHER])
-    idf = queries.inverse_document_frequency(morphemes)
+    idf = offline.inverse_document_frequency(morphemes)
     sentences = analyzer.sentences(DOCUMENT)
-    return analyzer.morphemes(sentences), queries.key_phrases(morphemes[0], idf), idf, sentences
+    return analyzer.morphemes(sentences), offline.key_phrases(morphemes[0], idf), idf, sentences
 
 
 def test_longest_copied_span():
-    assert queries.longest_copied_span("빛 에너지 흡수", "식물이 빛 에너지를") == len("빛 에너지")
-    assert queries.longest_copied_span("xyz", "abc") == 0
-    assert queries.longest_copied_span("abc", "zabcz") == 3
+    assert offline.longest_copied_span("빛 에너지 흡수", "식물이 빛 에너지를") == len("빛 에너지")
+    assert offline.longest_copied_span("xyz", "abc") == 0
+    assert offline.longest_copied_span("abc", "zabcz") == 3
 
 
 def test_particles_follow_the_last_syllable():
-    assert queries._fill_any("{a_ul} 설명해줘", "광합성") == "광합성을 설명해줘"
-    assert queries._fill_any("{a_ga} 뭐야?", "엽록소") == "엽록소가 뭐야?"
-    assert queries._fill_any("{a_i} {b}{b_wa} 어떻게 연결되나요?", "산소", "물") == "산소는 물과 어떻게 연결되나요?"
+    assert offline._fill_any("{a_ul} 설명해줘", "광합성") == "광합성을 설명해줘"
+    assert offline._fill_any("{a_ga} 뭐야?", "엽록소") == "엽록소가 뭐야?"
+    assert offline._fill_any("{a_i} {b}{b_wa} 어떻게 연결되나요?", "산소", "물") == "산소는 물과 어떻게 연결되나요?"
 
 
 def test_content_chunks_strip_particles_and_find_the_subject(analysed):
     sentence_morphemes, *_ = analysed
-    chunks, subject = queries.content_chunks(sentence_morphemes[0])
+    chunks, subject = offline.content_chunks(sentence_morphemes[0])
     assert subject == "광합성"
     assert "식물" in chunks and "바꾸다" in chunks
     assert not any(chunk.endswith(("은", "를", "입니다")) for chunk in chunks)
@@ -47,34 +47,34 @@ def test_content_chunks_strip_particles_and_find_the_subject(analysed):
 
 def test_varied_questions_are_deterministic_distinct_and_never_copy(analysed):
     sentence_morphemes, phrases, idf, sentences = analysed
-    made = queries.varied_questions("d1", DOCUMENT, sentence_morphemes, phrases, idf, 6, seed=7)
-    assert made == queries.varied_questions("d1", DOCUMENT, sentence_morphemes, phrases, idf, 6, seed=7)
+    made = offline.varied_questions("d1", DOCUMENT, sentence_morphemes, phrases, idf, 6, seed=7)
+    assert made == offline.varied_questions("d1", DOCUMENT, sentence_morphemes, phrases, idf, 6, seed=7)
     assert len(made) == 6 and len(set(made)) == 6
     text = " ".join(DOCUMENT.split())
-    trigrams = queries.document_word_ngrams(text)
+    trigrams = offline.document_word_ngrams(text)
     for question in made:
-        assert queries.longest_copied_span(question, text) <= 16
-        assert not queries.shares_word_ngram(question, trigrams)
+        assert offline.longest_copied_span(question, text) <= 16
+        assert not offline.shares_word_ngram(question, trigrams)
         assert all(question.rstrip(".?") not in s for s in sentences)
     # the legacy generator copies whole sentences: that is what the statistics measure
-    legacy = [{"query": q, "docid": "d1"} for q in queries.offline_questions("d1", sentences, phrases, 3, seed=7)]
+    legacy = [{"query": q, "docid": "d1"} for q in offline.offline_questions("d1", sentences, phrases, 3, seed=7)]
     new = [{"query": q, "docid": "d1"} for q in made]
     assert (
-        queries.copy_statistics(new, {"d1": DOCUMENT})["mean_copied_span"]
-        < queries.copy_statistics(legacy, {"d1": DOCUMENT})["mean_copied_span"]
+        offline.copy_statistics(new, {"d1": DOCUMENT})["mean_copied_span"]
+        < offline.copy_statistics(legacy, {"d1": DOCUMENT})["mean_copied_span"]
     )
 
 
 def test_varied_questions_depend_only_on_their_document(analysed):
     sentence_morphemes, phrases, idf, _ = analysed
-    one = queries.varied_questions("d1", DOCUMENT, sentence_morphemes, phrases, idf, 3, seed=7)
-    other = queries.varied_questions("d2", DOCUMENT, sentence_morphemes, phrases, idf, 3, seed=7)
-    assert one == queries.varied_questions("d1", DOCUMENT, sentence_morphemes, phrases, idf, 3, seed=7)
+    one = offline.varied_questions("d1", DOCUMENT, sentence_morphemes, phrases, idf, 3, seed=7)
+    other = offline.varied_questions("d2", DOCUMENT, sentence_morphemes, phrases, idf, 3, seed=7)
+    assert one == offline.varied_questions("d1", DOCUMENT, sentence_morphemes, phrases, idf, 3, seed=7)
     assert one != other  # seeded by docid
 
 
 def test_short_document_gives_fewer_questions_not_an_error():
-    assert queries.varied_questions("d", "짧다.", [], [], {}, 3, seed=1) == []
+    assert offline.varied_questions("d", "짧다.", [], [], {}, 3, seed=1) == []
 
 
 def _write(tmp_path, rows):
@@ -95,7 +95,7 @@ def test_question_file_reads_and_deduplicates(tmp_path):
             {"query": "화산은 어디서 생겨?", "docid": "d2", "extra": 1},
         ],
     )
-    pairs = queries.read_question_file(path, {"d1", "d2"})
+    pairs = files.read_question_file(path, {"d1", "d2"})
     assert pairs == [
         {"query": "광합성이 뭐야?", "docid": "d1", "source": "file"},
         {"query": "화산은 어디서 생겨?", "docid": "d2", "source": "file"},
@@ -114,7 +114,7 @@ def test_question_file_reads_and_deduplicates(tmp_path):
 def test_question_file_errors_name_line_and_field(tmp_path, row, field, problem):
     path = _write(tmp_path, [{"query": "좋은 질문", "docid": "d1"}, row])
     with pytest.raises(DataError) as error:
-        queries.read_question_file(path, {"d1"})
+        files.read_question_file(path, {"d1"})
     message = str(error.value)
     assert "2" in message and field in message and problem in message and str(path) in message
 
@@ -122,63 +122,63 @@ def test_question_file_errors_name_line_and_field(tmp_path, row, field, problem)
 def test_malformed_question_file_line(tmp_path):
     path = _write(tmp_path, ['{"query": "a", "docid": "d1"}', "{not json"])
     with pytest.raises(DataError, match="malformed"):
-        queries.read_question_file(path, {"d1"})
+        files.read_question_file(path, {"d1"})
 
 
 def test_empty_shipped_file_means_no_questions():
     from importlib import resources
 
     shipped = resources.files("ragtune") / "resources" / "questions" / "none.jsonl"
-    assert queries.read_question_file(shipped, {"d1"}) == []
+    assert files.read_question_file(shipped, {"d1"}) == []
 
 
 def test_file_questions_add_or_replace():
     generated = [{"query": "g1", "docid": "d2"}, {"query": "g2", "docid": "d1"}]
     from_file = [{"query": "f1", "docid": "d1"}]
     order = ["d1", "d2"]
-    assert [p["query"] for p in queries.combine_file_questions(generated, from_file, "add", order)] == [
+    assert [p["query"] for p in files.combine_file_questions(generated, from_file, "add", order)] == [
         "g2",
         "f1",
         "g1",
     ]
-    assert [p["query"] for p in queries.combine_file_questions(generated, from_file, "replace", order)] == ["f1"]
+    assert [p["query"] for p in files.combine_file_questions(generated, from_file, "replace", order)] == ["f1"]
     with pytest.raises(ValueError, match="file_mode"):
-        queries.combine_file_questions(generated, from_file, "merge", order)
+        files.combine_file_questions(generated, from_file, "merge", order)
 
 
 def test_offline_pairs_follow_the_generator_and_corpus_order():
     analyzer = KoreanAnalyzer()
     documents = [{"docid": "d1", "content": DOCUMENT}, {"docid": "d2", "content": OTHER}]
     morphemes = analyzer.morphemes([DOCUMENT, OTHER])
-    idf = queries.inverse_document_frequency(morphemes)
-    varied = queries.offline_pairs(documents, morphemes, analyzer, "varied", 2, seed=7)
-    assert [pair["query"] for pair in varied if pair["docid"] == "d1"] == queries.varied_questions(
+    idf = offline.inverse_document_frequency(morphemes)
+    varied = offline.offline_pairs(documents, morphemes, analyzer, "varied", 2, seed=7)
+    assert [pair["query"] for pair in varied if pair["docid"] == "d1"] == offline.varied_questions(
         "d1",
         DOCUMENT,
         analyzer.morphemes(analyzer.sentences(DOCUMENT)),
-        queries.key_phrases(morphemes[0], idf),
+        offline.key_phrases(morphemes[0], idf),
         idf,
         2,
         seed=7,
     )
     assert [pair["docid"] for pair in varied] == sorted(pair["docid"] for pair in varied)
     assert {pair["source"] for pair in varied} == {"offline"}
-    cloze = queries.offline_pairs(documents, morphemes, analyzer, "inverse_cloze", 2, seed=7)
-    assert [pair["query"] for pair in cloze if pair["docid"] == "d1"] == queries.offline_questions(
-        "d1", analyzer.sentences(DOCUMENT), queries.key_phrases(morphemes[0], idf), 2, seed=7
+    cloze = offline.offline_pairs(documents, morphemes, analyzer, "inverse_cloze", 2, seed=7)
+    assert [pair["query"] for pair in cloze if pair["docid"] == "d1"] == offline.offline_questions(
+        "d1", analyzer.sentences(DOCUMENT), offline.key_phrases(morphemes[0], idf), 2, seed=7
     )
     with pytest.raises(ValueError, match="queries.generator"):
-        queries.offline_pairs(documents, morphemes, analyzer, "llm", 2, seed=7)
+        offline.offline_pairs(documents, morphemes, analyzer, "llm", 2, seed=7)
 
 
 def test_file_questions_pass_the_round_trip_first():
     generated = [{"query": "g1", "docid": "d2"}]
     from_file = [{"query": "found", "docid": "d1"}, {"query": "lost", "docid": "d2"}]
     search = lambda texts, k: [[("d1", 1.0)] if text == "found" else [("d1", 1.0)] for text in texts]  # noqa: E731
-    pairs, stats = queries.with_file_questions(generated, from_file, "add", ["d1", "d2"], search, 3)
+    pairs, stats = files.with_file_questions(generated, from_file, "add", ["d1", "d2"], search, 3)
     assert [p["query"] for p in pairs] == ["found", "g1"]
     assert stats == {"file_questions": 2, "file_round_trip_kept": 1, "file_round_trip_dropped": 1, "file_mode": "add"}
-    pairs, stats = queries.with_file_questions(generated, from_file, "replace", ["d1", "d2"], None, 0)  # no round trip
+    pairs, stats = files.with_file_questions(generated, from_file, "replace", ["d1", "d2"], None, 0)  # no round trip
     assert [p["query"] for p in pairs] == ["found", "lost"] and stats["file_round_trip_dropped"] == 0
 
 
@@ -186,7 +186,7 @@ def test_validation_is_labelled_or_held_out_documents():
     pairs = [{"query": f"q{n}", "docid": f"d{n % 10}"} for n in range(30)]
     docids = [f"d{n}" for n in range(10)]
     labelled = [{"qid": "1", "msg": [], "relevant": ["d1"], "source": "dev"}]
-    train, validation, stats = queries.split_validation(pairs, labelled, docids, 0.3, seed=42)
+    train, validation, stats = split.split_validation(pairs, labelled, docids, 0.3, seed=42)
     assert train == pairs and validation == labelled
     assert stats == {
         "train_questions": 30,
@@ -194,8 +194,8 @@ def test_validation_is_labelled_or_held_out_documents():
         "validation_source": "labelled",
         "validation_dev": 1,
     }
-    train, validation, stats = queries.split_validation(pairs, [], docids, 0.3, seed=42)
-    held_out = queries.holdout_documents(docids, 0.3, seed=42)
+    train, validation, stats = split.split_validation(pairs, [], docids, 0.3, seed=42)
+    held_out = split.holdout_documents(docids, 0.3, seed=42)
     assert held_out and {p["docid"] for p in train}.isdisjoint(held_out)
     assert [row["relevant"][0] for row in validation] == [p["docid"] for p in pairs if p["docid"] in held_out]
     assert (

@@ -8,7 +8,7 @@ import pytest
 from ragtune.data import submission
 from ragtune.retrieval.sparse.bm25 import BM25Retriever
 from ragtune.runs import RankedRun
-from ragtune.synthetic import questions as queries
+from ragtune.synthetic import offline, split
 from ragtune.text.analysis import KoreanAnalyzer
 from ragtune.training.negatives import MiningStats, NegativeFilter, mine_negatives
 
@@ -65,24 +65,24 @@ def test_scaffolding_is_not_a_search_term():
 def test_offline_questions_are_deterministic_and_distinct():
     analyzer = KoreanAnalyzer()
     morphemes = analyzer.morphemes(list(DOCS.values()))
-    idf = queries.inverse_document_frequency(morphemes)
-    phrases = queries.key_phrases(morphemes[0], idf)
+    idf = offline.inverse_document_frequency(morphemes)
+    phrases = offline.key_phrases(morphemes[0], idf)
     sentences = analyzer.sentences(DOCS["d1"])
-    first = queries.offline_questions("d1", sentences, phrases, 3, seed=7)
-    assert first == queries.offline_questions("d1", sentences, phrases, 3, seed=7)
+    first = offline.offline_questions("d1", sentences, phrases, 3, seed=7)
+    assert first == offline.offline_questions("d1", sentences, phrases, 3, seed=7)
     assert len(first) == 3 == len(set(first))
     assert "광합성" in phrases
 
 
 def test_particles_follow_the_last_syllable():
-    assert queries._fill("{a_i} 무엇인가요?", "광합성") == "광합성은 무엇인가요?"
-    assert queries._fill("{a_wa} {b}의 관계", "에너지", "물") == "에너지와 물의 관계"
+    assert offline._fill("{a_i} 무엇인가요?", "광합성") == "광합성은 무엇인가요?"
+    assert offline._fill("{a_wa} {b}의 관계", "에너지", "물") == "에너지와 물의 관계"
 
 
 def test_holdout_split_is_stable():
     ids = [f"d{i}" for i in range(1000)]
-    held = queries.holdout_documents(ids, 0.1, seed=1)
-    assert held == queries.holdout_documents(list(reversed(ids)), 0.1, seed=1)
+    held = split.holdout_documents(ids, 0.1, seed=1)
+    assert held == split.holdout_documents(list(reversed(ids)), 0.1, seed=1)
     assert 60 < len(held) < 140
 
 

@@ -3,7 +3,10 @@ the lexical weights, and the rescorer factories' guards."""
 
 from __future__ import annotations
 
+import ast
 import copy
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +14,14 @@ from ragtune.cache.searches import fingerprint
 from ragtune.config.schema import ParamsError
 from ragtune.io import DataError
 from ragtune.retrieval import searchers as module
-from ragtune.retrieval.searchers import LIBRARIES, Searchers, cross_encoders, installed
+from ragtune.retrieval.searchers import (
+    CANDIDATE_CODE,
+    LIBRARIES,
+    Searchers,
+    code_fingerprint,
+    cross_encoders,
+    installed,
+)
 
 DOCIDS = ["d1", "d2"]
 PARAMS = {
@@ -40,9 +50,16 @@ def root(tmp_path):
     for model in ("embedder", "base"):
         (tmp_path / "models" / model).mkdir(parents=True)
         (tmp_path / "models" / model / "weights.bin").write_bytes(model.encode())
-    (tmp_path / "ragtune").mkdir()
-    (tmp_path / "ragtune" / "code.py").write_text("x = 1\n")
     return tmp_path
+
+
+@pytest.fixture
+def package(tmp_path, monkeypatch):
+    """A copy of the ragtune package that the code key reads instead of the real one."""
+    copied = tmp_path / "package" / "ragtune"
+    shutil.copytree(module.PACKAGE, copied, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(module, "PACKAGE", copied)
+    return copied
 
 
 def with_params(**changes) -> dict:
@@ -63,7 +80,7 @@ def test_memo_keys_are_the_stages_fingerprints(root):
     """The keys runs/candidates was written with: a change here re-searches every remembered run."""
     from ragtune.models.encoders import default_device
 
-    code = fingerprint(root / "ragtune", *(installed(m) for m in LIBRARIES))
+    code = code_fingerprint()
     encoder = (64, 256, default_device())
     assert keys(root, PARAMS) == {
         "bm25": fingerprint(code, root / "indexes/sparse", "numpy"),
@@ -74,7 +91,7 @@ def test_memo_keys_are_the_stages_fingerprints(root):
     }
 
 
-def test_keys_ignore_fusion_settings_and_follow_their_inputs(root):
+def test_keys_ignore_fusion_settings_and_follow_their_inputs(root, package):
     before = keys(root, PARAMS)
     assert (
         keys(
@@ -94,8 +111,104 @@ def test_keys_ignore_fusion_settings_and_follow_their_inputs(root):
     assert [n for n in before if changed[n] != before[n]] == ["m3_sparse", "dense", "dense_base"]
     (root / "indexes/sparse_char/data.bin").write_bytes(b"rebuilt")
     assert [n for n, k in keys(root, PARAMS).items() if k != before[n]] == ["bm25_char"]
-    (root / "ragtune/code.py").write_text("x = 2\n")
+    (package / "retrieval/sparse/bm25.py").write_text("x = 2\n")
     assert all(k != before[n] for n, k in keys(root, PARAMS).items())
+
+
+def test_the_code_key_is_the_candidate_code_and_the_library_versions(package):
+    parts = [part for name in CANDIDATE_CODE for part in (name, package / name)]
+    assert code_fingerprint() == fingerprint(*parts, *(installed(m) for m in LIBRARIES))
+    assert code_fingerprint(package) == code_fingerprint()
+
+
+# Files outside the code key: editing one re-fuses from the memo, it never re-searches.
+OUTSIDE = [
+    "release/tag.py",
+    "retrieval/fusion.py",  # combines remembered runs
+    "retrieval/rerank.py",  # rescores the fused head
+    "runs.py",  # ranks the remembered arrays into runs
+    "evaluation/metrics.py",
+    "synthetic/offline.py",
+    "resources/chitchat_ko.txt",
+    "training/new_module.py",
+]
+INSIDE = [
+    "retrieval/sparse/bm25.py",
+    "retrieval/sparse/new_backend.py",
+    "text/analysis.py",
+    "models/encoders.py",
+    "models/hub.py",
+    "retrieval/dense.py",
+    "retrieval/m3.py",
+    "retrieval/pipeline.py",
+    "retrieval/searchers.py",
+    "cache/searches.py",
+    "ranking.py",
+    "io.py",
+]
+
+
+@pytest.mark.parametrize("edited, shapes", [(f, False) for f in OUTSIDE] + [(f, True) for f in INSIDE])
+def test_only_code_that_shapes_candidates_changes_the_keys(root, package, edited, shapes):
+    before = keys(root, PARAMS)
+    file = package / edited
+    file.parent.mkdir(parents=True, exist_ok=True)
+    with open(file, "a", encoding="utf-8") as handle:
+        handle.write("\n# edited\n")
+    after = keys(root, PARAMS)
+    assert {name for name in before if after[name] != before[name]} == (set(before) if shapes else set())
+
+
+def test_a_candidate_module_that_moved_away_is_an_error(package):
+    (package / "retrieval/m3.py").unlink()
+    with pytest.raises(FileNotFoundError, match="retrieval/m3.py"):
+        code_fingerprint()
+
+
+# ragtune modules the candidate code imports that run only after the memo (or only to report an error):
+# outside the key on purpose. Anything else it imports belongs in CANDIDATE_CODE.
+AFTER_THE_MEMO = {
+    "retrieval/fusion.py": "fuses the remembered runs",
+    "retrieval/rerank.py": "cross-encoders rescore the fused head",
+    "runs.py": "RankedRun: the remembered arrays ranked into runs",
+    "config/schema.py": "ParamsError, raised by the colbert guard",
+}
+
+
+def _imported_files(file: Path, package: Path) -> set[str]:
+    """Files of `package` that `file` imports, at module level or inside a function."""
+    found = set()
+
+    def module_file(dotted: str) -> str | None:
+        base = package.parent / Path(*dotted.split("."))
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.exists():
+                return candidate.relative_to(package).as_posix()
+        return None
+
+    for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{file}: relative import"
+            if not (node.module or "").startswith("ragtune"):
+                continue
+            for alias in node.names:  # a submodule if there is one, else an attribute of the module
+                found.add(module_file(f"{node.module}.{alias.name}") or module_file(node.module))
+        elif isinstance(node, ast.Import):
+            found.update(module_file(a.name) for a in node.names if a.name.startswith("ragtune"))
+    return found - {None}
+
+
+def test_every_module_the_candidate_code_imports_is_in_the_key_or_runs_after_the_memo():
+    package = module.PACKAGE
+    covered = {
+        path.relative_to(package).as_posix()
+        for name in CANDIDATE_CODE
+        for path in ([package / name] if (package / name).is_file() else (package / name).rglob("*.py"))
+    }
+    imported = set().union(*(_imported_files(package / name, package) for name in covered if name.endswith(".py")))
+    unexplained = sorted(imported - covered - set(AFTER_THE_MEMO))
+    assert not unexplained, f"add to CANDIDATE_CODE (or to AFTER_THE_MEMO, saying why): {unexplained}"
+    assert set(AFTER_THE_MEMO) <= imported, "AFTER_THE_MEMO names a module the candidate code no longer imports"
 
 
 @pytest.mark.parametrize(

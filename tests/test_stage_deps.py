@@ -4,7 +4,7 @@ A stage's closure: the repository files in `sys.modules` after importing its scr
 interpreter, `main` not run), plus, to a fixed point, the modules imported inside functions of
 any file in the closure (lazy imports run only on some paths, e.g. a backend or an option, so
 they count) — of functions whose name some file of the closure mentions (one nobody mentions is
-never called: `ragtune.synthetic.questions.with_llm_questions` does not make negatives depend on the LLM
+never called: `ragtune.synthetic.llm.with_llm_questions` does not make negatives depend on the LLM
 client). A closure file missing from the stage's deps means a change there leaves stale
 outputs that DVC calls up to date; a listed file the stage does not load, or a listed directory
 whose files it mostly does not load, reruns the stage for nothing.

@@ -27,6 +27,14 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "lockfile": ["LockedOutput", "cache_object", "locked_output", "unreproducible_dependencies"],
         "reproduce": ["describe_reproduction", "reproduce"],
         "tag": ["RECORD_FORMAT", "format_message", "read_record", "release", "tag_name"],
-        "vcs": ["ReleaseError", "describe_changes", "dirty_paths", "dvc_command", "explain_failure", "find_dvc_root", "git"],
+        "vcs": [
+            "ReleaseError",
+            "describe_changes",
+            "dirty_paths",
+            "dvc_command",
+            "explain_failure",
+            "find_dvc_root",
+            "git",
+        ],
     },
 )

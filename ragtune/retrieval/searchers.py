@@ -1,9 +1,9 @@
 """The searchers and rescorers the retrieve stage uses, built from a workspace's indexes and models.
 
 Every searcher comes as (memo key, factory): the key is the sha256 of everything its results depend on
-(ragtune's code and the libraries' versions, its index and model, the query settings), and the factory
-builds it at most once, only when `ragtune.cache.searches.SearchMemo` cannot answer: a sweep over alpha or the
-fusion loads no model and searches nothing again.
+(the code that shapes candidates, `CANDIDATE_CODE`, and the libraries' versions; its index and model; the
+query settings), and the factory builds it at most once, only when `ragtune.cache.searches.SearchMemo` cannot
+answer: a sweep over alpha or the fusion loads no model and searches nothing again.
 """
 
 from __future__ import annotations
@@ -28,10 +28,42 @@ from ragtune.retrieval.pipeline import (
 )
 from ragtune.retrieval.sparse import load_retriever
 
+PACKAGE = Path(__file__).resolve().parents[1]  # the ragtune package that runs (the stages put the workspace's first)
+# The code a remembered candidate search depends on, relative to PACKAGE: the modules that run between query
+# texts and the (ids, scores) arrays the memo stores. What consumes those arrays afterwards (the runs'
+# ranking and tie-breaks in ragtune.runs, fusion, cross-encoder and ColBERT rescoring in ragtune.retrieval's
+# fusion and rerank modules, evaluation) runs again on every hit, so it stays outside: editing it re-fuses, it
+# never re-searches. tests/test_searchers.py checks that every ragtune module these import is here or named
+# there as running after the memo.
+CANDIDATE_CODE = (
+    "cache/searches.py",  # the memo itself: its key and the arrays it stores and reads back
+    "io.py",  # reads the index manifests that pick the backend and analyzer; writes the memo's files
+    "models/encoders.py",  # query encoding: the encoder family, pooling, prefixes, truncation, devices
+    "models/hub.py",  # which model a pointer directory loads
+    "ranking.py",  # the order of a backend's (docid, score) hits, ties by docid (sparse/base.py)
+    "retrieval/dense.py",  # the FAISS index read and searched
+    "retrieval/m3.py",  # BGE-M3's learned sparse matrix and scores (m3_sparse)
+    "retrieval/pipeline.py",  # DenseSearcher, LexicalWeightSearcher, hits_searcher (and, after the memo, the pass)
+    "retrieval/searchers.py",  # how each searcher is built from the workspace and the parameters
+    "retrieval/sparse",  # the lexical backends: bm25s, Elasticsearch and its analysis settings
+    "text",  # the analysis that turns a query into the terms BM25 sees
+)
 LIBRARIES = ("bm25s", "kiwipiepy", "faiss-cpu", "torch", "transformers", "FlagEmbedding", "numpy")
 DENSE_MODELS = {"dense": "models/embedder", "dense_base": "models/base"}  # index name → model directory
 
 Lazy = tuple[str, Callable[[], Searcher]]  # (memo key, factory)
+
+
+def code_fingerprint(package: Path | None = None) -> str:
+    """sha256 of the `CANDIDATE_CODE` under `package` (default: PACKAGE), each named then its bytes, and the
+    `LIBRARIES`' versions."""
+    package = PACKAGE if package is None else Path(package)
+    missing = [name for name in CANDIDATE_CODE if not (package / name).exists()]
+    if missing:  # a moved module would otherwise drop out of the key unnoticed
+        raise FileNotFoundError(f"CANDIDATE_CODE names {', '.join(missing)}, absent from {package}")
+    return fingerprint(
+        *(part for name in CANDIDATE_CODE for part in (name, package / name)), *(installed(m) for m in LIBRARIES)
+    )
 
 
 def installed(package: str) -> str:
@@ -48,7 +80,7 @@ class Searchers:
         """`p`: the typed configuration (ragtune.config.schema.Params)."""
         self.root, self.p, self.docids, self.workers = Path(root), p, docids, workers
         self.config = p.retrieval
-        self.code = fingerprint(self.root / "ragtune", *(installed(m) for m in LIBRARIES))
+        self.code = code_fingerprint()
 
     def lexical(self) -> tuple[dict[str, Lazy], dict[str, float]]:
         """name → (key, factory) of the lexical runs, and their weights in the lexical side of the fusion."""

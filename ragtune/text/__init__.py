@@ -22,6 +22,14 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submodules=["analysis"],
     submod_attrs={
-        "analysis": ["CONTENT_TAGS", "CharNgramAnalyzer", "KoreanAnalyzer", "QUESTION_SCAFFOLDING", "analyzer_from_config", "check_indexable", "normalize"],
+        "analysis": [
+            "CONTENT_TAGS",
+            "CharNgramAnalyzer",
+            "KoreanAnalyzer",
+            "QUESTION_SCAFFOLDING",
+            "analyzer_from_config",
+            "check_indexable",
+            "normalize",
+        ],
     },
 )

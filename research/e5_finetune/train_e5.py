@@ -41,7 +41,7 @@ from e5_bench import PASSAGE_LEN, QUERY_LEN, dense_metrics, log, mean_pooled  # 
 
 from ragtune.io import read_jsonl, write_jsonl  # noqa: E402
 from ragtune.query.conversation import standalone_query  # noqa: E402
-from ragtune.synthetic import questions as question_forms  # noqa: E402
+from ragtune.synthetic import offline as question_forms  # noqa: E402
 
 COMPETITION = ROOT.parent / "shared" / "data" / "competition"
 CONVERSATIONAL = [ROOT / "ragtune" / "resources" / "competition" / "conversational.jsonl"]

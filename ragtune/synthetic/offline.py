@@ -1,4 +1,4 @@
-"""Synthetic training questions, offline, and questions read from a file.
+"""Synthetic training questions without an LLM: Korean templates about key phrases, two generators, copy statistics.
 
 Without an LLM, questions can still teach a retriever what a document is about. Two generators:
 - `inverse_cloze` (legacy): one sentence of the document stands in for a question, alternating with
@@ -9,7 +9,6 @@ Without an LLM, questions can still teach a retriever what a document is about. 
   words dropped, sometimes reordered) and 왜/어떻게/무엇 questions about a sentence's subject; a
   candidate sharing a word trigram or a long character span with its document is rejected.
 Everything is seeded per document, so adding a document never changes another's questions.
-Pre-generated (question, docid) pairs, e.g. written earlier by any LLM, load with `read_question_file`.
 """
 
 from __future__ import annotations
@@ -18,10 +17,8 @@ import math
 import random
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 
-from ragtune.io import iter_jsonl, require
-from ragtune.seeding import keyed_fraction, keyed_rng
+from ragtune.seeding import keyed_rng
 from ragtune.text.analysis import QUESTION_SCAFFOLDING
 
 NOUN_TAGS = ("NNG", "NNP", "SL")
@@ -381,133 +378,3 @@ def copy_statistics(pairs: Sequence[dict], documents: dict[str, str]) -> dict:
         "max_copied_span": max(spans),
         "word_trigram_share": round(shared / len(pairs), 4),
     }
-
-
-# --- questions from a file ------------------------------------------------------------------
-
-
-def read_question_file(path: str | Path, docids: set[str]) -> list[dict]:
-    """(query, docid) pairs from a JSONL file, e.g. questions a team generated earlier with any LLM.
-    Each line needs a non-empty string `query` and a `docid` of the corpus; exact duplicates are dropped."""
-    pairs: list[dict] = []
-    seen: set[tuple[str, str]] = set()
-    for line, obj in iter_jsonl(path):
-        query = require(path, line, obj, "query", str, lambda q: bool(q.strip()), "is empty").strip()
-        docid = require(path, line, obj, "docid", str, lambda d: d in docids, "is not a document of the corpus")
-        if (query, docid) not in seen:
-            seen.add((query, docid))
-            pairs.append({"query": query, "docid": docid, "source": "file"})
-    return pairs
-
-
-def combine_file_questions(
-    generated: Sequence[dict], from_file: Sequence[dict], mode: str, document_order: Sequence[str]
-) -> list[dict]:
-    """`add`: file questions beside the generated ones; `replace`: the file's questions only.
-    Sorted by document (stable), so each document's questions stay together and in order."""
-    if mode not in ("add", "replace"):
-        raise ValueError(f"queries.file_mode must be 'add' or 'replace', got {mode!r}")
-    order = {docid: i for i, docid in enumerate(document_order)}
-    pairs = list(from_file) if mode == "replace" else list(generated) + list(from_file)
-    return sorted(pairs, key=lambda pair: order[pair["docid"]])
-
-
-def with_file_questions(
-    pairs: Sequence[dict],
-    from_file: Sequence[dict],
-    mode: str,
-    document_order: Sequence[str],
-    search,
-    round_trip_top_k: int,
-) -> tuple[list[dict], dict]:
-    """`combine_file_questions` after the BM25 round trip (`round_trip_filter`, when `round_trip_top_k` > 0;
-    `search(texts, k)` → hits), and the counts of kept and dropped file questions."""
-    kept, dropped = list(from_file), []
-    if round_trip_top_k > 0:
-        hits = search([pair["query"] for pair in from_file], round_trip_top_k)
-        kept, dropped = round_trip_filter(from_file, [[docid for docid, _ in h] for h in hits], round_trip_top_k)
-    stats = {
-        "file_questions": len(from_file),
-        "file_round_trip_kept": len(kept),
-        "file_round_trip_dropped": len(dropped),
-        "file_mode": mode,
-    }
-    return combine_file_questions(pairs, kept, mode, document_order), stats
-
-
-def holdout_documents(docids: Sequence[str], fraction: float, seed: int) -> set[str]:
-    """A stable, seeded split by document: its questions validate instead of train."""
-    return {d for d in docids if keyed_fraction(d, seed, "holdout") < fraction}
-
-
-def split_validation(
-    pairs: Sequence[dict], labelled: Sequence[dict], docids: Sequence[str], holdout_fraction: float, seed: int
-) -> tuple[list[dict], list[dict], dict]:
-    """(training pairs, validation rows, their counts). The labelled questions validate when there are any;
-    without labels the questions about held-out documents (`holdout_documents`) validate, and never train."""
-    if labelled:
-        train, validation = list(pairs), list(labelled)
-    else:
-        held_out = holdout_documents(docids, holdout_fraction, seed)
-        validation = [
-            {
-                "qid": f"holdout-{i:06d}",
-                "msg": [{"role": "user", "content": pair["query"]}],
-                "relevant": [pair["docid"]],
-                "source": "holdout",
-            }
-            for i, pair in enumerate(pairs)
-            if pair["docid"] in held_out
-        ]
-        train = [pair for pair in pairs if pair["docid"] not in held_out]
-    stats = {
-        "train_questions": len(train),
-        "validation_questions": len(validation),
-        "validation_source": "labelled" if labelled else "held-out documents",
-        **{
-            f"validation_{name}": sum(q["source"] == name for q in validation)
-            for name in sorted({q["source"] for q in validation})
-        },
-    }
-    return train, validation, stats
-
-
-def round_trip_filter(
-    pairs: Sequence[dict], retrieved: Sequence[Sequence[str]], top_k: int
-) -> tuple[list[dict], list[dict]]:
-    """Keep a (query, docid) pair only when its document is in the query's top-k: the question is answerable."""
-    kept, dropped = [], []
-    for pair, docids in zip(pairs, retrieved):
-        (kept if pair["docid"] in list(docids)[:top_k] else dropped).append(pair)
-    return kept, dropped
-
-
-def with_llm_questions(
-    client, documents: Sequence[dict], offline_pairs: Sequence[dict], n: int, search, round_trip_top_k: int
-) -> tuple[list[dict], dict]:
-    """LLM questions for every document, BM25 round-trip filtered; documents left without a question
-    (LLM failure, or every question dropped) keep their offline questions. `search(texts, k)` → hits."""
-    from ragtune.llm import generate_questions
-
-    batch = generate_questions(client, [(d["docid"], d["content"]) for d in documents], n)
-    generated = [
-        {"query": q, "docid": d["docid"], "source": "llm"}
-        for d in documents
-        for q in batch.questions.get(d["docid"], [])
-    ]
-    kept, dropped = generated, []
-    if round_trip_top_k > 0 and generated:
-        hits = search([pair["query"] for pair in generated], round_trip_top_k)
-        kept, dropped = round_trip_filter(generated, [[docid for docid, _ in h] for h in hits], round_trip_top_k)
-    covered = {pair["docid"] for pair in kept}
-    fallback = [pair for pair in offline_pairs if pair["docid"] not in covered]
-    order = {d["docid"]: i for i, d in enumerate(documents)}
-    pairs = sorted(kept + fallback, key=lambda pair: order[pair["docid"]])  # stable: questions keep their order
-    stats = {
-        **{f"llm_{k}": v for k, v in batch.stats.items()},
-        "llm_failed_documents": len(batch.failed),
-        "round_trip_kept": len(kept),
-        "round_trip_dropped": len(dropped),
-        "offline_fallback": len(fallback),
-    }
-    return pairs, stats
