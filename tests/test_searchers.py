@@ -7,6 +7,7 @@ import ast
 import copy
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -62,12 +63,19 @@ def package(tmp_path, monkeypatch):
     return copied
 
 
-def with_params(**changes) -> dict:
+def typed(values):
+    """The parts of the typed configuration (ragtune.config.schema.Params) the searchers read, as attributes."""
+    if isinstance(values, dict):
+        return SimpleNamespace(**{key: typed(value) for key, value in values.items()})
+    return values
+
+
+def with_params(**changes):
     p = copy.deepcopy(PARAMS)
     for dotted, value in changes.items():
         group, key = dotted.split("__") if "__" in dotted else (None, dotted)
         (p[group] if group else p)[key] = value
-    return p
+    return typed(p)
 
 
 def keys(root, p) -> dict[str, str]:
@@ -82,7 +90,7 @@ def test_memo_keys_are_the_stages_fingerprints(root):
 
     code = code_fingerprint()
     encoder = (64, 256, default_device())
-    assert keys(root, PARAMS) == {
+    assert keys(root, typed(PARAMS)) == {
         "bm25": fingerprint(code, root / "indexes/sparse", "numpy"),
         "bm25_char": fingerprint(code, root / "indexes/sparse_char", "numpy"),
         "m3_sparse": fingerprint(code, root / "indexes/dense", root / "models/embedder", *encoder),
@@ -92,7 +100,7 @@ def test_memo_keys_are_the_stages_fingerprints(root):
 
 
 def test_keys_ignore_fusion_settings_and_follow_their_inputs(root, package):
-    before = keys(root, PARAMS)
+    before = keys(root, typed(PARAMS))
     assert (
         keys(
             root,
@@ -110,9 +118,9 @@ def test_keys_ignore_fusion_settings_and_follow_their_inputs(root, package):
     changed = keys(root, with_params(model__query_max_len=32))
     assert [n for n in before if changed[n] != before[n]] == ["m3_sparse", "dense", "dense_base"]
     (root / "indexes/sparse_char/data.bin").write_bytes(b"rebuilt")
-    assert [n for n, k in keys(root, PARAMS).items() if k != before[n]] == ["bm25_char"]
+    assert [n for n, k in keys(root, typed(PARAMS)).items() if k != before[n]] == ["bm25_char"]
     (package / "retrieval/sparse/bm25.py").write_text("x = 2\n")
-    assert all(k != before[n] for n, k in keys(root, PARAMS).items())
+    assert all(k != before[n] for n, k in keys(root, typed(PARAMS)).items())
 
 
 def test_the_code_key_is_the_candidate_code_and_the_library_versions(package):
@@ -150,12 +158,12 @@ INSIDE = [
 
 @pytest.mark.parametrize("edited, shapes", [(f, False) for f in OUTSIDE] + [(f, True) for f in INSIDE])
 def test_only_code_that_shapes_candidates_changes_the_keys(root, package, edited, shapes):
-    before = keys(root, PARAMS)
+    before = keys(root, typed(PARAMS))
     file = package / edited
     file.parent.mkdir(parents=True, exist_ok=True)
     with open(file, "a", encoding="utf-8") as handle:
         handle.write("\n# edited\n")
-    after = keys(root, PARAMS)
+    after = keys(root, typed(PARAMS))
     assert {name for name in before if after[name] != before[name]} == (set(before) if shapes else set())
 
 
@@ -236,7 +244,7 @@ def test_factories_load_once_and_only_when_called(root, monkeypatch):
             return "arrays"
 
     monkeypatch.setattr(module, "load_retriever", lambda directory, **kw: loaded.append(directory) or Retriever())
-    lexical, _ = Searchers(root, PARAMS, DOCIDS).lexical()
+    lexical, _ = Searchers(root, typed(PARAMS), DOCIDS).lexical()
     assert loaded == []
     make = lexical["bm25"][1]
     assert make()([], 1) == make()([], 1) == "arrays"
@@ -250,24 +258,24 @@ def test_an_index_of_other_documents_is_refused(root, monkeypatch):
 
     monkeypatch.setattr(module, "load_retriever", lambda directory, **kw: Retriever())
     with pytest.raises(DataError, match="other documents"):
-        Searchers(root, PARAMS, DOCIDS).lexical_searcher(root / "indexes/sparse")
+        Searchers(root, typed(PARAMS), DOCIDS).lexical_searcher(root / "indexes/sparse")
     (root / "indexes/dense/docids.json").write_text('["d2", "d1"]')
     with pytest.raises(DataError, match="other documents"):
-        Searchers(root, PARAMS, DOCIDS).embedder("dense")
+        Searchers(root, typed(PARAMS), DOCIDS).embedder("dense")
 
 
 def test_colbert_is_off_by_default_and_needs_a_head_to_rescore(root):
-    assert Searchers(root, PARAMS, DOCIDS).colbert([]) is None
+    assert Searchers(root, typed(PARAMS), DOCIDS).colbert([]) is None
     with pytest.raises(ParamsError, match="rerank_top"):
         Searchers(root, with_params(retrieval__colbert=True), DOCIDS).colbert([])
 
 
 def test_no_cross_encoder_for_reranker_none():
-    assert cross_encoders({"name": "none"}, [], locate=lambda directory: directory) == {}
+    assert cross_encoders(SimpleNamespace(name="none"), [], locate=lambda directory: directory) == {}
 
 
 def test_encoding_devices_are_part_of_the_dense_keys_only(root):
     """index.devices: several devices give the same vectors up to floating point, so their searches are keyed
     apart; the lexical keys do not change."""
-    one, several = keys(root, PARAMS), keys(root, with_params(index__devices=["cpu", "cpu"]))
+    one, several = keys(root, typed(PARAMS)), keys(root, with_params(index__devices=["cpu", "cpu"]))
     assert {name for name in one if one[name] != several[name]} == {"dense", "dense_base", "m3_sparse"}

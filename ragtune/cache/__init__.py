@@ -2,18 +2,6 @@
 
 The names below are the public surface; each loads its module on first use (lazy_loader), so importing
 one part does not import the rest, and a stage's DVC deps stay the modules it uses.
-
-The names below are the public surface; each loads its module on first use (lazy_loader), so importing
-one part does not import the rest, and a stage's DVC deps stay the modules it uses.
-
-The names below are the public surface; each loads its module on first use (lazy_loader), so importing
-one part does not import the rest, and a stage's DVC deps stay the modules it uses.
-
-The names below are the public surface; each loads its module on first use (lazy_loader), so importing
-one part does not import the rest, and a stage's DVC deps stay the modules it uses.
-
-The names below are the public surface; each loads its module on first use (lazy_loader), so importing
-one part does not import the rest, and a stage's DVC deps stay the modules it uses.
 """
 
 import lazy_loader

@@ -2,18 +2,6 @@
 
 The names below are the public surface; each loads its module on first use (lazy_loader), so importing
 one part does not import the rest, and a stage's DVC deps stay the modules it uses.
-
-The names below are the public surface; each loads its module on first use (lazy_loader), so importing
-one part does not import the rest, and a stage's DVC deps stay the modules it uses.
-
-The names below are the public surface; each loads its module on first use (lazy_loader), so importing
-one part does not import the rest, and a stage's DVC deps stay the modules it uses.
-
-The names below are the public surface; each loads its module on first use (lazy_loader), so importing
-one part does not import the rest, and a stage's DVC deps stay the modules it uses.
-
-The names below are the public surface; each loads its module on first use (lazy_loader), so importing
-one part does not import the rest, and a stage's DVC deps stay the modules it uses.
 """
 
 import lazy_loader
@@ -23,7 +11,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submodules=["paths", "schema", "workspace"],
     submod_attrs={
         "paths": ["Workspace"],
-        "schema": ["MiningBM25", "Params", "ParamsError", "Sparse", "load", "schema_keys", "validate"],
-        "workspace": ["compose", "groups", "warn_on_data_switch"],
+        "schema": ["Fusion", "Params", "ParamsError", "load", "schema_keys", "validate"],
+        "workspace": ["compose", "groups", "record_data_group", "use", "warn_on_data_switch"],
     },
 )

