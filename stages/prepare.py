@@ -10,7 +10,7 @@ from ragtune.text.analysis import KoreanAnalyzer, check_indexable
 @stage
 def main() -> None:
     data = params().data
-    source = ROOT / data.dir
+    source = ROOT / data.path
     documents = inputs.load_documents(source / data.documents)
     questions = inputs.load_questions(source / data.eval)
     # every validation source whose file is present; an absent one (dev_queries.jsonl not placed) is said, not hidden

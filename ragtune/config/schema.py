@@ -45,11 +45,14 @@ class Group(BaseModel):
 
 class Data(Group):
     name: str
-    dir: str
-    documents: str
-    eval: str
-    labelled: str | None = None  # legacy: one labelled file inside dir
+    path: str  # the folder of the collection (relative to the repository, or absolute); a DVC dep of prepare
+    documents: str | None = None  # JSONL groups: the documents file inside `path`; null: read every file under it
+    eval: str | None = None  # JSONL groups: the eval questions (the submission's rows); null: none
+    labelled: str | None = None  # legacy: one labelled file inside path
     validation: dict[str, str] | None = None  # source name -> labelled questions (path from the repository root)
+    language: Literal["auto", "ko", "en", "mixed", "zh", "ja"] = "auto"  # auto: detected from the corpus
+    questions: str | None = None  # a folder's labelled questions (JSONL or CSV: question, relevant)
+    passage_overlap: NonNegativeInt = 32  # tokens carried between consecutive passages of one section
 
 
 class LLM(Group):
@@ -179,6 +182,7 @@ class Queries(Group):
     max_copied_chars: PositiveInt = 16
     from_file: str | None = None
     file_mode: Literal["add", "replace"] = "add"
+    domain: str = ""  # what the collection is about, for LLM prompts ("a thermostat's help centre"); "" : unsaid
 
 
 class MiningBM25(Group):
@@ -221,6 +225,7 @@ class Retrieval(Group):
     bm25_search: Literal["numpy", "numba"] = "numpy"
     query_batch_size: PositiveInt = 256
     keep: PositiveInt = 100
+    chitchat: Literal["auto", "on", "off"] = "auto"  # auto: on where a calibration exists for the corpus language
     chitchat_threshold: Fraction = 0.55
     calibration_stride: NonNegativeInt = 0
     multi_query: NonNegativeInt = 0
