@@ -5,7 +5,7 @@ import functools
 from common import WORKSPACE, params, stage
 
 from ragtune.cache.encodings import EncodingMemo
-from ragtune.io import read_jsonl, write_json
+from ragtune.io import read_json, read_jsonl, write_json
 from ragtune.models import encoders
 from ragtune.retrieval import dense, m3
 from ragtune.retrieval.sparse import sparse_retriever
@@ -19,7 +19,7 @@ def main() -> None:
     settings, out = p.index, WORKSPACE.indexes
     documents = read_jsonl(WORKSPACE.documents)
     docids, texts = [d["docid"] for d in documents], [d["content"] for d in documents]
-    sparse = sparse_retriever(p.sparse, documents)
+    sparse = sparse_retriever(p.sparse, documents, read_json(WORKSPACE.collection)["language"])
     if p.sparse.backend == "bm25s":  # reuse the corpus analysis made once in prepare
         morphemes = [row["morphemes"] for row in read_jsonl(WORKSPACE.morphemes)]
         sparse.index_tokens(docids, [sparse.analyzer.select(m) for m in morphemes])

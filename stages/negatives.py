@@ -9,7 +9,7 @@ from pathlib import Path
 
 from common import WORKSPACE, params, stage
 
-from ragtune.io import read_jsonl, write_json, write_jsonl
+from ragtune.io import read_json, read_jsonl, write_json, write_jsonl
 from ragtune.models import sources
 from ragtune.models.hub import require_model
 from ragtune.retrieval.sparse import embedded_bm25
@@ -30,7 +30,8 @@ def main() -> None:
     texts = {d["docid"]: d["content"] for d in documents}
     docids = [d["docid"] for d in documents]
     queries = [pair["query"] for pair in pairs]
-    bm25 = embedded_bm25(settings.bm25)  # mining BM25, not retrieval's (the sparse group)
+    language = read_json(WORKSPACE.collection)["language"]
+    bm25 = embedded_bm25(settings.bm25, language)  # mining BM25, not retrieval's (the sparse group)
     bm25.index_tokens(docids, [bm25.analyzer.select(m) for m in morphemes])
     pools = [[hits] for hits in bm25.search(queries, settings.pool)]
     with tempfile.TemporaryDirectory(prefix="ragtune-negatives-") as scratch:

@@ -14,7 +14,7 @@ import functools
 from common import ROOT, WORKSPACE, params, stage
 
 from ragtune.cache.location import cache_root
-from ragtune.io import read_jsonl, write_json, write_jsonl
+from ragtune.io import read_json, read_jsonl, write_json, write_jsonl
 from ragtune.llm import AnswerStore, LLMClient, LLMSettings, ResponseCache
 from ragtune.retrieval.sparse import embedded_bm25
 from ragtune.synthetic import files, offline, split
@@ -76,7 +76,7 @@ def main() -> None:
 def round_trip_search(p, documents: list[dict]):
     """`search(texts, k)` of the mining BM25 over the corpus (the round trip: is a question's document found?),
     not retrieval's."""
-    lexical = embedded_bm25(p.negatives.bm25)
+    lexical = embedded_bm25(p.negatives.bm25, read_json(WORKSPACE.collection)["language"])
     lexical.index([d["docid"] for d in documents], [d["content"] for d in documents])
     return lexical.search
 

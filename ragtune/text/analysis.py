@@ -197,4 +197,8 @@ def analyzer_from_config(config: dict, num_workers: int = 0) -> KoreanAnalyzer |
     """The analyzer a saved index or a parameter block describes."""
     if config.get("kind") == "char_ngram":
         return CharNgramAnalyzer(config["n"])
+    if config.get("kind") in ("english", "mixed"):  # a folder collection's languages (ragtune.text.english)
+        from ragtune.text.english import load_analyzer
+
+        return load_analyzer(config, num_workers=num_workers)
     return KoreanAnalyzer.from_config(config, num_workers=num_workers)

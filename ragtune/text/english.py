@@ -188,11 +188,15 @@ class MixedAnalyzer:
 ANALYZER_FOR_LANGUAGE = {"ko": "morpheme", "en": "english", "zh": "mixed", "ja": "mixed", "mixed": "mixed"}
 
 
-def analyzer_for_language(language: str, num_workers: int = 0):
-    """The analyzer for a language `ragtune.text.language` detects: ko → Kiwi morphemes (as before),
-    en → English, zh/ja/mixed → mixed (Han and Kana as character bigrams). `und` (no letters): mixed."""
+def analyzer_for_language(language: str, korean: dict | None = None, num_workers: int = 0):
+    """The analyzer for a corpus language (`data.language`, or what `ragtune.text.language` detects): ko → Kiwi
+    morphemes (as before), en → English, zh/ja/mixed/und → mixed (Han and Kana as character bigrams). `korean`:
+    the Kiwi analysis settings (the sparse group's `analyzer`), used wherever Hangul is analysed."""
     kind = ANALYZER_FOR_LANGUAGE.get(language, "mixed")
-    return load_analyzer({"kind": kind}, num_workers=num_workers)
+    if kind == "english":
+        return EnglishAnalyzer(num_workers=num_workers)
+    kiwi = KoreanAnalyzer.from_config(korean or {}, num_workers=num_workers)
+    return kiwi if kind == "morpheme" else MixedAnalyzer(korean=kiwi, num_workers=num_workers)
 
 
 def load_analyzer(config: dict, num_workers: int = 0):

@@ -16,21 +16,27 @@ __all__ = ["Hits", "SparseRetriever", "ordered", "load_retriever", "embedded_bm2
 ANALYZER_WORKERS = min(os.cpu_count() or 1, 8)  # Kiwi threads; results do not depend on it
 
 
-def embedded_bm25(settings: Sparse | MiningBM25, analyzer_workers: int = ANALYZER_WORKERS):
-    """bm25s over Kiwi with the group's analysis and k1/b (`negatives.bm25`, or a bm25s sparse group), unindexed."""
+def embedded_bm25(settings: Sparse | MiningBM25, language: str = "ko", analyzer_workers: int = ANALYZER_WORKERS):
+    """bm25s with the corpus language's analyzer (Kiwi with the group's analysis for Korean; ragtune.text.english
+    for English and mixed text) and the group's k1/b (`negatives.bm25`, or a bm25s sparse group), unindexed."""
     from ragtune.retrieval.sparse.bm25 import BM25Retriever
-    from ragtune.text.analysis import KoreanAnalyzer
+    from ragtune.text.english import analyzer_for_language
 
-    analyzer = KoreanAnalyzer.from_config(settings.analyzer.model_dump(exclude_unset=True), analyzer_workers)
-    return BM25Retriever(analyzer, k1=settings.k1, b=settings.b)
+    korean = settings.analyzer.model_dump(exclude_unset=True)
+    return BM25Retriever(analyzer_for_language(language, korean, analyzer_workers), k1=settings.k1, b=settings.b)
 
 
-def sparse_retriever(settings: Sparse, documents: list[dict] | None = None, analyzer_workers: int = ANALYZER_WORKERS):
+def sparse_retriever(
+    settings: Sparse,
+    documents: list[dict] | None = None,
+    language: str = "ko",
+    analyzer_workers: int = ANALYZER_WORKERS,
+):
     """The configured lexical backend, not yet indexed. Elasticsearch index names derive from the documents and
     settings, so experiments queued side by side never overwrite each other's index; the server is probed here,
     before any work (ES_URL unset or dead: one line)."""
     if settings.backend == "bm25s":
-        return embedded_bm25(settings, analyzer_workers)
+        return embedded_bm25(settings, language, analyzer_workers)
     from ragtune.retrieval.sparse import elastic
     from ragtune.retrieval.sparse import elastic_settings as es
 
