@@ -9,7 +9,7 @@ from common import ROOT, WORKERS, WORKSPACE, params, stage
 
 from ragtune.cache.location import cache_root
 from ragtune.cache.searches import SearchMemo
-from ragtune.io import read_jsonl, write_jsonl
+from ragtune.io import read_json, read_jsonl, write_jsonl
 from ragtune.llm import AnswerStore, LLMClient, LLMSettings, ResponseCache
 from ragtune.models.hub import resolve_model
 from ragtune.query import chitchat
@@ -18,6 +18,8 @@ from ragtune.retrieval.pipeline import RetrievalSettings, retrieve
 from ragtune.retrieval.rerank import rerank_subset
 from ragtune.retrieval.searchers import Searchers, cross_encoders
 from ragtune.runs import save_runs
+
+CHITCHAT_EXAMPLES = "data/chitchat"  # a team's own chit-chat and question examples (README: recalibrating)
 
 
 @stage
@@ -34,9 +36,12 @@ def main() -> None:
     }
     # validation sources that take the LLM path like the eval questions (what is tuned is what is submitted)
     llm_qids = {q["qid"] for q in validation if q["source"] in (settings.llm_sources or ())}
-    stride = settings.calibration_stride
+    stride, language = settings.calibration_stride, read_json(ws.collection)["language"]
     synthetic = [row["query"] for row in read_jsonl(ws.train_questions)] if stride else []
-    detector = chitchat.calibrated_detector(settings.chitchat_threshold, p.seed, synthetic, stride)
+    detector = chitchat.detector_for(
+        settings.chitchat, language, settings.chitchat_threshold, p.seed, synthetic, stride, ws / CHITCHAT_EXAMPLES
+    )
+    vocabulary = chitchat.vocabulary_from_morphemes((r["morphemes"] for r in read_jsonl(ws.morphemes)), language)
 
     ws.retrieve_llm_cache.parent.mkdir(parents=True, exist_ok=True)
     ws.retrieve_llm_cache.touch()  # tracked even when no LLM is used
@@ -54,7 +59,7 @@ def main() -> None:
 
     for split, items in sets.items():
         through_llm = (lambda qid: True) if split == "eval" else llm_qids.__contains__
-        plans = plan_routed(items, detector, client, through_llm, settings.multi_query, settings.hyde)
+        plans = plan_routed(items, detector, client, through_llm, settings.multi_query, settings.hyde, vocabulary)
         active = [plan for plan in plans if not plan.chitchat]
         # dense_base on eval too: a submission can be written from any run (submission.retriever)
         remembered = {

@@ -24,6 +24,7 @@ docs/validation.md).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,7 +109,16 @@ class ChitchatDetector:
         `vocabulary` (the corpus's terms, from the analyzer `analyze`, default `self.analyzer()`). Without a
         vocabulary: `is_chitchat` (the threshold alone)."""
         texts = list(texts)
-        probability = self.probability(texts)
+        return self.judge_probabilities(texts, self.probability(texts), vocabulary, analyze)
+
+    def judge_probabilities(
+        self,
+        texts: Sequence[str],
+        probability: Sequence[float],
+        vocabulary: Collection[str] | None = None,
+        analyze: Analyze | None = None,
+    ) -> list[bool]:
+        """`judge` on probabilities already computed for `texts`."""
         if vocabulary is None:
             return [bool(p >= self.threshold) for p in probability]
         analyze = analyze or self.analyzer()
@@ -210,3 +220,40 @@ def calibrated_detector(
     weights = [1.0] * len(chitchat) + [USER_WEIGHT] * len(extra_chitchat)
     weights += [1.0] * len(knowledge) + [USER_WEIGHT] * len(extra_questions)
     return detector.fit(chitchat + list(extra_chitchat), knowledge + list(extra_questions), weights)
+
+
+def detector_for(
+    setting: str,
+    language: str,
+    threshold: float,
+    seed: int,
+    synthetic: Sequence[str] = (),
+    stride: int = 0,
+    user_folder: Path | None = None,
+) -> ChitchatDetector | None:
+    """`retrieval.chitchat`: off → None (every question is searched); on → the language's detector (an error where
+    none ships); auto → the detector where a calibration ships for the corpus language, else None (said in the log).
+    A user's own examples in `user_folder` (chitchat.txt, questions.txt) are added to the calibration."""
+    if setting == "off":
+        return None
+    if language not in CALIBRATED_LANGUAGES:
+        if setting == "on":
+            from ragtune.config.schema import ParamsError
+
+            raise ParamsError(
+                "params.yaml", "retrieval.chitchat", f"= 'on' needs a calibration for {language!r}; ships for "
+                f"{', '.join(CALIBRATED_LANGUAGES)} (add data/chitchat/*.txt examples, or set auto / off)",
+            )  # fmt: skip
+        logging.getLogger("ragtune").info("chit-chat detection off: no calibration for language %s", language)
+        return None
+    extra_chitchat, extra_questions = user_calibration(user_folder)
+    return calibrated_detector(threshold, seed, synthetic, stride, language, extra_chitchat, extra_questions)
+
+
+def vocabulary_from_morphemes(morphemes: Iterable[Sequence], language: str) -> set[str]:
+    """The corpus's terms from prepare's analysis (data/prepared/morphemes.jsonl), as the detector's analyzer
+    selects them: what `judge` checks a question near the threshold against, without analysing the corpus again."""
+    from ragtune.text.english import analyzer_for_language
+
+    analyzer = analyzer_for_language(language)
+    return {term for analysed in morphemes for term in analyzer.select([tuple(m) for m in analysed])}

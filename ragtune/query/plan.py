@@ -8,7 +8,7 @@ replace the offline plan where it answered, and its query variants (multi-query,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from ragtune.query.chitchat import ChitchatDetector
@@ -58,26 +58,36 @@ def offline_standalone(msg: list[dict], detector: ChitchatDetector) -> str:
 
 def plan_queries(
     conversations: Sequence[tuple[str, list[dict]]],
-    detector: ChitchatDetector,
+    detector: ChitchatDetector | None,
     client=None,
     multi_query: int = 0,
     hyde: bool = False,
+    vocabulary: Collection[str] | None = None,
 ) -> list[QueryPlan]:
     """Offline plans for every conversation; with an LLM client, its rewrite and judgement replace them
-    where it answered, and its query variants are added. A failed LLM answer keeps the offline plan."""
-    standalone = [offline_standalone(msg, detector) for _, msg in conversations]
-    probability = detector.probability(standalone)
-    plans = [
-        QueryPlan(qid, text, bool(p >= detector.threshold), float(p), [text])
-        for (qid, _), text, p in zip(conversations, standalone, probability)
-    ]
+    where it answered, and its query variants are added. A failed LLM answer keeps the offline plan.
+    `detector` None (retrieval.chitchat off): nothing is judged chit-chat; `vocabulary` (the corpus's terms):
+    a question near the threshold naming something the corpus knows is searched (ChitchatDetector.judge)."""
+    if detector is None:
+        plans = [
+            QueryPlan(qid, standalone_query(msg), False, 0.0, [standalone_query(msg)]) for qid, msg in conversations
+        ]
+    else:
+        standalone = [offline_standalone(msg, detector) for _, msg in conversations]
+        probability = detector.probability(standalone)
+        judged = detector.judge_probabilities(standalone, probability, vocabulary)
+        plans = [
+            QueryPlan(qid, text, chitchat, float(p), [text])
+            for (qid, _), text, p, chitchat in zip(conversations, standalone, probability, judged)
+        ]
     if client is None:
         return plans
     from ragtune.llm import expand_queries, judge_conversations
 
     for plan, judgement in zip(plans, judge_conversations(client, [msg for _, msg in conversations])):
         if judgement is not None:
-            plan.standalone, plan.chitchat, plan.source = judgement.standalone, judgement.chitchat, "llm"
+            chitchat = judgement.chitchat and detector is not None
+            plan.standalone, plan.chitchat, plan.source = judgement.standalone, chitchat, "llm"
             plan.variants = [judgement.standalone]
     active = [plan for plan in plans if not plan.chitchat]
     if multi_query > 0 or hyde:
@@ -89,11 +99,12 @@ def plan_queries(
 
 def plan_routed(
     conversations: Sequence[tuple[str, list[dict]]],
-    detector: ChitchatDetector,
+    detector: ChitchatDetector | None,
     client=None,
     through_llm: Callable[[str], bool] = lambda qid: True,
     multi_query: int = 0,
     hyde: bool = False,
+    vocabulary: Collection[str] | None = None,
 ) -> list[QueryPlan]:
     """Plans in input order: the questions `through_llm` selects take the LLM path when a client is given (the eval
     questions always, validation sources listed in `retrieval.llm_sources`, so what is tuned is what is submitted),
@@ -104,6 +115,6 @@ def plan_routed(
         plan.qid: plan
         for group, use_llm in ((routed, client), (offline, None))
         if group
-        for plan in plan_queries(group, detector, use_llm, multi_query, hyde)
+        for plan in plan_queries(group, detector, use_llm, multi_query, hyde, vocabulary)
     }
     return [planned[qid] for qid, _ in conversations]
