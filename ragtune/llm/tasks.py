@@ -1,4 +1,5 @@
-"""The three LLM tasks of the pipeline: prompts (Korean), answer parsing and validation.
+"""The three LLM tasks of the pipeline: prompts (ragtune.llm.prompts: the corpus's language, its domain),
+answer parsing and validation.
 
 Each task sends one JSON-answer request per item through `LLMClient.run`, returns results
 in input order, and reports failed items (None or a `failed` entry) for the caller's
@@ -16,40 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragtune.llm.client import LLMClient, RequestFailed
+from ragtune.llm.prompts import expansion_messages as _expansion_messages
+from ragtune.llm.prompts import judge_messages, role_names
+from ragtune.llm.prompts import question_messages as _question_messages
 
 DOCUMENT_CHARS = 1000  # questions are written from the opening of each document
 MIN_QUESTION_CHARS = 4  # normalised characters
 MIN_COPIED_SENTENCE_CHARS = 20  # shorter "sentences" (headings, fragments) may legitimately recur
-
-QUESTION_SYSTEM = (
-    "당신은 한국어 과학 상식 검색 시스템의 평가용 질문을 만드는 출제자입니다. 항상 JSON 객체 하나만 출력합니다."
-)
-QUESTION_PROMPT = """아래 문서를 읽고, 이 문서가 답이 되는 한국어 질문 {n}개를 만드세요.
-- 문서를 보지 않은 사용자가 검색창에 입력할 법한 자연스러운 질문으로 쓰세요.
-- 형식을 다양하게 섞으세요: 무엇·왜·어떻게를 묻는 질문, 비교 질문, 짧은 키워드형 질문, 일상 상황에서 나온 질문.
-- 문서의 문장을 그대로 옮기지 말고 자신의 말로 바꾸어 쓰세요.
-- 질문끼리 내용이 겹치지 않게, 각 질문은 한 문장으로 쓰세요.
-출력 형식: {{"questions": ["질문1", "질문2"]}}
-
-문서:
-{document}"""
-
-JUDGE_SYSTEM = "당신은 과학 지식 검색 시스템의 질의 분석기입니다. 항상 JSON 객체 하나만 출력합니다."
-JUDGE_PROMPT = """다음은 사용자와 어시스턴트의 대화입니다. 마지막 사용자 발화를 분석하세요.
-1. standalone: 마지막 사용자 발화를 대화 맥락 없이도 이해되는 검색용 질문 한 문장으로 다시 쓰세요. 대명사와 생략된 대상은 앞 대화에서 찾아 채우세요.
-2. chitchat: 인사, 잡담, 감정 표현, 어시스턴트 자신에 대한 질문처럼 과학·상식 지식을 찾을 필요가 없으면 true, 지식 검색이 필요하면 false.
-출력 형식: {{"standalone": "검색용 질문", "chitchat": false}}
-
-대화:
-{conversation}"""
-ROLE_NAMES = {"user": "사용자", "assistant": "어시스턴트", "system": "시스템"}
-
-EXPAND_SYSTEM = "당신은 과학 지식 검색을 돕는 질의 확장기입니다. 항상 JSON 객체 하나만 출력합니다."
-EXPAND_PROMPT = """다음 검색 질문을 같은 뜻의 다른 표현 {n}개로 바꾸어 쓰세요. 동의어, 다른 어순, 더 구체적이거나 더 일반적인 표현을 섞으세요.{hyde_instruction}
-출력 형식: {schema}
-
-질문: {query}"""
-HYDE_INSTRUCTION = '\n그리고 이 질문에 답하는 백과사전식 문단 하나(3~5문장)를 "hyde"에 쓰세요.'
 
 
 @dataclass
@@ -142,16 +116,16 @@ def clean_questions(candidates: Sequence[str], document: str, n: int) -> tuple[l
 # ---- 1) synthetic questions -------------------------------------------------------------
 
 
-def question_messages(document: str, n: int) -> list[dict[str, str]]:
-    excerpt = document[:DOCUMENT_CHARS].strip()
-    return [
-        {"role": "system", "content": QUESTION_SYSTEM},
-        {"role": "user", "content": QUESTION_PROMPT.format(n=n, document=excerpt)},
-    ]
+def question_messages(document: str, n: int, language: str = "ko", domain: str = "") -> list[dict[str, str]]:
+    """The question prompt for a document's opening (its first `DOCUMENT_CHARS` characters)."""
+    return _question_messages(document[:DOCUMENT_CHARS].strip(), n, language, domain)
 
 
-def generate_questions(client: LLMClient, docs: list[tuple[str, str]], n: int) -> QuestionBatch:
-    """n questions per (docid, text) from its first ~1000 characters; failures listed for fallback."""
+def generate_questions(
+    client: LLMClient, docs: list[tuple[str, str]], n: int, language: str = "ko", domain: str = ""
+) -> QuestionBatch:
+    """n questions per (docid, text) from its first ~1000 characters, asked in the corpus's `language`
+    about its `domain` (ragtune.llm.prompts); failures listed for fallback."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     docids = [docid for docid, _ in docs]
@@ -163,7 +137,7 @@ def generate_questions(client: LLMClient, docs: list[tuple[str, str]], n: int) -
     async def job(doc: tuple[str, str]) -> list[str]:
         docid, text = doc
         candidates = await client.complete_json(
-            question_messages(text, n),
+            question_messages(text, n, language, domain),
             lambda answer: _strings(parse_json_object(answer), "questions"),
             max_tokens=120 * n + 100,
         )
@@ -193,13 +167,13 @@ def generate_questions(client: LLMClient, docs: list[tuple[str, str]], n: int) -
 # ---- 2) conversations: standalone query + chit-chat -------------------------------------
 
 
-def _conversation_text(conversation: list[Mapping[str, str]], index: int) -> str:
+def _conversation_text(conversation: list[Mapping[str, str]], index: int, language: str = "ko") -> str:
+    roles = role_names(language)
     if not conversation or not all(
-        isinstance(m, Mapping) and isinstance(m.get("content"), str) and m.get("role") in ROLE_NAMES
-        for m in conversation
+        isinstance(m, Mapping) and isinstance(m.get("content"), str) and m.get("role") in roles for m in conversation
     ):
         raise ValueError(f"conversation {index}: expected a non-empty list of {{'role', 'content'}} messages")
-    return "\n".join(f"{ROLE_NAMES[m['role']]}: {m['content']}" for m in conversation)
+    return "\n".join(f"{roles[m['role']]}: {m['content']}" for m in conversation)
 
 
 def parse_judgement(answer: str, last_user: str) -> ConversationJudgement:
@@ -218,16 +192,16 @@ def parse_judgement(answer: str, last_user: str) -> ConversationJudgement:
     return ConversationJudgement(standalone, chitchat)
 
 
-def judge_conversations(client: LLMClient, conversations: list[list[dict]]) -> list[ConversationJudgement | None]:
-    """One request per conversation; None where it failed (the caller falls back)."""
-    texts = [_conversation_text(c, i) for i, c in enumerate(conversations)]
+def judge_conversations(
+    client: LLMClient, conversations: list[list[dict]], language: str = "ko", domain: str = ""
+) -> list[ConversationJudgement | None]:
+    """One request per conversation, in the corpus's `language` about its `domain`; None where it failed
+    (the caller falls back)."""
+    texts = [_conversation_text(c, i, language) for i, c in enumerate(conversations)]
 
     async def job(index: int) -> ConversationJudgement:
         last_user = next((m["content"] for m in reversed(conversations[index]) if m["role"] == "user"), "")
-        messages = [
-            {"role": "system", "content": JUDGE_SYSTEM},
-            {"role": "user", "content": JUDGE_PROMPT.format(conversation=texts[index])},
-        ]
+        messages = judge_messages(texts[index], language, domain)
         return await client.complete_json(
             messages, lambda answer: parse_judgement(answer, last_user), max_tokens=256, temperature=0.0
         )
@@ -259,16 +233,17 @@ def parse_expansion(answer: str, query: str, n_variants: int, hyde: bool) -> Que
     return QueryExpansion(kept, passage)
 
 
-def expansion_messages(query: str, n_variants: int, hyde: bool) -> list[dict[str, str]]:
-    schema = '{"variants": ["표현1", "표현2"]' + (', "hyde": "문단"}' if hyde else "}")
-    prompt = EXPAND_PROMPT.format(
-        n=n_variants, query=query, schema=schema, hyde_instruction=HYDE_INSTRUCTION if hyde else ""
-    )
-    return [{"role": "system", "content": EXPAND_SYSTEM}, {"role": "user", "content": prompt}]
+def expansion_messages(
+    query: str, n_variants: int, hyde: bool, language: str = "ko", domain: str = ""
+) -> list[dict[str, str]]:
+    return _expansion_messages(query, n_variants, hyde, language, domain)
 
 
-def expand_queries(client: LLMClient, queries: list[str], n_variants: int, hyde: bool) -> list[QueryExpansion | None]:
-    """n_variants paraphrases (and a HyDE passage when asked) per query; None where it failed."""
+def expand_queries(
+    client: LLMClient, queries: list[str], n_variants: int, hyde: bool, language: str = "ko", domain: str = ""
+) -> list[QueryExpansion | None]:
+    """n_variants paraphrases (and a HyDE passage when asked) per query, in the corpus's `language` about
+    its `domain`; None where it failed."""
     if n_variants < 0:
         raise ValueError(f"n_variants must be >= 0, got {n_variants}")
     if n_variants == 0 and not hyde:
@@ -276,7 +251,7 @@ def expand_queries(client: LLMClient, queries: list[str], n_variants: int, hyde:
 
     async def job(query: str) -> QueryExpansion:
         return await client.complete_json(
-            expansion_messages(query, n_variants, hyde),
+            expansion_messages(query, n_variants, hyde, language, domain),
             lambda answer: parse_expansion(answer, query, n_variants, hyde),
             max_tokens=80 * n_variants + (500 if hyde else 0) + 60,
         )

@@ -37,22 +37,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 Responder = Callable[[list[dict]], str]
 
 
+ENGLISH_CHITCHAT = ("hello", "hi ", "thanks", "thank you", "bored", "tired")
+KOREAN_CHITCHAT = ("안녕", "고마워", "반가워", "심심", "힘들")
+
+
 def default_answer(messages: list[dict]) -> str:
-    """A deterministic valid answer to the pipeline's prompts (found by the JSON schema they show)."""
+    """A deterministic valid answer to the pipeline's prompts (found by the JSON schema they show), in the
+    prompt's language: English prompts (ragtune.llm.prompts) get English answers, Korean ones Korean."""
     prompt = next((m["content"] for m in messages if m["role"] == "user"), "")
     seed = int(hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:8], 16)
+    english = not re.search(r"[가-힣]", prompt.split("\n\n", 1)[0])  # the instructions, not the quoted text
     if '"questions"' in prompt:
-        n = int(m.group(1)) if (m := re.search(r"질문 (\d+)개", prompt)) else 3
-        document = prompt.split("문서:\n", 1)[-1]
-        words = list(dict.fromkeys(re.findall(r"[가-힣A-Za-z]{2,}", document))) or ["과학"]
-        forms = [
-            "'{a}'의 뜻은 무엇인가요?",
-            "'{a}'의 원리는 왜 중요한가요?",
-            "'{a}'의 과정은 어떻게 진행되나요?",
-            "'{a}'과 '{d}'의 차이점은?",
-            "일상에서 '{a}'의 예는?",
-            "'{a}' 관련 원리 설명",
-        ]
+        m = re.search(r"질문 (\d+)개|write (\d+) questions", prompt)
+        n = int(m.group(1) or m.group(2)) if m else 3
+        document = re.split(r"문서:\n|Document:\n", prompt, maxsplit=1)[-1]
+        words = list(dict.fromkeys(re.findall(r"[가-힣A-Za-z]{2,}", document))) or ["document" if english else "과학"]
+        forms = ENGLISH_FORMS if english else KOREAN_FORMS
         questions = []
         for i in range(n):
             a = words[(seed + i) % len(words)]
@@ -60,20 +60,45 @@ def default_answer(messages: list[dict]) -> str:
             questions.append(forms[i % len(forms)].format(a=a, d=d) + f" ({i + 1})" * (i >= len(forms)))
         return json.dumps({"questions": questions}, ensure_ascii=False)
     if '"standalone"' in prompt:
-        lines = [line for line in prompt.splitlines() if line.startswith("사용자: ")]
-        last = lines[-1][len("사용자: ") :] if lines else ""
-        chitchat = any(word in last for word in ("안녕", "고마워", "반가워", "심심", "힘들"))
-        context = lines[-2][len("사용자: ") :] if len(lines) > 1 else ""
+        speaker = "User: " if english else "사용자: "
+        lines = [line for line in prompt.splitlines() if line.startswith(speaker)]
+        last = lines[-1][len(speaker) :] if lines else ""
+        words = ENGLISH_CHITCHAT if english else KOREAN_CHITCHAT
+        chitchat = any(word in f"{last.lower()} " for word in words)
+        context = lines[-2][len(speaker) :] if len(lines) > 1 else ""
         standalone = f"{context} {last}".strip() if context and not chitchat else last
         return json.dumps({"standalone": standalone, "chitchat": chitchat}, ensure_ascii=False)
     if '"variants"' in prompt:
-        n = int(m.group(1)) if (m := re.search(r"다른 표현 (\d+)개", prompt)) else 2
-        query = prompt.rsplit("질문: ", 1)[-1].strip()
-        answer: dict = {"variants": [f"{query} 설명 {i + 1}" for i in range(n)]}
+        m = re.search(r"다른 표현 (\d+)개|as (\d+) other phrasings", prompt)
+        n = int(m.group(1) or m.group(2)) if m else 2
+        query = re.split(r"질문: |Query: ", prompt)[-1].strip()
+        answer: dict = {"variants": [f"{query} {'explained' if english else '설명'} {i + 1}" for i in range(n)]}
         if '"hyde"' in prompt:
-            answer["hyde"] = f"{query}에 대한 설명입니다. 이것은 과학적 원리로 설명됩니다."
+            answer["hyde"] = (
+                f"This is about {query}. It is explained here step by step."
+                if english
+                else f"{query}에 대한 설명입니다. 이것은 과학적 원리로 설명됩니다."
+            )
         return json.dumps(answer, ensure_ascii=False)
     return "OK"
+
+
+KOREAN_FORMS = (
+    "'{a}'의 뜻은 무엇인가요?",
+    "'{a}'의 원리는 왜 중요한가요?",
+    "'{a}'의 과정은 어떻게 진행되나요?",
+    "'{a}'과 '{d}'의 차이점은?",
+    "일상에서 '{a}'의 예는?",
+    "'{a}' 관련 원리 설명",
+)
+ENGLISH_FORMS = (
+    "what does '{a}' mean",
+    "why is '{a}' important",
+    "how does '{a}' work",
+    "'{a}' vs '{d}'",
+    "'{a}' not working",
+    "'{a}' help",
+)
 
 
 class _Server(ThreadingHTTPServer):

@@ -63,15 +63,17 @@ def plan_queries(
     multi_query: int = 0,
     hyde: bool = False,
     vocabulary: Collection[str] | None = None,
+    language: str = "ko",
+    domain: str = "",
 ) -> list[QueryPlan]:
     """Offline plans for every conversation; with an LLM client, its rewrite and judgement replace them
     where it answered, and its query variants are added. A failed LLM answer keeps the offline plan.
     `detector` None (retrieval.chitchat off): nothing is judged chit-chat; `vocabulary` (the corpus's terms):
-    a question near the threshold naming something the corpus knows is searched (ChitchatDetector.judge)."""
+    a question near the threshold naming something the corpus knows is searched (ChitchatDetector.judge).
+    The LLM is prompted in the corpus's `language` (ko, mixed, en, zh, ja) about its `domain` ("" for none)."""
     if detector is None:
-        plans = [
-            QueryPlan(qid, standalone_query(msg), False, 0.0, [standalone_query(msg)]) for qid, msg in conversations
-        ]
+        texts = [standalone_query(msg) for _, msg in conversations]
+        plans = [QueryPlan(qid, text, False, 0.0, [text]) for (qid, _), text in zip(conversations, texts)]
     else:
         standalone = [offline_standalone(msg, detector) for _, msg in conversations]
         probability = detector.probability(standalone)
@@ -84,14 +86,16 @@ def plan_queries(
         return plans
     from ragtune.llm import expand_queries, judge_conversations
 
-    for plan, judgement in zip(plans, judge_conversations(client, [msg for _, msg in conversations])):
+    for plan, judgement in zip(plans, judge_conversations(client, [msg for _, msg in conversations], language, domain)):
         if judgement is not None:
             chitchat = judgement.chitchat and detector is not None
             plan.standalone, plan.chitchat, plan.source = judgement.standalone, chitchat, "llm"
             plan.variants = [judgement.standalone]
     active = [plan for plan in plans if not plan.chitchat]
     if multi_query > 0 or hyde:
-        for plan, expansion in zip(active, expand_queries(client, [p.standalone for p in active], multi_query, hyde)):
+        for plan, expansion in zip(
+            active, expand_queries(client, [p.standalone for p in active], multi_query, hyde, language, domain)
+        ):
             if expansion is not None:
                 plan.variants += expansion.variants + ([expansion.hyde] if expansion.hyde else [])
     return plans
@@ -105,6 +109,8 @@ def plan_routed(
     multi_query: int = 0,
     hyde: bool = False,
     vocabulary: Collection[str] | None = None,
+    language: str = "ko",
+    domain: str = "",
 ) -> list[QueryPlan]:
     """Plans in input order: the questions `through_llm` selects take the LLM path when a client is given (the eval
     questions always, validation sources listed in `retrieval.llm_sources`, so what is tuned is what is submitted),
@@ -115,6 +121,6 @@ def plan_routed(
         plan.qid: plan
         for group, use_llm in ((routed, client), (offline, None))
         if group
-        for plan in plan_queries(group, detector, use_llm, multi_query, hyde, vocabulary)
+        for plan in plan_queries(group, detector, use_llm, multi_query, hyde, vocabulary, language, domain)
     }
     return [planned[qid] for qid, _ in conversations]

@@ -9,13 +9,21 @@ from ragtune.synthetic.roundtrip import round_trip_filter
 
 
 def with_llm_questions(
-    client, documents: Sequence[dict], offline_pairs: Sequence[dict], n: int, search, round_trip_top_k: int
+    client,
+    documents: Sequence[dict],
+    offline_pairs: Sequence[dict],
+    n: int,
+    search,
+    round_trip_top_k: int,
+    language: str = "ko",
+    domain: str = "",
 ) -> tuple[list[dict], dict]:
-    """LLM questions for every document, BM25 round-trip filtered; documents left without a question
+    """LLM questions for every document, asked in the corpus's `language` (ko, mixed, en, zh, ja) about its
+    `domain` (`queries.domain`, "" for none), BM25 round-trip filtered; documents left without a question
     (LLM failure, or every question dropped) keep their offline questions. `search(texts, k)` → hits."""
     from ragtune.llm import generate_questions
 
-    batch = generate_questions(client, [(d["docid"], d["content"]) for d in documents], n)
+    batch = generate_questions(client, [(d["docid"], d["content"]) for d in documents], n, language, domain)
     generated = [
         {"query": q, "docid": d["docid"], "source": "llm"}
         for d in documents

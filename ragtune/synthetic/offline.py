@@ -337,9 +337,18 @@ def offline_pairs(
     per_document: int,
     seed: int,
     max_copied_chars: int = 16,
+    language: str = "ko",
 ) -> list[dict]:
     """`{query, docid, source: "offline"}` pairs for every document, in corpus order, from `generator`
-    (`varied` or the legacy `inverse_cloze`); `analyzer` splits sentences and morphemes (ragtune.text.analysis)."""
+    (`varied` or the legacy `inverse_cloze`); `analyzer` splits sentences and morphemes (ragtune.text.analysis).
+
+    `language` is the corpus's: `ko` (the Korean generators below, unchanged), or `en`, `mixed`, `zh`, `ja`
+    (ragtune.synthetic.languages: English questions, per-document choice, bigram keyword fallback); pass
+    the morphemes of the analyzer for that language (`EnglishAnalyzer`, `MixedAnalyzer`)."""
+    if language != "ko":
+        from ragtune.synthetic.languages import language_pairs
+
+        return language_pairs(documents, morphemes, analyzer, generator, per_document, seed, max_copied_chars, language)
     idf = inverse_document_frequency(morphemes)
     pairs = []
     for document, morphs in zip(documents, morphemes):
