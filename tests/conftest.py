@@ -34,6 +34,15 @@ def pipeline_reference(tmp_path_factory) -> PipelineRun:
 
 
 @pytest.fixture(scope="session")
+def korean_analyzer():
+    """The default KoreanAnalyzer: loading Kiwi's model takes seconds, so one for the session (it holds no state
+    that analysing changes)."""
+    from ragtune.text.analysis import KoreanAnalyzer
+
+    return KoreanAnalyzer()
+
+
+@pytest.fixture(scope="session")
 def tiny_embedder(tmp_path_factory) -> Path:
     """The tiny BGE-M3 (tests/tiny_support.py's build, seed 0)."""
     return build_embedder(tmp_path_factory.mktemp("tiny") / "embedder")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -14,6 +16,7 @@ import gpu  # noqa: E402
 SHAPE = {"layers": 2, "hidden": 64, "heads": 2, "ff": 128, "positions": 130, "vocab": 8000}
 
 
+@pytest.mark.slow  # benchmarks/gpu.py end to end: builds two models, encodes, reranks and fine-tunes them
 def test_the_smoke_reuses_built_models_and_reports_every_figure(tiny_embedder, tmp_path, monkeypatch, capsys):
     tokenizer = tiny_embedder
     monkeypatch.setattr(gpu, "tokenizer_dir", lambda out: tokenizer)

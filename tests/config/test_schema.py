@@ -42,6 +42,20 @@ def composed() -> dict:
     return compose(CONF)
 
 
+def test_every_option_composes_and_validates():
+    """The fast tier's share of the next test: the default, and each option of each group on it (Hydra composes in
+    ~0.15 s; every combination takes half a minute)."""
+    names = groups(CONF)
+    checked = [[]] + [[f"{g}={o}"] for g in names for o in options(g)]
+    assert len(checked) == 1 + sum(len(options(g)) for g in names)
+    for overrides in checked:
+        params = compose(CONF, overrides)
+        validate(params, source=" ".join(overrides) or "the default")
+        missing = flat_keys(params) - schema_keys()
+        assert not missing, f"{overrides}: keys without a schema entry: {sorted(missing)}"
+
+
+@pytest.mark.slow  # 144 Hydra compositions
 def test_every_group_combination_composes_and_validates():
     """A key added to conf/ without a schema entry (or with a value out of its range) fails here."""
     combinations = every_combination()

@@ -93,10 +93,8 @@ def test_some_documents_without_lexical_tokens_are_listed_in_a_warning(caplog):
     assert "1 of 3 documents have no indexable lexical token" in caplog.text and ": b" in caplog.text
 
 
-def test_emoji_only_documents_yield_no_token():
-    from ragtune.text.analysis import KoreanAnalyzer
-
-    analyzer = KoreanAnalyzer()
+def test_emoji_only_documents_yield_no_token(korean_analyzer):
+    analyzer = korean_analyzer
     terms = [analyzer.select(m) for m in analyzer.morphemes(["😀🎉🚀", "광합성은 엽록체에서 일어난다."])]
     assert check_indexable("documents.jsonl", ["emoji", "text"], terms) == ["emoji"]
 

@@ -6,7 +6,6 @@ import pytest
 
 from ragtune.io import DataError
 from ragtune.synthetic import questions as queries
-from ragtune.text.analysis import KoreanAnalyzer
 
 DOCUMENT = (
     "광합성은 식물이 빛 에너지를 화학 에너지로 바꾸는 과정입니다. 엽록체의 엽록소는 빛을 흡수하고, "
@@ -17,8 +16,8 @@ OTHER = "화산은 지각 아래의 마그마가 지표로 분출하면서 만�
 
 
 @pytest.fixture(scope="module")
-def analysed():
-    analyzer = KoreanAnalyzer()
+def analysed(korean_analyzer):
+    analyzer = korean_analyzer
     morphemes = analyzer.morphemes([DOCUMENT, OTHER])
     idf = queries.inverse_document_frequency(morphemes)
     sentences = analyzer.sentences(DOCUMENT)
@@ -146,8 +145,8 @@ def test_file_questions_add_or_replace():
         queries.combine_file_questions(generated, from_file, "merge", order)
 
 
-def test_offline_pairs_follow_the_generator_and_corpus_order():
-    analyzer = KoreanAnalyzer()
+def test_offline_pairs_follow_the_generator_and_corpus_order(korean_analyzer):
+    analyzer = korean_analyzer
     documents = [{"docid": "d1", "content": DOCUMENT}, {"docid": "d2", "content": OTHER}]
     morphemes = analyzer.morphemes([DOCUMENT, OTHER])
     idf = queries.inverse_document_frequency(morphemes)

@@ -9,7 +9,6 @@ from ragtune.data import submission
 from ragtune.retrieval.sparse.bm25 import BM25Retriever
 from ragtune.runs import RankedRun
 from ragtune.synthetic import questions as queries
-from ragtune.text.analysis import KoreanAnalyzer
 from ragtune.training.negatives import MiningStats, NegativeFilter, mine_negatives
 
 DOCS = {
@@ -21,8 +20,8 @@ DOCS = {
 
 
 @pytest.fixture(scope="module")
-def bm25():
-    retriever = BM25Retriever(KoreanAnalyzer(), k1=1.2, b=0.75)
+def bm25(korean_analyzer):
+    retriever = BM25Retriever(korean_analyzer, k1=1.2, b=0.75)
     retriever.index(list(DOCS), list(DOCS.values()))
     return retriever
 
@@ -58,12 +57,12 @@ def test_bm25_save_load_and_unknown_query(bm25, tmp_path):
     assert loaded.search(["안녕"], 3) == [[]]  # no known term: no arbitrary hits
 
 
-def test_scaffolding_is_not_a_search_term():
-    assert KoreanAnalyzer().tokens("블랙홀에 대해 설명해줘") == ["블랙홀"]
+def test_scaffolding_is_not_a_search_term(korean_analyzer):
+    assert korean_analyzer.tokens("블랙홀에 대해 설명해줘") == ["블랙홀"]
 
 
-def test_offline_questions_are_deterministic_and_distinct():
-    analyzer = KoreanAnalyzer()
+def test_offline_questions_are_deterministic_and_distinct(korean_analyzer):
+    analyzer = korean_analyzer
     morphemes = analyzer.morphemes(list(DOCS.values()))
     idf = queries.inverse_document_frequency(morphemes)
     phrases = queries.key_phrases(morphemes[0], idf)
