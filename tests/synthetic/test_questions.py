@@ -203,3 +203,37 @@ def test_validation_is_labelled_or_held_out_documents():
     )
     assert len(train) + len(validation) == 30 and stats["validation_holdout"] == len(validation)
     assert stats["validation_source"] == "held-out documents"
+
+
+# --- offline questions over a small science corpus -------------------------------------------------
+
+SCIENCE_DOCS = {
+    "d1": "광합성은 식물이 빛 에너지를 이용해 이산화탄소와 물로 포도당을 만드는 과정이다.",
+    "d2": "세포 호흡은 포도당을 분해하여 에너지를 얻는 과정으로 미토콘드리아에서 일어난다.",
+    "d3": "지진은 지각판의 움직임으로 생긴 에너지가 방출되면서 땅이 흔들리는 현상이다.",
+    "d4": "블랙홀은 중력이 매우 강해서 빛조차 빠져나올 수 없는 천체이다.",
+}
+
+
+def test_offline_questions_are_deterministic_and_distinct(korean_analyzer):
+    analyzer = korean_analyzer
+    morphemes = analyzer.morphemes(list(SCIENCE_DOCS.values()))
+    idf = queries.inverse_document_frequency(morphemes)
+    phrases = queries.key_phrases(morphemes[0], idf)
+    sentences = analyzer.sentences(SCIENCE_DOCS["d1"])
+    first = queries.offline_questions("d1", sentences, phrases, 3, seed=7)
+    assert first == queries.offline_questions("d1", sentences, phrases, 3, seed=7)
+    assert len(first) == 3 == len(set(first))
+    assert "광합성" in phrases
+
+
+def test_fill_picks_each_particle_by_the_last_syllable():
+    assert queries._fill("{a_i} 무엇인가요?", "광합성") == "광합성은 무엇인가요?"
+    assert queries._fill("{a_wa} {b}의 관계", "에너지", "물") == "에너지와 물의 관계"
+
+
+def test_holdout_split_is_stable():
+    ids = [f"d{i}" for i in range(1000)]
+    held = queries.holdout_documents(ids, 0.1, seed=1)
+    assert held == queries.holdout_documents(list(reversed(ids)), 0.1, seed=1)
+    assert 60 < len(held) < 140

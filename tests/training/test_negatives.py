@@ -115,3 +115,21 @@ def test_teacher_scores_are_the_cross_encoders(models):
     assert scored[0]["pos_scores"][0] == pytest.approx(expected["p"], abs=1e-5)
     assert scored[0]["neg_scores"][1] == pytest.approx(expected["n1"], abs=1e-5)
     assert [{key: row[key] for key in ("query", "pos", "neg")} for row in scored] == rows
+
+
+def test_negatives_filter_false_negatives():
+    texts = {
+        "pos": "가나다라마바사아자차",
+        "dup": "가나다라마바사아자차",
+        "top": "x",
+        "close": "y",
+        "ok1": "z1",
+        "ok2": "z2",
+        "ok3": "z3",
+    }
+    pool = [("top", 10.0), ("pos", 9.0), ("close", 8.8), ("dup", 5.0), ("ok1", 4.0), ("ok2", 3.0), ("ok3", 2.0)]
+    stats = MiningStats()
+    rule = NegativeFilter(k=2, skip_top=1, margin=0.05, near_duplicate=0.8, fill_random=False)
+    negatives = mine_negatives("pos", [pool], texts, list(texts), rule, stats, "q", 0)
+    assert negatives == ["ok1", "ok2"]
+    assert stats.as_dict()["rejected"] == {"near_duplicate": 1, "rank_window": 1, "score_margin": 1}
