@@ -41,9 +41,15 @@ def test_bytecode_in_folder_deps_leaves_the_pipeline_up_to_date(pipeline_referen
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode writing on
     done = subprocess.run([sys.executable, "-c", IMPORT_EVERYTHING], cwd=repo, env=env, text=True, capture_output=True)
     assert done.returncode == 0, done.stderr[-3000:]
-    cached = {path.parent.relative_to(repo).as_posix() for path in (repo / "ragtune").rglob("__pycache__/*.pyc")}
+    cached = {path.parent.parent.relative_to(repo).as_posix() for path in (repo / "ragtune").rglob("__pycache__/*.pyc")}
     assert {"ragtune/llm", "ragtune/retrieval", "ragtune/training"} <= cached, sorted(cached)
     assert list((repo / "stages" / "__pycache__").glob("*.pyc"))  # `stages/common.py`, imported by the scripts
 
     status = sh("dvc", "status", cwd=repo)
     assert "Data and pipelines are up to date." in status.stdout, status.stdout
+
+    # the control: without those two patterns, the same bytecode makes the stages that load ragtune/llm changed
+    ignore = repo / ".dvcignore"
+    ignore.write_text("".join(line for line in ignore.read_text().splitlines(True) if "pyc" not in line))
+    status = sh("dvc", "status", cwd=repo)
+    assert "changed deps" in status.stdout and "ragtune/llm" in status.stdout, status.stdout

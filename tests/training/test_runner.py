@@ -152,7 +152,7 @@ def test_knowledge_distillation_uses_teacher_scores(tiny, tmp_path):
 
 def stage_repository(root: Path, overrides: dict) -> Path:
     """A minimal repository to run stage scripts in: stages/, params.yaml (the repo's with `overrides`),
-    the prepared corpus (test_tiny's sentences) and one synthetic question per document."""
+    the prepared corpus (tiny_support's sentences) and one synthetic question per document."""
     import shutil
 
     import yaml
