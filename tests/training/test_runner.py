@@ -250,7 +250,8 @@ def run_stage(repo: Path, name: str, env: dict | None = None) -> str:
         cwd=repo,
         capture_output=True,
         text=True,
-        env={**os.environ, **(env or {})},
+        # this checkout's ragtune, not whichever checkout the editable install points at
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), **(env or {})},
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
