@@ -16,7 +16,7 @@ BIN         := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test test-fast clean-venv lock FORCE
+.PHONY: setup repro test test-fast lint format clean-venv lock FORCE
 
 # The stamp names the lock it was set up from: a venv set up with the other FAISS is set up again,
 # the other build uninstalled first (both install the `faiss` module: pyproject.toml).
@@ -38,11 +38,20 @@ setup: $(VENV)/.installed
 repro: setup
 	dvc repro
 
-test: setup
-	python -m pytest -ra
+# `make test`: lint, then the whole suite; `make test-fast`: the tier without the `slow` tests (end-to-end
+# runs, fine-tuning runner processes, model conversions), a few minutes on 2 cores.
+test: setup lint
+	python -m pytest -ra --durations=25
 
 test-fast: setup
-	python -m pytest -ra -m "not slow"
+	python -m pytest -ra -m "not slow" --durations=15
+
+lint: setup
+	ruff check .
+	ruff format --check .
+
+format: setup
+	ruff format .
 
 clean-venv:
 	rm -rf $(VENV)

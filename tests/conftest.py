@@ -1,4 +1,5 @@
-"""Shared fixtures: one uninterrupted pipeline run on the sample, reused by every test that needs it."""
+"""Shared fixtures: the tiny models, built once per session; one uninterrupted pipeline run on the sample,
+reused by every test that needs it. Session fixtures are read-only: a test that changes one copies it first."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from pipeline_support import committed_copy, lock_outs, sh
+from tiny_support import build_e5, build_embedder, build_reranker
 
 
 @dataclasses.dataclass(frozen=True)
@@ -14,6 +16,7 @@ class PipelineRun:
     repo: Path  # a committed git repo; dvc.lock and the DVC cache hold every output
     outs: dict[str, str]  # dvc.lock `stage:path` -> md5
     submission: bytes
+    repro_stdout: str  # what the reference `dvc repro` printed
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +26,35 @@ def pipeline_reference(tmp_path_factory) -> PipelineRun:
     Tests copy `repo` before changing anything in it.
     """
     repo = committed_copy(tmp_path_factory.mktemp("reference") / "ragtune")
-    sh("dvc", "repro", cwd=repo)
+    done = sh("dvc", "repro", cwd=repo)
     sh("git", "add", "-A", cwd=repo)
     sh("git", "commit", "-qm", "reference run", cwd=repo)
-    return PipelineRun(repo, lock_outs(repo), (repo / "submissions" / "submission.csv").read_bytes())
+    submission = (repo / "submissions" / "submission.csv").read_bytes()
+    return PipelineRun(repo, lock_outs(repo), submission, done.stdout)
+
+
+@pytest.fixture(scope="session")
+def korean_analyzer():
+    """The default KoreanAnalyzer: loading Kiwi's model takes seconds, so one for the session (it holds no state
+    that analysing changes)."""
+    from ragtune.text.analysis import KoreanAnalyzer
+
+    return KoreanAnalyzer()
+
+
+@pytest.fixture(scope="session")
+def tiny_embedder(tmp_path_factory) -> Path:
+    """The tiny BGE-M3 (tests/tiny_support.py's build, seed 0)."""
+    return build_embedder(tmp_path_factory.mktemp("tiny") / "embedder")
+
+
+@pytest.fixture(scope="session")
+def tiny_reranker(tiny_embedder, tmp_path_factory) -> Path:
+    """The tiny cross-encoder on the tiny embedder's tokenizer (seed 0)."""
+    return build_reranker(tiny_embedder, tmp_path_factory.mktemp("tiny") / "reranker")
+
+
+@pytest.fixture(scope="session")
+def tiny_e5(tmp_path_factory) -> Path:
+    """The tiny E5 (seed 0)."""
+    return build_e5(tmp_path_factory.mktemp("tiny") / "e5")
