@@ -78,7 +78,7 @@ def pins(lock: str) -> dict[str, tuple[str, str]]:
 
 
 def test_sibling_modules_and_stdlib_are_not_third_party():
-    assert {"common", "lexical"} <= local_modules()  # stages/common.py, stages/lexical.py
+    assert {"common", "prepare"} <= local_modules()  # stages/common.py, stages/prepare.py
     assert "json" not in third_party_imports("stages")
 
 

@@ -67,7 +67,7 @@ def test_show_and_reset(repo, capsys):
         (["alpha=abc"], "field 'alpha' = 'abc' is not allowed: must be a number in [0, 1]"),
         (["negatives.k=0"], "field 'negatives.k' = 0 is not allowed: must be an integer >= 1"),
         (["retrieval.alpah=1"], "field 'retrieval.alpah' is not a known parameter"),
-        (["data=nope"], "no such option; one of competition, sample"),
+        (["data=nope"], "no such option; one of competition, folder, sample, sample_en"),
         (["alpha"], "expected KEY=VALUE"),
     ],
 )
