@@ -11,6 +11,7 @@ from ragtune.retrieval import dense, m3
 from ragtune.retrieval.sparse import sparse_retriever
 from ragtune.retrieval.sparse.bm25 import BM25Retriever
 from ragtune.text.analysis import CharNgramAnalyzer
+from ragtune.text.language import uses_char_ngrams
 
 
 @stage
@@ -19,14 +20,15 @@ def main() -> None:
     settings, out = p.index, WORKSPACE.indexes
     documents = read_jsonl(WORKSPACE.documents)
     docids, texts = [d["docid"] for d in documents], [d["content"] for d in documents]
-    sparse = sparse_retriever(p.sparse, documents, read_json(WORKSPACE.collection)["language"])
+    language = read_json(WORKSPACE.collection)["language"]
+    sparse = sparse_retriever(p.sparse, documents, language)
     if p.sparse.backend == "bm25s":  # reuse the corpus analysis made once in prepare
         morphemes = [row["morphemes"] for row in read_jsonl(WORKSPACE.morphemes)]
         sparse.index_tokens(docids, [sparse.analyzer.select(m) for m in morphemes])
     else:
         sparse.index(docids, texts)
     sparse.save(out / "sparse")
-    if settings.char_ngram:  # second lexical view: BM25 over character n-grams (always embedded)
+    if settings.char_ngram and uses_char_ngrams(language):  # a second lexical view, where it measured better
         chars = BM25Retriever(CharNgramAnalyzer(settings.char_ngram), k1=p.sparse.k1, b=p.sparse.b)
         chars.index(docids, texts)
         chars.save(out / "sparse_char")

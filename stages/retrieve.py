@@ -49,7 +49,7 @@ def main() -> None:
     client = LLMClient(llm, cache=ResponseCache(ws.retrieve_llm_cache, store=store)) if llm is not None else None
 
     # Searchers are built only when the memo cannot answer (a sweep over alpha loads no model).
-    searchers = Searchers(ROOT, p, docids, WORKERS)
+    searchers = Searchers(ROOT, p, docids, WORKERS, language)
     (lexical, weights), dense = searchers.lexical(), searchers.dense()  # one factory each: a model loads once
     memo = SearchMemo(ws.candidates, store=cache_root(ROOT) / "candidates")  # outlives exp restores
     fusion = RetrievalSettings.from_fusion(p.fusion, candidates=settings.candidates, rerank_top=settings.rerank_top)

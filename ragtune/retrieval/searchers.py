@@ -76,9 +76,12 @@ def installed(package: str) -> str:
 class Searchers:
     """The searchers of the workspace at `root` for the parameters `p`, over the corpus `docids` (in order)."""
 
-    def __init__(self, root: Path, p, docids: list[str], workers: int = 1):
-        """`p`: the typed configuration (ragtune.config.schema.Params)."""
+    def __init__(self, root: Path, p, docids: list[str], workers: int = 1, language: str = "ko"):
+        """`p`: the typed configuration (ragtune.config.schema.Params); `language`: the corpus's (prepare's)."""
+        from ragtune.text.language import uses_char_ngrams
+
         self.root, self.p, self.docids, self.workers = Path(root), p, docids, workers
+        self.char_ngrams = bool(p.index.char_ngram) and uses_char_ngrams(language)
         self.config = p.retrieval
         self.code = code_fingerprint()
 
@@ -86,7 +89,7 @@ class Searchers:
         """name → (key, factory) of the lexical runs, and their weights in the lexical side of the fusion."""
         searchers = {"bm25": self._bm25("indexes/sparse")}
         weights = {"bm25": 1.0 - self.config.char_weight}
-        if self.p.index.char_ngram:
+        if self.char_ngrams:
             searchers["bm25_char"] = self._bm25("indexes/sparse_char")
             weights["bm25_char"] = self.config.char_weight
         if self.p.index.m3_sparse:
