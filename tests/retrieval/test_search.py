@@ -98,3 +98,28 @@ def test_snippets_and_lines():
 def test_a_workspace_without_indexes_is_refused(tmp_path):
     with pytest.raises(WorkspaceMissing, match=r"run `dvc repro` first \(indexes/ is missing\)"):
         WorkspaceSearch(tmp_path)
+
+
+def test_the_tuned_cross_encoder_reorders_the_fused_head(workspace, searcher, monkeypatch):
+    """reranker configured: only models/reranker is loaded (finetune's rerank_base is what the stage reports)."""
+    from ragtune.retrieval import searchers as module
+    from ragtune.retrieval.pipeline import BatchRescorer
+
+    asked = []
+
+    def cross_encoders(config, documents, locate):
+        asked.append(config)
+        reverse = BatchRescorer(lambda queries, heads: [[(d, float(i)) for i, d in enumerate(h)] for h in heads])
+        return {"rerank": reverse}
+
+    monkeypatch.setattr(module, "cross_encoders", cross_encoders)
+    fused = [r.docid for r in searcher.search(QUERIES[0], top=8)]
+    tuned = WorkspaceSearch(workspace)
+    tuned.p = tuned.p.model_copy(
+        update={
+            "reranker": tuned.p.reranker.model_copy(update={"name": "bge-reranker-v2-m3", "finetune": True}),
+            "retrieval": tuned.p.retrieval.model_copy(update={"rerank_top": 5}),
+        }
+    )
+    assert [r.docid for r in tuned.search(QUERIES[0], top=8)] == fused[:5][::-1] + fused[5:]
+    assert [config.finetune for config in asked] == [False]
