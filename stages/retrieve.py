@@ -19,8 +19,6 @@ from ragtune.retrieval.rerank import rerank_subset
 from ragtune.retrieval.searchers import Searchers, cross_encoders
 from ragtune.runs import save_runs
 
-CHITCHAT_EXAMPLES = "data/chitchat"  # a team's own chit-chat and question examples (README: recalibrating)
-
 
 @stage
 def main() -> None:
@@ -39,7 +37,7 @@ def main() -> None:
     stride, language = settings.calibration_stride, read_json(ws.collection)["language"]
     synthetic = [row["query"] for row in read_jsonl(ws.train_questions)] if stride else []
     detector = chitchat.detector_for(
-        settings.chitchat, language, settings.chitchat_threshold, p.seed, synthetic, stride, ws / CHITCHAT_EXAMPLES
+        settings.chitchat, language, settings.chitchat_threshold, p.seed, synthetic, stride, ws.chitchat_examples
     )
     vocabulary = chitchat.vocabulary_from_morphemes((r["morphemes"] for r in read_jsonl(ws.morphemes)), language)
 

@@ -45,9 +45,12 @@ def build_workspace(root: Path) -> Path:
     docids, texts = [d["docid"] for d in rows], [d["content"] for d in rows]
     ws.prepared.mkdir(parents=True)
     write_jsonl(ws.documents, rows)
+    write_json(ws.collection, {"language": "ko", "setting": "ko", "detected": "ko"})  # as prepare writes them
 
     sparse = sparse_retriever(p.sparse, rows, analyzer_workers=1)
-    sparse.index(docids, texts)
+    morphemes = sparse.analyzer.morphemes(texts)
+    write_jsonl(ws.morphemes, ({"docid": d, "morphemes": m} for d, m in zip(docids, morphemes)))
+    sparse.index_tokens(docids, [sparse.analyzer.select(m) for m in morphemes])
     sparse.save(ws.indexes / "sparse")
     chars = BM25Retriever(CharNgramAnalyzer(p.index.char_ngram), k1=p.sparse.k1, b=p.sparse.b)
     chars.index(docids, texts)

@@ -99,6 +99,11 @@ class Workspace:
         return self.root / "runs/llm_cache.jsonl"
 
     @property
+    def chitchat_examples(self) -> Path:
+        """A team's own chit-chat and question examples, added to the shipped calibration (README)."""
+        return self.root / "data/chitchat"
+
+    @property
     def candidates(self) -> Path:
         return self.root / "runs/candidates"
 

@@ -19,7 +19,7 @@ import yaml
 
 from ragtune.config.paths import Workspace
 from ragtune.config.schema import Params, load
-from ragtune.io import UserError, read_jsonl
+from ragtune.io import UserError, read_json, read_jsonl
 from ragtune.retrieval.searchers import Searchers
 
 SNIPPET_CHARS = 160
@@ -120,7 +120,9 @@ class WorkspaceSearch:
         self.docids = [d["docid"] for d in documents]
         self.passages = {d["docid"]: passage_row(d) for d in documents}
         self._documents, self._workers = documents, workers
-        self._detector = self._searchers = None
+        self._detector = self._searchers = self._vocabulary = None
+        collection = self.ws.collection
+        self.language = read_json(collection)["language"] if collection.is_file() else "ko"
 
     @property
     def depth(self) -> int:
@@ -135,7 +137,13 @@ class WorkspaceSearch:
             settings, queries = self.p.retrieval, self.ws.train_questions
             stride = settings.calibration_stride
             synthetic = [row["query"] for row in read_jsonl(queries)] if stride and queries.is_file() else []
-            self._detector = chitchat.calibrated_detector(settings.chitchat_threshold, self.p.seed, synthetic, stride)
+            self._detector = chitchat.detector_for(
+                settings.chitchat, self.language, settings.chitchat_threshold, self.p.seed, synthetic, stride,
+                self.ws.chitchat_examples,
+            )  # fmt: skip
+            if self._detector is not None:
+                analysed = (row["morphemes"] for row in read_jsonl(self.ws.morphemes))
+                self._vocabulary = chitchat.vocabulary_from_morphemes(analysed, self.language)
         return self._detector
 
     def searchers(self) -> tuple[dict, dict, dict, object, dict]:
@@ -146,7 +154,7 @@ class WorkspaceSearch:
             from ragtune.retrieval.searchers import DENSE_MODELS, cross_encoders
 
             p = self.p
-            built = _SharedEncoders(self.root, p, self.docids, self._workers)
+            built = _SharedEncoders(self.root, p, self.docids, self._workers, self.language)
             lexical, weights = built.lexical()
             fused = next(iter(DENSE_MODELS))  # the fine-tuned embedder; dense_base is only reported
             fusion = RetrievalSettings.from_fusion(p.fusion, candidates=self.depth, rerank_top=p.retrieval.rerank_top)
@@ -171,7 +179,9 @@ class WorkspaceSearch:
         """The retrieve stage's offline plan of a one-turn conversation (ragtune.query.plan.QueryPlan)."""
         from ragtune.query.plan import plan_queries
 
-        return plan_queries([("q", [{"role": "user", "content": query}])], self.detector())[0]
+        detector = self.detector()
+        conversation = [("q", [{"role": "user", "content": query}])]
+        return plan_queries(conversation, detector, vocabulary=self._vocabulary, language=self.language)[0]
 
     def search(self, query: str, top: int = 5) -> list[Result]:
         """The best `top` passages for `query` (at most `retrieval.candidates`); [] for chit-chat or an empty query."""
