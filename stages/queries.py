@@ -19,7 +19,7 @@ from ragtune.llm import AnswerStore, LLMClient, LLMSettings, ResponseCache
 from ragtune.retrieval.sparse import embedded_bm25
 from ragtune.synthetic import files, offline, split
 from ragtune.synthetic.llm import with_llm_questions
-from ragtune.text.analysis import KoreanAnalyzer
+from ragtune.text.english import analyzer_for_language
 
 NO_QUESTIONS = "ragtune/resources/questions/none.jsonl"  # queries.from_file's default: an empty shipped file
 
@@ -34,9 +34,10 @@ def main() -> None:
     labelled = read_jsonl(WORKSPACE.labelled)
     docids, texts = [d["docid"] for d in documents], {d["docid"]: d["content"] for d in documents}
     round_trip = functools.cache(lambda: round_trip_search(p, documents))  # built once, only where a round trip runs
+    language = read_json(WORKSPACE.collection)["language"]  # questions in the corpus's language
     pairs = offline.offline_pairs(
-        documents, morphemes, KoreanAnalyzer(), settings.generator, settings.per_document, seed,
-        settings.max_copied_chars,
+        documents, morphemes, analyzer_for_language(language), settings.generator, settings.per_document, seed,
+        settings.max_copied_chars, language,
     )  # fmt: skip
     stats = {
         "documents": len(documents),
@@ -53,7 +54,14 @@ def main() -> None:
         store = AnswerStore(cache_root(ROOT) / "llm")
         client = LLMClient(llm, cache=ResponseCache(WORKSPACE.queries_llm_cache, store=store))
         pairs, llm_stats = with_llm_questions(
-            client, documents, pairs, settings.per_document, round_trip(), settings.round_trip_top_k
+            client,
+            documents,
+            pairs,
+            settings.per_document,
+            round_trip(),
+            settings.round_trip_top_k,
+            language,
+            settings.domain,
         )
         client.cache.compact()  # sorted by request key: the tracked cache is deterministic
         stats.update(llm_stats)
@@ -76,7 +84,7 @@ def main() -> None:
 def round_trip_search(p, documents: list[dict]):
     """`search(texts, k)` of the mining BM25 over the corpus (the round trip: is a question's document found?),
     not retrieval's."""
-    lexical = embedded_bm25(p.negatives.bm25, read_json(WORKSPACE.collection)["language"])
+    lexical = embedded_bm25(p.negatives.bm25, read_json(WORKSPACE.collection)["language"])  # as mining's
     lexical.index([d["docid"] for d in documents], [d["content"] for d in documents])
     return lexical.search
 

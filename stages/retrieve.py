@@ -57,7 +57,10 @@ def main() -> None:
 
     for split, items in sets.items():
         through_llm = (lambda qid: True) if split == "eval" else llm_qids.__contains__
-        plans = plan_routed(items, detector, client, through_llm, settings.multi_query, settings.hyde, vocabulary)
+        plans = plan_routed(
+            items, detector, client, through_llm, settings.multi_query, settings.hyde, vocabulary, language,
+            p.queries.domain,
+        )  # fmt: skip
         active = [plan for plan in plans if not plan.chitchat]
         # dense_base on eval too: a submission can be written from any run (submission.retriever)
         remembered = {
