@@ -108,5 +108,9 @@ def resolve_language(setting: str, texts: list[str]) -> dict:
 
     profile = corpus_language(texts)
     language = profile.language if setting == "auto" else setting
+    if setting == "auto" and language == "ko" and profile.shares.get("latin"):
+        # Korean with English terms: the mixed analyzer is Kiwi's on Hangul and stems the English words (Kiwi alone
+        # keeps them whole or cuts them at sentence ends)
+        language = "mixed"
     log.info("prepare: language %s (%s; data.language=%s)", language, profile.summary(), setting)
     return {"language": language, "setting": setting, "detected": profile.language}
