@@ -124,7 +124,7 @@ def script_runs(text: str) -> list[ScriptRun]:
 
 # Where the character-bigram BM25 view (index.char_ngram) is built and fused: where it measured better. Korean:
 # +1 point MRR@10 on the competition's dev questions (benchmarks/sparse_analysis.py); English: the sample_en help
-# centre's bm25_char map@3 0.49 against bm25's 0.67, and their fusion below bm25 alone (benchmarks/collections.py).
+# centre's bm25_char map@3 0.49 against bm25's 0.67, and their fusion below bm25 alone (benchmarks/any_collection.py).
 CHAR_NGRAM_LANGUAGES = ("ko", "mixed", "zh", "ja")
 
 

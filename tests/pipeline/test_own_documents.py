@@ -1,6 +1,6 @@
 """A team's own folder of files through the whole pipeline, as the README's "Your own documents" runs it: the
 shipped English sample (Markdown, text, HTML, PDF, DOCX, CSV, TSV, JSONL) as `data=folder`, its questions as
-labels, then `ragtune search` on the result. The tiny model keeps it to minutes; figures: benchmarks/collections.py.
+labels, then `ragtune search` on the result. The tiny model keeps it to minutes; figures: benchmarks/any_collection.py.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ figures, passages per file and ingestion speed, in a fresh clone of the committe
 Prints, per collection: files and passages (per file, per format), ingestion files/s and passages/s (reading and
 splitting only, warm), the corpus language, then map@3, mrr@10 and recall@10 of bm25, lexical, dense_base, dense
 and hybrid per validation source, and chit-chat precision/recall.
-Usage: python benchmarks/collections.py [--data sample sample_en] [--folder DIR [--questions FILE]] [--keep]
+Usage: python benchmarks/any_collection.py [--data sample sample_en] [--folder DIR [--questions FILE]] [--keep]
 """
 
 from __future__ import annotations
@@ -47,8 +47,26 @@ def ingestion(folder: Path) -> None:
     print(f"  ingestion: {len(corpus.files) / seconds:.0f} files/s, {len(passages) / seconds:.0f} passages/s")
 
 
+def answered_in_top(repo: Path, k: int = 3) -> dict[str, tuple[int, int]]:
+    """Per validation source: (questions with an answering passage in the final ranking's top k, questions that
+    need one) — what `ragtune search` shows a user."""
+    sys.path.insert(0, str(repo))
+    from ragtune.runs import load_runs
+
+    hybrid = load_runs(repo / "runs/validation")["hybrid"]
+    row = {qid: i for i, qid in enumerate(hybrid.qids)}
+    found: dict[str, list[int]] = {}
+    for line in (repo / "data/queries/validation.jsonl").open(encoding="utf-8"):
+        question = json.loads(line)
+        if question["relevant"]:
+            top = hybrid.ranking(row[question["qid"]], k)
+            found.setdefault(question["source"], []).append(bool(set(top) & set(question["relevant"])))
+    return {source: (sum(hits), len(hits)) for source, hits in found.items()}
+
+
 def figures(repo: Path) -> None:
     scores = json.loads((repo / "metrics/retrieval.json").read_text())
+    answered = answered_in_top(repo)
     language = json.loads((repo / "data/prepared/collection.json").read_text())["language"]
     print(f"  language: {language}")
     for source, section in scores.items():
@@ -58,6 +76,8 @@ def figures(repo: Path) -> None:
                 print(f"    {name:<11}" + "  ".join(f"{section[name][m]:.4f}" for m in METRICS))
         chit = section.get("chitchat", {})
         print(f"    chit-chat precision {chit.get('precision')} recall {chit.get('recall')}")
+        hits, total = answered.get(source, (0, 0))
+        print(f"    an answering passage in hybrid's top 3: {hits}/{total} ({hits / max(total, 1):.1%})")
 
 
 def main() -> None:
