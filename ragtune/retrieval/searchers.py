@@ -33,7 +33,7 @@ PACKAGE = Path(__file__).resolve().parents[1]  # the ragtune package that runs (
 # texts and the (ids, scores) arrays the memo stores. What consumes those arrays afterwards (the runs'
 # ranking and tie-breaks in ragtune.runs, fusion, cross-encoder and ColBERT rescoring in ragtune.retrieval's
 # fusion and rerank modules, evaluation) runs again on every hit, so it stays outside: editing it re-fuses, it
-# never re-searches. tests/test_searchers.py checks that every ragtune module these import is here or named
+# never re-searches. tests/retrieval/test_searchers.py checks that every ragtune module these import is here or named
 # there as running after the memo.
 CANDIDATE_CODE = (
     "cache/searches.py",  # the memo itself: its key and the arrays it stores and reads back
