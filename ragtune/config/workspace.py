@@ -91,6 +91,12 @@ def use(conf: Path, assignments: Sequence[str]) -> dict[str, Any]:
     keys.update(new_keys)
     composed = compose(conf, overrides(chosen, {}) + [f"++{k}={json.dumps(v)}" for k, v in keys.items()])
     validate(composed, source=" ".join(assignments))  # an unknown key fails here too: ++ added it
+    for key in ("path", "questions"):  # the collection's files, when set here: a typo is said now, not at a run
+        value = new_keys.get(f"data.{key}")
+        if isinstance(value, str) and not (conf.parent / value).exists():
+            raise DataError(
+                " ".join(assignments), f"{value} does not exist (relative to {conf.parent})", field=f"data.{key}"
+            )
     write_choices(conf, chosen, keys)
     return compose(conf)
 

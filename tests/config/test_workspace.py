@@ -101,3 +101,9 @@ def test_a_stage_warns_loudly_when_the_data_group_changes(tmp_path, caplog):
     warning = "\n".join(r.getMessage() for r in caplog.records)
     assert "this run uses data=sample, but the last run in this workspace used data=competition" in warning
     assert "ragtune use data=competition" in warning
+
+
+def test_a_collection_folder_that_does_not_exist_is_refused(repo):
+    with pytest.raises(DataError, match=r"field 'data.path' /nonexistent/folder does not exist"):
+        workspace.use(repo / "conf", ["data=folder", "data.path=/nonexistent/folder"])
+    assert not (repo / "conf" / "workspace" / "choices.yaml").exists()
