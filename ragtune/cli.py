@@ -112,16 +112,19 @@ def _tune(args: argparse.Namespace) -> int:
     root = find_dvc_root(Path.cwd())
     conf = root / "conf"
     composed = workspace.compose(conf)
+    metrics = root / "metrics" / "retrieval.json"
     if args.objective is not None:
         validate(workspace.compose(conf, [tuning.override("tune.objective", args.objective)]), source="--objective")
+        if metrics.exists():
+            objective(read_json(metrics), args.objective)  # a key the metrics lack fails before the study is made
     if args.spaces:
         tuning.check_spaces(conf, [tuning.parse_space(w) for w in args.spaces])  # before the study is created
     handle = tuning.open_study(
         root, args.study, args.spaces, args.objective, composed["tune"]["objective"], seed=composed["seed"]
     )
     present = tuning.check_spaces(conf, handle.spaces)
-    if args.trials and (root / "metrics" / "retrieval.json").exists():
-        objective(read_json(root / "metrics" / "retrieval.json"), handle.objective)  # a missing key fails here
+    if args.trials and metrics.exists():
+        objective(read_json(metrics), handle.objective)  # the study's own, before any trial
     if args.trials:
         ran = tuning.run_trials(handle, args.trials, tuning.dvc_runner(root, _log), present, log=_log)
         _log(f"{ran} trial(s) run; the workspace holds the last one's results")
