@@ -1,5 +1,5 @@
-"""`ragtune` command line: compose params; search a built workspace and export its retriever; release, reproduce,
-list and compare leaderboard submissions.
+"""`ragtune` command line: compose params; tune parameters over dvc experiments; search a built workspace and
+export its retriever; release, reproduce, list and compare leaderboard submissions.
 
 Exit codes: 0 success (reproduce: the bytes match); 1 reproduce finished but the bytes differ;
 2 refused or failed (the message says why), or bad usage.
@@ -99,6 +99,52 @@ def _use(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _tune(args: argparse.Namespace) -> int:
+    """An Optuna search, one `dvc exp run` per trial (ragtune.release.tuning)."""
+    from ragtune.cache.location import cache_root
+    from ragtune.config import workspace
+    from ragtune.config.schema import validate
+    from ragtune.evaluation.objective import objective
+    from ragtune.io import read_json
+    from ragtune.release import tuning
+    from ragtune.release.vcs import find_dvc_root
+
+    root = find_dvc_root(Path.cwd())
+    conf = root / "conf"
+    composed = workspace.compose(conf)
+    metrics = root / "metrics" / "retrieval.json"
+    if args.objective is not None:
+        validate(workspace.compose(conf, [tuning.override("tune.objective", args.objective)]), source="--objective")
+        if metrics.exists():
+            objective(read_json(metrics), args.objective)  # a key the metrics lack fails before the study is made
+    if args.spaces:
+        tuning.check_spaces(conf, [tuning.parse_space(w) for w in args.spaces])  # before the study is created
+    handle = tuning.open_study(
+        root, args.study, args.spaces, args.objective, composed["tune"]["objective"], seed=composed["seed"]
+    )
+    present = tuning.check_spaces(conf, handle.spaces)
+    if args.trials and metrics.exists():
+        objective(read_json(metrics), handle.objective)  # the study's own, before any trial
+    if args.trials:
+        ran = tuning.run_trials(handle, args.trials, tuning.dvc_runner(root, _log), present, log=_log)
+        _log(f"{ran} trial(s) run; the workspace holds the last one's results")
+    print(tuning.describe(handle))
+    plots = tuning.plot(handle, cache_root(root) / "tune" / handle.name)
+    if plots:
+        print("plots: " + ", ".join(str(p) for p in plots))
+    best = handle.study.best_trial.user_attrs.get("experiment") if tuning.finished(handle) else None
+    if args.apply:
+        workspace.use(conf, tuning.best_assignments(handle))
+        print(workspace.show(conf))
+        print(f"later runs compose these; the best's outputs: dvc exp apply {best}")
+    elif best:
+        print(
+            f"keep the best: ragtune tune --study {handle.name} --apply (ragtune use); its outputs: "
+            f"dvc exp apply {best}"
+        )
+    return EXIT_OK
+
+
 def _quiet_models() -> None:
     """No progress bars from loading models (the answer is the output), no tokenizer threads warning."""
     import os
@@ -183,6 +229,36 @@ def build_parser() -> argparse.ArgumentParser:
     use.add_argument("--show", action="store_true", help="print the recorded choices (the default with no KEY=VALUE)")
     use.add_argument("--reset", action="store_true", help="forget every recorded choice (before recording new ones)")
     use.set_defaults(handler=_use)
+
+    tun = commands.add_parser(
+        "tune",
+        help="search parameters with Optuna, one dvc experiment per trial",
+        description="Optuna's TPE (seeded by the workspace's seed) proposes values for each SPACE; each trial "
+        "runs `dvc exp run --name tune-<study>-<n> -S KEY=VALUE …` and is scored by tune.objective "
+        "(conf/config.yaml; --objective). The study is kept in ragtune's store outside DVC's outputs "
+        "(<git dir>/ragtune/tune/<study>.db): the same --study again continues it, running only the trials "
+        "still missing. Prints every trial and the best; --apply records the best with `ragtune use`.",
+    )
+    tun.add_argument(
+        "spaces",
+        nargs="*",
+        metavar="SPACE",
+        help="KEY=float(low,high[,log]) | KEY=int(low,high[,log]) | KEY=choice(a,b,…), e.g. 'alpha=float(0.3,0.9)' "
+        "(optional when continuing a study: its own)",
+    )
+    tun.add_argument(
+        "--trials", type=int, default=0, metavar="N", help="trials the study should have done, in all (default: none)"
+    )
+    tun.add_argument(
+        "--objective",
+        default=None,
+        metavar="KEY",
+        help="a dotted key into metrics/retrieval.json (conversational.hybrid.map@3) or mean:<retriever>.<metric> "
+        "over the sources (default: tune.objective)",
+    )
+    tun.add_argument("--study", default="default", metavar="NAME", help="the study's name (default: %(default)s)")
+    tun.add_argument("--apply", action="store_true", help="record the best trial's values with `ragtune use`")
+    tun.set_defaults(handler=_tune)
 
     rel = commands.add_parser(
         "release",

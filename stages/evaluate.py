@@ -4,6 +4,7 @@ precision/recall; recall curves, MAP bars; one failure report with a section per
 from common import WORKSPACE, params, stage
 
 from ragtune.evaluation import metrics, report
+from ragtune.evaluation.objective import objective
 from ragtune.io import atomic_write, read_jsonl, write_json
 from ragtune.query.conversation import standalone_query
 from ragtune.runs import load_runs
@@ -55,6 +56,8 @@ def main() -> None:
             )
         )
     write_json(WORKSPACE.metrics("retrieval"), scores)
+    score = objective(scores, p.tune.objective)  # what `ragtune tune` maximises
+    write_json(WORKSPACE.metrics("objective"), {"objective": score})
     with atomic_write(WORKSPACE.failure_report) as handle:
         handle.write("\n".join(reports))
     for source, section in scores.items():
@@ -63,6 +66,7 @@ def main() -> None:
                 f"evaluate: {source:<15} {name:<12} "
                 + "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
             )
+    print(f"evaluate: objective {p.tune.objective} = {score:.4f}")
 
 
 if __name__ == "__main__":

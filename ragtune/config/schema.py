@@ -243,6 +243,13 @@ class Submission(Group):
     reference_chars: NonNegativeInt = 0
 
 
+class Tune(Group):
+    """`ragtune tune`'s declared objective (ragtune/evaluation/objective.py): a dotted key into
+    metrics/retrieval.json, or mean:<retriever>.<metric> over the validation sources."""
+
+    objective: Annotated[str, Field(pattern=r"^(mean:)?[^.\s:]+(\.[^.\s:]+)+$")] = "mean:hybrid.map@3"
+
+
 class Fusion(Group):
     """How the lexical and dense runs are combined: the top-level sweep knobs `alpha` and `rrf_k` (kept at the top
     so `dvc exp run -S alpha=0.6` stays short) with `retrieval.fusion` and `retrieval.norm`, as one object."""
@@ -271,6 +278,7 @@ class Params(Group):
     retrieval: Retrieval
     evaluation: Evaluation = Evaluation()
     submission: Submission = Submission()
+    tune: Tune = Tune()
 
     @property
     def fusion(self) -> Fusion:

@@ -8,7 +8,7 @@ import lazy_loader
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submodules=["compare", "metrics", "report"],
+    submodules=["compare", "metrics", "objective", "report"],
     submod_attrs={
         "compare": ["compare_runs", "describe_comparison", "load_labels", "load_run"],
         "metrics": ["competition_ap", "evaluate", "per_query", "ranking", "recall_curve"],
