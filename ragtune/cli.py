@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
+RELEASES_PLOT = ".dvc/tmp/releases.png"  # under the DVC root; ignored by .dvc/.gitignore
 
 
 def _log(text: str) -> None:
@@ -60,12 +61,16 @@ def _releases(args: argparse.Namespace) -> int:
     from ragtune.release.leaderboard import describe, list_releases, plot_local_vs_leaderboard, rank_correlations
     from ragtune.release.vcs import find_dvc_root
 
-    releases = list_releases(find_dvc_root(Path.cwd()))
+    root = find_dvc_root(Path.cwd())
+    releases = list_releases(root)
     correlations = rank_correlations(releases)
     print(describe(releases, correlations))
-    if releases and args.plot:
-        plot_local_vs_leaderboard(releases, args.plot)
-        print(f"\nplot: {args.plot}")
+    # By default under .dvc/tmp/ (ignored): a PNG in the work tree would leave it dirty and the next
+    # `ragtune release` would refuse it.
+    plot = root / RELEASES_PLOT if args.plot is None else args.plot
+    if releases and plot:
+        plot_local_vs_leaderboard(releases, plot)
+        print(f"\nplot: {plot}")
     return EXIT_OK
 
 
@@ -233,8 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rls.add_argument(
         "--plot",
-        default="plots/releases.png",
-        help="PNG of local figures vs leaderboard score ('' for none; default: %(default)s)",
+        default=None,
+        help=f"PNG of local figures vs leaderboard score ('' for none; default: {RELEASES_PLOT} in the DVC root, "
+        "which git ignores, so the work tree stays clean for the next release)",
     )
     rls.set_defaults(handler=_releases)
 

@@ -68,12 +68,17 @@ class LossCurve(list):
         return self.seconds / max(self.steps, 1)
 
     def summary(self) -> dict:
-        """The figures metrics/train.json keeps (no wall or CPU totals: they vary with the machine's load)."""
+        """The figures metrics/train.json keeps: deterministic ones only (no timings: they vary with the machine's
+        load, and a tracked file that changes on every rerun dirties the workspace and leads `dvc metrics diff`)."""
+        return {"steps": self.steps, "first_loss": self.first_loss, "final_loss": self.final_loss}
+
+    def timing(self) -> dict:
+        """The run's wall and runner CPU seconds, for the log and an untracked file (`describe`, logs/)."""
         return {
             "steps": self.steps,
+            "seconds": round(self.seconds, 3),
+            "cpu_seconds": round(self.cpu_seconds, 3),
             "seconds_per_step": round(self.seconds_per_step, 3),
-            "first_loss": self.first_loss,
-            "final_loss": self.final_loss,
         }
 
     def describe(self) -> str:

@@ -34,9 +34,10 @@ def test_settings():
 
 def test_loss_curve_counts_optimiser_steps_not_logged_points():
     curve = LossCurve([{"step": 1, "loss": 2.0}, {"step": 10, "loss": 1.5}], steps=12, seconds=30.0, cpu_seconds=20.0)
-    assert curve.summary() == {"steps": 12, "seconds_per_step": 2.5, "first_loss": 2.0, "final_loss": 1.5}
+    assert curve.summary() == {"steps": 12, "first_loss": 2.0, "final_loss": 1.5}  # no timing: it is tracked
+    assert curve.timing() == {"steps": 12, "seconds": 30.0, "cpu_seconds": 20.0, "seconds_per_step": 2.5}
     assert curve.describe() == "12 optimiser steps in 30 s (20 CPU s, 2.5 s/step), loss 2.000 → 1.500"
-    assert LossCurve().summary() == {"steps": 0, "seconds_per_step": 0.0, "first_loss": None, "final_loss": None}
+    assert LossCurve().summary() == {"steps": 0, "first_loss": None, "final_loss": None}
     assert curve == [{"step": 1, "loss": 2.0}, {"step": 10, "loss": 1.5}]  # a list of its points
 
 
@@ -278,6 +279,8 @@ def test_stages_with_every_switch_on(tmp_path):
     )
     summary = json.loads((repo / "metrics/train.json").read_text())
     assert summary["targeted"]["missed"] >= 0 and "reranker_final_loss" in summary
+    assert not any("seconds" in key for key in summary)  # timings go to the untracked logs/
+    assert json.loads((repo / "logs/train_timing.json").read_text())["cpu_seconds"] >= 0
 
 
 @pytest.mark.slow  # runs the train stage
