@@ -1,4 +1,5 @@
-"""Files in and out: JSONL with line-numbered errors, stable JSON, atomic writes.
+"""Files in and out: JSONL with line-numbered errors, stable JSON, atomic writes; an interrupted run that
+unwinds (`Terminated`, `exit_on_signals`), so staging directories are cleaned up.
 
 Every artifact ragtune writes goes through `atomic_write` (temporary file in the
 same directory, fsync, rename), or for a directory such as a model `staged_directory`,
@@ -43,6 +44,33 @@ class WriteError(OSError, UserError):
 
     def __str__(self) -> str:
         return f"cannot write {self.filename}: {self.strerror}"
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is, like KeyboardInterrupt for SIGINT: `with` blocks and `finally`
+    clauses run (temporary and staging directories are removed; a child process is killed by subprocess.run)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
+def terminate_raises() -> None:
+    """Make SIGTERM raise `Terminated` in the main thread (the default would end the process without cleanup)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def interrupted_status(exc: BaseException) -> int:
+    """The exit status of a run ended by `exc` (KeyboardInterrupt or Terminated): 128 + the signal."""
+    import signal
+
+    return 128 + (exc.signum if isinstance(exc, Terminated) else signal.SIGINT)
 
 
 # Errors that can only come from writing the file itself (a full disk may surface at write, flush or fsync).
