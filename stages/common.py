@@ -18,13 +18,20 @@ from ragtune.cache.location import cache_root  # noqa: E402
 from ragtune.config.paths import Workspace  # noqa: E402
 from ragtune.config.schema import Params, load  # noqa: E402
 from ragtune.config.workspace import warn_on_data_switch  # noqa: E402
-from ragtune.io import Terminated, UserError, interrupted_status, terminate_raises  # noqa: E402
+from ragtune.io import (  # noqa: E402
+    Terminated,
+    UserError,
+    interrupted_status,
+    quiet_third_party_logs,
+    terminate_raises,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKSPACE = Workspace(ROOT)
 WORKERS = min(os.cpu_count() or 1, 8)  # threads for analysis; results do not depend on it
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+quiet_third_party_logs()  # before the stage imports them; RAGTUNE_VERBOSE=1 keeps every library's lines
 
 
 def params() -> Params:
