@@ -49,11 +49,14 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from ragtune.evaluation.compare import compare_runs, describe_comparison, load_labels, load_run
+    from ragtune.evaluation.compare import compare_runs, describe_comparison, load_documents, load_labels, load_run
 
     qrels, questions = load_labels(Path(args.qrels))
     result = compare_runs(load_run(args.a), load_run(args.b), qrels, questions, metric=args.metric)
-    print(describe_comparison(result, args.a, args.b, limit=args.limit))
+    documents = load_documents(Path(args.documents)) if args.documents and Path(args.documents).is_file() else None
+    print(describe_comparison(result, args.a, args.b, limit=args.limit, documents=documents))
+    if documents is None and args.documents:
+        print(f"\n(no {args.documents}: documents shown by id only; run `dvc repro prepare` or pass --documents)")
     return EXIT_OK
 
 
@@ -264,6 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--metric", default="map@3", help="map@k (competition AP), mrr@k, ndcg@k or recall@k (default: %(default)s)"
     )
     cmp_.add_argument("--limit", type=int, default=20, help="questions listed per side (default: %(default)s)")
+    cmp_.add_argument(
+        "--documents",
+        default="data/prepared/documents.jsonl",
+        help="documents JSONL {docid, content}, for a snippet of each document named ('' for ids only; "
+        "default: the workspace's, %(default)s)",
+    )
     cmp_.set_defaults(handler=_compare)
     return parser
 
