@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
+RELEASES_PLOT = ".dvc/tmp/releases.png"  # under the DVC root; ignored by .dvc/.gitignore
 
 
 def _log(text: str) -> None:
@@ -48,11 +49,14 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from ragtune.evaluation.compare import compare_runs, describe_comparison, load_labels, load_run
+    from ragtune.evaluation.compare import compare_runs, describe_comparison, load_documents, load_labels, load_run
 
     qrels, questions = load_labels(Path(args.qrels))
     result = compare_runs(load_run(args.a), load_run(args.b), qrels, questions, metric=args.metric)
-    print(describe_comparison(result, args.a, args.b, limit=args.limit))
+    documents = load_documents(Path(args.documents)) if args.documents and Path(args.documents).is_file() else None
+    print(describe_comparison(result, args.a, args.b, limit=args.limit, documents=documents))
+    if documents is None and args.documents:
+        print(f"\n(no {args.documents}: documents shown by id only; run `dvc repro prepare` or pass --documents)")
     return EXIT_OK
 
 
@@ -60,12 +64,16 @@ def _releases(args: argparse.Namespace) -> int:
     from ragtune.release.leaderboard import describe, list_releases, plot_local_vs_leaderboard, rank_correlations
     from ragtune.release.vcs import find_dvc_root
 
-    releases = list_releases(find_dvc_root(Path.cwd()))
+    root = find_dvc_root(Path.cwd())
+    releases = list_releases(root)
     correlations = rank_correlations(releases)
     print(describe(releases, correlations))
-    if releases and args.plot:
-        plot_local_vs_leaderboard(releases, args.plot)
-        print(f"\nplot: {args.plot}")
+    # By default under .dvc/tmp/ (ignored): a PNG in the work tree would leave it dirty and the next
+    # `ragtune release` would refuse it.
+    plot = root / RELEASES_PLOT if args.plot is None else args.plot
+    if releases and plot:
+        plot_local_vs_leaderboard(releases, plot)
+        print(f"\nplot: {plot}")
     return EXIT_OK
 
 
@@ -309,8 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rls.add_argument(
         "--plot",
-        default="plots/releases.png",
-        help="PNG of local figures vs leaderboard score ('' for none; default: %(default)s)",
+        default=None,
+        help=f"PNG of local figures vs leaderboard score ('' for none; default: {RELEASES_PLOT} in the DVC root, "
+        "which git ignores, so the work tree stays clean for the next release)",
     )
     rls.set_defaults(handler=_releases)
 
@@ -334,6 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--metric", default="map@3", help="map@k (competition AP), mrr@k, ndcg@k or recall@k (default: %(default)s)"
     )
     cmp_.add_argument("--limit", type=int, default=20, help="questions listed per side (default: %(default)s)")
+    cmp_.add_argument(
+        "--documents",
+        default="data/prepared/documents.jsonl",
+        help="documents JSONL {docid, content}, for a snippet of each document named ('' for ids only; "
+        "default: the workspace's, %(default)s)",
+    )
     cmp_.set_defaults(handler=_compare)
     return parser
 

@@ -1,4 +1,6 @@
-"""Files in and out: JSONL with line-numbered errors, stable JSON, atomic writes.
+"""Files in and out: JSONL with line-numbered errors, stable JSON, atomic writes; an interrupted run that
+unwinds (`Terminated`, `terminate_raises`), so staging directories are cleaned up; quiet third-party logs
+(`quiet_third_party_logs`).
 
 Every artifact ragtune writes goes through `atomic_write` (temporary file in the
 same directory, fsync, rename), or for a directory such as a model `staged_directory`,
@@ -43,6 +45,82 @@ class WriteError(OSError, UserError):
 
     def __str__(self) -> str:
         return f"cannot write {self.filename}: {self.strerror}"
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is, like KeyboardInterrupt for SIGINT: `with` blocks and `finally`
+    clauses run (temporary and staging directories are removed; a child process is killed by subprocess.run)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
+def terminate_raises() -> None:
+    """Make SIGTERM raise `Terminated` in the main thread (the default would end the process without cleanup)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def interrupted_status(exc: BaseException) -> int:
+    """The exit status of a run ended by `exc` (KeyboardInterrupt or Terminated): 128 + the signal."""
+    import signal
+
+    return 128 + (exc.signum if isinstance(exc, Terminated) else signal.SIGINT)
+
+
+# Libraries whose INFO lines (FlagEmbedding's TrainingArguments and model config, faiss.loader's attempts,
+# transformers' notices) bury ragtune's own; their warnings and errors still show.
+THIRD_PARTY_LOGGERS = (
+    "FlagEmbedding",
+    "accelerate",
+    "datasets",
+    "faiss",
+    "filelock",
+    "httpx",
+    "huggingface_hub",
+    "sentence_transformers",
+    "torch",
+    "transformers",
+    "urllib3",
+)
+_QUIET_ENVIRONMENT = {
+    "TRANSFORMERS_VERBOSITY": "error",  # read when transformers configures its logger (here and in the runners)
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+    "DATASETS_VERBOSITY": "error",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # hub downloads and transformers' "Loading weights" bar
+}
+
+
+def verbose() -> bool:
+    """RAGTUNE_VERBOSE=1: every library's logs and progress bars, as they come."""
+    return os.environ.get("RAGTUNE_VERBOSE", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def quiet_third_party_logs() -> None:
+    """The console policy of stages and the fine-tuning runners: third-party loggers at WARNING, transformers and
+    datasets at ERROR without progress bars; ragtune's own INFO lines and the encoding and training progress
+    stay. Call it before those libraries are imported (the environment variables are read at import, and
+    child processes inherit them). Nothing changes under RAGTUNE_VERBOSE=1."""
+    import logging
+    import sys
+    import warnings
+
+    if verbose():
+        return
+    for key, value in _QUIET_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
+    for name in THIRD_PARTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module=r"(transformers|FlagEmbedding)(\.|$)")  # notices, not problems
+    if "transformers" in sys.modules:  # imported already: its logger was configured before the variable was set
+        sys.modules["transformers"].logging.set_verbosity_error()
 
 
 # Errors that can only come from writing the file itself (a full disk may surface at write, flush or fsync).

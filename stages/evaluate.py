@@ -60,12 +60,7 @@ def main() -> None:
     write_json(WORKSPACE.metrics("objective"), {"objective": score})
     with atomic_write(WORKSPACE.failure_report) as handle:
         handle.write("\n".join(reports))
-    for source, section in scores.items():
-        for name, values in section.items():
-            print(
-                f"evaluate: {source:<15} {name:<12} "
-                + "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
-            )
+    print("\n".join(report.summary_lines(scores)))
     print(f"evaluate: objective {p.tune.objective} = {score:.4f}")
 
 

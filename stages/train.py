@@ -64,7 +64,8 @@ def main() -> None:
     if loss is not None:
         summary["reranker_final_loss"] = loss
     write_json(ws.plots("train_loss.json"), list(curve))
-    write_json(ws.metrics("train"), summary)
+    write_json(ws.metrics("train"), summary)  # deterministic figures only: a rerun leaves it unchanged
+    write_json(ws / "logs/train_timing.json", curve.timing())  # untracked (.gitignore), like the printed line
 
 
 if __name__ == "__main__":

@@ -118,3 +118,46 @@ def test_a_live_writers_temporary_file_is_left_alone(tmp_path):
             inner.write("inner")
     assert target.read_text() == "outer"
     assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
+
+
+# ---- the console policy (quiet third-party logs, RAGTUNE_VERBOSE) ----------------------------------------
+
+
+@pytest.fixture
+def clean_console(monkeypatch):
+    """Each logger, warning filter and environment variable the policy touches, restored afterwards."""
+    import logging
+    import warnings
+
+    from ragtune.io import _QUIET_ENVIRONMENT, THIRD_PARTY_LOGGERS
+
+    for key in (*_QUIET_ENVIRONMENT, "RAGTUNE_VERBOSE"):
+        monkeypatch.delenv(key, raising=False)
+    levels = {name: logging.getLogger(name).level for name in THIRD_PARTY_LOGGERS}
+    with warnings.catch_warnings():
+        yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+def test_third_party_logs_are_quiet_by_default(clean_console):
+    import logging
+
+    from ragtune.io import quiet_third_party_logs
+
+    quiet_third_party_logs()
+    for name in ("faiss.loader", "FlagEmbedding.abc.finetune.embedder.AbsRunner", "datasets"):
+        assert logging.getLogger(name).getEffectiveLevel() == logging.WARNING, name
+    assert logging.getLogger("ragtune").level == logging.NOTSET  # ragtune's own INFO lines stay
+    assert os.environ["TRANSFORMERS_VERBOSITY"] == "error" and os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] == "1"
+
+
+def test_ragtune_verbose_keeps_every_library_line(clean_console, monkeypatch):
+    import logging
+
+    from ragtune.io import quiet_third_party_logs
+
+    monkeypatch.setenv("RAGTUNE_VERBOSE", "1")
+    before = logging.getLogger("faiss").level
+    quiet_third_party_logs()
+    assert logging.getLogger("faiss").level == before and "TRANSFORMERS_VERBOSITY" not in os.environ

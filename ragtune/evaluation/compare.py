@@ -110,7 +110,8 @@ def load_run(spec: str, repo: Path = Path(".")) -> dict[str, dict[str, float]]:
 
 
 def load_labels(path: Path) -> tuple[dict[str, list[str]], dict[str, str]]:
-    """(qid -> relevant docids, qid -> question text) from a labelled JSONL file."""
+    """(qid -> relevant docids, qid -> question text) from a labelled JSONL file. The text holds every user turn
+    of a conversation, one per line (a follow-up question alone often does not say what it asks about)."""
     qrels, questions = {}, {}
     for line, obj in iter_jsonl(path):
         qid = str(require(path, line, obj, "qid", (str, int)))
@@ -121,8 +122,16 @@ def load_labels(path: Path) -> tuple[dict[str, list[str]], dict[str, str]]:
             raise DataError(path, "must be a list of docid strings", line=line, field="relevant")
         qrels[qid] = relevant
         turns = [t.get("content", "") for t in obj.get("msg") or [] if isinstance(t, dict) and t.get("role") == "user"]
-        questions[qid] = turns[-1] if turns else ""
+        questions[qid] = "\n".join(" ".join(str(turn).split()) for turn in turns)
     return qrels, questions
+
+
+def load_documents(path: Path) -> dict[str, str]:
+    """docid -> content from a documents JSONL file (the workspace's `data/prepared/documents.jsonl`)."""
+    documents = {}
+    for line, obj in iter_jsonl(path):
+        documents[str(require(path, line, obj, "docid", (str, int)))] = str(obj.get("content", ""))
+    return documents
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,7 +223,31 @@ def _short(text: str, width: int = 70) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def describe_comparison(result: Comparison, name_a: str = "A", name_b: str = "B", limit: int = 20) -> str:
+def _question_lines(d: QuestionDelta, documents: dict[str, str] | None, indent: str) -> list[str]:
+    """Each user turn, the rankings, and a snippet of every document named (relevant first, then as ranked)."""
+    turns = d.question.splitlines()
+    lines = [f"{indent}{'user: ' if len(turns) > 1 else ''}{_short(turn, 100)}" for turn in turns]
+    lines.append(f"{indent}relevant {d.relevant}  A top {d.top_a}  B top {d.top_b}")
+    if documents is not None:
+        named = list(dict.fromkeys([*d.relevant, *d.top_a, *d.top_b]))
+        width = max((len(docid) for docid in named), default=0)
+        for docid in named:
+            text = documents.get(docid)
+            lines.append(
+                f"{indent}  {docid:<{width}}  " + ("(not in the documents)" if text is None else _short(text, 80))
+            )
+    return lines
+
+
+def describe_comparison(
+    result: Comparison,
+    name_a: str = "A",
+    name_b: str = "B",
+    limit: int = 20,
+    documents: dict[str, str] | None = None,
+) -> str:
+    """The summary, then B's and A's wins question by question: the turns, both top lists and, given `documents`
+    (docid -> text), an ~80-character snippet of each document named."""
     m = result.metric
     lines = [
         f"{m} over {result.questions} questions",
@@ -239,6 +272,6 @@ def describe_comparison(result: Comparison, name_a: str = "A", name_b: str = "B"
             continue
         lines += ["", f"{title}: {len(items)}" + (f", largest {limit} shown" if len(items) > limit else "")]
         for d in items[:limit]:
-            lines.append(f"  {d.qid:>12}  A {d.a:.3f}  B {d.b:.3f}  ({d.delta:+.3f})  {_short(d.question)}")
-            lines.append(f"  {'':>12}  relevant {d.relevant}  A top {d.top_a}  B top {d.top_b}")
+            lines.append(f"  {d.qid:>12}  A {d.a:.3f}  B {d.b:.3f}  ({d.delta:+.3f})")
+            lines += _question_lines(d, documents, " " * 16)
     return "\n".join(lines)

@@ -40,12 +40,24 @@ def _rank_of(docid: str, order: list[str]) -> str:
     return f"not in top {len(order)}" if order else "no results"
 
 
+# The chit-chat detector's terms, as `metrics.chitchat_scores` counts them (positive = judged chit-chat):
+# a chit-chat question answered is one the detector missed (a false negative); a real question left
+# unanswered is one it judged chit-chat (a false positive).
+CHITCHAT_ANSWERED = "chit-chat answered (missed by the detector: FN)"
+QUESTION_UNANSWERED = "questions left unanswered (judged chit-chat: FP)"
+CHITCHAT_GLOSS = {
+    "false_positives": "questions judged chit-chat, left unanswered",
+    "false_negatives": "chit-chat the detector missed, answered",
+}
+
+
 def _outcome(topk: list[str], relevant: list[str]) -> str:
-    """hit, miss (answered, nothing relevant in top-k), false_positive or false_negative (chit-chat)."""
+    """hit, miss (answered, nothing relevant in top-k), chitchat_answered (the detector's false negative) or
+    question_unanswered (its false positive)."""
     if not relevant:
-        return "false_positive" if topk else "hit"
+        return "chitchat_answered" if topk else "hit"
     if not topk:
-        return "false_negative"
+        return "question_unanswered"
     return "hit" if set(topk) & set(relevant) else "miss"
 
 
@@ -94,17 +106,19 @@ def failure_report(
         f"{len(qids)} questions ({len(qids) - chit_chat} need retrieval, {chit_chat} chit-chat); "
         f"final retriever `{final}`, top-{k}.",
         "",
-        f"| retriever | MAP@{k} | misses in top-{k} | chit-chat answered (FP) | left unanswered (FN) |",
+        f"| retriever | MAP@{k} | misses in top-{k} | {CHITCHAT_ANSWERED} | {QUESTION_UNANSWERED} |",
         "|---|---|---|---|---|",
     ]
     for name in names:
         counts = {
-            kind: list(outcomes[name].values()).count(kind) for kind in ("miss", "false_positive", "false_negative")
+            kind: list(outcomes[name].values()).count(kind)
+            for kind in ("miss", "chitchat_answered", "question_unanswered")
         }
         mean_ap = sum(competition_ap(topks[name][qid], qrels[qid], k) for qid in qids) / len(qids) if qids else 0.0
         label = f"`{name}`" + (" (final)" if name == final else "")
         out.append(
-            f"| {label} | {mean_ap:.4f} | {counts['miss']} | {counts['false_positive']} | {counts['false_negative']} |"
+            f"| {label} | {mean_ap:.4f} | {counts['miss']} | {counts['chitchat_answered']} "
+            f"| {counts['question_unanswered']} |"
         )
 
     missed = [qid for qid in qids if outcomes[final][qid] == "miss"]
@@ -133,21 +147,36 @@ def failure_report(
 
     out += ["## Chit-chat errors", ""]
     for kind, title in (
-        ("false_positive", "Answered, but no retrieval was needed (false positives)"),
-        ("false_negative", "Left unanswered, but retrieval was needed (false negatives)"),
+        ("chitchat_answered", "Chit-chat answered: the detector missed it (false negatives)"),
+        ("question_unanswered", "Questions left unanswered: judged chit-chat (false positives)"),
     ):
         wrong = [qid for qid in qids if outcomes[final][qid] == kind]
         shown, more = _limited(wrong, limit)
         out += [f"### {title} ({len(wrong)})", ""]
         for qid in shown:
-            listed = topks[final][qid] if kind == "false_positive" else sorted(set(qrels[qid]))
-            what = "returned" if kind == "false_positive" else "expected"
+            listed = topks[final][qid] if kind == "chitchat_answered" else sorted(set(qrels[qid]))
+            what = "returned" if kind == "chitchat_answered" else "expected"
             out += [
                 f"- **{qid}**: {_snippet(questions.get(qid, ''), 150)} — {what}: "
                 + ", ".join(f"`{docid}`" for docid in listed)
             ]
         out += [more] if more else [""]
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def summary_lines(scores: dict[str, dict[str, dict]]) -> list[str]:
+    """evaluate's printout: a line per source and retriever; the chit-chat line glosses the detector's
+    false positives and negatives in words, so they read the same as the failure report's columns."""
+    lines = []
+    for source, section in scores.items():
+        for name, values in section.items():
+            cells = []
+            for key, value in values.items():
+                cells.append(f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}")
+                if name == "chitchat" and key in CHITCHAT_GLOSS:
+                    cells[-1] += f" ({CHITCHAT_GLOSS[key]})"
+            lines.append(f"evaluate: {source:<15} {name:<12} " + "  ".join(cells))
+    return lines
 
 
 def _save_png(figure: Figure, path: str | os.PathLike) -> None:

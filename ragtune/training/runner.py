@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ragtune.io import honour_umask, staged_directory, write_jsonl
+from ragtune.io import honour_umask, staged_directory, verbose, write_jsonl
 from ragtune.models.encoders import SPEC_FILE, read_spec
 from ragtune.training.batches import arrange_epochs, read_training_file
 from ragtune.training.settings import RunnerSettings
@@ -68,12 +68,17 @@ class LossCurve(list):
         return self.seconds / max(self.steps, 1)
 
     def summary(self) -> dict:
-        """The figures metrics/train.json keeps (no wall or CPU totals: they vary with the machine's load)."""
+        """The figures metrics/train.json keeps: deterministic ones only (no timings: they vary with the machine's
+        load, and a tracked file that changes on every rerun dirties the workspace and leads `dvc metrics diff`)."""
+        return {"steps": self.steps, "first_loss": self.first_loss, "final_loss": self.final_loss}
+
+    def timing(self) -> dict:
+        """The run's wall and runner CPU seconds, for the log and an untracked file (`describe`, logs/)."""
         return {
             "steps": self.steps,
+            "seconds": round(self.seconds, 3),
+            "cpu_seconds": round(self.cpu_seconds, 3),
             "seconds_per_step": round(self.seconds_per_step, 3),
-            "first_loss": self.first_loss,
-            "final_loss": self.final_loss,
         }
 
     def describe(self) -> str:
@@ -96,10 +101,18 @@ def resolve_precision(precision: str) -> str:
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
+# `python -m module`, after ragtune's console policy: the runner's own logging.basicConfig(INFO) then leaves
+# FlagEmbedding's loggers at WARNING (no TrainingArguments, model config, data notices); the loss lines stay.
+_QUIET_LAUNCH = (
+    "import runpy, sys; from ragtune.io import quiet_third_party_logs; quiet_third_party_logs(); "
+    "del sys.argv[0]; runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)"
+)
+
+
 def _launcher(module: str, num_gpus: int) -> list[str]:
-    if num_gpus > 1:
+    if num_gpus > 1:  # each worker inherits the quiet environment (transformers, datasets)
         return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(num_gpus), "-m", module]
-    return [sys.executable, "-m", module]
+    return [sys.executable, "-m", module] if verbose() else [sys.executable, "-c", _QUIET_LAUNCH, module]
 
 
 def _common_arguments(settings: RunnerSettings, max_steps: int, work: Path) -> list[str]:

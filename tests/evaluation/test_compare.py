@@ -72,6 +72,41 @@ def test_cli_prints_summary_and_per_question_lines(labels, tmp_path, capsys):
     assert "1 questions of B have no labels" in out
 
 
+def test_cli_shows_every_turn_and_a_snippet_of_each_document(labels, tmp_path, capsys, monkeypatch):
+    rows = [*LABELS]
+    rows[0] = {
+        "qid": "q1",
+        "msg": [
+            {"role": "user", "content": "식물 세포에 대해 알려줘"},
+            {"role": "assistant", "content": "무엇이 궁금한가요?"},
+            {"role": "user", "content": "광합성은 어디서 일어나나?"},
+        ],
+        "relevant": ["d1"],
+    }
+    write_jsonl(labels, rows)
+    documents = [
+        {"docid": "d1", "content": "엽록체는 식물 세포에서 광합성이 일어나는 장소이다. " * 5},
+        {"docid": "d2", "content": "Entropy   measures\nmicroscopic configurations."},
+    ]
+    write_jsonl(tmp_path / "data/prepared/documents.jsonl", documents)
+    write_json(tmp_path / "a.json", RUN_A)
+    write_json(tmp_path / "b.json", RUN_B)
+    monkeypatch.chdir(tmp_path)  # the workspace's documents by default
+    assert main(["compare", "a.json", "b.json", "--qrels", str(labels)]) == EXIT_OK
+    out = capsys.readouterr().out
+    q1 = out.split("  q1  ", 1)[1].split("\n\n", 1)[0]
+    assert "user: 식물 세포에 대해 알려줘\n" in q1 and "user: 광합성은 어디서 일어나나?\n" in q1
+    assert "무엇이" not in q1  # the assistant's turns are not the question
+    snippet = q1.split("  d1  ", 1)[1].splitlines()[0]
+    assert snippet.startswith("엽록체는 식물 세포에서") and snippet.endswith("…") and len(snippet) == 80
+    assert "  d9  (not in the documents)" in q1
+    assert "  d2  Entropy measures microscopic configurations." in out
+    (tmp_path / "data/prepared/documents.jsonl").unlink()
+    assert main(["compare", "a.json", "b.json", "--qrels", str(labels)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "(not in the documents)" not in out and "documents shown by id only" in out
+
+
 def test_bad_run_file_is_a_located_error(labels, tmp_path, capsys):
     (tmp_path / "bad.json").write_text(json.dumps({"q1": {"d1": "high"}}))
     assert (

@@ -1,6 +1,7 @@
 import pytest
 
-from ragtune.evaluation.report import failure_report, plot_map_by_retriever, plot_recall_curves
+from ragtune.evaluation.metrics import chitchat_scores
+from ragtune.evaluation.report import failure_report, plot_map_by_retriever, plot_recall_curves, summary_lines
 
 QUESTIONS = {
     "2": "광합성은 어디에서 일어나나요?",
@@ -24,8 +25,8 @@ RUNS = {
         "2": {"leaf": 0.9, "moon": 0.1},
         "10": {"moon": 0.9, "sun": 0.8, "rock": 0.7, "sky": 0.2},  # sky at rank 4: missed in top 3
         "11": {},
-        "12": {},  # false negative: answered nothing
-        "13": {"sun": 0.5},  # false positive: chit-chat answered
+        "12": {},  # judged chit-chat, left unanswered: the detector's false positive
+        "13": {"sun": 0.5},  # chit-chat answered: the detector's false negative
     },
     "bm25": {
         "2": {"moon": 1.0, "leaf": 0.5},
@@ -62,8 +63,30 @@ def test_missed_question_shows_text_expected_docs_returned_docs_and_ranks():
 def test_chit_chat_errors_have_their_own_section():
     report = failure_report(QUESTIONS, QRELS, RUNS, final="hybrid", docs=DOCS)
     chit_chat = report.split("## Chit-chat errors", 1)[1]
-    assert "(false positives) (1)" in chit_chat and "- **13**: 고마워! — returned: `sun`" in chit_chat
-    assert "(false negatives) (1)" in chit_chat and "- **12**: What is entropy? — expected: `entropy`" in chit_chat
+    answered, unanswered = chit_chat.split("### Chit-chat answered", 1)[1].split("### Questions left unanswered")
+    assert "the detector missed it (false negatives) (1)" in answered
+    assert "- **13**: 고마워! — returned: `sun`" in answered
+    assert "judged chit-chat (false positives) (1)" in unanswered
+    assert "- **12**: What is entropy? — expected: `entropy`" in unanswered
+
+
+def test_report_and_printout_use_the_detectors_terms():
+    """Positive = judged chit-chat, as `chitchat_scores` counts: a real question left unanswered is a false
+    positive, a chit-chat answered a false negative — in the report's columns and in evaluate's printout."""
+    report = failure_report(QUESTIONS, QRELS, RUNS, final="hybrid", docs=DOCS)
+    assert (
+        "| chit-chat answered (missed by the detector: FN) | questions left unanswered (judged chit-chat: FP) |"
+        in report
+    )
+    assert "(FP)" not in report and "(FN)" not in report
+    judged = {qid: not RUNS["hybrid"][qid] for qid in QRELS}  # 11 and 12 judged chit-chat
+    scores = chitchat_scores(judged, QRELS)
+    assert scores["false_positives"] == 1 and scores["false_negatives"] == 1  # 12 and 13, as the report says
+    (line,) = summary_lines({"sample": {"chitchat": scores}})
+    assert line.startswith("evaluate: sample          chitchat     questions=5")
+    assert "false_positives=1 (questions judged chit-chat, left unanswered)" in line
+    assert "false_negatives=1 (chit-chat the detector missed, answered)" in line
+    assert "precision=0.5000" in line
 
 
 def test_report_is_deterministic_in_natural_order_and_respects_limit():

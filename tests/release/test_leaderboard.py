@@ -87,6 +87,18 @@ def test_cli_prints_table_correlations_and_plot(repo, monkeypatch, capsys):
     assert (repo / "plots" / "releases.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_the_default_plot_leaves_the_work_tree_clean(repo, monkeypatch, capsys):
+    (repo / ".dvc" / ".gitignore").write_text("/tmp\n")  # as `dvc init` writes it
+    git(repo, "add", ".dvc/.gitignore")
+    git(repo, "commit", "-q", "-m", "dvc init")
+    (repo / "metrics" / "nested").mkdir()
+    monkeypatch.chdir(repo / "metrics" / "nested")  # found from below the root too
+    assert main(["releases"]) == EXIT_OK
+    plot = repo / ".dvc" / "tmp" / "releases.png"
+    assert plot.read_bytes().startswith(b"\x89PNG") and f"plot: {plot}" in capsys.readouterr().out
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""  # the next `ragtune release` may run
+
+
 def test_fewer_than_three_releases_say_so(repo, monkeypatch, capsys):
     for tag in git(repo, "tag", "--list", "lb/*").split()[2:]:
         git(repo, "tag", "-d", tag)

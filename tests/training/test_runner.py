@@ -34,10 +34,44 @@ def test_settings():
 
 def test_loss_curve_counts_optimiser_steps_not_logged_points():
     curve = LossCurve([{"step": 1, "loss": 2.0}, {"step": 10, "loss": 1.5}], steps=12, seconds=30.0, cpu_seconds=20.0)
-    assert curve.summary() == {"steps": 12, "seconds_per_step": 2.5, "first_loss": 2.0, "final_loss": 1.5}
+    assert curve.summary() == {"steps": 12, "first_loss": 2.0, "final_loss": 1.5}  # no timing: it is tracked
+    assert curve.timing() == {"steps": 12, "seconds": 30.0, "cpu_seconds": 20.0, "seconds_per_step": 2.5}
     assert curve.describe() == "12 optimiser steps in 30 s (20 CPU s, 2.5 s/step), loss 2.000 → 1.500"
-    assert LossCurve().summary() == {"steps": 0, "seconds_per_step": 0.0, "first_loss": None, "final_loss": None}
+    assert LossCurve().summary() == {"steps": 0, "first_loss": None, "final_loss": None}
     assert curve == [{"step": 1, "loss": 2.0}, {"step": 10, "loss": 1.5}]  # a list of its points
+
+
+RUNNER_LIKE = """\
+import logging, sys, warnings
+logging.basicConfig(level=logging.INFO)  # as FlagEmbedding's runners do
+logging.getLogger("FlagEmbedding.abc.finetune.embedder.AbsRunner").info("Training/evaluation parameters ...")
+logging.getLogger("FlagEmbedding.abc.finetune.embedder.AbsRunner").warning("Process rank: -1")
+logging.getLogger("ragtune.training").info("ragtune line")
+print("argv", sys.argv[1:], flush=True)
+"""
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_runner_processes_follow_the_console_policy(tmp_path, monkeypatch, verbose):
+    import os
+    import subprocess
+    import sys
+
+    from ragtune.training.runner import _launcher
+
+    (tmp_path / "runner_like.py").write_text(RUNNER_LIKE)
+    if verbose:
+        monkeypatch.setenv("RAGTUNE_VERBOSE", "1")
+    else:
+        monkeypatch.delenv("RAGTUNE_VERBOSE", raising=False)
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), root])}
+    command = [*_launcher("runner_like", 1), "--model_name_or_path", "m"]
+    assert command[:2] == [sys.executable, "-m" if verbose else "-c"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert "argv ['--model_name_or_path', 'm']" in done.stdout  # the module sees its arguments as with -m
+    assert "Process rank: -1" in done.stderr and "ragtune line" in done.stderr
+    assert ("Training/evaluation parameters" in done.stderr) == verbose
 
 
 @pytest.fixture(scope="module")
@@ -278,6 +312,8 @@ def test_stages_with_every_switch_on(tmp_path):
     )
     summary = json.loads((repo / "metrics/train.json").read_text())
     assert summary["targeted"]["missed"] >= 0 and "reranker_final_loss" in summary
+    assert not any("seconds" in key for key in summary)  # timings go to the untracked logs/
+    assert json.loads((repo / "logs/train_timing.json").read_text())["cpu_seconds"] >= 0
 
 
 @pytest.mark.slow  # runs the train stage
