@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from tiny_support import SENTENCES, SHAPE, build_reranker, digests
 
-from ragtune.io import read_jsonl, write_jsonl
+from ragtune.io import read_jsonl, write_json, write_jsonl
 from ragtune.models.encoders import load_encoder, read_spec
 from ragtune.training.partial_finetune import frozen_parameter_names
 from ragtune.training.runner import (
@@ -201,6 +201,7 @@ def stage_repository(root: Path, overrides: dict) -> Path:
     documents = [{"docid": f"d{n:02d}", "src": "test", "content": text} for n, text in enumerate(SENTENCES)]
     analyzer = KoreanAnalyzer.from_config(params["sparse"]["analyzer"])
     write_jsonl(root / "data/prepared/documents.jsonl", documents)
+    write_json(root / "data/prepared/collection.json", {"language": "ko", "setting": "ko", "detected": "ko"})
     write_jsonl(
         root / "data/prepared/morphemes.jsonl",
         [{"docid": d["docid"], "morphemes": m} for d, m in zip(documents, analyzer.morphemes(SENTENCES))],
