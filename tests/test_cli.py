@@ -28,6 +28,7 @@ def ragtune(*args: str, cwd=REPO) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # a subprocess that loads the models (the library tests cover the ranking)
 def test_search_prints_one_line_per_result(workspace):
     done = ragtune("search", QUERY, "--top", "3", cwd=workspace)  # the workspace is the current directory
     assert done.returncode == 0, done.stderr
@@ -36,6 +37,7 @@ def test_search_prints_one_line_per_result(workspace):
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow  # a subprocess that loads the models (the library tests cover the ranking)
 def test_search_json_and_chitchat(workspace):
     done = ragtune("search", QUERY, "--top", "4", "--json", "--root", str(workspace))
     assert done.returncode == 0, done.stderr
@@ -54,6 +56,7 @@ def test_an_unbuilt_workspace_is_one_line_and_exit_2(tmp_path):
     assert done.stdout == ""
 
 
+@pytest.mark.slow  # a subprocess export of a built workspace (tests/models/test_export.py covers the refusal)
 def test_export_refuses_a_non_empty_directory(workspace, tmp_path):
     (tmp_path / "note.txt").write_text("mine")
     done = ragtune("export", str(tmp_path), "--root", str(workspace))

@@ -178,6 +178,7 @@ def test_embeddings_match_the_engine(reference):
         assert cosine.shape == (len(TEXTS),) and cosine.min() >= 0.999, (kind, cosine)
 
 
+@pytest.mark.slow  # a converted model through FlagEmbedding
 def test_flagembedding_encodes_the_converted_model(model_dir):
     from FlagEmbedding import FlagModel
 

@@ -56,6 +56,7 @@ def test_the_directory_holds_what_a_rag_application_needs(workspace, exported):
     assert 'prompt_name="query"' in readme and "faiss.read_index" in readme and str(exported) in readme
 
 
+@pytest.mark.slow  # encodes with two loaded models
 def test_the_exported_embedder_encodes_as_ragtune(workspace, exported):
     model = sentence_transformer(exported / "embedder")
     ours = load_encoder(workspace / "models/embedder", device="cpu", query_max_length=64, passage_max_length=256)
@@ -90,6 +91,7 @@ def test_a_non_empty_directory_is_replaced_only_with_force(workspace, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staged directory left behind
 
 
+@pytest.mark.slow  # encodes with two loaded models
 def test_bge_m3_exports_with_cls_pooling_and_no_prefixes(tmp_path):
     texts = [d["content"] for d in documents()]
     build_tiny_embedder(texts, tmp_path / "m3", vocab_size=1500, seed=0, **SHAPE)

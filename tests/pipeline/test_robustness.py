@@ -73,6 +73,7 @@ def prepare_copy(tmp_path_factory) -> Path:
     [("unwritable", "Permission denied"), ("full", "No space left on device (disk full: free some space and rerun)")],
     ids=["unwritable", "disk-full"],
 )
+@pytest.mark.slow  # a stage subprocess in a repository copy
 def test_a_failed_write_ends_the_stage_with_one_clear_line_and_leaves_nothing(prepare_copy, fault, reason):
     repo = prepare_copy
     shutil.rmtree(repo / "data" / "prepared", ignore_errors=True)
@@ -91,6 +92,7 @@ def test_a_failed_write_ends_the_stage_with_one_clear_line_and_leaves_nothing(pr
     assert [p.name for p in target.iterdir()] == []  # no output, no temporary file
 
 
+@pytest.mark.slow  # a stage subprocess in a repository copy
 def test_an_output_path_blocked_by_a_file_is_named(prepare_copy):
     repo = prepare_copy
     shutil.rmtree(repo / "data" / "prepared", ignore_errors=True)

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tempfile
 
+import pytest
 from release_support import (
     DVC_YAML,
     SUBMIT,
@@ -70,6 +71,7 @@ def test_a_regenerated_mismatch_names_how_the_releasing_machine_differed(release
     assert "released on another kind of machine" in out and "cpu: Another CPU → " in out
 
 
+@pytest.mark.slow  # a worktree, dvc pull and a stage run
 def test_reproduce_pulls_from_a_relative_local_remote_and_runs_no_stage(project, capsys):
     # the remote the project recommends: a directory beside the repo, stored relative in .dvc/config
     sh(project, "dvc", "remote", "add", "-d", "local", "../dvc-remote")
@@ -110,6 +112,7 @@ def test_reproduce_force_reruns_every_stage_and_still_matches(released):
     assert result.submission_source == "regenerated"
 
 
+@pytest.mark.slow  # a worktree, dvc pull and a stage run
 def test_reproduce_says_restored_unless_regenerate_reruns_the_stages(released, capsys):
     tag = release_tag(released)
     capsys.readouterr()
@@ -130,6 +133,7 @@ def test_reproduce_says_regenerated_when_the_cache_lacks_the_submission(released
     assert result.stages_ran == ["prepare", "submit"]
 
 
+@pytest.mark.slow  # a worktree, dvc pull and a stage run
 def test_reproduce_runs_the_tags_own_ragtune_package_not_the_installed_one(project):
     # stage scripts run as `python stages/x.py`: without care, `import ragtune` finds the installed
     # (editable: the main checkout's) package instead of the library code the tag holds

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import shutil
 
+import pytest
 from release_support import (
     DVC_YAML,
     release_tag,
@@ -84,6 +85,7 @@ def test_tag_name_adds_a_suffix_when_taken():
     assert tag_name(0.91234, {"lb/20250309-0.9123", "lb/20250309-0.9123-2"}, day) == "lb/20250309-0.9123-3"
 
 
+@pytest.mark.slow  # git, dvc add and a release in a repository copy
 def test_release_refuses_an_input_neither_git_nor_dvc_tracks_until_it_is_dvc_added(project, capsys):
     # a raw input outside git (like data/raw/): the tag alone could not bring it back
     (project / "raw").mkdir()

@@ -43,7 +43,7 @@ def stage_ranking(root, p, query: str):
     return [(docids[i], float(s)) for i, s in zip(final.ids[0], final.scores[0]) if i >= 0]
 
 
-@pytest.mark.parametrize("query", QUERIES)
+@pytest.mark.parametrize("query", [QUERIES[0], *(pytest.param(q, marks=pytest.mark.slow) for q in QUERIES[1:])])
 def test_the_ranking_is_the_retrieve_stages(workspace, searcher, query):
     expected = stage_ranking(workspace, searcher.p, query)[:10]
     found = searcher.search(query, top=10)
@@ -59,6 +59,7 @@ def test_chitchat_gets_no_results_and_loads_no_model(workspace, monkeypatch):
     assert fresh._searchers is None
 
 
+@pytest.mark.slow  # loads the models again
 def test_models_load_once_for_many_searches(workspace, monkeypatch):
     loads = []
     original = encoders.load_encoder
@@ -100,6 +101,7 @@ def test_a_workspace_without_indexes_is_refused(tmp_path):
         WorkspaceSearch(tmp_path)
 
 
+@pytest.mark.slow  # loads the models again
 def test_the_tuned_cross_encoder_reorders_the_fused_head(workspace, searcher, monkeypatch):
     """reranker configured: only models/reranker is loaded (finetune's rerank_base is what the stage reports)."""
     from ragtune.retrieval import searchers as module

@@ -98,6 +98,7 @@ def test_verbs_end_phrases_and_open_instructions():
     assert english.instruction("Inviting family members")[0] == "invite"
 
 
+@pytest.mark.slow  # every sample document through Kiwi and the generator
 def test_korean_sample_questions_are_unchanged():
     """Digests of the shipped Korean sample's questions computed before languages existed (commit 60e4052)."""
     documents = load_documents(RESOURCES / "sample" / "documents.jsonl")
