@@ -34,12 +34,8 @@ def main() -> None:
     }
     # validation sources that take the LLM path like the eval questions (what is tuned is what is submitted)
     llm_qids = {q["qid"] for q in validation if q["source"] in (settings.llm_sources or ())}
-    stride, language = settings.calibration_stride, read_json(ws.collection)["language"]
-    synthetic = [row["query"] for row in read_jsonl(ws.train_questions)] if stride else []
-    detector = chitchat.detector_for(
-        settings.chitchat, language, settings.chitchat_threshold, p.seed, synthetic, stride, ws.chitchat_examples
-    )
-    vocabulary = chitchat.vocabulary_from_morphemes((r["morphemes"] for r in read_jsonl(ws.morphemes)), language)
+    language = read_json(ws.collection)["language"]
+    detector, vocabulary = chitchat.workspace_detector(settings, p.seed, language, ws)
 
     ws.retrieve_llm_cache.parent.mkdir(parents=True, exist_ok=True)
     ws.retrieve_llm_cache.touch()  # tracked even when no LLM is used

@@ -257,3 +257,22 @@ def vocabulary_from_morphemes(morphemes: Iterable[Sequence], language: str) -> s
 
     analyzer = analyzer_for_language(language)
     return {term for analysed in morphemes for term in analyzer.select([tuple(m) for m in analysed])}
+
+
+def workspace_detector(
+    settings, seed: int, language: str, workspace
+) -> tuple[ChitchatDetector | None, set[str] | None]:
+    """The retrieve stage's chit-chat decision for a built workspace (ragtune.config.paths.Workspace): the detector
+    `retrieval.chitchat` asks for (`settings`: the retrieval group) and the corpus vocabulary it judges near-threshold
+    questions against; (None, None) when chit-chat is off. `ragtune search` calls it too, so both decide alike."""
+    from ragtune.io import read_jsonl
+
+    stride, queries = settings.calibration_stride, workspace.train_questions
+    synthetic = [row["query"] for row in read_jsonl(queries)] if stride and queries.is_file() else []
+    detector = detector_for(
+        settings.chitchat, language, settings.chitchat_threshold, seed, synthetic, stride, workspace.chitchat_examples
+    )
+    if detector is None:
+        return None, None
+    analysed = (row["morphemes"] for row in read_jsonl(workspace.morphemes))
+    return detector, vocabulary_from_morphemes(analysed, language)

@@ -134,16 +134,9 @@ class WorkspaceSearch:
         if self._detector is None:
             from ragtune.query import chitchat
 
-            settings, queries = self.p.retrieval, self.ws.train_questions
-            stride = settings.calibration_stride
-            synthetic = [row["query"] for row in read_jsonl(queries)] if stride and queries.is_file() else []
-            self._detector = chitchat.detector_for(
-                settings.chitchat, self.language, settings.chitchat_threshold, self.p.seed, synthetic, stride,
-                self.ws.chitchat_examples,
-            )  # fmt: skip
-            if self._detector is not None:
-                analysed = (row["morphemes"] for row in read_jsonl(self.ws.morphemes))
-                self._vocabulary = chitchat.vocabulary_from_morphemes(analysed, self.language)
+            self._detector, self._vocabulary = chitchat.workspace_detector(
+                self.p.retrieval, self.p.seed, self.language, self.ws
+            )
         return self._detector
 
     def searchers(self) -> tuple[dict, dict, dict, object, dict]:
