@@ -1,11 +1,12 @@
 """evaluate, per validation source: MAP@3 (competition rule), MRR, nDCG, recall per retriever and chit-chat
-precision/recall; recall curves, MAP bars; one failure report with a section per source."""
+precision/recall; recall curves, MAP bars, the chit-chat detector's scores; one failure report with a section per
+source."""
 
 from common import WORKSPACE, params, stage
 
 from ragtune.evaluation import metrics, report
 from ragtune.evaluation.objective import objective
-from ragtune.io import atomic_write, read_jsonl, write_json
+from ragtune.io import atomic_write, read_json, read_jsonl, write_json
 from ragtune.query.conversation import standalone_query
 from ragtune.runs import load_runs
 
@@ -15,7 +16,9 @@ def main() -> None:
     p = params()
     validation = read_jsonl(WORKSPACE.validation)
     runs = load_runs(WORKSPACE.runs("validation"))
-    judged = {plan["qid"]: plan["chitchat"] for plan in read_jsonl(WORKSPACE.runs("validation") / "queries.jsonl")}
+    plans = {plan["qid"]: plan for plan in read_jsonl(WORKSPACE.runs("validation") / "queries.jsonl")}
+    judged = {qid: plan["chitchat"] for qid, plan in plans.items()}
+    rule = read_json(WORKSPACE.chitchat_rule("validation"))  # null: chit-chat detection was off
     documents = {d["docid"]: d["content"] for d in read_jsonl(WORKSPACE.documents)}
     questions = {q["qid"]: standalone_query(q["msg"]) for q in validation}
 
@@ -44,6 +47,9 @@ def main() -> None:
             curves, WORKSPACE.plots(f"images/recall_{source}.png"), title=f"Recall by cutoff: {source}"
         )
         report.plot_map_by_retriever(retrievers, WORKSPACE.plots(f"images/map_{source}.png"))
+        if rule and not all(qrels.values()):  # the detector's scores where the source has chit-chat to tell apart
+            chart = WORKSPACE.plots(f"images/chitchat_{source}.png")
+            report.plot_chitchat_scores(plans, qrels, rule, chart, title=f"Chit-chat detector scores: {source}")
         reports.append(
             report.failure_report(
                 questions,

@@ -9,7 +9,7 @@ from common import ROOT, WORKERS, WORKSPACE, params, stage
 
 from ragtune.cache.location import cache_root
 from ragtune.cache.searches import SearchMemo
-from ragtune.io import read_json, read_jsonl, write_jsonl
+from ragtune.io import read_json, read_jsonl, write_json, write_jsonl
 from ragtune.llm import AnswerStore, LLMClient, LLMSettings, ResponseCache
 from ragtune.models.hub import resolve_model
 from ragtune.query import chitchat
@@ -76,6 +76,7 @@ def main() -> None:
         )  # fmt: skip
         save_runs(ws.runs(split), runs, settings.keep)
         write_jsonl(ws.runs(split) / "queries.jsonl", (plan.as_dict() for plan in plans))
+        write_json(ws.chitchat_rule(split), None if detector is None else detector.rule())  # how the plans decided
         print(f"retrieve: {split}: {len(plans)} questions, {len(plans) - len(active)} judged chit-chat")
     if client is not None:
         client.cache.compact()

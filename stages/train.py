@@ -64,6 +64,7 @@ def main() -> None:
     if loss is not None:
         summary["reranker_final_loss"] = loss
     write_json(ws.plots("train_loss.json"), list(curve))
+    curve.draw(ws.plots("train/loss.png"))  # the same points, for a person (dvc plots show)
     write_json(ws.metrics("train"), summary)  # deterministic figures only: a rerun leaves it unchanged
     write_json(ws / "logs/train_timing.json", curve.timing())  # untracked (.gitignore), like the printed line
 

@@ -94,6 +94,10 @@ class Workspace:
     def runs(self, split: str) -> Path:
         return self.root / "runs" / split
 
+    def chitchat_rule(self, split: str) -> Path:
+        """The chit-chat detector's decision rule the plans of `split` were made with (null: detection off)."""
+        return self.runs(split) / "chitchat.json"
+
     @property
     def retrieve_llm_cache(self) -> Path:
         return self.root / "runs/llm_cache.jsonl"

@@ -12,6 +12,13 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submod_attrs={
         "compare": ["compare_runs", "describe_comparison", "load_documents", "load_labels", "load_run"],
         "metrics": ["competition_ap", "evaluate", "per_query", "ranking", "recall_curve"],
-        "report": ["failure_report", "plot_map_by_retriever", "plot_recall_curves", "summary_lines"],
+        "report": [
+            "chitchat_figure",
+            "failure_report",
+            "plot_chitchat_scores",
+            "plot_map_by_retriever",
+            "plot_recall_curves",
+            "summary_lines",
+        ],
     },
 )

@@ -1,19 +1,19 @@
-"""What went wrong, for a person to read: a Markdown failure report and comparison plots.
+"""What went wrong, for a person to read: a Markdown failure report and pictures (recall, MAP, chit-chat scores).
 
 Runs and qrels have the shapes described in `ragtune.evaluation.metrics`. Plots are drawn on a bare
-matplotlib Figure (Agg canvas, no pyplot state) and written atomically, without the
-Software/date metadata, so identical inputs give identical PNG bytes.
+matplotlib Figure and written by ragtune.charts.save_png (identical inputs, identical PNG bytes).
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping, Sequence
 
 from matplotlib.figure import Figure
 
+from ragtune.charts import save_png
 from ragtune.evaluation.metrics import QrelsDict, RunDict, competition_ap
-from ragtune.io import atomic_write
 from ragtune.runs import RankedRun, as_ranked
 
 
@@ -179,12 +179,6 @@ def summary_lines(scores: dict[str, dict[str, dict]]) -> list[str]:
     return lines
 
 
-def _save_png(figure: Figure, path: str | os.PathLike) -> None:
-    # No "Software" entry (it embeds the matplotlib version); PNG from Agg carries no date.
-    with atomic_write(path, "wb") as handle:
-        figure.savefig(handle, format="png", dpi=100, metadata={"Software": None})
-
-
 def plot_recall_curves(curves: dict[str, list[dict]], path: str | os.PathLike, title: str = "Recall by cutoff") -> None:
     """One recall@k line per retriever (rows {"k", "recall"} from `metrics.recall_curve`)."""
     figure = Figure(figsize=(6.4, 4.2), layout="constrained")
@@ -201,7 +195,7 @@ def plot_recall_curves(curves: dict[str, list[dict]], path: str | os.PathLike, t
     axes.grid(True, alpha=0.3)
     if curves:
         axes.legend(loc="lower right")
-    _save_png(figure, path)
+    save_png(figure, path)
 
 
 def plot_map_by_retriever(metrics: dict[str, dict[str, float]], path: str | os.PathLike, metric: str = "map@3") -> None:
@@ -217,4 +211,53 @@ def plot_map_by_retriever(metrics: dict[str, dict[str, float]], path: str | os.P
     axes.bar_label(bars, labels=[f"{value:.4f}" for value in values], padding=2)
     axes.set(ylabel=metric, ylim=(0, 1.08), title=f"{metric} by retriever")
     axes.grid(True, axis="y", alpha=0.3)
-    _save_png(figure, path)
+    save_png(figure, path)
+
+
+CHITCHAT_BINS = 40  # probability bins of 0.025: wider ones than the Korean margin (0.03) would blur its band
+
+
+def plot_chitchat_scores(
+    plans: Mapping[str, Mapping],
+    qrels: Mapping[str, Sequence[str]],
+    rule: Mapping[str, float],
+    path: str | os.PathLike,
+    title: str = "Chit-chat detector scores",
+) -> None:
+    """`chitchat_figure` as a PNG."""
+    save_png(chitchat_figure(plans, qrels, rule, title), path)
+
+
+def chitchat_figure(
+    plans: Mapping[str, Mapping],
+    qrels: Mapping[str, Sequence[str]],
+    rule: Mapping[str, float],
+    title: str = "Chit-chat detector scores",
+) -> Figure:
+    """Histograms of the detector's P(chit-chat) for the chit-chat questions (no relevant document in `qrels`) and
+    the knowledge questions, with its decision rule (`rule`: threshold, margin): chit-chat at threshold + margin and
+    above; between threshold and threshold + margin only when the question names no corpus term (the unsure band).
+    `plans`: qid → the retrieve stage's plan (runs/<split>/queries.jsonl rows: chitchat_probability, source); a
+    question the LLM judged (source llm) is drawn by its detector score but counted apart, as the score did not
+    decide it."""
+    missing = sorted(qid for qid in qrels if qid not in plans)
+    if missing:
+        raise ValueError(f"{len(missing)} labelled question(s) have no retrieval plan, e.g. {missing[0]!r}")
+    threshold, margin = rule["threshold"], rule["margin"]
+    groups = {
+        "chit-chat": [plans[qid]["chitchat_probability"] for qid in qrels if not qrels[qid]],
+        "knowledge": [plans[qid]["chitchat_probability"] for qid in qrels if qrels[qid]],
+    }
+    figure = Figure(figsize=(6.4, 4.2), layout="constrained")
+    axes = figure.add_subplot()
+    bins = [i / CHITCHAT_BINS for i in range(CHITCHAT_BINS + 1)]
+    for (name, scores), colour in zip(groups.items(), ("tab:orange", "tab:blue")):
+        axes.hist(scores, bins=bins, alpha=0.6, color=colour, label=f"{name} ({len(scores)})")
+    band = "unsure band: chit-chat only without a corpus term"
+    axes.axvspan(threshold, min(threshold + margin, 1.0), color="grey", alpha=0.25, label=band)
+    axes.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:g} (margin {margin:g})")
+    by_llm = sum(1 for qid in qrels if plans[qid].get("source") == "llm")
+    note = f"\n{by_llm} of {len(qrels)} judged by the LLM, not by this score" if by_llm else ""
+    axes.set(xlabel="P(chit-chat)", ylabel="questions", xlim=(0, 1), title=title + note)
+    axes.legend(loc="best", fontsize="small")
+    return figure

@@ -90,6 +90,11 @@ class ChitchatDetector:
     def probability(self, texts: Sequence[str]) -> np.ndarray:
         return self._model.predict_proba(list(texts))[:, 1] if texts else np.zeros(0)
 
+    def rule(self) -> dict:
+        """What turns a probability into a decision (the retrieve stage records it beside its plans, for evaluate's
+        picture of the scores): threshold, margin (the unsure band `judge` uses) and the calibration's language."""
+        return {"threshold": self.threshold, "margin": self.margin, "language": self.language}
+
     def is_chitchat(self, texts: Sequence[str]) -> list[bool]:
         """The classifier alone: probability ≥ threshold (what the planner has always used)."""
         return [bool(p >= self.threshold) for p in self.probability(texts)]

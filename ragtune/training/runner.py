@@ -81,6 +81,23 @@ class LossCurve(list):
             "seconds_per_step": round(self.seconds_per_step, 3),
         }
 
+    def draw(self, path: str | os.PathLike, title: str = "Fine-tuning loss") -> None:
+        """The loss by optimiser step as a PNG (the points plots/train_loss.json holds); no point logged (fewer steps
+        than logging_steps): the picture says so."""
+        from matplotlib.figure import Figure
+
+        from ragtune.charts import save_png
+
+        figure = Figure(figsize=(6.4, 4.2), layout="constrained")
+        axes = figure.add_subplot()
+        if self:
+            axes.plot([p["step"] for p in self], [p["loss"] for p in self], marker="o" if len(self) < 30 else None)
+        else:
+            axes.text(0.5, 0.5, "no loss logged\n(fewer steps than train.logging_steps)", ha="center", va="center")
+        axes.set(xlabel="optimiser step", ylabel="training loss", title=title)
+        axes.grid(True, alpha=0.3)
+        save_png(figure, path)
+
     def describe(self) -> str:
         """One log line: steps, wall and CPU time (CPU is less sensitive to other jobs), the loss change."""
         loss = f", loss {self.first_loss:.3f} → {self.final_loss:.3f}" if self else " (fewer steps than logging_steps)"

@@ -1,7 +1,14 @@
 import pytest
 
 from ragtune.evaluation.metrics import chitchat_scores
-from ragtune.evaluation.report import failure_report, plot_map_by_retriever, plot_recall_curves, summary_lines
+from ragtune.evaluation.report import (
+    chitchat_figure,
+    failure_report,
+    plot_chitchat_scores,
+    plot_map_by_retriever,
+    plot_recall_curves,
+    summary_lines,
+)
 
 QUESTIONS = {
     "2": "광합성은 어디에서 일어나나요?",
@@ -129,3 +136,38 @@ def test_map_plot_names_retrievers_missing_the_metric(tmp_path):
 def test_failure_report_title_names_the_source():
     report = failure_report(QUESTIONS, QRELS, RUNS, final="hybrid", docs=DOCS, title="source `conversational`")
     assert report.startswith("# Retrieval failure report: source `conversational`\n")
+
+
+PLANS = {
+    "2": {"chitchat_probability": 0.02, "source": "offline"},
+    "10": {"chitchat_probability": 0.31, "source": "offline"},
+    "11": {"chitchat_probability": 0.97, "source": "offline"},
+    "12": {"chitchat_probability": 0.56, "source": "llm"},
+    "13": {"chitchat_probability": 0.58, "source": "offline"},
+}
+RULE = {"threshold": 0.55, "margin": 0.03, "language": "ko"}
+
+
+def test_chitchat_figure_separates_the_labels_and_draws_the_decision_rule():
+    axes = chitchat_figure(PLANS, QRELS, RULE, title="Chit-chat detector scores: sample").axes[0]
+    labels = axes.get_legend_handles_labels()[1]
+    assert labels == [
+        "chit-chat (2)",  # 11, 13: no relevant document
+        "knowledge (3)",
+        "unsure band: chit-chat only without a corpus term",
+        "threshold 0.55 (margin 0.03)",
+    ]
+    counts = [sum(patch.get_height() for patch in container) for container in axes.containers]
+    assert counts == [2, 3]
+    band = axes.patches[-1].get_x(), axes.patches[-1].get_x() + axes.patches[-1].get_width()
+    assert band == pytest.approx((0.55, 0.58))
+    assert axes.get_title() == "Chit-chat detector scores: sample\n1 of 5 judged by the LLM, not by this score"
+
+
+def test_chitchat_plot_is_byte_identical_and_names_a_question_without_a_plan(tmp_path):
+    plot_chitchat_scores(PLANS, QRELS, RULE, tmp_path / "a.png")
+    plot_chitchat_scores(PLANS, QRELS, RULE, tmp_path / "b.png")
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    with pytest.raises(ValueError, match="1 labelled question.*no retrieval plan.*'13'"):
+        plot_chitchat_scores({k: v for k, v in PLANS.items() if k != "13"}, QRELS, RULE, tmp_path / "c.png")
+    assert not (tmp_path / "c.png").exists()

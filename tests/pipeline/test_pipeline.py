@@ -49,6 +49,18 @@ def test_repro_runs_every_stage_and_writes_a_valid_submission(repo, first_repro)
     assert (repo / "reports" / "failures.md").read_text().startswith("#")
 
 
+def test_the_pictures_a_person_sees_draw_offline(repo, tmp_path):
+    assert (repo / "plots/train/loss.png").read_bytes()[:4] == b"\x89PNG"
+    rule = json.loads((repo / "runs/validation/chitchat.json").read_text())
+    assert rule == {"threshold": 0.55, "margin": 0.03, "language": "ko"}  # the sample is Korean
+    assert (repo / "plots/images/chitchat_sample.png").read_bytes()[:4] == b"\x89PNG"  # it has chit-chat questions
+    sh("dvc", "plots", "show", "-o", str(tmp_path / "page"), cwd=repo)
+    page = (tmp_path / "page" / "index.html").read_text()
+    assert "cdn.jsdelivr.net" not in page and 'var e="5.20.2"' in page  # vega inlined (.dvc/plots/offline.html)
+    shown = {p.name for p in (tmp_path / "page" / "static").iterdir()}
+    assert {"workspace_plots_train_loss.png", "workspace_plots_images_chitchat_sample.png"} <= shown, shown
+
+
 def test_second_repro_does_nothing(repo, first_repro):
     done = sh("dvc", "repro", cwd=repo)
     assert ran_stages(done.stdout) == []

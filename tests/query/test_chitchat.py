@@ -22,6 +22,15 @@ def test_default_threshold_is_the_benchmarked_one():
     assert ChitchatDetector().threshold == 0.55  # benchmarks/chitchat.py (issue #11)
 
 
+def test_the_rule_names_what_turns_a_probability_into_a_decision():
+    assert ChitchatDetector().rule() == {"threshold": 0.55, "margin": 0.03, "language": "ko"}
+    assert ChitchatDetector(threshold=0.6, margin=0.2, language="en").rule() == {
+        "threshold": 0.6,
+        "margin": 0.2,
+        "language": "en",
+    }
+
+
 def test_flags_chitchat_and_passes_questions(detector):
     texts = [
         "안녕하세요! 오늘 처음 써보는데 잘 부탁드려요",

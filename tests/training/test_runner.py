@@ -41,6 +41,16 @@ def test_loss_curve_counts_optimiser_steps_not_logged_points():
     assert curve == [{"step": 1, "loss": 2.0}, {"step": 10, "loss": 1.5}]  # a list of its points
 
 
+def test_loss_curve_is_drawn_byte_for_byte_the_same_even_without_points(tmp_path):
+    curve = LossCurve([{"step": 1, "loss": 2.0}, {"step": 10, "loss": 1.5}], steps=12)
+    curve.draw(tmp_path / "a" / "loss.png")
+    curve.draw(tmp_path / "b" / "loss.png")
+    assert (tmp_path / "a/loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "a/loss.png").read_bytes() == (tmp_path / "b/loss.png").read_bytes()
+    LossCurve(steps=3).draw(tmp_path / "empty.png")  # fewer steps than logging_steps: the stage's out still exists
+    assert (tmp_path / "empty.png").read_bytes() != (tmp_path / "a/loss.png").read_bytes()
+
+
 RUNNER_LIKE = """\
 import logging, sys, warnings
 logging.basicConfig(level=logging.INFO)  # as FlagEmbedding's runners do
@@ -315,6 +325,7 @@ def test_stages_with_every_switch_on(tmp_path):
     assert summary["targeted"]["missed"] >= 0 and "reranker_final_loss" in summary
     assert not any("seconds" in key for key in summary)  # timings go to the untracked logs/
     assert json.loads((repo / "logs/train_timing.json").read_text())["cpu_seconds"] >= 0
+    assert (repo / "plots/train/loss.png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.slow  # runs the train stage
