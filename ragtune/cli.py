@@ -77,6 +77,21 @@ def _releases(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _plot_sweep(args: argparse.Namespace) -> int:
+    """One metric of every finished experiment against a swept parameter (ragtune.evaluation.sweep)."""
+    from ragtune.evaluation import sweep
+    from ragtune.release.vcs import find_dvc_root
+
+    root = find_dvc_root(Path.cwd())
+    found = sweep.collect(sweep.read_experiments(root), args.param, args.metric)
+    print(sweep.describe(found, args.param, args.metric))
+    # By default under .dvc/tmp/ (ignored), as `ragtune releases` does: the work tree stays clean for a release.
+    plot = Path(args.out) if args.out else sweep.default_path(root, args.param, args.metric)
+    sweep.plot(found, args.param, args.metric, plot)
+    print(f"\nplot: {plot}")
+    return EXIT_OK
+
+
 def _params(args: argparse.Namespace) -> int:
     """Compose conf/ into params.yaml exactly as `dvc exp run -S …` does (DVC's own Hydra composition)."""
     from dvc.utils.hydra import compose_and_dump
@@ -194,6 +209,8 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ragtune.evaluation.sweep import DEFAULT_METRIC
+
     parser = argparse.ArgumentParser(prog="ragtune", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     par = commands.add_parser("params", help="compose conf/ (+ Hydra overrides) into params.yaml, as dvc exp run does")
@@ -322,6 +339,25 @@ def build_parser() -> argparse.ArgumentParser:
         "which git ignores, so the work tree stays clean for the next release)",
     )
     rls.set_defaults(handler=_releases)
+
+    swp = commands.add_parser(
+        "plot-sweep",
+        help="plot one metric of every experiment against a swept parameter",
+        description="Read `dvc exp show --json` and plot METRIC of each finished experiment (and of the baseline "
+        "commit, marked) against PARAM, each point named by its experiment; prints the points and the PNG's path. "
+        "PARAM and METRIC are `dvc exp show` columns: file:dotted.key, or the key alone where one file has it.",
+    )
+    swp.add_argument("param", metavar="PARAM", help="the swept parameter, e.g. alpha or params.yaml:retrieval.rrf_k")
+    swp.add_argument(
+        "--metric",
+        default=DEFAULT_METRIC,
+        metavar="KEY",
+        help="e.g. metrics/retrieval.json:sample.hybrid.map@3 (default: %(default)s, what ragtune tune maximises)",
+    )
+    swp.add_argument(
+        "--out", default=None, metavar="PATH", help="the PNG (default: .dvc/tmp/sweep-PARAM.png in the DVC root)"
+    )
+    swp.set_defaults(handler=_plot_sweep)
 
     cmp_ = commands.add_parser(
         "compare",

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -91,3 +92,13 @@ def test_metrics_and_plots_diff_between_two_experiments(swept, tmp_path):
     sh("dvc", "plots", "diff", first, second, "-o", str(tmp_path / "plots"), cwd=swept)
     page = (tmp_path / "plots" / "index.html").read_text()
     assert first in page and second in page and "recall" in page.lower()
+    assert "cdn.jsdelivr.net" not in page  # vega inlined: .dvc/plots/offline.html
+
+
+def test_plot_sweep_draws_each_experiment_and_the_baseline_outside_the_work_tree(swept):
+    done = sh(sys.executable, "-m", "ragtune.cli", "plot-sweep", "alpha", cwd=swept)
+    lines = done.stdout.splitlines()
+    assert [line.split()[1] for line in lines[:3]] == ["alpha=0.2", "alpha=0.4", "alpha=0.6"], done.stdout
+    assert lines[2].endswith("(baseline)") and "metrics/objective.json:objective=" in lines[0]
+    assert (swept / ".dvc/tmp/sweep-alpha.png").read_bytes()[:4] == b"\x89PNG"
+    assert sh("git", "status", "--porcelain", cwd=swept).stdout == ""  # `ragtune release` is not blocked
