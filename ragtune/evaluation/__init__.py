@@ -8,10 +8,11 @@ import lazy_loader
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submodules=["compare", "metrics", "objective", "report"],
+    submodules=["compare", "metrics", "objective", "report", "summary"],
     submod_attrs={
         "compare": ["compare_runs", "describe_comparison", "load_documents", "load_labels", "load_run"],
         "metrics": ["competition_ap", "evaluate", "per_query", "ranking", "recall_curve"],
         "report": ["failure_report", "plot_map_by_retriever", "plot_recall_curves", "summary_lines"],
+        "summary": ["by_kind", "summarize", "summary_table"],
     },
 )
