@@ -107,7 +107,10 @@ def summary_rows(summary: Mapping[str, Any], final: str = "final") -> list[tuple
             per_source = summary[figure]
             if isinstance(per_source, Mapping) and source in per_source:
                 label = LABELS.get(figure, figure + " {key}")
-                for key, value in per_source[source].items():
+                values = per_source[source]
+                keys = sorted(values, key=_kind_key) if figure == "kind" else list(values)  # JSON sorts them by name
+                for key in keys:
+                    value = values[key]
                     rows.append((source, label.format(final=final, key=key), _number(value)))
     if "objective" in summary:
         rows.append(("", "objective", _number(summary["objective"])))

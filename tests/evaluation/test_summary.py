@@ -80,7 +80,10 @@ def test_summary_table_is_aligned_and_names_the_retriever_and_objective():
     lines = table.splitlines()
     assert lines[0].split() == ["source", "figure", "value"]
     assert len({len(line) for line in lines}) == 1  # one width: values right-aligned in one column
-    assert any(line.startswith("conversational") and "hybrid map@3, multi-turn questions" in line for line in lines)
+    kinds = [line.split(",")[1].split()[0] for line in lines if "questions" in line]
+    assert kinds == ["single", "multi-turn", "chitchat"]  # the declared order, not the JSON file's
+    written = json.loads(json.dumps(summarize(scores_with_kinds(), "hybrid", 0.5), sort_keys=True))
+    assert summary_table(written, "hybrid") == summary_table(summarize(scores_with_kinds(), "hybrid", 0.5), "hybrid")
     assert any("dense map@3, base" in line and line.endswith("0.2500") for line in lines)
     assert lines[-1].split()[:2] == ["objective", "(mean:hybrid.map@3)"] and lines[-1].endswith("0.5000")
 
