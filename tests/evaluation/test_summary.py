@@ -105,3 +105,23 @@ def test_load_reads_the_workspace_and_a_git_revision_and_says_what_to_run_when_m
     (tmp_path / "metrics" / "summary.json").write_text(json.dumps({"objective": 0.75}))
     assert load(tmp_path, "HEAD")[0] == {"objective": 0.5}
     assert load(tmp_path)[0] == {"objective": 0.75}
+
+
+def test_cli_prints_the_table_or_one_line_saying_to_run_dvc_repro(tmp_path, monkeypatch, capsys):
+    from ragtune.cli import EXIT_ERROR, EXIT_OK, main
+
+    (tmp_path / ".dvc").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert main(["summary"]) == EXIT_ERROR
+    assert capsys.readouterr().err.strip() == (
+        "ragtune summary: metrics/summary.json: not found: run `dvc repro` (its evaluate stage writes it)"
+    )
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "summary.json").write_text(json.dumps(summarize(scores_with_kinds(), "hybrid", 0.5)))
+    assert main(["summary"]) == EXIT_OK  # no params.yaml: the retriever is called "final"
+    assert "conversational  final map@3" in capsys.readouterr().out
+    (tmp_path / "params.yaml").write_text("submission:\n  retriever: hybrid\n")
+    assert main(["summary"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert out.startswith("metrics/summary.json (workspace)\nsource ")
+    assert "conversational  hybrid map@3 " in out and out.splitlines()[-1].split()[0] == "objective"
