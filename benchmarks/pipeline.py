@@ -102,12 +102,15 @@ def main() -> None:
     print(f"train: {json.dumps(train, sort_keys=True)}")
     for source, table in default_scores.items():
         print(f"validation source {source}, alpha {default_alpha}:")
-        for name in (*SHOWN, *(n for n in table if n not in SHOWN)):
+        for name in (*SHOWN, *(n for n in table if n not in SHOWN and n != "kinds")):  # per kind: below
             if name in table:
                 print(
                     f"  {name:<11}"
                     + "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in table[name].items())
                 )
+        for kind, section in table.get("kinds", {}).items():
+            figures = "  ".join(f"{k}={v:.4f}" for k, v in section["hybrid"].items())
+            print(f"  hybrid on its {section['questions']} {kind} questions: {figures}")
     print("alpha sweep (`dvc exp run -S alpha=…`), hybrid map@3 / mrr@10 per source:")
     sources = list(default_scores)
     print("  alpha  seconds  " + "  ".join(f"{s:>24}" for s in sources))

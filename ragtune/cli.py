@@ -183,6 +183,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _summary(args: argparse.Namespace) -> int:
+    """metrics/summary.json of the workspace, or of a git revision or experiment, as a table."""
+    from ragtune.evaluation.summary import SUMMARY_FILE, load, summary_table
+    from ragtune.release.vcs import find_dvc_root
+
+    summary, final, objective = load(find_dvc_root(Path.cwd()), args.rev)
+    print(f"{SUMMARY_FILE}" + (f" at {args.rev}" if args.rev else " (workspace)"))
+    print(summary_table(summary, final, objective))
+    return EXIT_OK
+
+
 def _search(args: argparse.Namespace) -> int:
     """The workspace's final retrieval for one query (ragtune.retrieval.search)."""
     import json
@@ -216,6 +227,16 @@ def build_parser() -> argparse.ArgumentParser:
     par = commands.add_parser("params", help="compose conf/ (+ Hydra overrides) into params.yaml, as dvc exp run does")
     par.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. data=competition alpha=0.6")
     par.set_defaults(handler=_params)
+
+    sm = commands.add_parser(
+        "summary",
+        help="the figures to read first (metrics/summary.json) as a table",
+        description="Print metrics/summary.json, which the evaluate stage writes: per validation source the "
+        "submission's retriever's map@3 and mrr@10, dense map@3 before and after training, map@3 per question "
+        "kind, chit-chat precision and recall; and the objective.",
+    )
+    sm.add_argument("rev", nargs="?", help="a git revision or experiment name (default: the workspace)")
+    sm.set_defaults(handler=_summary)
 
     sea = commands.add_parser(
         "search",

@@ -1,10 +1,11 @@
 """evaluate, per validation source: MAP@3 (competition rule), MRR, nDCG, recall per retriever and chit-chat
-precision/recall; recall curves, MAP bars, the chit-chat detector's scores; one failure report with a section per
-source."""
+precision/recall (per question kind too, where the labels declare kinds); recall curves, MAP bars, the chit-chat
+detector's scores; one failure report with a section per source; metrics/summary.json, the few figures a person
+reads first."""
 
 from common import WORKSPACE, params, stage
 
-from ragtune.evaluation import metrics, report
+from ragtune.evaluation import metrics, report, summary
 from ragtune.evaluation.objective import objective
 from ragtune.io import atomic_write, read_json, read_jsonl, write_json
 from ragtune.query.conversation import standalone_query
@@ -21,14 +22,17 @@ def main() -> None:
     rule = read_json(WORKSPACE.chitchat_rule("validation"))  # null: chit-chat detection was off
     documents = {d["docid"]: d["content"] for d in read_jsonl(WORKSPACE.documents)}
     questions = {q["qid"]: standalone_query(q["msg"]) for q in validation}
+    kinds = {q["qid"]: q["kind"] for q in validation if "kind" in q}  # single | multi-turn | chitchat
 
     scores, reports = {}, []
     for source in sorted({q["source"] for q in validation}):
         qrels = {q["qid"]: q["relevant"] for q in validation if q["source"] == source}
         section = {name: metrics.evaluate(run, qrels) for name, run in sorted(runs.items())}
         section["chitchat"] = metrics.chitchat_scores(judged, qrels)
+        if by_kind := summary.by_kind(runs, qrels, kinds):
+            section["kinds"] = by_kind
         scores[source] = section
-        retrievers = {name: values for name, values in section.items() if name != "chitchat"}
+        retrievers = {name: section[name] for name in sorted(runs)}
         # One bar per retriever, one curve per retriever, a file per source:
         # `dvc plots diff` sets experiments side by side.
         write_json(
@@ -64,6 +68,7 @@ def main() -> None:
     write_json(WORKSPACE.metrics("retrieval"), scores)
     score = objective(scores, p.tune.objective)  # what `ragtune tune` maximises
     write_json(WORKSPACE.metrics("objective"), {"objective": score})
+    write_json(WORKSPACE.metrics("summary"), summary.summarize(scores, p.submission.retriever, score))
     with atomic_write(WORKSPACE.failure_report) as handle:
         handle.write("\n".join(reports))
     print("\n".join(report.summary_lines(scores)))

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -109,3 +110,38 @@ def stage_outs(repo: Path, stage: str) -> list[tuple[str, bool]]:
         else:
             outs.append((out, False))
     return outs
+
+
+def experiments(shown: list[dict]) -> dict[str, dict]:
+    """`dvc exp show --json` -> {experiment name: {"state", "alpha", "map@3", "mrr@10"}}."""
+    found = {}
+    for baseline in shown:
+        for group in baseline.get("experiments") or []:
+            for state in group["revs"]:
+                data = state.get("data") or {}
+                params = data.get("params", {}).get("params.yaml", {}).get("data", {})
+                hybrid = (
+                    data.get("metrics", {})
+                    .get("metrics/retrieval.json", {})
+                    .get("data", {})
+                    .get("sample", {})
+                    .get("hybrid", {})
+                )
+                found[state.get("name") or group.get("name")] = {
+                    "state": (group.get("executor") or {}).get("state"),
+                    "alpha": params.get("alpha"),
+                    "map@3": hybrid.get("map@3"),
+                    "mrr@10": hybrid.get("mrr@10"),
+                }
+    return found
+
+
+def wait_for_queue(repo: Path, timeout_s: float) -> str:
+    """`dvc queue status` once nothing is Queued or Running (the workers stop by themselves then)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = sh("dvc", "queue", "status", cwd=repo).stdout
+        if not any(word in status for word in ("Queued", "Running")):
+            return status
+        assert time.monotonic() < deadline, f"the queue did not finish in {timeout_s} s:\n{status}"
+        time.sleep(5)

@@ -1,5 +1,5 @@
 """Measuring runs: the competition's MAP@3 and standard IR metrics, failure reports and plots, run comparison,
-a sweep's experiments side by side.
+a sweep's experiments side by side, the summary read first.
 
 The names below are the public surface; each loads its module on first use (lazy_loader), so importing
 one part does not import the rest, and a stage's DVC deps stay the modules it uses.
@@ -9,7 +9,7 @@ import lazy_loader
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submodules=["compare", "metrics", "objective", "report", "sweep"],
+    submodules=["compare", "metrics", "objective", "report", "summary", "sweep"],
     submod_attrs={
         "compare": ["compare_runs", "describe_comparison", "load_documents", "load_labels", "load_run"],
         "metrics": ["competition_ap", "evaluate", "per_query", "ranking", "recall_curve"],
@@ -21,5 +21,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "plot_recall_curves",
             "summary_lines",
         ],
+        "summary": ["by_kind", "summarize", "summary_table"],
     },
 )

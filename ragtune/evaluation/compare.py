@@ -39,7 +39,7 @@ def _validate_run(run, where: str) -> dict[str, dict[str, float]]:
     return checked
 
 
-def _read_at_revision(rev: str, path: str, repo: Path) -> bytes:
+def read_at_revision(rev: str, path: str, repo: Path) -> bytes:
     shown = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=repo, capture_output=True)
     if shown.returncode == 0:
         return shown.stdout
@@ -105,8 +105,8 @@ def load_run(spec: str, repo: Path = Path(".")) -> dict[str, dict[str, float]]:
     rev, path = spec.split(":", 1)
     path = path.rstrip("/")
     if path.endswith(".json"):
-        return _validate_run(_json(_read_at_revision(rev, path, Path(repo)), spec), spec)
-    return _ranked_run(lambda name: _read_at_revision(rev, f"{path}/{name}", Path(repo)), spec)
+        return _validate_run(_json(read_at_revision(rev, path, Path(repo)), spec), spec)
+    return _ranked_run(lambda name: read_at_revision(rev, f"{path}/{name}", Path(repo)), spec)
 
 
 def load_labels(path: Path) -> tuple[dict[str, list[str]], dict[str, str]]:

@@ -164,18 +164,32 @@ def failure_report(
     return "\n".join(out).rstrip("\n") + "\n"
 
 
+def _cell(key: str, value) -> str:
+    return f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}"
+
+
 def summary_lines(scores: dict[str, dict[str, dict]]) -> list[str]:
     """evaluate's printout: a line per source and retriever; the chit-chat line glosses the detector's
-    false positives and negatives in words, so they read the same as the failure report's columns."""
+    false positives and negatives in words, so they read the same as the failure report's columns; then,
+    where the questions declare kinds (`kinds`: kind -> {retriever: {...}, "questions": n}), a line per kind
+    and retriever."""
     lines = []
     for source, section in scores.items():
         for name, values in section.items():
+            if name == "kinds":
+                continue
             cells = []
             for key, value in values.items():
-                cells.append(f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}")
+                cells.append(_cell(key, value))
                 if name == "chitchat" and key in CHITCHAT_GLOSS:
                     cells[-1] += f" ({CHITCHAT_GLOSS[key]})"
             lines.append(f"evaluate: {source:<15} {name:<12} " + "  ".join(cells))
+        for kind, per_retriever in section.get("kinds", {}).items():
+            count = per_retriever.get("questions", 0)
+            for name, values in per_retriever.items():
+                if name != "questions":
+                    cells = [f"kind={kind}", f"questions={count}", *(_cell(k, v) for k, v in values.items())]
+                    lines.append(f"evaluate: {source:<15} {name:<12} " + "  ".join(cells))
     return lines
 
 

@@ -65,8 +65,9 @@ def rank_correlations(releases: list[Released]) -> dict[str, tuple[float, int]]:
 
 
 def headline_figures(releases: list[Released]) -> list[str]:
-    """`<source>.hybrid.map@3` and `.mrr@10` of every source, the columns people read first."""
-    names = sorted({name for r in releases for name in r.metrics})
+    """`<source>.hybrid.map@3` and `.mrr@10` of every source, the columns people read first (not the per-kind
+    `<source>.kinds.<kind>.hybrid.*`, which stay among the correlated figures)."""
+    names = sorted({name for r in releases for name in r.metrics if ".kinds." not in name})
     return [n for n in names if n.endswith((".hybrid.map@3", ".hybrid.mrr@10"))] or names[:4]
 
 

@@ -7,49 +7,14 @@ import io
 import json
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from pipeline_support import sh
+from pipeline_support import experiments, sh, wait_for_queue
 
 pytestmark = pytest.mark.slow
 SWEEP = "alpha=range(0.2,0.5,0.2)"  # Hydra sweep syntax: alpha = 0.2, 0.4 (the default, 0.6, would change nothing)
 TIMEOUT_S = 1800
-
-
-def experiments(shown: list[dict]) -> dict[str, dict]:
-    """`dvc exp show --json` -> {experiment name: {"state", "alpha", "map@3", "mrr@10"}}."""
-    found = {}
-    for baseline in shown:
-        for group in baseline.get("experiments") or []:
-            for state in group["revs"]:
-                data = state.get("data") or {}
-                params = data.get("params", {}).get("params.yaml", {}).get("data", {})
-                hybrid = (
-                    data.get("metrics", {})
-                    .get("metrics/retrieval.json", {})
-                    .get("data", {})
-                    .get("sample", {})
-                    .get("hybrid", {})
-                )
-                found[state.get("name") or group.get("name")] = {
-                    "state": (group.get("executor") or {}).get("state"),
-                    "alpha": params.get("alpha"),
-                    "map@3": hybrid.get("map@3"),
-                    "mrr@10": hybrid.get("mrr@10"),
-                }
-    return found
-
-
-def wait_for_queue(repo: Path) -> str:
-    deadline = time.monotonic() + TIMEOUT_S
-    while True:
-        status = sh("dvc", "queue", "status", cwd=repo).stdout
-        if not any(word in status for word in ("Queued", "Running")):
-            return status
-        assert time.monotonic() < deadline, f"the sweep did not finish in {TIMEOUT_S} s:\n{status}"
-        time.sleep(5)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +25,7 @@ def swept(pipeline_reference, tmp_path_factory) -> Path:
     assert queued.stdout.count("Queued experiment") == 2, queued.stdout
     sh("dvc", "queue", "start", cwd=repo)
     try:
-        status = wait_for_queue(repo)
+        status = wait_for_queue(repo, TIMEOUT_S)
     finally:
         sh("dvc", "queue", "stop", cwd=repo, check=False)
     assert "Failed" not in status, status + sh("dvc", "queue", "logs", status.split()[-1], cwd=repo, check=False).stdout

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from ragtune.cli import EXIT_OK, main
-from ragtune.release.leaderboard import list_releases, rank_correlations
-from ragtune.release.tag import RECORD_FORMAT, format_message
+from ragtune.release.leaderboard import Released, headline_figures, list_releases, rank_correlations
+from ragtune.release.tag import RECORD_FORMAT, flat_numbers, format_message
 
 # (leaderboard score, conversational hybrid map@3, dev hybrid map@3):
 # conversational tracks the leaderboard, dev inverts it
@@ -106,3 +106,13 @@ def test_fewer_than_three_releases_say_so(repo, monkeypatch, capsys):
     assert main(["releases", "--plot", ""]) == EXIT_OK
     out = capsys.readouterr().out
     assert "Spearman correlations need at least 3" in out and not (repo / "plots").exists()
+
+
+def test_per_kind_figures_are_correlated_but_not_headline_columns():
+    kinds = {"multi-turn": {"hybrid": {"map@3": 0.5, "mrr@10": 0.5}, "questions": 42}}
+    releases = [
+        Released(f"lb/{i}", score, flat_numbers({"conversational": {"hybrid": {"map@3": m}, "kinds": kinds}}))
+        for i, (score, m) in enumerate([(0.8, 0.6), (0.9, 0.7)])
+    ]
+    assert headline_figures(releases) == ["conversational.hybrid.map@3"]
+    assert releases[0].metrics["conversational.kinds.multi-turn.hybrid.map@3"] == 0.5
