@@ -9,7 +9,7 @@ PYTHON      ?= python3
 TORCH_VERSION ?= 2.13.0
 TORCH_INDEX ?=
 FAISS       ?= cpu
-PIP_FLAGS   ?= -q
+PIP_FLAGS   ?=
 UV_VERSION  ?= 0.13.9
 LOCK        := requirements-$(FAISS).txt
 BIN         := $(abspath $(VENV))/bin
@@ -23,15 +23,22 @@ export DVC_NO_ANALYTICS := 1
 ifneq ($(shell cat $(VENV)/.installed 2>/dev/null),$(LOCK))
 $(VENV)/.installed: FORCE
 endif
+# One `setup:` line per step; pip shows its own progress (`make setup PIP_FLAGS=-q` for none).
 $(VENV)/.installed: pyproject.toml $(LOCK)
+	@echo "setup: the virtual environment $(VENV) ($(PYTHON)) and an up-to-date pip …"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip
-	$(BIN)/python -m pip uninstall $(PIP_FLAGS) -y faiss-$(if $(filter gpu,$(FAISS)),cpu,gpu)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip uninstall -q -y faiss-$(if $(filter gpu,$(FAISS)),cpu,gpu)
+	@echo "setup: installing the locked dependencies ($(LOCK), $(shell grep -c '^[A-Za-z0-9]' $(LOCK)) packages, hashes checked) …"
 	$(BIN)/python -m pip install $(PIP_FLAGS) --require-hashes --no-deps -r $(LOCK)
+	@echo "setup: torch==$(TORCH_VERSION)$(if $(TORCH_INDEX), from $(TORCH_INDEX)) and its own dependencies …"
 	$(BIN)/python -m pip install $(PIP_FLAGS) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "torch==$(TORCH_VERSION)"
+	@echo "setup: ragtune (editable) …"
 	$(BIN)/python -m pip install $(PIP_FLAGS) --no-deps --no-build-isolation -e .
+	@echo "setup: pip check …"
 	$(BIN)/python -m pip check
 	echo $(LOCK) > $@
+	@echo "setup: done ($(VENV) from $(LOCK))"
 
 setup: $(VENV)/.installed
 

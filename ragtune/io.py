@@ -14,6 +14,7 @@ import errno
 import glob
 import json
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -221,7 +222,13 @@ def staged_directory(out_dir: Path) -> Iterator[Path]:
     stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     stage.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; a model directory is as readable as any file
     try:
-        yield stage
+        try:
+            yield stage
+        except Exception as exc:
+            code = _write_errno(exc)
+            if code is None:
+                raise
+            raise _write_error(out_dir, OSError(code, os.strerror(code))) from exc
         if out_dir.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
             os.replace(out_dir, old / out_dir.name)
@@ -231,6 +238,15 @@ def staged_directory(out_dir: Path) -> Iterator[Path]:
             os.replace(stage, out_dir)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def _write_errno(exc: BaseException) -> int | None:
+    """The errno of a failed write (full disk, quota, read-only filesystem), also when a library reports it in its
+    own exception: safetensors' SafetensorError says "I/O error: No space left on device (os error 28)"."""
+    if isinstance(exc, OSError) and not isinstance(exc, WriteError):
+        return exc.errno if exc.errno in _WRITE_ERRNOS else None
+    found = re.search(r"\(os error (\d+)\)", str(exc)) if type(exc).__name__ == "SafetensorError" else None
+    return int(found.group(1)) if found and int(found.group(1)) in _WRITE_ERRNOS else None
 
 
 def _umask() -> int:

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from ragtune.io import WriteError, atomic_write, write_json, write_jsonl
+from ragtune.io import WriteError, atomic_write, staged_directory, write_json, write_jsonl
 
 
 @pytest.fixture
@@ -62,6 +62,41 @@ def test_disk_full_names_the_file_and_leaves_nothing(tmp_path, monkeypatch, wher
     assert str(caught.value) == f"cannot write {target}: No space left on device (disk full: free some space and rerun)"
     assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(target)
     assert list(target.parent.iterdir()) == []
+
+
+def test_a_full_disk_while_a_model_is_saved_names_the_model_and_leaves_nothing(tmp_path):
+    with pytest.raises(WriteError) as caught:
+        with staged_directory(tmp_path / "models" / "base") as stage:
+            (stage / "config.json").write_text("{}")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert str(caught.value) == (
+        f"cannot write {tmp_path / 'models' / 'base'}: No space left on device (disk full: free some space and rerun)"
+    )
+    assert list((tmp_path / "models").iterdir()) == []
+
+
+SAFETENSORS_TOO_LARGE = """
+import resource, signal, sys
+import numpy as np
+from safetensors.numpy import save_file
+from ragtune.io import WriteError, staged_directory
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+try:
+    with staged_directory(sys.argv[1]) as stage:
+        save_file({"w": np.zeros(100_000, dtype=np.float32)}, str(stage / "model.safetensors"))
+except WriteError as exc:
+    print(exc)
+"""
+
+
+def test_safetensors_reporting_a_failed_write_is_one_write_error(tmp_path):
+    """safetensors raises its own SafetensorError ("I/O error: … (os error 27)"), not an OSError."""
+    out = tmp_path / "models" / "base"
+    done = subprocess.run([sys.executable, "-c", SAFETENSORS_TOO_LARGE, str(out)], capture_output=True, text=True)
+    assert done.stdout == f"cannot write {out}: File too large\n", done.stderr
+    assert list(out.parent.iterdir()) == []
 
 
 def test_an_unwritable_directory_names_the_file(tmp_path, monkeypatch):

@@ -8,10 +8,13 @@ import lazy_loader
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submodules=["paths", "schema", "workspace"],
+    submodules=["paths", "pipeline", "preflight", "restore", "schema", "workspace"],
     submod_attrs={
         "paths": ["Workspace"],
-        "schema": ["Fusion", "Params", "ParamsError", "load", "schema_keys", "validate"],
+        "preflight": ["PreflightError"],
+        "pipeline": ["dvc_stages", "missing_input"],
+        "restore": ["read_params", "restore_rejected"],
+        "schema": ["Fusion", "Params", "ParamsError", "load", "rejections", "schema_keys", "validate"],
         "workspace": ["compose", "groups", "record_data_group", "use", "warn_on_data_switch"],
     },
 )

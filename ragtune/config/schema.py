@@ -310,6 +310,18 @@ def load(params: Mapping[str, Any], source: str = "params.yaml") -> Params:
         raise ParamsError(source, first, message) from None
 
 
+def rejections(params: Mapping[str, Any]) -> list[tuple[list[str], str]]:
+    """Every rejected key of `params` as (its path, what is wrong in `describe`'s words); [] when it validates."""
+    try:
+        Params.model_validate(dict(params))
+    except ValidationError as exc:
+        found: dict[tuple[str, ...], str] = {}
+        for error in exc.errors():  # a union fails once per member: its first error says it
+            found.setdefault(tuple(_key_parts(error["loc"])), describe(error))
+        return [(list(path), message) for path, message in found.items()]
+    return []
+
+
 def describe(error: Mapping[str, Any]) -> str:
     """One pydantic error as "= <value> is not allowed: <what is allowed>"."""
     loc = error["loc"]

@@ -144,15 +144,17 @@ def test_a_missing_key_is_named(composed):
         validate(params)
 
 
-def test_ragtune_params_refuses_a_bad_override_and_leaves_params_yaml_alone(tmp_path):
+@pytest.mark.parametrize("value, shown", [("abc", "'abc'"), ("2", "2")])
+def test_ragtune_params_refuses_a_bad_override_and_leaves_params_yaml_alone(tmp_path, value, shown):
     (tmp_path / "conf").symlink_to(CONF)
     (tmp_path / "params.yaml").write_text("untouched\n", encoding="utf-8")
     run = subprocess.run(
-        [sys.executable, "-m", "ragtune.cli", "params", "alpha=abc"], cwd=tmp_path, capture_output=True, text=True
+        [sys.executable, "-m", "ragtune.cli", "params", f"alpha={value}"], cwd=tmp_path, capture_output=True, text=True
     )
     assert run.returncode == 2
     assert (
-        run.stderr.count("\n") == 1 and "field 'alpha' = 'abc' is not allowed: must be a number in [0, 1]" in run.stderr
+        run.stderr.count("\n") == 1
+        and f"field 'alpha' = {shown} is not allowed: must be a number in [0, 1]" in run.stderr
     )
     assert (tmp_path / "params.yaml").read_text(encoding="utf-8") == "untouched\n"
 

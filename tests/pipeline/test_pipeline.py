@@ -2,7 +2,8 @@
 
 `dvc repro` (the session's reference run, tests/conftest.py: one full run for every test that needs
 one); a second `dvc repro`, in a copy of it, that does nothing; `dvc exp run -S alpha=…` rerunning only what
-follows `alpha`; `dvc exp run -S data=competition`; `dvc exp show`; `dvc metrics diff`; bad input.
+follows `alpha`; a rejected `-S alpha=2` leaving params.yaml as committed; `dvc exp run -S data=competition`;
+`dvc exp show`; `dvc metrics diff`; bad input.
 Training is cut to a few steps here (the same code path; figures come from benchmarks/).
 """
 
@@ -75,6 +76,24 @@ def test_alpha_experiment_reruns_only_the_tail_and_metrics_diff_shows_it(repo, f
     assert "alpha-0.3" in json.dumps(shown)
     diff = sh("dvc", "metrics", "diff", "main", "alpha-0.3", "--json", cwd=repo).stdout
     assert "map@3" in diff and "mrr@10" in diff
+
+
+def test_a_rejected_override_leaves_params_yaml_as_committed(pipeline_reference, tmp_path):
+    """Issue #24: `dvc exp run -S alpha=2` fails in one line and puts the committed alpha back, so the next
+    plain `dvc repro` has nothing to do."""
+    work = tmp_path / "ragtune"
+    shutil.copytree(pipeline_reference.repo, work, symlinks=True)
+    committed = (work / "params.yaml").read_bytes()
+    done = sh("dvc", "exp", "run", "-S", "alpha=2", cwd=work, check=False)
+    said = done.stdout + done.stderr
+    assert done.returncode != 0 and "Traceback" not in said
+    assert (
+        "error: params.yaml: alpha = 2 is not allowed: must be a number in [0, 1]; restored the committed alpha: 0.6"
+        in said
+    )
+    assert (work / "params.yaml").read_bytes() == committed
+    again = sh("dvc", "repro", cwd=work)
+    assert ran_stages(again.stdout) == []
 
 
 def test_competition_data_switch(repo, first_repro):
