@@ -1,10 +1,12 @@
 """index: the lexical index of the corpus and FAISS indexes of the fine-tuned and base embedders."""
 
 import functools
+import tempfile
+from pathlib import Path
 
 from common import WORKSPACE, params, stage
 
-from ragtune.cache.encodings import EncodingMemo
+from ragtune.cache.encodings import EncodingMemo, on_disk
 from ragtune.io import read_json, read_jsonl, write_json
 from ragtune.models import encoders
 from ragtune.retrieval import dense, m3
@@ -32,6 +34,9 @@ def main() -> None:
         chars = BM25Retriever(CharNgramAnalyzer(settings.char_ngram), k1=p.sparse.k1, b=p.sparse.b)
         chars.index(docids, texts)
         chars.save(out / "sparse_char")
+    WORKSPACE.encodings.mkdir(parents=True, exist_ok=True)
+    vectors_dir = tempfile.TemporaryDirectory(dir=WORKSPACE.encodings, prefix="index-")  # removed when it goes
+    scratch = Path(vectors_dir.name)
     for name, model_dir in (("dense", WORKSPACE.embedder), ("dense_base", WORKSPACE.base_model)):
         load = functools.partial(  # called only when some passage is not remembered
             encoders.load_encoder,
@@ -49,12 +54,17 @@ def main() -> None:
         else:  # remembered per text by model bytes + settings: an unchanged base is not encoded again
             key = (p.model.passage_max_len, settings.quantize, encoders.devices_key(settings.devices))
             memo = EncodingMemo(WORKSPACE.encodings, model_dir, "passage", *key)
-            vectors = memo.encode(texts, lambda batch: encoder().encode(batch, kind="passage").dense)  # noqa: B023
+            vectors = memo.encode_into(  # chunk by chunk into a .npy on disk: the corpus is never in memory twice
+                texts,
+                lambda batch: encoder().encode(batch, kind="passage").dense,  # noqa: B023
+                on_disk(scratch / f"{name}.npy"),
+            )
             print(f"index: {name}: {memo.remembered} passage vectors remembered, {memo.encoded} encoded")
-        index = dense.build_faiss(vectors, kind=settings.faiss, **settings.faiss_options)
+        index = dense.build_faiss(vectors, kind=settings.faiss, **dense.build_options(settings))
         dense.save_faiss(index, out / name / "faiss.index")
         write_json(out / name / "docids.json", docids)
-        print(f"index: {name}: {vectors.shape[0]} passages, dim {vectors.shape[1]}")
+        print(f"index: {name}: {vectors.shape[0]} passages, dim {vectors.shape[1]}, {dense.describe(index)}")
+        del vectors, index
 
 
 if __name__ == "__main__":

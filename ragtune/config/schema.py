@@ -202,10 +202,30 @@ class Negatives(Group):
     bm25: MiningBM25 | None = None  # the BM25 that mines (negatives, the queries round trip)
 
 
+class HNSW(Group):
+    m: PositiveInt = 32  # links per node (faiss's M)
+    ef_construction: PositiveInt = 200
+    ef_search: PositiveInt = 128
+
+
+class IVF(Group):
+    nlist: NonNegativeInt = 0  # inverted lists; 0: about 4·√n, at most one per 39 training vectors
+    nprobe: PositiveInt = 32  # lists searched per query
+    train_sample: PositiveInt = 100_000  # k-means (and PQ) train on this many corpus vectors, a seeded sample
+
+
+class PQ(Group):
+    m: NonNegativeInt = 0  # sub-quantizers (divides the dimension); 0: dimension / 8 (8 dimensions each)
+    nbits: Annotated[int, Field(ge=1, le=16)] = 8  # bits per sub-quantizer code
+
+
 class Index(Group):
     char_ngram: NonNegativeInt = 0
-    faiss: Literal["flat", "ivf", "hnsw"] = "flat"
-    faiss_options: dict[str, Any] = {}
+    faiss: Literal["flat", "hnsw", "ivf", "ivfpq"] = "flat"
+    hnsw: HNSW = HNSW()
+    ivf: IVF = IVF()  # ivf and ivfpq
+    pq: PQ = PQ()  # ivfpq
+    gpu: bool = False  # flat and IVF indexes built on GPU 0 where faiss-gpu sees one (faiss has no GPU HNSW)
     batch_size: PositiveInt = 64
     m3_sparse: bool = False
     quantize: Literal["none", "int8"] | None = None

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from tiny_support import SENTENCES
 
+from ragtune.config.schema import ParamsError
 from ragtune.models.encoders import M3Encoder
-from ragtune.retrieval.dense import build_faiss, load_faiss, save_faiss, search
+from ragtune.retrieval.dense import build_faiss, describe, load_faiss, save_faiss, search
 from ragtune.retrieval.m3 import load_sparse_matrix, save_sparse_matrix, sparse_matrix, sparse_scores
 
 
@@ -70,7 +71,7 @@ def test_lexical_matrix_round_trip_is_byte_stable(encoder, corpus, tmp_path):
 
 @pytest.mark.parametrize("kind", ["flat", "ivf", "hnsw"])
 def test_faiss_kinds_find_the_same_nearest_neighbour(corpus, kind, tmp_path):
-    index = build_faiss(corpus.dense, kind, nlist=2, m=8)
+    index = build_faiss(corpus.dense, kind, nlist=2, hnsw_m=8)
     scores, ids = search(index, corpus.dense[:5], 3)
     assert ids.shape == (5, 3) and ids[:, 0].tolist() == [0, 1, 2, 3, 4]
     np.testing.assert_allclose(scores[:, 0], 1.0, rtol=1e-4)
@@ -97,6 +98,91 @@ def test_saved_flat_index_is_byte_stable(corpus, tmp_path):
     assert (
         hashlib.sha256((tmp_path / "a").read_bytes()).digest() == hashlib.sha256((tmp_path / "b").read_bytes()).digest()
     )
+
+
+# --- approximate indexes on clustered random vectors ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def clustered():
+    """4,000 unit vectors of dimension 64 near 8-dimensional patches around 40 centres (a low intrinsic dimension,
+    as real encodings have), and 50 queries drawn the same way; FAISS on one thread (k-means and PQ training crawl
+    when OpenMP's threads wait on each other on a shared machine)."""
+    import faiss
+
+    rng = np.random.default_rng(0)
+    centres, patches = rng.standard_normal((40, 64)), rng.standard_normal((40, 8, 64))
+
+    def around(n):
+        near = rng.integers(0, 40, n)
+        offsets = np.einsum("nk,nkd->nd", rng.standard_normal((n, 8)), patches[near])
+        points = centres[near] + 0.3 * offsets + 0.05 * rng.standard_normal((n, 64))
+        return (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield around(4000), around(50)
+    faiss.omp_set_num_threads(threads)
+
+
+APPROXIMATE = {  # kind → (settings, the recall@10 against flat it must reach on the clustered set)
+    "hnsw": ({"hnsw_m": 16, "ef_search": 64}, 0.95),
+    "ivf": ({"nlist": 40, "nprobe": 8}, 0.9),
+    "ivfpq": ({"nlist": 40, "nprobe": 8, "pq_m": 16, "pq_nbits": 8, "train_sample": 2000}, 0.75),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(APPROXIMATE))
+def test_approximate_indexes_find_most_of_the_exact_neighbours_and_survive_a_round_trip(clustered, kind, tmp_path):
+    vectors, queries = clustered
+    options, bound = APPROXIMATE[kind]
+    exact = search(build_faiss(vectors, "flat"), queries, 10)[1]
+    index = build_faiss(vectors, kind, chunk=1000, **options)
+    scores, ids = search(index, queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, exact)])
+    assert recall >= bound, f"{kind}: recall@10 {recall:.3f} against flat"
+    assert np.all(np.diff(scores, axis=1) <= 1e-5)  # best first
+    save_faiss(index, tmp_path / "index.faiss")
+    again = load_faiss(tmp_path / "index.faiss")  # the search settings travel with the index
+    assert describe(again) == describe(index) and np.array_equal(search(again, queries, 10)[1], ids)
+
+
+def test_ivfpq_trains_on_a_seeded_sample_with_automatic_lists(clustered, tmp_path):
+    vectors = clustered[0]
+    built = [build_faiss(vectors, "ivfpq", train_sample=1000, pq_nbits=6, seed=seed) for seed in (1, 1, 2)]
+    for index, name in zip(built, "aab"):
+        save_faiss(index, tmp_path / name)
+    assert (tmp_path / "a").read_bytes() != (tmp_path / "b").read_bytes()  # another sample, other centroids
+    assert describe(built[0]) == "ivf (25 lists, nprobe 25, PQ 8x6)"  # 4·√4000 = 253, at most 1000 / 39 lists
+    rebuilt = build_faiss(vectors, "ivfpq", train_sample=1000, pq_nbits=6, seed=1)
+    assert np.array_equal(search(rebuilt, vectors[:20], 5)[1], search(built[0], vectors[:20], 5)[1])
+
+
+def test_flat_bytes_do_not_depend_on_chunks_or_a_memory_mapped_source(clustered, tmp_path):
+    import faiss
+
+    vectors = clustered[0]
+    reference = faiss.IndexFlatIP(vectors.shape[1])
+    reference.add(vectors)  # what the index stage built before chunks: one add of the whole array
+    on_disk = np.lib.format.open_memmap(tmp_path / "v.npy", mode="w+", dtype=np.float32, shape=vectors.shape)
+    on_disk[:] = vectors
+    for source, chunk in ((vectors, 4000), (on_disk, 333)):
+        built = build_faiss(source, "flat", chunk=chunk)
+        assert faiss.serialize_index(built).tobytes() == faiss.serialize_index(reference).tobytes()
+
+
+@pytest.mark.parametrize(
+    ("options", "key"),
+    [
+        ({"nlist": 500, "train_sample": 300}, "index.ivf.nlist"),
+        ({"nlist": 4, "pq_m": 7}, "index.pq.m"),
+        ({"nlist": 4, "pq_nbits": 10, "train_sample": 1000}, "index.pq.nbits"),
+    ],
+)
+def test_settings_the_corpus_cannot_train_fail_in_one_line_naming_them(clustered, options, key):
+    with pytest.raises(ParamsError, match=key.replace(".", r"\.")) as raised:
+        build_faiss(clustered[0], "ivfpq", **options)
+    assert "\n" not in str(raised.value)
 
 
 def test_missing_faiss_names_the_extra_that_installs_it(monkeypatch):

@@ -81,7 +81,7 @@ def test_compare_models_scores_each_model_on_the_same_corpus(tiny_embedder, tmp_
     assert scores["source"] == "conversational" and scores["questions"] == len(rows) // 2
     assert scores["documents"] == 20 and 0 <= scores["base_map@3"] <= 1
     assert scores["base_map@3"] == scores["finetuned_map@3"]  # one model, one corpus: one score
-    assert list((tmp_path / "encodings").glob("*.npz"))  # passage vectors remembered for the index stage
+    assert list((tmp_path / "encodings").rglob("*.vectors.npy"))  # passage vectors remembered for the index stage
     none = selection.compare_models([], documents, {"base": embedder}, "dev", 0, 0, 16, 48, tmp_path / "encodings")
     assert none == {"source": "all", "questions": 0, "documents": len(documents), "base_map@3": None}
 

@@ -123,5 +123,6 @@ class BM25Retriever:
             backend=backend,
         )
         retriever.docids = manifest["docids"]
-        retriever._bm25 = bm25s.BM25.load(str(Path(directory) / "bm25s"))
+        # memory-mapped: the score matrix stays in the page cache, shared by processes, read as searches need it
+        retriever._bm25 = bm25s.BM25.load(str(Path(directory) / "bm25s"), mmap=True)
         return retriever

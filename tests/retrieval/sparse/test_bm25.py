@@ -52,6 +52,18 @@ def test_bm25_save_load_and_unknown_query(bm25, tmp_path):
     assert loaded.search(["안녕"], 3) == [[]]  # no known term: no arbitrary hits
 
 
+def test_a_loaded_index_is_memory_mapped_and_scores_the_same(bm25, tmp_path):
+    import numpy as np
+
+    bm25.save(tmp_path / "bm25")
+    loaded = BM25Retriever.load(tmp_path / "bm25")
+    assert isinstance(loaded._bm25.scores["data"], np.memmap)  # read from the file as searches need it
+    queries = [bm25.analyzer.tokens(q) for q in ("블랙홀의 중력", "포도당 에너지", "지진 현상")]
+    for mine, theirs in zip(loaded.search_ids(queries, 4), bm25.search_ids(queries, 4)):
+        assert np.array_equal(mine, theirs)
+    assert np.array_equal(loaded.score_matrix(queries), bm25.score_matrix(queries))
+
+
 def test_scaffolding_is_not_a_search_term(korean_analyzer):
     assert korean_analyzer.tokens("블랙홀에 대해 설명해줘") == ["블랙홀"]
 
