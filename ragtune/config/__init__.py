@@ -8,7 +8,7 @@ import lazy_loader
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submodules=["paths", "pipeline", "preflight", "restore", "schema", "workspace"],
+    submodules=["explain", "paths", "pipeline", "preflight", "restore", "schema", "workspace"],
     submod_attrs={
         "paths": ["Workspace"],
         "preflight": ["PreflightError"],

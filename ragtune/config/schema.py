@@ -13,12 +13,11 @@ are optional here; what an option needs together is checked by the code that use
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic.fields import FieldInfo
 
+from ragtune.config.explain import describe, key, key_parts, submodel
 from ragtune.io import DataError
 
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -319,11 +318,11 @@ def load(params: Mapping[str, Any], source: str = "params.yaml") -> Params:
         return Params.model_validate(dict(params))
     except ValidationError as exc:
         errors = exc.errors()
-        message, first = describe(errors[0]), _key(errors[0]["loc"])
+        message, first = describe(errors[0], Params), key(errors[0]["loc"], Params)
         others = [
-            key
-            for key in dict.fromkeys(_key(e["loc"]) for e in errors[1:])  # a union: one error per member
-            if key != first and not key.startswith(f"{first}.") and not first.startswith(f"{key}.")
+            name
+            for name in dict.fromkeys(key(e["loc"], Params) for e in errors[1:])  # a union: one error per member
+            if name != first and not name.startswith(f"{first}.") and not first.startswith(f"{name}.")
         ]
         if others:
             message += f" (and {len(others)} more: {', '.join(others[:3])}{' …' if len(others) > 3 else ''})"
@@ -337,126 +336,9 @@ def rejections(params: Mapping[str, Any]) -> list[tuple[list[str], str]]:
     except ValidationError as exc:
         found: dict[tuple[str, ...], str] = {}
         for error in exc.errors():  # a union fails once per member: its first error says it
-            found.setdefault(tuple(_key_parts(error["loc"])), describe(error))
+            found.setdefault(tuple(key_parts(error["loc"], Params)), describe(error, Params))
         return [(list(path), message) for path, message in found.items()]
     return []
-
-
-def describe(error: Mapping[str, Any]) -> str:
-    """One pydantic error as "= <value> is not allowed: <what is allowed>"."""
-    loc = error["loc"]
-    if error["type"] == "extra_forbidden":
-        return f"is not a known parameter (known here: {', '.join(_known_keys(loc[:-1]))})"
-    if error["type"] == "missing":
-        return "is missing"
-    field = _field_at(loc)
-    allowed = _allowed(field) if field is not None else error["msg"].removeprefix("Input should be ")
-    return f"= {error.get('input')!r} is not allowed: must be {allowed}"
-
-
-def _allowed(field: FieldInfo) -> str:
-    """What a field accepts, in words: "a number in [0, 1]", "an integer >= 1 or null", "one of 'a', 'b'"."""
-    annotation, optional = field.annotation, False
-    args = [a for a in get_args(annotation) if a is not type(None)]
-    if get_origin(annotation) in (Union, UnionType) and len(args) < len(get_args(annotation)):
-        optional, annotation = True, args[0] if len(args) == 1 else Union[tuple(args)]  # noqa: UP007 (built at run time)
-    text = _words(annotation, list(field.metadata))
-    return text + (" or null" if optional else "")
-
-
-def _words(annotation: Any, metadata: list) -> str:
-    """One type in words; unions as "a or b", lists as "a list of …" (with their length bounds)."""
-    if get_origin(annotation) in (Union, UnionType):
-        return " or ".join(_words(member, []) for member in get_args(annotation))
-    if get_origin(annotation) is Annotated:
-        annotation, *extra = get_args(annotation)
-        metadata += [m for e in extra for m in getattr(e, "metadata", [e])]
-    if get_origin(annotation) is Literal:
-        text = "one of " + ", ".join(repr(v) for v in get_args(annotation))
-    elif get_origin(annotation) is list:
-        shortest = max((getattr(m, "min_length", None) or 0 for m in metadata), default=0)
-        text = (
-            (f"a list of {shortest}+ " if shortest else "a list of ")
-            + _words(get_args(annotation)[0], []).removeprefix("a ").removeprefix("an ")
-            + "s"
-        )
-    else:
-        text = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
-            annotation, getattr(annotation, "__name__", str(annotation))
-        )
-        bounds = {
-            name: getattr(m, name)
-            for m in metadata
-            for name in ("gt", "ge", "lt", "le", "pattern")
-            if getattr(m, name, None) is not None
-        }
-        low = ("[", bounds["ge"]) if "ge" in bounds else ("(", bounds["gt"]) if "gt" in bounds else None
-        high = (bounds["le"], "]") if "le" in bounds else (bounds["lt"], ")") if "lt" in bounds else None
-        if low and high:
-            text += f" in {low[0]}{low[1]}, {high[0]}{high[1]}"
-        else:
-            text += "".join(
-                f" {symbol} {bounds[name]}"
-                for name, symbol in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
-                if name in bounds
-            )
-        if "pattern" in bounds:
-            text += f" matching {bounds['pattern']}"
-    return text
-
-
-def _key(loc: tuple) -> str:
-    """The dotted parameter key of an error location (pydantic adds union members and constraint names)."""
-    return ".".join(_key_parts(loc))
-
-
-def _key_parts(loc: tuple) -> list[str]:
-    parts, model = [], Params
-    for part in loc:
-        if model is not None and isinstance(part, str) and part in model.model_fields:
-            parts.append(part)
-            model = _submodel(model.model_fields[part].annotation)
-        elif model is None or isinstance(part, int):
-            if not parts or not isinstance(part, str) or not _is_type_tag(part):
-                parts.append(str(part))
-        elif isinstance(part, str) and not _is_type_tag(part):
-            parts.append(part)  # an unknown key
-    return parts
-
-
-def _is_type_tag(part: str) -> bool:
-    return (
-        part in {"int", "float", "str", "bool", "none"}
-        or part.startswith(("constrained-", "function-", "literal[", "list[", "dict[", "union["))
-        or part[:1].isupper()
-    )
-
-
-def _submodel(annotation: Any) -> type[BaseModel] | None:
-    for candidate in (annotation, *get_args(annotation)):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-    return None
-
-
-def _model_at(parts: list[str]) -> type[BaseModel] | None:
-    model: type[BaseModel] | None = Params
-    for part in parts:
-        if model is None or part not in model.model_fields:
-            return None
-        model = _submodel(model.model_fields[part].annotation)
-    return model
-
-
-def _field_at(loc: tuple) -> FieldInfo | None:
-    parts = _key_parts(loc)
-    model = _model_at(parts[:-1]) if parts else None
-    return model.model_fields.get(parts[-1]) if model is not None else None
-
-
-def _known_keys(loc: tuple) -> list[str]:
-    model = _model_at(_key_parts(loc))
-    return sorted(model.model_fields) if model is not None else []
 
 
 def schema_keys(model: type[BaseModel] = Params, prefix: str = "") -> set[str]:
@@ -464,7 +346,7 @@ def schema_keys(model: type[BaseModel] = Params, prefix: str = "") -> set[str]:
     keys = set()
     for name, info in model.model_fields.items():
         keys.add(prefix + name)
-        submodel = _submodel(info.annotation)
-        if submodel is not None:
-            keys |= schema_keys(submodel, f"{prefix}{name}.")
+        nested = submodel(info.annotation)
+        if nested is not None:
+            keys |= schema_keys(nested, f"{prefix}{name}.")
     return keys
