@@ -68,7 +68,7 @@ def main() -> None:
     write_json(WORKSPACE.metrics("retrieval"), scores)
     score = objective(scores, p.tune.objective)  # what `ragtune tune` maximises
     write_json(WORKSPACE.metrics("objective"), {"objective": score})
-    write_json(WORKSPACE.metrics("summary"), summary.summarize(scores, p.submission.retriever, score))
+    write_json(WORKSPACE.metrics("summary"), summary.summarize(scores, p.submission.retriever))
     with atomic_write(WORKSPACE.failure_report) as handle:
         handle.write("\n".join(reports))
     print("\n".join(report.summary_lines(scores)))

@@ -4,13 +4,14 @@ metrics/retrieval.json holds every figure (six metrics per retriever per source,
 metrics/summary.json holds the few a person compares between experiments, arranged figure first so that one
 short regex picks them in `dvc exp show` (`--keep 'final\\.|dense\\.|kind\\.|chitchat\\.'`, README):
 
-    {"objective": tune.objective's value (as in metrics/objective.json),
-     "final":    {source: {"map@3", "mrr@10"}},    the submission's retriever (submission.retriever)
+    {"final":    {source: {"map@3", "mrr@10"}},    the submission's retriever (submission.retriever)
      "dense":    {source: {"base", "tuned"}},      dense map@3 before and after training
      "kind":     {source: {kind: map@3}},          the final retriever's, where the questions declare kinds
      "chitchat": {source: {"precision", "recall"}}} the chit-chat detector's, where defined
 
-A figure the metrics lack (no dense_base run, no chit-chat in the labels) is left out, never made up.
+The objective stays in metrics/objective.json alone (one column, `dvc exp show --sort-by
+metrics/objective.json:objective`); `ragtune summary` prints it last. A figure the metrics lack (no dense_base
+run, no chit-chat in the labels) is left out, never made up.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ragtune.runs import RankedRun
 KIND_METRICS = ("map@3", "mrr@10")
 KIND_ORDER = ("single", "multi-turn", "chitchat")  # ragtune.data.inputs.KINDS; others after, by name
 SUMMARY_FILE = "metrics/summary.json"
+OBJECTIVE_FILE = "metrics/objective.json"  # tune.objective's value, written beside it by evaluate
 
 
 def by_kind(
@@ -58,10 +60,10 @@ def _kind_key(kind: str) -> tuple[int, str]:
     return (KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER), kind)
 
 
-def summarize(scores: Mapping[str, Mapping[str, Any]], final: str, objective: float) -> dict[str, Any]:
+def summarize(scores: Mapping[str, Mapping[str, Any]], final: str) -> dict[str, Any]:
     """metrics/summary.json (module docstring) from metrics/retrieval.json's `scores`, `final` being the
-    submission's retriever and `objective` tune.objective's value."""
-    summary: dict[str, Any] = {"objective": objective}
+    submission's retriever."""
+    summary: dict[str, Any] = {}
     for source, section in scores.items():
         figures = {
             "final": _pick(section.get(final, {}), KIND_METRICS),
@@ -133,8 +135,8 @@ def summary_table(summary: Mapping[str, Any], final: str = "final", objective: s
 
 
 def load(root: Path, rev: str | None = None) -> tuple[dict[str, Any], str, str | None]:
-    """(summary, final retriever, objective spec) of the workspace at `root`, or as they were at `rev` (a git
-    revision or an experiment's name; metrics/summary.json and params.yaml are git-tracked)."""
+    """(summary with the objective's value added, final retriever, objective spec) of the workspace at `root`, or
+    as they were at `rev` (a git revision or an experiment's name; the metrics and params.yaml are git-tracked)."""
     if rev is None and not (root / SUMMARY_FILE).exists():
         raise DataError(SUMMARY_FILE, "not found: run `dvc repro` (its evaluate stage writes it)")
 
@@ -156,6 +158,10 @@ def load(root: Path, rev: str | None = None) -> tuple[dict[str, Any], str, str |
         raise DataError(where, f"invalid JSON: {exc}") from None
     if not isinstance(summary, dict):
         raise DataError(where, "must be a JSON object")
+    try:
+        summary["objective"] = json.loads(read(OBJECTIVE_FILE).decode("utf-8"))["objective"]
+    except (OSError, DataError, ValueError, KeyError, TypeError):
+        pass  # the figures stand without it
     try:
         params = yaml.safe_load(read("params.yaml")) or {}
     except (OSError, DataError, yaml.YAMLError):

@@ -60,7 +60,7 @@ def test_kinds_leave_the_objective_and_the_retriever_printout_as_they_were():
 
 def test_summary_holds_the_final_retriever_dense_before_and_after_kinds_and_chitchat():
     scores = scores_with_kinds()
-    summary = summarize(scores, "hybrid", 0.5)
+    summary = {**summarize(scores, "hybrid"), "objective": 0.5}
     hybrid = scores["conversational"]["hybrid"]
     assert summary == {
         "objective": 0.5,
@@ -72,18 +72,20 @@ def test_summary_holds_the_final_retriever_dense_before_and_after_kinds_and_chit
         "kind": {"conversational": {"single": 0.75, "multi-turn": 0.0, "chitchat": 1.0}},
         "chitchat": {"conversational": {"precision": 0.5, "recall": 1.0}},  # dev's are undefined: left out
     }
-    assert "dev" not in summarize(scores, "dense", 0.5)["final"]  # dev has no dense run: nothing made up
+    assert "dev" not in summarize(scores, "dense")["final"]  # dev has no dense run: nothing made up
 
 
 def test_summary_table_is_aligned_and_names_the_retriever_and_objective():
-    table = summary_table(summarize(scores_with_kinds(), "hybrid", 0.5), "hybrid", "mean:hybrid.map@3")
+    table = summary_table({**summarize(scores_with_kinds(), "hybrid"), "objective": 0.5}, "hybrid", "mean:hybrid.map@3")
     lines = table.splitlines()
     assert lines[0].split() == ["source", "figure", "value"]
     assert len({len(line) for line in lines}) == 1  # one width: values right-aligned in one column
     kinds = [line.split(",")[1].split()[0] for line in lines if "questions" in line]
     assert kinds == ["single", "multi-turn", "chitchat"]  # the declared order, not the JSON file's
-    written = json.loads(json.dumps(summarize(scores_with_kinds(), "hybrid", 0.5), sort_keys=True))
-    assert summary_table(written, "hybrid") == summary_table(summarize(scores_with_kinds(), "hybrid", 0.5), "hybrid")
+    written = json.loads(json.dumps({**summarize(scores_with_kinds(), "hybrid"), "objective": 0.5}, sort_keys=True))
+    assert summary_table(written, "hybrid") == summary_table(
+        {**summarize(scores_with_kinds(), "hybrid"), "objective": 0.5}, "hybrid"
+    )
     assert any("dense map@3, base" in line and line.endswith("0.2500") for line in lines)
     assert lines[-1].split()[:2] == ["objective", "(mean:hybrid.map@3)"] and lines[-1].endswith("0.5000")
 
@@ -95,6 +97,9 @@ def test_load_reads_the_workspace_and_a_git_revision_and_says_what_to_run_when_m
     (tmp_path / "metrics" / "summary.json").write_text(json.dumps({"objective": 0.5}))
     (tmp_path / "params.yaml").write_text("submission:\n  retriever: rerank\ntune:\n  objective: mean:rerank.map@3\n")
     assert load(tmp_path) == ({"objective": 0.5}, "rerank", "mean:rerank.map@3")
+    (tmp_path / "metrics" / "objective.json").write_text(json.dumps({"objective": 0.625}))
+    assert load(tmp_path)[0] == {"objective": 0.625}  # objective.json's value, the one dvc exp show sorts by
+    (tmp_path / "metrics" / "objective.json").unlink()
 
     def git(*args):
         subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
@@ -117,7 +122,9 @@ def test_cli_prints_the_table_or_one_line_saying_to_run_dvc_repro(tmp_path, monk
         "ragtune summary: metrics/summary.json: not found: run `dvc repro` (its evaluate stage writes it)"
     )
     (tmp_path / "metrics").mkdir()
-    (tmp_path / "metrics" / "summary.json").write_text(json.dumps(summarize(scores_with_kinds(), "hybrid", 0.5)))
+    (tmp_path / "metrics" / "summary.json").write_text(
+        json.dumps({**summarize(scores_with_kinds(), "hybrid"), "objective": 0.5})
+    )
     assert main(["summary"]) == EXIT_OK  # no params.yaml: the retriever is called "final"
     assert "conversational  final map@3" in capsys.readouterr().out
     (tmp_path / "params.yaml").write_text("submission:\n  retriever: hybrid\n")
