@@ -88,13 +88,12 @@ class BM25Retriever:
 
     def score_matrix(self, query_tokens: list[list[str]]) -> np.ndarray:
         """Scores of every document for each query (queries × docs); used for mining and analysis."""
-        return (
-            np.stack(
-                [self._bm25.get_scores([t for t in tokens if t in self._bm25.vocab_dict]) for tokens in query_tokens]
-            )
-            if query_tokens
-            else np.zeros((0, len(self.docids)))
-        )
+        scores = np.zeros((len(query_tokens), len(self.docids)), dtype=np.float32)
+        for row, tokens in enumerate(query_tokens):
+            known = [t for t in tokens if t in self._bm25.vocab_dict]
+            if known:  # bm25s fails on a query with no word of the corpus: such a query scores 0 everywhere
+                scores[row] = self._bm25.get_scores(known)
+        return scores
 
     def save(self, directory: Path) -> None:
         directory = Path(directory)

@@ -85,3 +85,13 @@ def test_bm25_index_bytes_do_not_depend_on_the_hash_seed(tmp_path):
         )
     files = sorted(p.relative_to(tmp_path / "1") for p in (tmp_path / "1").rglob("*") if p.is_file())
     assert files and all((tmp_path / "1" / f).read_bytes() == (tmp_path / "2" / f).read_bytes() for f in files)
+
+
+def test_score_matrix_scores_a_query_without_corpus_words_zero_everywhere(bm25):
+    import numpy as np
+
+    queries = [bm25.analyzer.tokens("블랙홀의 중력"), ["없는낱말"], []]
+    scores = bm25.score_matrix(queries)
+    assert scores.shape == (3, len(bm25.docids))
+    assert np.array_equal(scores[0], bm25._bm25.get_scores(queries[0])) and scores[0].dtype == np.float32
+    assert not scores[1:].any()
