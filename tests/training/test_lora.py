@@ -93,7 +93,11 @@ def test_the_cross_encoder_head_trains_whole_without_adapters(tiny_reranker):
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
     assert any("classifier" in name and "lora_" not in name for name in trainable)
     assert all("lora_" in name or "classifier" in name for name in trainable)
-    assert type(merge(model)).__name__ == "XLMRobertaForSequenceClassification"
+    trained_head = next(p for name, p in model.named_parameters() if p.requires_grad and "classifier" in name)
+    trained_head.data.fill_(0.5)  # as if trained: the merged model keeps the trained head, not the original
+    merged = merge(model)
+    assert type(merged).__name__ == "XLMRobertaForSequenceClassification"
+    assert any((p == 0.5).all() for name, p in merged.named_parameters() if name.startswith("classifier."))
 
 
 def test_targets_matching_nothing_fail_in_one_line_naming_the_setting(tiny_e5, tiny_reranker):
