@@ -58,11 +58,13 @@ def main() -> None:
         f"map@3 base {scores['base_map@3']} fine-tuned {scores['finetuned_map@3']}"
         f" → models/embedder is the {choice} model"
     )
-    loss = reranker_pair(
+    reranker_curve = reranker_pair(
         reranker, ws.training_file, ws.base_model, ws.embedder, ws.reranker_base, ws.reranker, seed, lengths
     )
-    if loss is not None:
-        summary["reranker_final_loss"] = loss
+    if reranker_curve is not None:
+        summary["reranker_final_loss"] = reranker_curve.final_loss
+        if reranker_curve.lora:
+            summary["reranker_lora"] = reranker_curve.lora
     write_json(ws.plots("train_loss.json"), list(curve))
     curve.draw(ws.plots("train/loss.png"))  # the same points, for a person (dvc plots show)
     write_json(ws.metrics("train"), summary)  # deterministic figures only: a rerun leaves it unchanged

@@ -90,6 +90,13 @@ class Model(Group):
     passage_max_len: PositiveInt
 
 
+class Lora(Group):
+    rank: NonNegativeInt = 0  # 0: off (the weights themselves train)
+    alpha: Positive = 16.0
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.05
+    targets: Annotated[list[str], Field(min_length=1)] = ["query", "key", "value", "dense"]
+
+
 class Train(Group):
     learning_rate: Positive
     temperature: Positive
@@ -111,6 +118,7 @@ class Train(Group):
     logging_steps: PositiveInt = 10
     freeze_word_embeddings: bool = False
     train_top_layers: NonNegativeInt = 0
+    lora: Lora = Lora()
     select: Literal["auto", "finetuned", "base"] = "auto"
     select_on: str | None = None
     select_corpus: NonNegativeInt = 0
@@ -140,6 +148,7 @@ class RerankerTrain(Group):
     precision: Precision = "auto"
     num_gpus: PositiveInt = 1
     logging_steps: PositiveInt = 10
+    lora: Lora = Lora()
 
 
 class Reranker(Group):

@@ -8,9 +8,20 @@ import lazy_loader
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submodules=["batches", "negatives", "partial_finetune", "reranker", "runner", "selection", "settings", "targeted"],
+    submodules=[
+        "batches",
+        "lora",
+        "negatives",
+        "partial_finetune",
+        "reranker",
+        "runner",
+        "selection",
+        "settings",
+        "targeted",
+    ],
     submod_attrs={
         "batches": ["arrange_epochs", "batch_conflicts", "order_for_unique_positives", "read_training_file"],
+        "lora": ["LoraTargetsError", "attach", "check_targets", "merge", "parameter_counts", "target_modules"],
         "negatives": [
             "MiningStats",
             "NegativeFilter",
@@ -33,7 +44,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "resolve_precision",
         ],
         "selection": ["question_text"],
-        "settings": ["RunnerSettings", "settings_from_mapping"],
+        "settings": ["LoraSettings", "RunnerSettings", "settings_from_mapping"],
         "targeted": ["targeted_round"],
     },
 )

@@ -1,4 +1,4 @@
-"""FlagEmbedding's embedder runners with part of the model frozen (`python -m ragtune.training.partial_finetune`).
+"""FlagEmbedding's runners, part of the model frozen or LoRA adapters (`python -m ragtune.training.partial_finetune`).
 
 FlagEmbedding 1.4's runners can freeze only position embeddings. Training a strong pretrained
 embedder on a CPU budget often goes better when the word embeddings (a quarter of E5-small's
@@ -7,17 +7,26 @@ arguments of its own, sets `requires_grad` after the runner has built the model 
 Hugging Face Trainer (which optimises only trainable parameters) starts, and passes every other
 argument to the runner unchanged:
 
-  --ragtune_runner encoder_only|m3   which FlagEmbedding runner
+  --ragtune_runner encoder_only|m3|reranker   which FlagEmbedding runner
   --ragtune_freeze_word_embeddings   keep the word-embedding matrix fixed
   --ragtune_train_top_layers N       train only the top N transformer layers (and nothing below them); 0: all
+  --ragtune_lora JSON                LoRA adapters instead (ragtune.training.lora; LoraSettings' fields), in the
+                                     top N layers only with --ragtune_train_top_layers; merged before the model
+                                     is saved, so the output is a plain model directory
+
+It leaves `ragtune_run.json` in the output directory: trainable and total parameters, the process's peak
+resident memory.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import re
+import resource
 import sys
+from pathlib import Path
 
 LAYER = re.compile(r"encoder\.layer\.(\d+)\.")
 
@@ -47,39 +56,72 @@ def freeze(model, freeze_word_embeddings: bool, train_top_layers: int) -> int:
     return len(frozen)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--ragtune_runner", choices=("encoder_only", "m3"), default="encoder_only")
-    parser.add_argument("--ragtune_freeze_word_embeddings", action="store_true")
-    parser.add_argument("--ragtune_train_top_layers", type=int, default=0)
-    ours, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+RUN_FILE = "ragtune_run.json"
 
-    from transformers import HfArgumentParser
 
-    if ours.ragtune_runner == "m3":
+def _runner(name: str):
+    """FlagEmbedding's runner class and its three argument dataclasses."""
+    if name == "reranker":
+        from FlagEmbedding.abc.finetune import reranker as arguments_of
+        from FlagEmbedding.finetune.reranker.encoder_only.base import EncoderOnlyRerankerRunner
+
+        return EncoderOnlyRerankerRunner, (
+            arguments_of.AbsRerankerModelArguments,
+            arguments_of.AbsRerankerDataArguments,
+            arguments_of.AbsRerankerTrainingArguments,
+        )
+    if name == "m3":
         from FlagEmbedding.finetune.embedder.encoder_only import m3 as flag
 
-        runner_class = flag.EncoderOnlyEmbedderM3Runner
-        arguments = (
+        return flag.EncoderOnlyEmbedderM3Runner, (
             flag.EncoderOnlyEmbedderM3ModelArguments,
             flag.EncoderOnlyEmbedderM3DataArguments,
             flag.EncoderOnlyEmbedderM3TrainingArguments,
         )
-    else:
-        from FlagEmbedding.finetune.embedder.encoder_only import base as flag
+    from FlagEmbedding.finetune.embedder.encoder_only import base as flag
 
-        runner_class = flag.EncoderOnlyEmbedderRunner
-        arguments = (
-            flag.EncoderOnlyEmbedderModelArguments,
-            flag.EncoderOnlyEmbedderDataArguments,
-            flag.EncoderOnlyEmbedderTrainingArguments,
-        )
+    return flag.EncoderOnlyEmbedderRunner, (
+        flag.EncoderOnlyEmbedderModelArguments,
+        flag.EncoderOnlyEmbedderDataArguments,
+        flag.EncoderOnlyEmbedderTrainingArguments,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--ragtune_runner", choices=("encoder_only", "m3", "reranker"), default="encoder_only")
+    parser.add_argument("--ragtune_freeze_word_embeddings", action="store_true")
+    parser.add_argument("--ragtune_train_top_layers", type=int, default=0)
+    parser.add_argument("--ragtune_lora", default=None)
+    ours, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+
+    from transformers import HfArgumentParser
+
+    from ragtune.training import lora
+    from ragtune.training.settings import LoraSettings
+
+    runner_class, arguments = _runner(ours.ragtune_runner)
+    adapters = LoraSettings(**json.loads(ours.ragtune_lora)) if ours.ragtune_lora else None
 
     class PartialRunner(runner_class):
         def load_tokenizer_and_model(self):
             tokenizer, model = super().load_tokenizer_and_model()
-            freeze(model, ours.ragtune_freeze_word_embeddings, ours.ragtune_train_top_layers)
+            if adapters is not None:  # the wrapper's `model` is the Hugging Face model; heads outside it train
+                model.model = lora.attach(model.model, adapters, ours.ragtune_train_top_layers)
+            else:
+                freeze(model, ours.ragtune_freeze_word_embeddings, ours.ragtune_train_top_layers)
+            self.ragtune_counts = lora.parameter_counts(model)
             return tokenizer, model
+
+        def run(self):
+            super().run()  # trains; saves the adapters (LoRA) or the model
+            if adapters is not None:  # the merged model over the adapters, in the same place
+                self.model.model = lora.merge(self.model.model)
+                self.trainer.save_model()
+            if self.trainer.is_world_process_zero():
+                peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+                record = {**self.ragtune_counts, "peak_rss_mb": round(peak_mb, 1)}
+                Path(self.training_args.output_dir, RUN_FILE).write_text(json.dumps(record), encoding="utf-8")
 
     model_args, data_args, training_args = HfArgumentParser(arguments).parse_args_into_dataclasses(rest)
     PartialRunner(model_args=model_args, data_args=data_args, training_args=training_args).run()

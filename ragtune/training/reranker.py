@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ragtune.models.hub import resolve_model
 from ragtune.models.sources import base_reranker, copy_model
-from ragtune.training.runner import finetune_reranker
+from ragtune.training.runner import LossCurve, finetune_reranker
 from ragtune.training.settings import settings_from_mapping
 
 
@@ -20,10 +20,11 @@ def reranker_pair(
     out_tuned: Path,
     seed: int,
     lengths: dict[str, int],
-) -> float | None:
+) -> LossCurve | None:
     """Make `out_base` and `out_tuned` from the reranker group (ragtune.config.schema.Reranker); the tuned model's
-    final loss, or None when it is the base. Built after the embedder is trained: the tiny cross-encoder can start
-    from its encoder (`init_from_embedder`) and reuses the tiny base model's tokenizer."""
+    loss curve (with its LoRA record where `reranker.train.lora` trained), or None when it is the base. Built after
+    the embedder is trained: the tiny cross-encoder can start from its encoder (`init_from_embedder`) and reuses the
+    tiny base model's tokenizer."""
     local_base = base_dir if (base_dir / "tokenizer.json").is_file() else None
     architecture = settings.architecture.model_dump(exclude_unset=True) if settings.architecture else None
     made = base_reranker(
@@ -43,4 +44,4 @@ def reranker_pair(
     start = resolve_model(out_base, "reranker.path")  # a pinned hub id: its snapshot
     curve = finetune_reranker(start, train_file, out_tuned, runner_settings)
     print(f"train: reranker {curve.describe()}")
-    return curve.final_loss
+    return curve

@@ -54,6 +54,8 @@ class LossCurve(list):
     def __init__(self, points=(), steps: int = 0, seconds: float = 0.0, cpu_seconds: float = 0.0):
         super().__init__(points)
         self.steps, self.seconds, self.cpu_seconds = steps, seconds, cpu_seconds
+        self.run: dict = {}  # partial_finetune's report: parameter counts, peak memory
+        self.lora: dict | None = None  # LoRA's settings and parameter counts, when it trained
 
     @property
     def first_loss(self) -> float | None:
@@ -67,10 +69,21 @@ class LossCurve(list):
     def seconds_per_step(self) -> float:
         return self.seconds / max(self.steps, 1)
 
+    def record_run(self, run_dir: Path, settings: RunnerSettings) -> None:
+        """What partial_finetune's wrapper reports (parameter counts, peak memory), and the LoRA settings."""
+        report = run_dir / "ragtune_run.json"
+        self.run = json.loads(report.read_text(encoding="utf-8")) if report.is_file() else {}
+        self.lora = {**settings.lora.record(), **self.run} if settings.lora.enabled else None
+        if self.lora is not None:
+            self.lora.pop("peak_rss_mb", None)
+            self.lora["layers"] = settings.train_top_layers or "all"
+
     def summary(self) -> dict:
         """The figures metrics/train.json keeps: deterministic ones only (no timings: they vary with the machine's
-        load, and a tracked file that changes on every rerun dirties the workspace and leads `dvc metrics diff`)."""
-        return {"steps": self.steps, "first_loss": self.first_loss, "final_loss": self.final_loss}
+        load, and a tracked file that changes on every rerun dirties the workspace and leads `dvc metrics diff`);
+        with LoRA its settings and the trainable and total parameter counts."""
+        lora = {"lora": self.lora} if self.lora else {}
+        return {"steps": self.steps, "first_loss": self.first_loss, "final_loss": self.final_loss, **lora}
 
     def timing(self) -> dict:
         """The run's wall and runner CPU seconds, for the log and an untracked file (`describe`, logs/)."""
@@ -79,6 +92,7 @@ class LossCurve(list):
             "seconds": round(self.seconds, 3),
             "cpu_seconds": round(self.cpu_seconds, 3),
             "seconds_per_step": round(self.seconds_per_step, 3),
+            **self.run,  # parameter counts and peak memory, when the wrapper ran
         }
 
     def draw(self, path: str | os.PathLike, title: str = "Fine-tuning loss") -> None:
@@ -252,6 +266,26 @@ def _publish(run_dir: Path, out_dir: Path, unchanged_from: Path | None = None) -
         honour_umask(stage)
 
 
+def _partial_runner(module: str, base_model, settings: RunnerSettings, extra: list[str]) -> tuple[str, list[str]]:
+    """FlagEmbedding's runner as it is, or ragtune.training.partial_finetune's wrapper around it when part of the
+    model is frozen or LoRA adapters train (checked here first: a target matching nothing ends in one line)."""
+    if not (settings.freeze_word_embeddings or settings.train_top_layers > 0 or settings.lora.enabled):
+        return module, extra
+    reranker = module == RERANKER_MODULE
+    if reranker and (settings.freeze_word_embeddings or settings.train_top_layers > 0):
+        raise ValueError("train.freeze_word_embeddings / train.train_top_layers apply to embedders only")
+    from ragtune.training import lora, partial_finetune  # imported, not only named: their files are stage code too
+
+    arguments = ["--ragtune_runner", {M3_MODULE: "m3", RERANKER_MODULE: "reranker"}.get(module, "encoder_only")]
+    arguments += ["--ragtune_train_top_layers", str(settings.train_top_layers)]
+    arguments += ["--ragtune_freeze_word_embeddings"] if settings.freeze_word_embeddings else []
+    if settings.lora.enabled:
+        key = "reranker.train.lora.targets" if reranker else "train.lora.targets"
+        lora.check_targets(base_model, settings.lora, settings.train_top_layers, key, classifier=reranker)
+        arguments += ["--ragtune_lora", json.dumps(settings.lora.record())]
+    return partial_finetune.__name__, [*extra, *arguments]
+
+
 def _train(
     module: str,
     base_model: str | Path,
@@ -269,20 +303,7 @@ def _train(
         work = Path(work_name)
         train_file = work / "train.jsonl"
         write_jsonl(train_file, ordered)
-        if settings.freeze_word_embeddings or settings.train_top_layers > 0:
-            if module not in (M3_MODULE, ENCODER_ONLY_MODULE):
-                raise ValueError("train.freeze_word_embeddings / train.train_top_layers apply to embedders only")
-            extra = [
-                *extra,
-                "--ragtune_runner",
-                "m3" if module == M3_MODULE else "encoder_only",
-                "--ragtune_train_top_layers",
-                str(settings.train_top_layers),
-                *(["--ragtune_freeze_word_embeddings"] if settings.freeze_word_embeddings else []),
-            ]
-            from ragtune.training import partial_finetune  # imported, not only named: its file is this stage's code too
-
-            module = partial_finetune.__name__
+        module, extra = _partial_runner(module, base_model, settings, extra)
         command = [
             *_launcher(module, settings.num_gpus),
             "--model_name_or_path",
@@ -300,6 +321,7 @@ def _train(
             {"TOKENIZERS_PARALLELISM": "false", "PYTHONHASHSEED": str(settings.seed), "PYTHONPATH": python_path},
         )
         curve = loss_curve(work / "run")
+        curve.record_run(work / "run", settings)
         _publish(work / "run", out_dir, unchanged_from)
     curve.seconds, curve.cpu_seconds = time.perf_counter() - started, children_cpu_seconds() - cpu
     return curve
@@ -389,7 +411,7 @@ def finetune_reranker(base_model: str | Path, train_file: Path, out_dir: Path, s
 
     Uses the same training file and settings (temperature, unified/self-distill fields do not apply).
     FlagEmbedding 1.4's encoder-only reranker runner has no LoRA option (LoRA exists only for its
-    decoder-only rerankers), so the whole model is trained.
+    decoder-only rerankers): `settings.lora` goes through ragtune.training.partial_finetune's wrapper.
     """
     rows = read_training_file(Path(train_file))
     extra = ["--max_len", str(settings.query_max_len + settings.passage_max_len)]

@@ -8,6 +8,29 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class LoraSettings:
+    """LoRA adapters (peft) instead of training the weights themselves (ragtune.training.lora); rank 0: off."""
+
+    rank: int = 0
+    alpha: float = 16.0  # the update is scaled by alpha / rank
+    dropout: float = 0.05
+    targets: tuple[str, ...] = ("query", "key", "value", "dense")  # last names of the layers' linear modules
+
+    def __post_init__(self):
+        object.__setattr__(self, "targets", tuple(self.targets))  # from a list in params.yaml
+        if self.rank < 0 or self.alpha <= 0 or not 0 <= self.dropout < 1 or not self.targets:
+            raise ValueError("lora: rank >= 0, alpha > 0, 0 <= dropout < 1 and at least one target")
+
+    @property
+    def enabled(self) -> bool:
+        return self.rank > 0
+
+    def record(self) -> dict:
+        """What metrics/train.json keeps about the adapters."""
+        return {"rank": self.rank, "alpha": self.alpha, "dropout": self.dropout, "targets": list(self.targets)}
+
+
+@dataclass(frozen=True)
 class RunnerSettings:
     """Arguments of one FlagEmbedding runner run — the embedder (BGE-M3 or E5) or the cross-encoder; field names
     follow FlagEmbedding's where they exist. Built from the `train` group (or `reranker.train`) by the stage."""
@@ -34,7 +57,8 @@ class RunnerSettings:
     gradient_checkpointing: bool = False
     logging_steps: int = 1
     freeze_word_embeddings: bool = False  # keep the vocabulary matrix fixed (ragtune.training.partial_finetune)
-    train_top_layers: int = 0  # > 0: train only the top N layers, embeddings frozen
+    train_top_layers: int = 0  # > 0: train only the top N layers, embeddings frozen (with LoRA: adapters there only)
+    lora: LoraSettings = LoraSettings()
 
     def __post_init__(self):
         if self.precision not in ("auto", "bf16", "fp16", "fp32"):
@@ -49,4 +73,6 @@ def settings_from_mapping(values: dict) -> RunnerSettings:
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown training settings: {', '.join(unknown)}")
+    if isinstance(values.get("lora"), dict):
+        values = {**values, "lora": LoraSettings(**values["lora"])}
     return RunnerSettings(**values)

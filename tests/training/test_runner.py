@@ -328,6 +328,31 @@ def test_stages_with_every_switch_on(tmp_path):
     assert (repo / "plots/train/loss.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow  # runs the negatives and train stages: two small LoRA fine-tunings
+def test_train_stage_with_lora_records_it_and_saves_plain_models(tmp_path):
+    lora = {"rank": 8, "alpha": 16.0, "dropout": 0.05, "targets": ["query", "key", "value", "dense"]}
+    repo = stage_repository(
+        tmp_path / "repo",
+        {
+            **TINY_STAGE,
+            "train": {**TINY_STAGE["train"], "lora": lora},  # `dvc exp run -S train.lora.rank=8`
+            "reranker": {**TINY_STAGE["reranker"], "train": {**TINY_STAGE["reranker"]["train"], "lora": lora}},
+        },
+    )
+    run_stage(repo, "base")
+    run_stage(repo, "negatives")
+    run_stage(repo, "train")
+    summary = json.loads((repo / "metrics/train.json").read_text())
+    for record in (summary["lora"], summary["reranker_lora"]):
+        assert record["rank"] == 8 and record["layers"] == "all"
+        assert 0 < record["trainable_parameters"] < record["total_parameters"]
+    for model in ("embedder", "reranker"):  # merged: ordinary model directories
+        assert (repo / "models" / model / "model.safetensors").exists()
+        assert not any("adapter" in path.name for path in (repo / "models" / model).iterdir())
+    if summary["selection"]["chosen"] == "finetuned":
+        assert digests(repo / "models/embedder") != digests(repo / "models/base")
+
+
 @pytest.mark.slow  # runs the train stage
 def test_train_stage_reranker_pointers(tmp_path):
     # a hub reranker that is not fine-tuned is pointed to, not copied. train checks the hub id before any
