@@ -5,8 +5,9 @@
 - `LocalEngine` (compute=local): the whole input is one batch, run here by the task's function, loaded once per
   pool — exactly what the stages did before engines existed;
 - `RayEngine` (compute=ray): Ray Data's `map_batches` on an actor pool of `compute.workers` actors (each loads the
-  task's function once, in its `__init__`, with `num_gpus=compute.gpus_per_worker`), one block per batch so
-  batches are cut where the caller cut them; results come back keyed by their first row and are put back in order.
+  task's function once, in its `__init__`, with `num_gpus=compute.gpus_per_worker`); each batch travels as one
+  Ray Data row, so batches are exactly where the caller cut them; results come back keyed by their first row and
+  are put back in order.
 
 Tasks carry paths and settings, never live models, so an actor loads the very files the local path loads.
 """
