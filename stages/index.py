@@ -7,6 +7,7 @@ from pathlib import Path
 from common import WORKSPACE, params, stage
 
 from ragtune.cache.encodings import EncodingMemo, on_disk
+from ragtune.compute.engine import engine_for
 from ragtune.io import read_json, read_jsonl, write_json
 from ragtune.models import encoders
 from ragtune.retrieval import dense, m3
@@ -20,6 +21,7 @@ from ragtune.text.language import uses_char_ngrams
 def main() -> None:
     p = params()
     settings, out = p.index, WORKSPACE.indexes
+    engine = engine_for(p.compute)  # where passages encode: here, or Ray actors (same vectors)
     documents = read_jsonl(WORKSPACE.documents)
     docids, texts = [d["docid"] for d in documents], [d["content"] for d in documents]
     language = read_json(WORKSPACE.collection)["language"]
@@ -39,7 +41,7 @@ def main() -> None:
     scratch = Path(vectors_dir.name)
     for name, model_dir in (("dense", WORKSPACE.embedder), ("dense_base", WORKSPACE.base_model)):
         load = functools.partial(  # called only when some passage is not remembered
-            encoders.load_encoder,
+            engine.load_encoder,
             model_dir,
             device=settings.devices,  # null, or several devices (a pool)
             batch_size=settings.batch_size,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from common import WORKSPACE, params, stage
 
+from ragtune.compute.engine import engine_for
 from ragtune.io import read_json, read_jsonl, write_json, write_jsonl
 from ragtune.models import sources
 from ragtune.models.hub import require_model
@@ -31,15 +32,14 @@ def main() -> None:
     docids = [d["docid"] for d in documents]
     queries = [pair["query"] for pair in pairs]
     language = read_json(WORKSPACE.collection)["language"]
+    engine = engine_for(p.compute)  # where dense mining encodes and the teacher scores: here, or Ray actors
     bm25 = embedded_bm25(settings.bm25, language)  # mining BM25, not retrieval's (the sparse group)
     bm25.index_tokens(docids, [bm25.analyzer.select(m) for m in morphemes])
     pools = [[hits] for hits in bm25.search(queries, settings.pool)]
     with tempfile.TemporaryDirectory(prefix="ragtune-negatives-") as scratch:
         base = WORKSPACE.base_model  # the base stage's: the model train starts from
         if settings.dense_pool > 0:
-            from ragtune.models.encoders import load_encoder
-
-            encoder = load_encoder(
+            encoder = engine.load_encoder(
                 base,
                 device=p.index.devices,
                 query_max_length=model.query_max_len,
@@ -51,7 +51,7 @@ def main() -> None:
         stats = negatives.MiningStats()
         rows = negatives.training_rows(pairs, pools, texts, docids, rule, stats, p.seed, progress=True)
         if settings.teacher_scores:
-            teacher = sources.teacher_reranker(reranker, base, Path(scratch) / "reranker", p.seed)
+            teacher = sources.teacher_reranker(reranker, base, Path(scratch) / "reranker", p.seed, engine)
             rows = negatives.teacher_scores(teacher, rows)
     write_jsonl(WORKSPACE.training_file, rows)
     write_json(WORKSPACE.metrics("negatives"), stats.as_dict())

@@ -4,6 +4,8 @@ folder (data=folder) is read whole: every file split into passages that fit the 
 
 from common import ROOT, WORKERS, WORKSPACE, params, stage
 
+from ragtune.compute.analysis import morphemes as analyse
+from ragtune.compute.engine import engine_for
 from ragtune.data import collection, inputs
 from ragtune.io import write_json, write_jsonl
 from ragtune.text.analysis import check_indexable
@@ -34,7 +36,8 @@ def main() -> None:
         labelled = inputs.load_validation(sources, {d["docid"] for d in documents})
     language = collection.resolve_language(data.language, [d["content"] for d in documents])
     analyzer = analyzer_for_language(language["language"], num_workers=WORKERS)
-    morphemes = analyzer.morphemes([d["content"] for d in documents])
+    engine = engine_for(p.compute, threads=WORKERS)  # Kiwi here, or on Ray actors (the same morphemes)
+    morphemes = analyse(engine, language["language"], [d["content"] for d in documents])
     where = source / data.documents if data.documents else source
     check_indexable(where, [d["docid"] for d in documents], [analyzer.select(m) for m in morphemes])
     write_jsonl(WORKSPACE.documents, documents)

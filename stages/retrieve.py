@@ -9,6 +9,7 @@ from common import ROOT, WORKERS, WORKSPACE, params, stage
 
 from ragtune.cache.location import cache_root
 from ragtune.cache.searches import SearchMemo
+from ragtune.compute.engine import engine_for
 from ragtune.io import read_json, read_jsonl, write_json, write_jsonl
 from ragtune.llm import AnswerStore, LLMClient, LLMSettings, ResponseCache
 from ragtune.models.hub import resolve_model
@@ -43,11 +44,12 @@ def main() -> None:
     client = LLMClient(llm, cache=ResponseCache(ws.retrieve_llm_cache, store=store)) if llm is not None else None
 
     # Searchers are built only when the memo cannot answer (a sweep over alpha loads no model).
-    searchers = Searchers(ROOT, p, docids, WORKERS, language)
+    engine = engine_for(p.compute)  # where questions encode and pairs are scored: here, or Ray actors
+    searchers = Searchers(ROOT, p, docids, WORKERS, language, engine)
     (lexical, weights), dense = searchers.lexical(), searchers.dense()  # one factory each: a model loads once
     memo = SearchMemo(ws.candidates, store=cache_root(ROOT) / "candidates")  # outlives exp restores
     fusion = RetrievalSettings.from_fusion(p.fusion, candidates=settings.candidates, rerank_top=settings.rerank_top)
-    rerankers = cross_encoders(p.reranker, documents, lambda d: resolve_model(ROOT / d, "reranker.path"))
+    rerankers = cross_encoders(p.reranker, documents, lambda d: resolve_model(ROOT / d, "reranker.path"), engine)
     final_reranker = {name: rerankers[name] for name in ("rerank",) if name in rerankers}  # eval: the tuned one only
     colbert = searchers.colbert(documents)  # reported beside the final ranking, which it does not change
 

@@ -7,6 +7,7 @@ models/reranker_base, models/reranker (a model directory or a pointer.json each;
 
 from common import WORKSPACE, params, stage
 
+from ragtune.compute.engine import engine_for
 from ragtune.io import read_jsonl, write_json
 from ragtune.models.hub import require_model, resolve_model
 from ragtune.models.sources import copy_model
@@ -20,6 +21,7 @@ def main() -> None:
     p = params()
     model, reranker, train, seed, ws = p.model, p.reranker, p.train, p.seed, WORKSPACE
     documents = read_jsonl(ws.documents)
+    engine = engine_for(p.compute)  # where the targeted round and the selection encode
     lengths = {"query_max_len": model.query_max_len, "passage_max_len": model.passage_max_len}
     base = resolve_model(ws.base_model)  # the directory itself, the hub id its pointer names, or its pinned snapshot
     require_model(base, "model.embedder", model.revision)  # before any training: seconds, not hub retries
@@ -41,14 +43,16 @@ def main() -> None:
             train.targeted_pool,
             train.targeted_max_steps,
             seed,
+            engine,
         )
         ran = targeted_curve.describe() if targeted_curve else "skipped: fewer than a batch"
         print(f"train: targeted round on {summary['targeted']['missed']} missed questions, {ran}")
     validation = read_jsonl(ws.validation)
     models = {"base": ws.base_model, "finetuned": ws.embedder}
     scores = selection.compare_models(
-        validation, documents, models, train.select_on, train.select_corpus, seed, **lengths, encodings=ws.encodings
-    )
+        validation, documents, models, train.select_on, train.select_corpus, seed, **lengths, encodings=ws.encodings,
+        engine=engine,
+    )  # fmt: skip
     choice = selection.choose(train.select, scores["base_map@3"], scores["finetuned_map@3"])
     if choice == "base":
         copy_model(str(ws.base_model), ws.embedder)  # a pointer stays a pointer, with its revision

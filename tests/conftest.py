@@ -58,3 +58,20 @@ def tiny_reranker(tiny_embedder, tmp_path_factory) -> Path:
 def tiny_e5(tmp_path_factory) -> Path:
     """The tiny E5 (seed 0)."""
     return build_e5(tmp_path_factory.mktemp("tiny") / "e5")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A local Ray of 2 CPUs for the compute=ray tests (slow tier), started once and shut down at the session's end;
+    its workers import this checkout's ragtune."""
+    ray = pytest.importorskip("ray")
+    root = Path(__file__).resolve().parents[1]
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": str(root)}},
+    )
+    yield ray
+    ray.shutdown()

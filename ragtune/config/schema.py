@@ -278,6 +278,19 @@ class Tune(Group):
     objective: Annotated[str, Field(pattern=r"^(mean:)?[^.\s:]+(\.[^.\s:]+)+$")] = "mean:hybrid.map@3"
 
 
+class Compute(Group):
+    """Where batch work runs (ragtune.compute): this process, or a Ray cluster's actor pool. It changes where,
+    never what: no stage lists it as a DVC param and no memo key holds it."""
+
+    engine: Literal["local", "ray"] = "local"
+    # null: a local Ray with `workers` actors; else a running cluster: auto, ray://host:port or host:port
+    address: Annotated[str, Field(pattern=r"^(auto|local|ray://\S+|[\w.-]+:\d+)$")] | None = None
+    workers: PositiveInt = 1
+    cpus_per_worker: Positive = 1
+    gpus_per_worker: NonNegative = 0
+    batch_size: PositiveInt = 1024  # rows per actor call (encoding: whole model batches of it)
+
+
 class Fusion(Group):
     """How the lexical and dense runs are combined: the top-level sweep knobs `alpha` and `rrf_k` (kept at the top
     so `dvc exp run -S alpha=0.6` stays short) with `retrieval.fusion` and `retrieval.norm`, as one object."""
@@ -307,6 +320,7 @@ class Params(Group):
     evaluation: Evaluation = Evaluation()
     submission: Submission = Submission()
     tune: Tune = Tune()
+    compute: Compute = Compute()
 
     @property
     def fusion(self) -> Fusion:

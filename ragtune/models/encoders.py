@@ -88,15 +88,40 @@ def load_encoder(
     `device`: one device, or several (`index.devices`: FlagEmbedding's multi-process pool); None: the
     default device. Lengths default to the spec's. `quantize="int8"`: dynamic int8 quantisation of the
     Linear layers (CPU only; measured in benchmarks/encode_quantized.py)."""
+    spec, path, lengths = _resolve(model_dir, query_max_length, passage_max_length)
+    if spec.family == "e5":
+        return E5Encoder(path, spec=spec, device=device, batch_size=batch_size, quantize=quantize, **lengths)
+    return M3Encoder(path, device=device, batch_size=batch_size, quantize=quantize, **lengths)
+
+
+def _resolve(model_dir: str | Path, query_max_length: int | None, passage_max_length: int | None):
+    """(spec, the path or hub id to load, {query_max_length, passage_max_length}) of `model_dir`."""
     spec = read_spec(model_dir) if Path(model_dir).is_dir() else M3_SPEC
     lengths = {
         "query_max_length": query_max_length or spec.query_max_length,
         "passage_max_length": passage_max_length or spec.passage_max_length,
     }
-    path = resolve_model(model_dir) if Path(model_dir).is_dir() else str(model_dir)
-    if spec.family == "e5":
-        return E5Encoder(path, spec=spec, device=device, batch_size=batch_size, quantize=quantize, **lengths)
-    return M3Encoder(path, device=device, batch_size=batch_size, quantize=quantize, **lengths)
+    return spec, resolve_model(model_dir) if Path(model_dir).is_dir() else str(model_dir), lengths
+
+
+def length_order(
+    model_dir: str | Path,
+    texts: Sequence[str],
+    kind: Literal["query", "passage"],
+    query_max_length: int | None = None,
+    passage_max_length: int | None = None,
+) -> np.ndarray:
+    """The order in which `load_encoder(model_dir, …).encode(texts, kind)` batches `texts`: FlagEmbedding's
+    (longest truncated token sequence first, `np.argsort` of the negated lengths, as its encode_single_device
+    sorts), from the tokenizer alone. Cut into whole batches of this order, texts encode in the very batches (and
+    paddings) a single call makes: how compute=ray reproduces compute=local's vectors."""
+    from transformers import AutoTokenizer
+
+    spec, path, lengths = _resolve(model_dir, query_max_length, passage_max_length)
+    prefix = {"query": spec.query_prefix, "passage": spec.passage_prefix}[kind] if spec.family == "e5" else ""
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    ids = tokenizer([prefix + text for text in texts], truncation=True, max_length=lengths[f"{kind}_max_length"])
+    return np.argsort([-len(row) for row in ids["input_ids"]])
 
 
 def quantize_int8(model):

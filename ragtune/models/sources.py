@@ -111,7 +111,7 @@ def check_teacher(name: str) -> None:
         raise ParamsError("params.yaml", "negatives.teacher_scores", "needs a reranker (reranker=tiny or bge-v2-m3)")
 
 
-def teacher_reranker(settings, embedder: Path, out_dir: Path, seed: int):
+def teacher_reranker(settings, embedder: Path, out_dir: Path, seed: int, engine=None):
     """The base cross-encoder of the reranker group (ragtune.config.schema.Reranker), made in `out_dir` and loaded.
     The tiny one is random here: the train stage's starts from the fine-tuned embedder, which does not exist yet
     when negatives are mined, so a tiny teacher only exercises the code path."""
@@ -122,4 +122,5 @@ def teacher_reranker(settings, embedder: Path, out_dir: Path, seed: int):
     tokenizer = Path(embedder) if (Path(embedder) / "tokenizer.json").is_file() else None
     architecture = settings.architecture.model_dump(exclude_unset=True) if settings.architecture else None
     base_reranker(settings.name, settings.path, architecture, tokenizer, out_dir, seed, revision=settings.revision)
-    return CrossEncoderReranker(resolve_model(out_dir, "reranker.path"), max_length=settings.max_length)
+    scorer = CrossEncoderReranker if engine is None else engine.load_reranker  # ragtune.compute: where it scores
+    return scorer(resolve_model(out_dir, "reranker.path"), max_length=settings.max_length)

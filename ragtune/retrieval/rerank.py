@@ -20,40 +20,12 @@ def rank_by_score(docids: Sequence[str], scores: Sequence[float]) -> list[tuple[
     return best_first(zip(docids, (float(score) for score in scores)))
 
 
-class CrossEncoderReranker:
-    """Scores (query, passage) pairs jointly; higher is more relevant (raw logits, not normalised)."""
-
-    def __init__(
-        self,
-        model_path: str | Path,
-        *,
-        device: str | None = None,
-        batch_size: int = 32,
-        max_length: int = 512,
-        use_fp16: bool | None = None,
-    ):
-        from FlagEmbedding import FlagReranker
-
-        self.device = device or default_device()
-        fp16 = self.device.startswith("cuda") if use_fp16 is None else use_fp16
-        self.batch_size = batch_size
-        self.max_length = max_length
-        # One device only: a list would make FlagEmbedding start a process pool.
-        self.model = FlagReranker(
-            str(model_path), use_fp16=fp16, devices=self.device, batch_size=batch_size, max_length=max_length
-        )
+class PairReranker:
+    """Rankings from a cross-encoder's scores of (query, passage) pairs; `_scores` is the model's (here, or on an
+    engine's actors: ragtune.compute.models.PooledReranker)."""
 
     def _scores(self, pairs: list[tuple[str, str]], pairs_per_call: int = PAIRS_PER_CALL) -> list[float]:
-        scores: list[float] = []
-        for start in range(0, len(pairs), pairs_per_call):
-            chunk = self.model.compute_score_single_gpu(
-                pairs[start : start + pairs_per_call],
-                batch_size=self.batch_size,
-                max_length=self.max_length,
-                device=self.device,
-            )
-            scores += [float(score) for score in (chunk if isinstance(chunk, list) else [chunk])]
-        return scores
+        raise NotImplementedError
 
     def rerank(self, query: str, candidates: Sequence[tuple[str, str]]) -> list[tuple[str, float]]:
         """Candidates are (docid, passage); returns (docid, score) best first, ties by docid."""
@@ -87,6 +59,42 @@ class CrossEncoderReranker:
         if missing:
             raise KeyError(f"no candidates for queries {missing[:5]}")
         return dict(zip(keys, self.rerank_lists([queries[key] for key in keys], [candidates[key] for key in keys])))
+
+
+class CrossEncoderReranker(PairReranker):
+    """Scores (query, passage) pairs jointly; higher is more relevant (raw logits, not normalised)."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        device: str | None = None,
+        batch_size: int = 32,
+        max_length: int = 512,
+        use_fp16: bool | None = None,
+    ):
+        from FlagEmbedding import FlagReranker
+
+        self.device = device or default_device()
+        fp16 = self.device.startswith("cuda") if use_fp16 is None else use_fp16
+        self.batch_size = batch_size
+        self.max_length = max_length
+        # One device only: a list would make FlagEmbedding start a process pool.
+        self.model = FlagReranker(
+            str(model_path), use_fp16=fp16, devices=self.device, batch_size=batch_size, max_length=max_length
+        )
+
+    def _scores(self, pairs: list[tuple[str, str]], pairs_per_call: int = PAIRS_PER_CALL) -> list[float]:
+        scores: list[float] = []
+        for start in range(0, len(pairs), pairs_per_call):
+            chunk = self.model.compute_score_single_gpu(
+                pairs[start : start + pairs_per_call],
+                batch_size=self.batch_size,
+                max_length=self.max_length,
+                device=self.device,
+            )
+            scores += [float(score) for score in (chunk if isinstance(chunk, list) else [chunk])]
+        return scores
 
 
 def rerank_subset(qids: Iterable[str], limit: int | None, seed: int) -> set[str]:

@@ -76,11 +76,12 @@ def installed(package: str) -> str:
 class Searchers:
     """The searchers of the workspace at `root` for the parameters `p`, over the corpus `docids` (in order)."""
 
-    def __init__(self, root: Path, p, docids: list[str], workers: int = 1, language: str = "ko"):
-        """`p`: the typed configuration (ragtune.config.schema.Params); `language`: the corpus's (prepare's)."""
+    def __init__(self, root: Path, p, docids: list[str], workers: int = 1, language: str = "ko", engine=None):
+        """`p`: the typed configuration (ragtune.config.schema.Params); `language`: the corpus's (prepare's);
+        `engine`: where query encoding runs (ragtune.compute; None: here). It changes no result, so no key holds it."""
         from ragtune.text.language import uses_char_ngrams
 
-        self.root, self.p, self.docids, self.workers = Path(root), p, docids, workers
+        self.root, self.p, self.docids, self.workers, self.engine = Path(root), p, docids, workers, engine
         self.char_ngrams = bool(p.index.char_ngram) and uses_char_ngrams(language)
         self.config = p.retrieval
         self.code = code_fingerprint()
@@ -138,7 +139,8 @@ class Searchers:
         """The embedder of indexes/<name>'s model, after checking that the index lists the corpus in order."""
         if read_json(self.root / "indexes" / name / "docids.json") != self.docids:
             raise DataError(f"indexes/{name}", "the index lists other documents than data/prepared (rerun index)")
-        return encoders.load_encoder(
+        load = encoders.load_encoder if self.engine is None else self.engine.load_encoder
+        return load(
             self.root / DENSE_MODELS[name],
             device=self.p.index.devices,
             batch_size=self.config.query_batch_size,
@@ -165,10 +167,13 @@ class Searchers:
         return ColbertRescorer(self.embedder("dense"), {d["docid"]: d["content"] for d in documents})
 
 
-def cross_encoders(config, documents: list[dict], locate: Callable[[str], str]) -> dict[str, BatchRescorer]:
+def cross_encoders(
+    config, documents: list[dict], locate: Callable[[str], str], engine=None
+) -> dict[str, BatchRescorer]:
     """name → rescorer: `rerank` (models/reranker), preceded by `rerank_base` when the cross-encoder was
     fine-tuned, so evaluate shows what fine-tuning it changed; {} for reranker=none.
-    `config`: the reranker parameters; `locate(directory)`: the model's path or hub id."""
+    `config`: the reranker parameters; `locate(directory)`: the model's path or hub id; `engine`: where pairs are
+    scored (ragtune.compute; None: here)."""
     if config.name == "none":
         return {}
     from ragtune.retrieval.rerank import CrossEncoderReranker
@@ -177,7 +182,8 @@ def cross_encoders(config, documents: list[dict], locate: Callable[[str], str]) 
     names = {"rerank_base": "models/reranker_base"} if config.finetune else {}
     rescorers = {}
     for name, directory in {**names, "rerank": "models/reranker"}.items():
-        model = CrossEncoderReranker(locate(directory), batch_size=config.batch_size, max_length=config.max_length)
+        scorer = CrossEncoderReranker if engine is None else engine.load_reranker
+        model = scorer(locate(directory), batch_size=config.batch_size, max_length=config.max_length)
         # every question's pairs scored together (FlagReranker probes memory on each call)
         rescorers[name] = BatchRescorer(
             lambda queries, heads, m=model: m.rerank_lists(queries, [[(d, texts[d]) for d in head] for head in heads])

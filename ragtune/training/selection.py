@@ -84,17 +84,20 @@ def compare_models(
     query_max_len: int,
     passage_max_len: int,
     encodings: Path,
+    engine=None,
 ) -> dict:
     """MAP@3 of each of `models` (name → model directory) by dense search on the validation `rows` of `source`
     (`selection_questions`), over the corpus capped by `corpus_cap` (`capped_corpus`); passage vectors are
-    remembered in `encodings` (ragtune.cache.encodings). Returns the question source and counts and `{name}_map@3`."""
+    remembered in `encodings` (ragtune.cache.encodings); `engine` (ragtune.compute) encodes, None: here. Returns
+    the question source and counts and `{name}_map@3`."""
     questions, chosen_source = selection_questions(rows, source)
     texts = {d["docid"]: d["content"] for d in documents}
     relevant = {docid for q in questions for docid in q["relevant"] if docid in texts}
     docids = capped_corpus([d["docid"] for d in documents], relevant, corpus_cap, seed)
     scores = {}
     for name, model_dir in models.items():
-        encoder = encoders.load_encoder(model_dir, query_max_length=query_max_len, passage_max_length=passage_max_len)
+        load = encoders.load_encoder if engine is None else engine.load_encoder
+        encoder = load(model_dir, query_max_length=query_max_len, passage_max_length=passage_max_len)
         memo = EncodingMemo(encodings, model_dir, "passage", passage_max_len, "none", encoders.default_device())
         vectors = memo.encode([texts[d] for d in docids], lambda t, e=encoder: e.encode(t, kind="passage").dense)
         scores[f"{name}_map@3"] = (

@@ -25,14 +25,14 @@ def targeted_round(
     pool: int,
     max_steps: int,
     seed: int,
+    engine=None,
 ) -> tuple[dict, training.LossCurve | None]:
     """Fine-tune `embedder_dir` in place on the questions of `training_rows` (the negatives stage's file) whose
     document it ranks below `top_k`, with negatives mined from its top `pool` by `rule`, for `max_steps`; skipped
     when fewer than a batch are missed. Returns the round's summary and its loss curve (None when skipped)."""
     pairs = [{"query": row["query"], "docid": row["pos_id"]} for row in training_rows]
-    encoder = encoders.load_encoder(
-        embedder_dir, query_max_length=settings.query_max_len, passage_max_length=settings.passage_max_len
-    )
+    load = encoders.load_encoder if engine is None else engine.load_encoder  # ragtune.compute: where it encodes
+    encoder = load(embedder_dir, query_max_length=settings.query_max_len, passage_max_length=settings.passage_max_len)
     docids = list(texts)
     rows = negatives.targeted_rows(encoder, pairs, texts, docids, rule, pool, top_k, negatives.MiningStats(), seed)
     if len(rows) < settings.batch_size:

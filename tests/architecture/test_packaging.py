@@ -22,7 +22,7 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-RUNTIME_EXTRAS = ("cpu", "gpu", "fast")
+RUNTIME_EXTRAS = ("cpu", "gpu", "fast", "ray")  # ray: compute=ray (ragtune/compute)
 # Each lock: the dependencies plus these extras (Makefile: `make lock`); torch stays outside both.
 LOCKS = {"requirements-cpu.txt": ("cpu", "fast", "dev"), "requirements-gpu.txt": ("gpu", "fast", "dev")}
 UNLOCKED = {"torch"}

@@ -36,6 +36,8 @@ RETRIEVAL_SIDE = [
 ]
 NO_ANSWER_CHANGE = ["llm.timeout", "llm.concurrency", "llm.max_requests", "llm.max_retries", "llm.api_key_env"]
 MINING_NOT_RETRIEVAL = ["sparse.k1", "sparse.b"]  # retrieval's BM25: index → retrieve, never negatives/train
+# Where batch work runs changes no output (tests/compute, tests/pipeline/test_compute_ray.py): no stage reruns.
+COMPUTE = ["compute", "compute.engine", "compute.address", "compute.workers", "compute.gpus_per_worker"]
 
 
 def stages() -> dict:
@@ -65,6 +67,11 @@ def test_a_retrieval_side_key_reruns_only_the_tail(key):
 
 @pytest.mark.parametrize("key", NO_ANSWER_CHANGE)
 def test_how_the_llm_is_called_reruns_nothing(key):
+    assert rerun_by(key) == set(), f"{key} reruns {sorted(rerun_by(key))}"
+
+
+@pytest.mark.parametrize("key", COMPUTE)
+def test_where_batch_work_runs_reruns_nothing(key):
     assert rerun_by(key) == set(), f"{key} reruns {sorted(rerun_by(key))}"
 
 

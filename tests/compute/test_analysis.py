@@ -1,0 +1,32 @@
+"""ragtune.compute.analysis: the corpus's morphemes are the analyzer's, on the local engine and on a 2-worker Ray."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ragtune.compute.analysis import morphemes
+from ragtune.compute.engine import LocalEngine, RayEngine
+from ragtune.text.english import analyzer_for_language
+
+SAMPLE = Path(__file__).resolve().parents[2] / "ragtune" / "resources" / "sample" / "documents.jsonl"
+
+
+def documents(limit: int = 60) -> list[str]:
+    with SAMPLE.open(encoding="utf-8") as handle:
+        return [json.loads(line)["content"] for line in handle][:limit]
+
+
+def test_the_local_engine_analyses_as_the_analyzer():
+    texts = documents(12)
+    assert morphemes(LocalEngine(), "ko", texts) == analyzer_for_language("ko").morphemes(texts)
+    assert morphemes(LocalEngine(), "ko", []) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("language", ["ko", "mixed"])
+def test_ray_analyses_the_local_morphemes(ray_cluster, language):
+    texts = documents()
+    assert morphemes(RayEngine(workers=2, batch_size=16), language, texts) == morphemes(LocalEngine(), language, texts)
