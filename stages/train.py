@@ -5,8 +5,11 @@ models/embedder is the fine-tuned model only where it wins (`train.select`). Fin
 models/reranker_base, models/reranker (a model directory or a pointer.json each; fine-tuned when
 `reranker.finetune`)."""
 
+import os
+
 from common import WORKSPACE, params, stage
 
+from ragtune.config.schema import ParamsError
 from ragtune.io import read_jsonl, write_json
 from ragtune.models.hub import require_model, resolve_model
 from ragtune.models.sources import copy_model
@@ -14,11 +17,15 @@ from ragtune.training import negatives, runner, selection, targeted
 from ragtune.training.reranker import reranker_pair
 from ragtune.training.settings import settings_from_mapping
 
+OTHER_NODES = "the other nodes run `python stages/train.py`, not `dvc exp run` (docs/training.md, Several machines)"
+
 
 @stage
 def main() -> None:
     p = params()
     model, reranker, train, seed, ws = p.model, p.reranker, p.train, p.seed, WORKSPACE
+    if train.node_rank > 0 and os.environ.get("DVC_STAGE"):  # DVC would wait for outputs only node 0 writes
+        raise ParamsError("params.yaml", "train.node_rank", f"= {train.node_rank}: {OTHER_NODES}")
     documents = read_jsonl(ws.documents)
     lengths = {"query_max_len": model.query_max_len, "passage_max_len": model.passage_max_len}
     base = resolve_model(ws.base_model)  # the directory itself, the hub id its pointer names, or its pinned snapshot
@@ -28,6 +35,9 @@ def main() -> None:
     run_keys = train.model_dump(exclude={*targeted.KEYS, *selection.KEYS})
     settings = settings_from_mapping({**run_keys, "seed": seed, **lengths})
     curve = runner.finetune_embedder(base, ws.training_file, ws.embedder, settings)
+    if not settings.writes_model:  # this node lent its processes to node 0's run
+        print(f"train: node {settings.node_rank} of {settings.nnodes} finished its share; node 0 writes the models")
+        return
     print(f"train: embedder {curve.describe()}")
     summary = curve.summary()
     if train.targeted_round:

@@ -8,8 +8,9 @@ import lazy_loader
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submodules=["paths", "schema", "workspace"],
+    submodules=["launch", "paths", "schema", "workspace"],
     submod_attrs={
+        "launch": ["launch_problem"],
         "paths": ["Workspace"],
         "schema": ["Fusion", "Params", "ParamsError", "load", "schema_keys", "validate"],
         "workspace": ["compose", "groups", "record_data_group", "use", "warn_on_data_switch"],

@@ -109,9 +109,25 @@ _QUIET_LAUNCH = (
 )
 
 
-def _launcher(module: str, num_gpus: int) -> list[str]:
-    if num_gpus > 1:  # each worker inherits the quiet environment (transformers, datasets)
-        return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(num_gpus), "-m", module]
+def _launcher(module: str, settings: RunnerSettings) -> list[str]:
+    if settings.distributed:  # torchrun: each worker inherits the quiet environment (transformers, datasets)
+        nodes = (
+            ["--nnodes", str(settings.nnodes), "--node_rank", str(settings.node_rank)] if settings.nnodes > 1 else []
+        )
+        address = ["--master_addr", settings.master_addr] if settings.master_addr else []
+        return [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            *nodes,
+            "--nproc_per_node",
+            str(settings.num_gpus),
+            *address,
+            "--master_port",
+            str(settings.master_port),
+            "-m",
+            module,
+        ]
     return [sys.executable, "-m", module] if verbose() else [sys.executable, "-c", _QUIET_LAUNCH, module]
 
 
@@ -267,7 +283,7 @@ def _train(
 
             module = partial_finetune.__name__
         command = [
-            *_launcher(module, settings.num_gpus),
+            *_launcher(module, settings),
             "--model_name_or_path",
             str(base_model),
             "--train_data",
@@ -282,8 +298,11 @@ def _train(
             command,
             {"TOKENIZERS_PARALLELISM": "false", "PYTHONHASHSEED": str(settings.seed), "PYTHONPATH": python_path},
         )
-        curve = loss_curve(work / "run")
-        _publish(work / "run", out_dir, unchanged_from)
+        if not settings.writes_model:  # this node lent its processes; node 0 holds the model and the curve
+            curve = LossCurve()
+        else:
+            curve = loss_curve(work / "run")
+            _publish(work / "run", out_dir, unchanged_from)
     curve.seconds, curve.cpu_seconds = time.perf_counter() - started, children_cpu_seconds() - cpu
     return curve
 
