@@ -19,7 +19,7 @@ each) via `dvc exp run -S llm=local …` in a temporary clone of the committed r
      data/queries/llm_cache.jsonl erased the killed run's answers and every request was sent again).
 
     .venv/bin/python benchmarks/llm_throughput.py [--docs 4272] [--latency 0.1] [--subset 200]
-    .venv/bin/python benchmarks/llm_throughput.py --stage [--rev HEAD] [--latency 0.1]
+    .venv/bin/python benchmarks/llm_throughput.py --stage [--rev HEAD] [--latency 0.1] [--repeats 3] [--no-kill]
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -233,13 +234,23 @@ def stage_main(args) -> None:
         print(
             f"queries stage via dvc exp run, sample corpus, rev {args.rev}, server latency {args.latency * 1000:.0f} ms"
         )
+        runs: dict[int, list[tuple]] = {1: [], 16: []}
         with serving(args.latency) as server:
-            # --force: concurrency is no param (it changes no answer), so DVC's run cache would restore the first
-            timings = {c: exp_run(clone, env, server, c, tmp / f"store-c{c}", extra=("--force",)) for c in (1, 16)}
+            # --force: concurrency is no param (it changes no answer), so DVC's run cache would restore the first.
+            # Repeats alternate 1 and 16 (a fresh store each: every request is sent), so both see the same load.
+            for repeat in range(args.repeats):
+                for c in runs:
+                    runs[c].append(exp_run(clone, env, server, c, tmp / f"store-c{c}-{repeat}", extra=("--force",)))
+        timings = {c: tuple(statistics.median(values) for values in zip(*done)) for c, done in runs.items()}
         for c, (wall, phase, sent) in timings.items():
-            print(f"[5] concurrency {c:>2}: {sent} requests, LLM phase {phase} s, dvc exp run {wall:.1f} s")
+            each = f" (median of {args.repeats}: {', '.join(f'{r[1]:.2f}' for r in runs[c])})" * (args.repeats > 1)
+            line = f"[5] concurrency {c:>2}: {sent:.0f} requests, LLM phase {phase:.2f} s{each}"
+            print(f"{line}, dvc exp run {wall:.1f} s")
         (w1, p1, _), (w16, p16, clean) = timings[1], timings[16]
+        clean = int(clean)
         print(f"    speed-up 16 vs 1: LLM phase {p1 / p16:.1f}x (target >= 8x), whole dvc exp run {w1 / w16:.1f}x")
+        if args.no_kill:
+            return
 
         with serving(args.latency) as server:
             store = tmp / "store-kill"
@@ -270,6 +281,8 @@ def main() -> None:
     parser.add_argument("--subset", type=int, default=200, help="documents timed at concurrency 1")
     parser.add_argument("--stage", action="store_true", help="measure through `dvc exp run` of the queries stage")
     parser.add_argument("--rev", default="HEAD", help="(--stage) the committed revision to clone")
+    parser.add_argument("--repeats", type=int, default=1, help="(--stage) timed runs per concurrency; medians shown")
+    parser.add_argument("--no-kill", action="store_true", help="(--stage) the timings only, not the kill and rerun")
     args = parser.parse_args()
     if args.stage:
         return stage_main(args)

@@ -8,6 +8,7 @@ models/reranker_base, models/reranker (a model directory or a pointer.json each;
 from common import WORKSPACE, params, stage
 
 from ragtune.compute.engine import engine_for
+from ragtune.config.launch import refuse_other_nodes_under_dvc
 from ragtune.io import read_jsonl, write_json
 from ragtune.models.hub import require_model, resolve_model
 from ragtune.models.sources import copy_model
@@ -20,6 +21,7 @@ from ragtune.training.settings import settings_from_mapping
 def main() -> None:
     p = params()
     model, reranker, train, seed, ws = p.model, p.reranker, p.train, p.seed, WORKSPACE
+    refuse_other_nodes_under_dvc(train)  # DVC would wait for outputs only node 0 writes
     documents = read_jsonl(ws.documents)
     engine = engine_for(p.compute)  # where the targeted round and the selection encode
     lengths = {"query_max_len": model.query_max_len, "passage_max_len": model.passage_max_len}
@@ -30,6 +32,9 @@ def main() -> None:
     run_keys = train.model_dump(exclude={*targeted.KEYS, *selection.KEYS})
     settings = settings_from_mapping({**run_keys, "seed": seed, **lengths})
     curve = runner.finetune_embedder(base, ws.training_file, ws.embedder, settings)
+    if not settings.writes_model:  # this node lent its processes to node 0's run
+        print(f"train: node {settings.node_rank} of {settings.nnodes} finished its share; node 0 writes the models")
+        return
     print(f"train: embedder {curve.describe()}")
     summary = curve.summary()
     if train.targeted_round:
@@ -66,9 +71,7 @@ def main() -> None:
         reranker, ws.training_file, ws.base_model, ws.embedder, ws.reranker_base, ws.reranker, seed, lengths
     )
     if reranker_curve is not None:
-        summary["reranker_final_loss"] = reranker_curve.final_loss
-        if reranker_curve.lora:
-            summary["reranker_lora"] = reranker_curve.lora
+        summary.update(reranker_curve.reranker_summary())
     write_json(ws.plots("train_loss.json"), list(curve))
     curve.draw(ws.plots("train/loss.png"))  # the same points, for a person (dvc plots show)
     write_json(ws.metrics("train"), summary)  # deterministic figures only: a rerun leaves it unchanged

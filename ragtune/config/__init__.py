@@ -8,8 +8,9 @@ import lazy_loader
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submodules=["explain", "paths", "pipeline", "preflight", "restore", "schema", "workspace"],
+    submodules=["explain", "launch", "paths", "pipeline", "preflight", "restore", "schema", "workspace"],
     submod_attrs={
+        "launch": ["launch_problem"],
         "paths": ["Workspace"],
         "preflight": ["PreflightError"],
         "pipeline": ["dvc_stages", "missing_input"],

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ragtune.config.explain import describe, key, key_parts, submodel
+from ragtune.config.launch import train_launch_problem
 from ragtune.io import DataError
 
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -126,6 +127,12 @@ class Train(Group):
     targeted_top_k: PositiveInt = 10
     targeted_pool: PositiveInt = 50
     targeted_max_steps: StepLimit = -1
+    # ---- across machines (torchrun; checked together: ragtune.config.launch) ----
+    nnodes: PositiveInt = 1
+    node_rank: NonNegativeInt = 0
+    master_addr: str | None = None
+    master_port: Annotated[int, Field(ge=1, le=65535)] = 29500
+    # ---- end across machines ----
 
 
 class RerankerArchitecture(Group):
@@ -338,7 +345,7 @@ def load(params: Mapping[str, Any], source: str = "params.yaml") -> Params:
     """The typed configuration stages work with (defaults filled in by the schema, never restated); ParamsError
     naming the first bad key otherwise."""
     try:
-        return Params.model_validate(dict(params))
+        loaded = Params.model_validate(dict(params))
     except ValidationError as exc:
         errors = exc.errors()
         message, first = describe(errors[0], Params), key(errors[0]["loc"], Params)
@@ -350,6 +357,10 @@ def load(params: Mapping[str, Any], source: str = "params.yaml") -> Params:
         if others:
             message += f" (and {len(others)} more: {', '.join(others[:3])}{' …' if len(others) > 3 else ''})"
         raise ParamsError(source, first, message) from None
+    problem = train_launch_problem(loaded.train)  # the across-machines keys together
+    if problem is not None:
+        raise ParamsError(source, *problem)
+    return loaded
 
 
 def rejections(params: Mapping[str, Any]) -> list[tuple[list[str], str]]:

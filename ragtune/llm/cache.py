@@ -139,6 +139,11 @@ class ResponseCache:
                     record = self._records.setdefault(key, record)
         return record
 
+    @property
+    def fsyncs(self) -> bool:
+        """Whether `put` waits for the disk (the JSONL file, fsynced); with a store it is one rename, no fsync."""
+        return self.store is None
+
     def keys(self) -> Iterator[str]:
         return iter(self._records)
 

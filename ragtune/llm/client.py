@@ -104,15 +104,24 @@ class LLMClient:
 
     def preflight(self) -> None:
         """Raise LLMError in seconds when the endpoint answers nothing (connection refused, no route, timeout)."""
-        _run_sync(self._probe())
 
-    async def _probe(self) -> None:
+        async def probe() -> None:
+            api = self._new_api()
+            try:
+                await self._probe(api)
+            finally:
+                await api.close()
+
+        _run_sync(probe())
+
+    def _new_api(self) -> openai.AsyncOpenAI:
         s = self.settings
-        api = openai.AsyncOpenAI(
-            api_key=s.api_key.reveal(), base_url=s.base_url, timeout=min(s.timeout, PROBE_TIMEOUT), max_retries=0
-        )
+        return openai.AsyncOpenAI(api_key=s.api_key.reveal(), base_url=s.base_url, timeout=s.timeout, max_retries=0)
+
+    async def _probe(self, api: openai.AsyncOpenAI) -> None:
+        s = self.settings
         try:
-            await api.models.list()
+            await api.models.list(timeout=min(s.timeout, PROBE_TIMEOUT))
         except (openai.APIConnectionError, openai.APITimeoutError) as exc:  # (a timeout is a connection error)
             cause = exc.__cause__ or exc
             reason = s.api_key.redact(f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__)
@@ -122,8 +131,6 @@ class LLMClient:
             ) from None
         except openai.APIError:
             pass  # any HTTP answer (404, 401 …): something is listening; requests report their own errors
-        finally:
-            await api.close()
         self._reachable = True
 
     async def _ensure_reachable(self) -> None:
@@ -131,8 +138,8 @@ class LLMClient:
             return
         assert self._probe_lock is not None
         async with self._probe_lock:
-            if not self._reachable:
-                await self._probe()
+            if not self._reachable:  # on the batch's own connection pool: one TLS setup per batch, not two
+                await self._probe(self._api)
 
     # ---- one request -------------------------------------------------------------------
 
@@ -165,8 +172,10 @@ class LLMClient:
             self._inflight[key] = future
             try:
                 record = await self._send(messages, params)
-                if self.cache is not None:  # fsync in a worker thread: the event loop keeps sending
+                if self.cache is not None and self.cache.fsyncs:  # in a worker thread: the event loop keeps sending
                     await asyncio.to_thread(self.cache.put, key, record)
+                elif self.cache is not None:  # a rename into the answer store: microseconds, where a thread hop
+                    self.cache.put(key, record)  # would cost the event loop a GIL hand-over (~5 ms) per answer
                 future.set_result(record)
             except BaseException as exc:
                 future.set_exception(exc if isinstance(exc, Exception) else RequestFailed("cancelled"))
@@ -269,9 +278,7 @@ class LLMClient:
         failures: dict[int, str] = {}
         self._semaphore = asyncio.Semaphore(s.concurrency)
         self._probe_lock = asyncio.Lock()
-        self._api = openai.AsyncOpenAI(
-            api_key=s.api_key.reveal(), base_url=s.base_url, timeout=s.timeout, max_retries=0
-        )
+        self._api = self._new_api()
         self._bar = tqdm(total=len(items), desc=desc, unit="item", disable=not self.progress, dynamic_ncols=True)
         started = time.perf_counter()
 

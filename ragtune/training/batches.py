@@ -163,12 +163,12 @@ def arrange_epochs(rows: list[dict], settings: RunnerSettings) -> tuple[list[dic
     next epoch starts on a batch boundary; which rows fall in the cut differs from epoch to epoch.
     """
     # Each device's batch is B consecutive rows; with negatives shared across devices the
-    # conflict-free unit is the global batch of B * num_gpus rows.
-    batch = settings.batch_size * (settings.num_gpus if settings.negatives_cross_device else 1)
+    # conflict-free unit is the global batch of B * world_size rows (num_gpus on each of nnodes).
+    batch = settings.batch_size * (settings.world_size if settings.negatives_cross_device else 1)
     if len(rows) < batch:
         raise ValueError(f"{len(rows)} training rows are fewer than one batch of {batch}")
     usable = len(rows) - len(rows) % batch
-    rows_per_step = settings.batch_size * settings.num_gpus * settings.gradient_accumulation_steps
+    rows_per_step = settings.batch_size * settings.world_size * settings.gradient_accumulation_steps
     if settings.max_steps > 0:
         max_steps = settings.max_steps
     else:

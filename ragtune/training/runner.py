@@ -85,6 +85,11 @@ class LossCurve(list):
         lora = {"lora": self.lora} if self.lora else {}
         return {"steps": self.steps, "first_loss": self.first_loss, "final_loss": self.final_loss, **lora}
 
+    def reranker_summary(self) -> dict:
+        """This curve's figures as metrics/train.json keeps them for the reranker run, beside the embedder's."""
+        lora = {"reranker_lora": self.lora} if self.lora else {}
+        return {"reranker_final_loss": self.final_loss, **lora}
+
     def timing(self) -> dict:
         """The run's wall and runner CPU seconds, for the log and an untracked file (`describe`, logs/)."""
         return {
@@ -140,9 +145,25 @@ _QUIET_LAUNCH = (
 )
 
 
-def _launcher(module: str, num_gpus: int) -> list[str]:
-    if num_gpus > 1:  # each worker inherits the quiet environment (transformers, datasets)
-        return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(num_gpus), "-m", module]
+def _launcher(module: str, settings: RunnerSettings) -> list[str]:
+    if settings.distributed:  # torchrun: each worker inherits the quiet environment (transformers, datasets)
+        nodes = (
+            ["--nnodes", str(settings.nnodes), "--node_rank", str(settings.node_rank)] if settings.nnodes > 1 else []
+        )
+        address = ["--master_addr", settings.master_addr] if settings.master_addr else []
+        return [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            *nodes,
+            "--nproc_per_node",
+            str(settings.num_gpus),
+            *address,
+            "--master_port",
+            str(settings.master_port),
+            "-m",
+            module,
+        ]
     return [sys.executable, "-m", module] if verbose() else [sys.executable, "-c", _QUIET_LAUNCH, module]
 
 
@@ -305,7 +326,7 @@ def _train(
         write_jsonl(train_file, ordered)
         module, extra = _partial_runner(module, base_model, settings, extra)
         command = [
-            *_launcher(module, settings.num_gpus),
+            *_launcher(module, settings),
             "--model_name_or_path",
             str(base_model),
             "--train_data",
@@ -320,9 +341,12 @@ def _train(
             command,
             {"TOKENIZERS_PARALLELISM": "false", "PYTHONHASHSEED": str(settings.seed), "PYTHONPATH": python_path},
         )
-        curve = loss_curve(work / "run")
-        curve.record_run(work / "run", settings)
-        _publish(work / "run", out_dir, unchanged_from)
+        if not settings.writes_model:  # this node lent its processes; node 0 holds the model and the curve
+            curve = LossCurve()
+        else:
+            curve = loss_curve(work / "run")
+            curve.record_run(work / "run", settings)
+            _publish(work / "run", out_dir, unchanged_from)
     curve.seconds, curve.cpu_seconds = time.perf_counter() - started, children_cpu_seconds() - cpu
     return curve
 

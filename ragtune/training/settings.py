@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ragtune.config.launch import launch_problem
+
 
 @dataclass(frozen=True)
 class LoraSettings:
@@ -59,12 +61,35 @@ class RunnerSettings:
     freeze_word_embeddings: bool = False  # keep the vocabulary matrix fixed (ragtune.training.partial_finetune)
     train_top_layers: int = 0  # > 0: train only the top N layers, embeddings frozen (with LoRA: adapters there only)
     lora: LoraSettings = LoraSettings()
+    # Across machines (torchrun's own arguments): nnodes × num_gpus is the world size, which sets the global batch
+    # like num_gpus does; node_rank, master_addr and master_port say only where this node's processes join.
+    nnodes: int = 1
+    node_rank: int = 0  # 0 writes the model; the other nodes only lend their processes
+    master_addr: str | None = None  # node 0's address, reachable from every node (required when nnodes > 1)
+    master_port: int = 29500
 
     def __post_init__(self):
         if self.precision not in ("auto", "bf16", "fp16", "fp32"):
             raise ValueError(f"precision must be auto, bf16, fp16 or fp32, got {self.precision!r}")
-        if self.batch_size < 1 or self.train_group_size < 1 or self.num_gpus < 1:
-            raise ValueError("batch_size, train_group_size and num_gpus must be positive")
+        if self.batch_size < 1 or self.train_group_size < 1 or self.num_gpus < 1 or self.nnodes < 1:
+            raise ValueError("batch_size, train_group_size, num_gpus and nnodes must be positive")
+        problem = launch_problem(self.nnodes, self.node_rank, self.master_addr, self.master_port)
+        if problem is not None:
+            raise ValueError(f"{problem[0]}: {problem[1]}")
+
+    @property
+    def world_size(self) -> int:
+        """Training processes in all: one per GPU (or one on CPU) on each node."""
+        return self.nnodes * self.num_gpus
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def writes_model(self) -> bool:
+        """Only node 0 holds the trained model (the trainer saves on the world's first process)."""
+        return self.node_rank == 0
 
 
 def settings_from_mapping(values: dict) -> RunnerSettings:

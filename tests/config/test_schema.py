@@ -115,6 +115,30 @@ def test_a_bad_value_names_key_value_and_what_is_allowed(composed, change, key, 
     assert failed.value.key == key
 
 
+@pytest.mark.parametrize(
+    "change, key, problem",
+    [
+        ({"nnodes": 2, "node_rank": 2, "master_addr": "10.0.0.1"}, "train.node_rank", "= 2 is not allowed: must be in"),
+        ({"nnodes": 1, "node_rank": 1}, "train.node_rank", "= 1 is not allowed: must be in [0, nnodes - 1] = [0, 0]"),
+        ({"nnodes": 2}, "train.master_addr", "is required with nnodes = 2"),
+        (
+            {"nnodes": 2, "master_addr": "10.0.0.1", "targeted_round": True},
+            "train.targeted_round",
+            "runs on node 0 alone",
+        ),
+    ],
+)
+def test_the_across_machines_keys_are_checked_together(composed, change, key, problem):
+    params = copy.deepcopy(composed)
+    params["train"].update(change)
+    with pytest.raises(ParamsError) as failed:
+        validate(params)
+    message = str(failed.value)
+    assert message.startswith(f"params.yaml: field '{key}' ") and problem in message and "\n" not in message
+    params["train"].update(node_rank=1, nnodes=2, master_addr="10.0.0.1", targeted_round=False)
+    validate(params)
+
+
 def test_a_union_key_is_one_problem_and_devices_take_a_device_or_a_list(composed):
     params = copy.deepcopy(composed)
     params["index"]["devices"] = 0

@@ -38,6 +38,8 @@ NO_ANSWER_CHANGE = ["llm.timeout", "llm.concurrency", "llm.max_requests", "llm.m
 MINING_NOT_RETRIEVAL = ["sparse.k1", "sparse.b"]  # retrieval's BM25: index → retrieve, never negatives/train
 # Where batch work runs changes no output (tests/compute, tests/pipeline/test_compute_ray.py): no stage reruns.
 COMPUTE = ["compute", "compute.engine", "compute.address", "compute.workers", "compute.gpus_per_worker"]
+# Where the training processes meet, not what they learn (train.nnodes is no such key: it sets the world size).
+TRAIN_LAUNCH = ["train.node_rank", "train.master_addr", "train.master_port"]
 
 
 def stages() -> dict:
@@ -75,6 +77,23 @@ def test_where_batch_work_runs_reruns_nothing(key):
     assert rerun_by(key) == set(), f"{key} reruns {sorted(rerun_by(key))}"
 
 
+@pytest.mark.parametrize("key", TRAIN_LAUNCH)
+def test_where_training_processes_meet_reruns_nothing(key):
+    assert rerun_by(key) == set(), f"{key} reruns {sorted(rerun_by(key))}"
+
+
+def test_every_other_train_key_retrains():
+    """dvc.yaml lists the train group key by key (to leave TRAIN_LAUNCH out): a key added to it must be listed."""
+    from ragtune.config.schema import Train
+
+    unlisted = [
+        f"train.{k}"
+        for k in Train.model_fields
+        if f"train.{k}" not in TRAIN_LAUNCH and "train" not in rerun_by(f"train.{k}")
+    ]
+    assert unlisted == [], f"add to the train stage's params in dvc.yaml: {unlisted}"
+
+
 @pytest.mark.parametrize("key", MINING_NOT_RETRIEVAL)
 def test_retrieval_bm25_does_not_retrain(key):
     assert not rerun_by(key) & {"queries", "negatives", "train"}, f"{key} reruns {sorted(rerun_by(key))}"
@@ -94,6 +113,10 @@ def test_listed_keys_exist_with_each_group_option(group, option):
     config = yaml.safe_load((ROOT / "conf" / group / f"{option}.yaml").read_text(encoding="utf-8")) or {}
     if "# @package _global_" not in (ROOT / "conf" / group / f"{option}.yaml").read_text(encoding="utf-8"):
         config = {group: config}
+    primary = yaml.safe_load((ROOT / "conf" / "config.yaml").read_text(encoding="utf-8"))
+    for top, node in config.items():  # conf/config.yaml's keys of the group's sections join every option's
+        if isinstance(node, dict) and isinstance(primary.get(top), dict):
+            config[top] = {**primary[top], **node}
     for stage_name, stage in stages().items():
         for entry in listed(stage):
             top, _, rest = entry.partition(".")

@@ -75,6 +75,16 @@ def test_epochs_are_arranged_separately_on_batch_boundaries():
     assert ordered[:28] != ordered[28:56]
 
 
+def test_the_world_size_counts_every_node():
+    """nnodes × num_gpus processes each take a batch per step: 2 nodes of 1 process arrange as 1 node of 2."""
+    rows = question_rows(docs=10, per_doc=3)  # 30 rows: 28 in whole batches of 4, 3.5 steps of 8 rows
+    two_nodes = RunnerSettings(batch_size=4, seed=0, nnodes=2, master_addr="10.0.0.1")
+    assert arrange_epochs(rows, two_nodes) == arrange_epochs(rows, RunnerSettings(batch_size=4, seed=0, num_gpus=2))
+    assert (
+        arrange_epochs(rows, two_nodes)[1] == 3 and arrange_epochs(rows, RunnerSettings(batch_size=4, seed=0))[1] == 7
+    )
+
+
 def test_training_file_errors_are_located(tmp_path):
     path = tmp_path / "train.jsonl"
     write_jsonl(path, [{"query": "q", "pos": ["p"], "neg": ["n"]}, {"query": "q", "pos": [], "neg": ["n"]}])

@@ -32,6 +32,29 @@ def test_settings():
     assert settings_from_mapping({"learning_rate": 1e-4}).learning_rate == 1e-4
 
 
+def test_launch_settings_name_what_is_wrong():
+    with pytest.raises(ValueError, match=r"^node_rank: = 2 is not allowed: must be in \[0, nnodes - 1\] = \[0, 1\]"):
+        RunnerSettings(nnodes=2, node_rank=2, master_addr="10.0.0.1")
+    with pytest.raises(ValueError, match=r"^master_addr: is required with nnodes = 2"):
+        RunnerSettings(nnodes=2, node_rank=1)
+    assert RunnerSettings(nnodes=2, num_gpus=4, master_addr="10.0.0.1").world_size == 8
+
+
+def test_several_nodes_launch_torchrun_with_the_node_and_its_meeting_point():
+    import sys
+
+    from ragtune.training.runner import _launcher
+
+    node = RunnerSettings(nnodes=2, node_rank=1, master_addr="10.0.0.1", master_port=29400)
+    assert _launcher("m", node) == [
+        sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node_rank", "1", "--nproc_per_node", "1",
+        "--master_addr", "10.0.0.1", "--master_port", "29400", "-m", "m",
+    ]  # fmt: skip
+    one_node = _launcher("m", RunnerSettings(num_gpus=4))
+    assert "--nnodes" not in one_node and one_node[one_node.index("--nproc_per_node") + 1] == "4"
+    assert "torch.distributed.run" not in _launcher("m", RunnerSettings())
+
+
 def test_loss_curve_counts_optimiser_steps_not_logged_points():
     curve = LossCurve([{"step": 1, "loss": 2.0}, {"step": 10, "loss": 1.5}], steps=12, seconds=30.0, cpu_seconds=20.0)
     assert curve.summary() == {"steps": 12, "first_loss": 2.0, "final_loss": 1.5}  # no timing: it is tracked
@@ -76,7 +99,7 @@ def test_runner_processes_follow_the_console_policy(tmp_path, monkeypatch, verbo
         monkeypatch.delenv("RAGTUNE_VERBOSE", raising=False)
     root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), root])}
-    command = [*_launcher("runner_like", 1), "--model_name_or_path", "m"]
+    command = [*_launcher("runner_like", RunnerSettings()), "--model_name_or_path", "m"]
     assert command[:2] == [sys.executable, "-m" if verbose else "-c"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=True)
     assert "argv ['--model_name_or_path', 'm']" in done.stdout  # the module sees its arguments as with -m
@@ -136,6 +159,62 @@ def test_finetune_m3_writes_model_curve_and_is_deterministic_on_cpu(tiny):
     from FlagEmbedding import BGEM3FlagModel
 
     assert BGEM3FlagModel(str(root / "tuned"), use_fp16=False, devices="cpu").encode(["물"])["dense_vecs"].shape[0] == 1
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow  # two torchrun launches of the runner (two gloo processes)
+def test_two_nodes_train_one_model_on_cpu(tiny, tmp_path):
+    """nnodes=2 as two machines would run it: a torchrun per node (node_rank 0 and 1) meeting at 127.0.0.1 on a free
+    port, one CPU process each (gloo). Both finish; node 0 alone writes the model and the loss curve."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    root, embedder = tiny
+    port = free_port()
+    launch = {"max_steps": 2, "nnodes": 2, "master_addr": "127.0.0.1", "master_port": port}
+    nodes = [RunnerSettings(**{**SMALL.__dict__, **launch, "node_rank": rank}) for rank in (0, 1)]
+    with ThreadPoolExecutor(2) as pool:  # a node that waited alone for the other would fail its rendezvous
+        runs = [
+            pool.submit(finetune_m3, embedder, root / "train.jsonl", tmp_path / f"node{n.node_rank}", n) for n in nodes
+        ]
+        curves = [run.result(timeout=900) for run in runs]
+    assert [row["step"] for row in curves[0]] == [1, 2] and curves[0].steps == 2
+    assert curves[1] == [] and curves[1].steps == 0  # node 1 lent its process
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["node0"]  # no leftovers, nothing on node 1
+    assert digests(tmp_path / "node0")["model.safetensors"] != digests(embedder)["model.safetensors"]
+
+    from FlagEmbedding import BGEM3FlagModel
+
+    model = BGEM3FlagModel(str(tmp_path / "node0"), use_fp16=False, devices="cpu")
+    assert model.encode(["물"])["dense_vecs"].shape[0] == 1
+
+
+def test_other_nodes_refuse_to_run_the_stage_under_dvc(tmp_path):
+    """Node K > 0 runs `python stages/train.py`; under DVC (DVC_STAGE set) the stage stops in one line first."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import yaml
+
+    source = Path(__file__).resolve().parents[2]
+    shutil.copytree(source / "stages", tmp_path / "stages")
+    params = yaml.safe_load((source / "params.yaml").read_text(encoding="utf-8"))
+    params["train"].update(nnodes=2, node_rank=1, master_addr="10.0.0.1")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    env = {**os.environ, "DVC_STAGE": "train", "PYTHONPATH": str(source)}
+    done = subprocess.run(
+        [sys.executable, "stages/train.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "field 'train.node_rank' = 1: the other nodes run `python stages/train.py`" in done.stderr
 
 
 @pytest.mark.slow  # a fine-tuning runner process
