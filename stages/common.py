@@ -5,8 +5,17 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import platform
 import sys
 from pathlib import Path
+
+# One instruction-set ceiling for the CPU kernels (ATen's, MKL's, oneDNN's), set before torch loads here and in
+# the training runner's process: an AVX-512 machine takes the AVX2 paths, so it trains and encodes the bytes an
+# AVX2 machine does, and a fresh clone's `dvc repro` leaves dvc.lock as committed (docs/reproducibility.md: on
+# this AVX2 machine the ceiling changes no byte). A value the user sets wins.
+if platform.machine().lower() in ("x86_64", "amd64"):
+    for name, value in (("ATEN_CPU_CAPABILITY", "avx2"), ("MKL_CBWR", "AVX2"), ("ONEDNN_MAX_CPU_ISA", "AVX2")):
+        os.environ.setdefault(name, value)
 
 # This checkout's library, not whichever one the environment installed (an editable install of
 # another clone, a `dvc queue` copy, a `ragtune reproduce` worktree).

@@ -98,3 +98,16 @@ def test_a_stopped_stage_says_so_in_one_line_and_leaves_no_staging(tmp_path, sig
     assert process.returncode == status
     assert stderr.decode() == "sleeper: interrupted\n"  # no traceback
     assert list((repo / "models").iterdir()) == []  # no .embedder.train.*, no .embedder.*.tmp
+
+
+@pytest.mark.skipif(__import__("platform").machine().lower() not in ("x86_64", "amd64"), reason="x86-64 only")
+def test_every_stage_gets_one_cpu_kernel_ceiling_and_a_users_value_wins(tmp_path):
+    repo = workspace(tmp_path)
+    names = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA")
+    (repo / "stages" / "probe.py").write_text(f"import os, common\nprint(*(os.environ[n] for n in {names!r}))\n")
+    clean = {k: v for k, v in os.environ.items() if k not in names}
+    for extra, expected in (({}, "avx2 AVX2 AVX2"), ({"MKL_CBWR": "COMPATIBLE"}, "avx2 COMPATIBLE AVX2")):
+        env = {**clean, **extra, "PYTHONPATH": str(ROOT)}
+        done = subprocess.run([sys.executable, "stages/probe.py"], cwd=repo, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == expected
