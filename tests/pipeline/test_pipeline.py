@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from pipeline_support import STAGES, copy_repository, ran_stages, sh
+from pipeline_support import STAGES, copy_repository, lock_outs, ran_stages, sh
 
 pytestmark = pytest.mark.slow
 
@@ -92,8 +92,11 @@ def test_a_rejected_override_leaves_params_yaml_as_committed(pipeline_reference,
         in said
     )
     assert (work / "params.yaml").read_bytes() == committed
+    # DVC clears a stage's outputs before it runs the command that rejects the value: the next plain `dvc repro`
+    # brings back the first stage after the change (from the run cache, or by running it) and nothing changes.
     again = sh("dvc", "repro", cwd=work)
-    assert ran_stages(again.stdout) == []
+    assert set(ran_stages(again.stdout)) <= {"retrieve"}
+    assert lock_outs(work) == pipeline_reference.outs
 
 
 def test_competition_data_switch(repo, first_repro):

@@ -1,6 +1,7 @@
 """End to end on the shipped sample with `model=e5-small` (the real converted multilingual-e5-small), in a copy
 of the repository: base converts once, train selects between base and fine-tuned, eval runs for dense_base
-and dense exist, and a submission can be written from dense_base. Slow: ~120 passages through a 12-layer model."""
+and dense exist, and a submission can be written from dense_base (evaluate reruns too: metrics/summary.json reports the
+submission's retriever). Slow: ~120 passages through a 12-layer model."""
 
 from __future__ import annotations
 
@@ -25,6 +26,6 @@ def test_sample_pipeline_with_e5_small(tmp_path):
     sh("git", "add", "-A", cwd=repo)
     sh("git", "commit", "-qm", "e5 baseline", cwd=repo)
     again = sh("dvc", "exp", "run", "-S", "submission.retriever=dense_base", cwd=repo)
-    assert ran_stages(again.stdout) == ["submit"]
+    assert ran_stages(again.stdout) == ["evaluate", "submit"]  # the summary names the submission's retriever
     rows = [json.loads(line) for line in (repo / "submissions/submission.csv").read_text().splitlines()]
     assert rows and all(len(row["topk"]) <= 3 for row in rows)
