@@ -88,42 +88,40 @@ class Peak:
 
 
 def run_step(compute: str, workers: int, step: Callable, *args):
-    """Where --compute picks the engine: the one function the lead wires to ragtune's compute group.
+    """`step(*args, engine=…)` on ragtune's compute engine: local (this process, `workers` threads for the
+    analyzer and torch) or ray (a local Ray cluster, `workers` actors of one CPU each, as `-S compute=ray -S
+    compute.workers=N` runs the stages). With ray the peak memory is this driver's; the actors' is their own."""
+    from ragtune.compute.engine import LocalEngine, RayEngine
 
-    local: the step in this process with `workers` threads. ray: NOT WIRED YET — issue #25 item 1 builds
-    compute=ray in the stages' library code (another branch); once merged, call its Ray Data entry points here
-    (analysis: the corpus's lexical analysis; encoding: the passage encoder's actor pool) with `workers`.
-    """
     if compute == "local":
-        return step(*args, workers=workers)
-    raise SystemExit(
-        "benchmarks/scale.py: --compute ray is not wired yet: run_step() is where ragtune's compute=ray "
-        "(issue #25 item 1) plugs in; run with --compute local"
-    )
+        import torch
+
+        torch.set_num_threads(workers)
+        return step(*args, engine=LocalEngine(workers))
+    return step(*args, engine=RayEngine(None, workers))
 
 
-def analyse(texts: list[str], *, workers: int) -> int:
-    """Kiwi analysis and bm25s indexing of `texts` (the index stage's lexical side); returns the vocabulary size."""
+def analyse(texts: list[str], *, engine) -> int:
+    """Kiwi analysis and bm25s indexing of `texts` (the prepare and index stages' lexical side, the analysis on
+    `engine`); returns the vocabulary size."""
     import yaml
 
+    from ragtune.compute.analysis import morphemes
     from ragtune.config.schema import load
     from ragtune.retrieval.sparse import embedded_bm25
 
     shipped = load(yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))).sparse  # bm25s, Kiwi
-    retriever = embedded_bm25(shipped, "ko", analyzer_workers=workers)
-    retriever.index([str(i) for i in range(len(texts))], texts)
+    retriever = embedded_bm25(shipped, "ko")
+    analysed = morphemes(engine, "ko", texts)
+    retriever.index_tokens([str(i) for i in range(len(texts))], [retriever.analyzer.select(m) for m in analysed])
     return len(retriever._bm25.vocab_dict)
 
 
-def encode(texts: list[str], model: str, *, workers: int) -> float:
-    """Seconds the encoder at `model` takes to encode `texts` as passages on CPU with `workers` torch threads
-    (the model loaded and warmed on one batch first: the rate is the encoding's, not the start-up's)."""
-    import torch
-
-    from ragtune.models.encoders import load_encoder
-
-    torch.set_num_threads(workers)
-    encoder = load_encoder(model, device="cpu", batch_size=32, passage_max_length=256)
+def encode(texts: list[str], model: str, *, engine) -> float:
+    """Seconds `engine`'s encoder at `model` takes to encode `texts` as passages on CPU (the model loaded and
+    warmed on one batch first: the rate is the encoding's, not the start-up's; on ray, each call starts its
+    actor pool, so the warm-up pays the actors' start and the timed call their model loads too)."""
+    encoder = engine.load_encoder(model, device="cpu", batch_size=32, passage_max_length=256)
     encoder.encode(texts[:8], kind="passage", lexical=False)
     began = time.perf_counter()
     encoder.encode(texts, kind="passage", lexical=False)
