@@ -325,6 +325,15 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
             yield number, obj
 
 
+def start_jsonl(path: str | os.PathLike) -> None:
+    """`path` as an empty JSONL file, unless it holds lines already: one newline, which readers skip, rather than
+    0 bytes, which DVC warns about ("is empty") on every command that hashes the output."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.stat().st_size == 0:
+        path.write_bytes(b"\n")
+
+
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
     return [obj for _, obj in iter_jsonl(path)]
 

@@ -14,7 +14,7 @@ import functools
 from common import ROOT, WORKSPACE, params, stage
 
 from ragtune.cache.location import cache_root
-from ragtune.io import read_json, read_jsonl, write_json, write_jsonl
+from ragtune.io import read_json, read_jsonl, start_jsonl, write_json, write_jsonl
 from ragtune.llm import AnswerStore, LLMClient, LLMSettings, ResponseCache
 from ragtune.retrieval.sparse import embedded_bm25
 from ragtune.synthetic import files, offline, split
@@ -46,8 +46,7 @@ def main() -> None:
         "generator": settings.generator,
         **{f"offline_{k}": v for k, v in offline.copy_statistics(pairs, texts).items()},
     }
-    WORKSPACE.queries_llm_cache.parent.mkdir(parents=True, exist_ok=True)
-    WORKSPACE.queries_llm_cache.touch()  # a tracked output even when no LLM is used
+    start_jsonl(WORKSPACE.queries_llm_cache)  # a tracked output even when no LLM is used
     if llm is not None:
         # answers land in the store at once (it survives `dvc exp run`'s restore and a kill); the tracked file is
         # filled from it by compact()

@@ -10,7 +10,7 @@ from common import ROOT, WORKERS, WORKSPACE, params, stage
 from ragtune.cache.location import cache_root
 from ragtune.cache.searches import SearchMemo
 from ragtune.compute.engine import engine_for
-from ragtune.io import read_json, read_jsonl, write_json, write_jsonl
+from ragtune.io import read_json, read_jsonl, start_jsonl, write_json, write_jsonl
 from ragtune.llm import AnswerStore, LLMClient, LLMSettings, ResponseCache
 from ragtune.models.hub import resolve_model
 from ragtune.query import chitchat
@@ -38,8 +38,7 @@ def main() -> None:
     language = read_json(ws.collection)["language"]
     detector, vocabulary = chitchat.workspace_detector(settings, p.seed, language, ws)
 
-    ws.retrieve_llm_cache.parent.mkdir(parents=True, exist_ok=True)
-    ws.retrieve_llm_cache.touch()  # tracked even when no LLM is used
+    start_jsonl(ws.retrieve_llm_cache)  # tracked even when no LLM is used
     store = AnswerStore(cache_root(ROOT) / "llm")  # survives `dvc exp run`'s restore and a kill
     client = LLMClient(llm, cache=ResponseCache(ws.retrieve_llm_cache, store=store)) if llm is not None else None
 

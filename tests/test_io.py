@@ -196,3 +196,14 @@ def test_ragtune_verbose_keeps_every_library_line(clean_console, monkeypatch):
     before = logging.getLogger("faiss").level
     quiet_third_party_logs()
     assert logging.getLogger("faiss").level == before and "TRANSFORMERS_VERBOSITY" not in os.environ
+
+
+def test_start_jsonl_makes_an_empty_jsonl_dvc_tracks_without_warning_and_keeps_lines(tmp_path):
+    from ragtune.io import read_jsonl, start_jsonl
+
+    path = tmp_path / "runs" / "cache.jsonl"
+    start_jsonl(path)
+    assert path.read_bytes() == b"\n" and read_jsonl(path) == []  # not 0 bytes: DVC warns "is empty" about those
+    path.write_text('{"a": 1}\n')
+    start_jsonl(path)
+    assert read_jsonl(path) == [{"a": 1}]

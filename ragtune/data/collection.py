@@ -58,7 +58,7 @@ def folder_questions(path: Path, passages: list[Passage], source: str = "questio
         by_file.setdefault(p.path, []).append(p.id)
     ids = {p.id for p in passages}
     rows = []
-    if Path(path).stat().st_size == 0:  # the shipped empty default: no labels
+    if not Path(path).read_bytes().strip():  # the shipped empty default (one newline): no labels
         return rows
     for line, question, relevant in _question_rows(path):
         docids: list[str] = []

@@ -188,6 +188,8 @@ class ResponseCache:
             with atomic_write(self.path) as handle:
                 for key in sorted(self._records):
                     handle.write(dumps(self._records[key]) + "\n")
+                if not self._records:
+                    handle.write("\n")  # an empty cache as ragtune.io.start_jsonl makes it: DVC warns about 0 bytes
             self._good_size, self._unterminated = self.path.stat().st_size, b""
 
     def close(self) -> None:

@@ -83,3 +83,12 @@ def test_compact_sorts_by_key_and_is_byte_stable(tmp_path):
     cache.put("d", record("D"))  # appending after a compaction still works
     cache.close()
     assert len(ResponseCache(first)) == 4
+
+
+def test_an_empty_cache_compacts_to_one_newline_and_loads_empty(tmp_path):
+    path = tmp_path / "cache.jsonl"
+    path.write_bytes(b"\n")  # as ragtune.io.start_jsonl makes it
+    cache = ResponseCache(path)
+    assert len(cache) == 0
+    cache.compact()
+    assert path.read_bytes() == b"\n" and len(ResponseCache(path)) == 0
