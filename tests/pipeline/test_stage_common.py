@@ -86,8 +86,13 @@ def test_a_stopped_stage_says_so_in_one_line_and_leaves_no_staging(tmp_path, sig
     repo = workspace(tmp_path)
     (repo / "stages" / "sleeper.py").write_text(SLEEPER)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen(
-        [sys.executable, "stages/sleeper.py"], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    process = subprocess.Popen(  # SIGINT's default restored: a test run in a background job inherits it ignored
+        [sys.executable, "stages/sleeper.py"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stdout.readline() == b"ready\n"
     assert sorted(p.name for p in (repo / "models").iterdir())  # staging under way

@@ -323,7 +323,11 @@ TINY_STAGE = {
         "architecture": dict(vocab_size=300, max_position=130, **SHAPE),
     },
     "train": {
-        **{k: v for k, v in SMALL.__dict__.items() if k not in ("seed", "query_max_len", "passage_max_len")},
+        **{
+            k: v.record() if k == "lora" else v  # params.yaml holds plain values: the adapters' block as a mapping
+            for k, v in SMALL.__dict__.items()
+            if k not in ("seed", "query_max_len", "passage_max_len")
+        },
         "max_steps": 2,
         "batch_size": 4,
         "logging_steps": 1,
