@@ -11,7 +11,6 @@ import shutil
 import socket
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -47,13 +46,11 @@ def workspace(tmp_path, monkeypatch) -> Path:
     return tmp_path / "repo"
 
 
-def test_nothing_remote_configured_takes_milliseconds(workspace, monkeypatch):
+def test_nothing_remote_configured_uses_no_network(workspace, monkeypatch):
     monkeypatch.setattr(socket, "create_connection", None)  # any network use would fail
     settings = params()
-    started = time.perf_counter()
     for stage in ORDER:
-        check(settings, stage, ORDER, workspace)
-    assert (time.perf_counter() - started) / len(ORDER) < 0.05
+        assert check(settings, stage, ORDER, workspace) is None
 
 
 @pytest.mark.parametrize("stage, checked", [("prepare", True), ("retrieve", True), ("evaluate", False)])
@@ -64,10 +61,8 @@ def test_a_dead_elasticsearch_stops_the_first_stage_that_runs_naming_es_url(work
     if not checked:  # evaluate and submit never ask it
         check(settings, stage, ORDER, workspace)
         return
-    started = time.perf_counter()
     with pytest.raises(PreflightError) as failed:
         check(settings, stage, ORDER, workspace)
-    assert time.perf_counter() - started < 5
     message = str(failed.value)
     assert message.startswith(f"ES_URL={url}: no Elasticsearch answers there within 2 s") and "\n" not in message
     assert "docker compose up -d elasticsearch" in message and "sparse=bm25s" in message
