@@ -39,7 +39,7 @@ BGE_M3_BYTES = 2300 * MiB
 # Stages that need a service (a later stage in dvc.yaml's order needs it checked now).
 ELASTICSEARCH_STAGES = ("index", "retrieve")
 LLM_STAGES = ("queries", "retrieve")
-ES_START_HINT = "start one with `docker compose up -d elasticsearch` (see docs/elasticsearch.md)"
+_ES_HINT = "start one with `docker compose up -d elasticsearch` (see docs/elasticsearch.md)"
 
 
 class PreflightError(UserError):
@@ -118,39 +118,28 @@ def check_elasticsearch(url: str | None, api_key_env: str) -> None:
     if not url:
         raise PreflightError(
             f"ES_URL is not set: sparse=elasticsearch needs the server's URL (e.g. export "
-            f"ES_URL=http://localhost:9200); {ES_START_HINT}, or run with sparse=bm25s"
+            f"ES_URL=http://localhost:9200); {_ES_HINT}, or run with sparse=bm25s"
         )
-    from elasticsearch import Elasticsearch
+    import elastic_transport
+    from elasticsearch import ApiError, Elasticsearch
 
+    shown = _redact(url)
     client = Elasticsearch(url, api_key=os.environ.get(api_key_env) or None)
     try:
-        problem = elasticsearch_unreachable(client, _redact(url), api_key_env, TIMEOUT)
-    finally:
-        client.close()
-    if problem:
-        raise PreflightError(f"{problem}, or run with sparse=bm25s")
-
-
-def elasticsearch_unreachable(client, shown_url: str, api_key_env: str, timeout: float) -> str | None:
-    """One line when the server behind `client` does not answer within `timeout` seconds or refuses its API key
-    (this check, and ElasticsearchRetriever.check_reachable before any work); None when it answers."""
-    import elastic_transport
-    from elasticsearch import ApiError
-
-    try:
-        client.options(request_timeout=timeout, max_retries=0, retry_on_timeout=False).info()
+        client.options(request_timeout=TIMEOUT, max_retries=0, retry_on_timeout=False).info()
     except (elastic_transport.ConnectionError, elastic_transport.ConnectionTimeout) as exc:
-        return (
-            f"ES_URL={shown_url}: no Elasticsearch answers there within {timeout:g} s ({type(exc).__name__}); "
-            f"set ES_URL to a running server, {ES_START_HINT}"
-        )
+        raise PreflightError(
+            f"ES_URL={shown}: no Elasticsearch answers there within {TIMEOUT:g} s ({type(exc).__name__}); "
+            f"set ES_URL to a running server, {_ES_HINT}, or run with sparse=bm25s"
+        ) from None
     except ApiError as exc:
         if exc.meta.status in (401, 403):
-            return (
-                f"ES_URL={shown_url} refused the connection (HTTP {exc.meta.status}): "
+            raise PreflightError(
+                f"ES_URL={shown} refused the connection (HTTP {exc.meta.status}): "
                 f"set the API key in the environment variable {api_key_env}"
-            )
-    return None
+            ) from None
+    finally:
+        client.close()
 
 
 def llm_unreachable(base_url: str, provider: str) -> str | None:

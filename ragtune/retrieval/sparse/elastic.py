@@ -21,7 +21,6 @@ from elasticsearch import ApiError, Elasticsearch
 from elasticsearch.helpers import BulkIndexError, streaming_bulk
 from tqdm import tqdm
 
-from ragtune.config.preflight import ES_START_HINT, elasticsearch_unreachable
 from ragtune.io import DataError, UserError, read_json, write_json
 from ragtune.retrieval.sparse.base import Hits, ordered
 from ragtune.retrieval.sparse.elastic_settings import (
@@ -37,7 +36,7 @@ from ragtune.retrieval.sparse.elastic_settings import (
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
 
-_START_HINT = ES_START_HINT
+_START_HINT = "start one with `docker compose up -d elasticsearch` (see docs/elasticsearch.md)"
 _NORI_HINT = (
     "the Elasticsearch server lacks the nori Korean analyzer: install analysis-nori "
     "(`bin/elasticsearch-plugin install analysis-nori`, then restart the node) "
@@ -147,9 +146,20 @@ class ElasticsearchRetriever:
     def check_reachable(self, timeout: float = 5.0) -> None:
         """Raise ElasticsearchBackendError within `timeout` seconds when the server does not answer (before any
         work is done with it), naming ES_URL."""
-        problem = elasticsearch_unreachable(self.client, self.url, self.api_key_env, timeout)
-        if problem:
-            raise ElasticsearchBackendError(problem)
+        try:
+            self.client.options(request_timeout=timeout, max_retries=0, retry_on_timeout=False).info()
+        except (elastic_transport.ConnectionError, elastic_transport.ConnectionTimeout) as exc:
+            raise ElasticsearchBackendError(
+                f"ES_URL={self.url}: no Elasticsearch answers there within {timeout:g} s "
+                f"({type(exc).__name__}); set ES_URL to a running server or "
+                f"{_START_HINT}"
+            ) from None
+        except ApiError as exc:
+            if exc.meta.status in (401, 403):
+                raise ElasticsearchBackendError(
+                    f"ES_URL={self.url} refused the connection (HTTP {exc.meta.status}): "
+                    f"set the API key in the environment variable {self.api_key_env}"
+                ) from None
 
     # -- errors ----------------------------------------------------------------
 
