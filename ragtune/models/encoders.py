@@ -143,7 +143,18 @@ class Encoded:
 
 
 def default_device() -> str:
-    """Where a model runs when nothing is configured: the first GPU, else the CPU (dense and rerank alike)."""
+    """Where a model runs when nothing is configured: the first GPU, else the CPU (dense and rerank alike).
+    A CPU build of torch (version `…+cpu`) has no GPU to offer: said without importing torch (two seconds a sweep's
+    retrieve, which answers from remembered searches, would spend only to learn the device its keys name)."""
+    import importlib.metadata
+    import sys
+
+    if "torch" not in sys.modules:
+        try:
+            if importlib.metadata.version("torch").endswith("+cpu"):
+                return "cpu"
+        except importlib.metadata.PackageNotFoundError:
+            pass
     import torch
 
     return "cuda:0" if torch.cuda.is_available() else "cpu"

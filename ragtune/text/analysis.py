@@ -84,8 +84,16 @@ class KoreanAnalyzer:
         self.stopwords = frozenset(stopwords)
         self.lowercase = lowercase
         self.tag_suffix = tag_suffix
-        # num_workers=-1 keeps Kiwi single-threaded and deterministic; >0 uses that many threads.
-        self._kiwi = Kiwi(num_workers=num_workers if num_workers > 0 else -1)
+        self.num_workers = num_workers
+        self._loaded: Kiwi | None = None
+
+    @property
+    def _kiwi(self) -> Kiwi:
+        """Kiwi, loaded at the first analysis (about a second): selecting terms from stored morphemes needs none.
+        num_workers=-1 keeps it single-threaded and deterministic; >0 uses that many threads."""
+        if self._loaded is None:
+            self._loaded = Kiwi(num_workers=self.num_workers if self.num_workers > 0 else -1)
+        return self._loaded
 
     def config(self) -> dict:
         return {
