@@ -13,8 +13,7 @@ from ragtune.compute.engine import engine_for
 from ragtune.io import read_json, read_jsonl, start_jsonl, write_json, write_jsonl
 from ragtune.llm import AnswerStore, LLMClient, LLMSettings, ResponseCache
 from ragtune.models.hub import resolve_model
-from ragtune.query import chitchat
-from ragtune.query.plan import plan_routed
+from ragtune.query.memo import Planner
 from ragtune.retrieval.pipeline import RetrievalSettings, retrieve
 from ragtune.retrieval.rerank import rerank_subset
 from ragtune.retrieval.searchers import Searchers, cross_encoders
@@ -36,11 +35,12 @@ def main() -> None:
     # validation sources that take the LLM path like the eval questions (what is tuned is what is submitted)
     llm_qids = {q["qid"] for q in validation if q["source"] in (settings.llm_sources or ())}
     language = read_json(ws.collection)["language"]
-    detector, vocabulary = chitchat.workspace_detector(settings, p.seed, language, ws)
 
     start_jsonl(ws.retrieve_llm_cache)  # tracked even when no LLM is used
     store = AnswerStore(cache_root(ROOT) / "llm")  # survives `dvc exp run`'s restore and a kill
     client = LLMClient(llm, cache=ResponseCache(ws.retrieve_llm_cache, store=store)) if llm is not None else None
+    # offline plans are remembered (a sweep over fusion judges no chit-chat again): ragtune.query.memo
+    planner = Planner(settings, p.seed, language, ws, client, p.queries.domain, store=cache_root(ROOT) / "plans")
 
     # Searchers are built only when the memo cannot answer (a sweep over alpha loads no model).
     engine = engine_for(p.compute)  # where questions encode and pairs are scored: here, or Ray actors
@@ -54,10 +54,7 @@ def main() -> None:
 
     for split, items in sets.items():
         through_llm = (lambda qid: True) if split == "eval" else llm_qids.__contains__
-        plans = plan_routed(
-            items, detector, client, through_llm, settings.multi_query, settings.hyde, vocabulary, language,
-            p.queries.domain,
-        )  # fmt: skip
+        plans, rule = planner.plan(items, through_llm)
         active = [plan for plan in plans if not plan.chitchat]
         # dense_base on eval too: a submission can be written from any run (submission.retriever)
         remembered = {
@@ -77,11 +74,14 @@ def main() -> None:
         )  # fmt: skip
         save_runs(ws.runs(split), runs, settings.keep)
         write_jsonl(ws.runs(split) / "queries.jsonl", (plan.as_dict() for plan in plans))
-        write_json(ws.chitchat_rule(split), None if detector is None else detector.rule())  # how the plans decided
+        write_json(ws.chitchat_rule(split), rule)  # how the plans decided
         print(f"retrieve: {split}: {len(plans)} questions, {len(plans) - len(active)} judged chit-chat")
     if client is not None:
         client.cache.compact()
-    print(f"retrieve: candidate searches remembered: {len(memo.hits)}, run: {len(memo.misses)}")
+    print(
+        f"retrieve: candidate searches remembered: {len(memo.hits)}, run: {len(memo.misses)}; plans remembered: "
+        f"{planner.memo.hits} of {len(sets)} question sets"
+    )
 
 
 if __name__ == "__main__":
