@@ -30,9 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
 
 RESOURCES = Path(__file__).parents[1] / "resources"
 CALIBRATED_LANGUAGES = ("ko", "en", "mixed")
@@ -73,6 +70,11 @@ class ChitchatDetector:
         self, chitchat: Sequence[str], questions: Sequence[str], weights: Sequence[float] | None = None
     ) -> ChitchatDetector:
         """`weights`: one per example (chit-chat first, then questions); None: every example counts once."""
+        # scikit-learn loads here (two seconds): a retrieve that answers from remembered plans fits no detector
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+
         self._chitchat_examples = list(chitchat)
         texts = list(chitchat) + list(questions)
         labels = np.array([1] * len(chitchat) + [0] * len(questions))
