@@ -32,12 +32,33 @@ def rank_rows(ids: np.ndarray, scores: np.ndarray, ties: np.ndarray) -> tuple[np
     padding (-1) last, with score 0. Ids come back int32, scores in their own dtype."""
     ids = np.asarray(ids, dtype=np.int64)
     scores = np.asarray(scores)
+    shape = ids.shape
+    if ids.size == 0:
+        return ids.astype(np.int32), scores.astype(scores.dtype)
+    ids, scores = ids.reshape(-1, shape[-1]), scores.reshape(-1, shape[-1])
     valid = ids >= 0
-    # lexsort's last key sorts first; it is stable and puts NaN after every number.
-    order = np.lexsort((ties[np.where(valid, ids, 0)], -scores, ~valid), axis=-1)
-    ranked_ids = np.take_along_axis(ids, order, axis=-1)
-    ranked_scores = np.take_along_axis(scores, order, axis=-1)
-    return ranked_ids.astype(np.int32), np.where(ranked_ids >= 0, ranked_scores, 0).astype(scores.dtype)
+    keys = ties[np.where(valid, ids, 0)]
+    ranked_ids, ranked_scores = ids.copy(), scores.copy()
+    # A search library's top-k mostly comes in this order already: only the other rows are sorted (a stable sort
+    # leaves an ordered row as it is). lexsort's last key sorts first; it is stable and puts NaN after every number.
+    unsorted = ~_rows_in_ranking_order(valid, scores, keys)
+    if unsorted.any():
+        order = np.lexsort((keys[unsorted], -scores[unsorted], ~valid[unsorted]), axis=-1)
+        ranked_ids[unsorted] = np.take_along_axis(ids[unsorted], order, axis=-1)
+        ranked_scores[unsorted] = np.take_along_axis(scores[unsorted], order, axis=-1)
+    ranked_scores = np.where(ranked_ids >= 0, ranked_scores, 0).astype(scores.dtype)
+    return ranked_ids.astype(np.int32).reshape(shape), ranked_scores.reshape(shape)
+
+
+def _rows_in_ranking_order(valid: np.ndarray, scores: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Per row (2-D arrays): already in the order rank_rows sorts into — padding only after the ids, scores
+    non-increasing, equal scores by tie key. A row holding NaN counts as unsorted (the sort places NaN)."""
+    both = valid[:, :-1] & valid[:, 1:]
+    ordered = (scores[:, :-1] > scores[:, 1:]) | ((scores[:, :-1] == scores[:, 1:]) & (keys[:, :-1] <= keys[:, 1:]))
+    rows = np.all(ordered | ~both, axis=1) & np.all(valid[:, :-1] | ~valid[:, 1:], axis=1)
+    if np.issubdtype(scores.dtype, np.floating):
+        rows &= ~np.isnan(scores).any(axis=1)
+    return rows
 
 
 def best_first(pairs: Iterable[tuple[Docid, float]]) -> list[tuple[Docid, float]]:

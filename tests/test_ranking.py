@@ -63,6 +63,24 @@ def test_rank_rows_matches_sorted_row_by_row_and_pads_last(seed):
         assert (ranked_ids[row, len(expected) :] == -1).all() and (ranked_scores[row, len(expected) :] == 0).all()
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_rows_already_in_ranking_order_come_back_as_the_sort_gives_them(seed):
+    # the order check that spares the sort: ranked rows (ties, -0.0, padding) pass it unchanged, and a row one swap
+    # away from ranked is sorted, not passed
+    rng = np.random.default_rng(seed)
+    docids = [f"doc{i}" for i in rng.permutation(30)]
+    ids = np.stack([rng.permutation(30)[:12] for _ in range(8)])
+    ids[rng.random(ids.shape) < 0.25] = -1
+    finite = np.array([s for s in SCORES if not math.isnan(s)], np.float32)
+    ranked_ids, ranked_scores = rank_rows(ids, rng.choice(finite, ids.shape), tie_ranks(docids))
+    again_ids, again_scores = rank_rows(ranked_ids, ranked_scores, tie_ranks(docids))
+    assert np.array_equal(again_ids, ranked_ids) and repr(again_scores.tolist()) == repr(ranked_scores.tolist())
+    swapped_ids, swapped_scores = ranked_ids.copy(), ranked_scores.copy()
+    swapped_ids[:, [0, 1]], swapped_scores[:, [0, 1]] = ranked_ids[:, [1, 0]], ranked_scores[:, [1, 0]]
+    resorted_ids, _ = rank_rows(swapped_ids, swapped_scores, tie_ranks(docids))
+    assert np.array_equal(resorted_ids, ranked_ids)
+
+
 def test_tie_ranks_are_positions_in_sorted_order():
     assert tie_ranks(["c", "a", "b"]).tolist() == [2, 0, 1]
     assert tie_ranks([]).tolist() == []
