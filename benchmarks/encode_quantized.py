@@ -1,12 +1,9 @@
-"""E5 passage/query encoding on CPU: fp32 PyTorch vs int8 dynamic quantisation, and with `--onnx` vs ONNX Runtime
-(fp32 and int8 dynamic): speed, cosine, top-10 neighbours against fp32 PyTorch.
+"""E5 passage/query encoding on CPU: fp32 vs int8 dynamic quantisation (speed, cosine, top-10 neighbours).
 
 Prints figures, asserts nothing. Uses the competition documents and dev questions (never eval.jsonl):
 the first `--docs` documents by docid order, and the dev questions whose document is among them.
-`--onnx` needs `pip install onnxruntime onnx` (not a ragtune dependency: no mode reached the 2× it would have to
-earn on the machine measured, docs/scale.md).
 
-  nice -n 10 python benchmarks/encode_quantized.py --model models/base --docs 300 --threads 2 [--onnx]
+  nice -n 10 python benchmarks/encode_quantized.py --model models/base --docs 300 --threads 2
 """
 
 from __future__ import annotations
@@ -27,7 +24,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--passage-max-length", type=int, default=None)
-    parser.add_argument("--onnx", action="store_true", help="also ONNX Runtime, fp32 and int8 (needs onnxruntime)")
     args = parser.parse_args()
 
     import torch
@@ -45,16 +41,14 @@ def main() -> None:
     texts = [d["content"] for d in documents]
 
     results = {}
-    modes = ("none", "int8", "onnx", "onnx-int8") if args.onnx else ("none", "int8")
-    for mode in modes:
-        if mode.startswith("onnx"):
-            int8 = mode == "onnx-int8"
-            encoder = OnnxEncoder(args.model, int8, args.threads, args.batch_size, args.passage_max_length)
-        else:
-            encoder = load_encoder(
-                args.model, device="cpu", batch_size=args.batch_size, quantize=mode,
-                passage_max_length=args.passage_max_length,
-            )  # fmt: skip
+    for mode in ("none", "int8"):
+        encoder = load_encoder(
+            args.model,
+            device="cpu",
+            batch_size=args.batch_size,
+            quantize=mode,
+            passage_max_length=args.passage_max_length,
+        )
         encoder.encode(texts[:8], kind="passage")  # warm-up
         started = time.perf_counter()
         passages = encoder.encode(texts, kind="passage").dense
@@ -78,86 +72,17 @@ def main() -> None:
             f"{mode:>5}: {len(texts)} passages {len(texts) / passage_s:6.1f} docs/s, {len(questions)} queries "
             f"{len(questions) / query_s:6.1f} q/s, dev MRR@10 over these docs {results[mode]['mrr10']:.4f}"
         )
-    fp32 = results["none"]
-    for mode in modes[1:]:
-        other = results[mode]
-        cos_p = (fp32["passages"] * other["passages"]).sum(1)
-        cos_q = (fp32["queries"] * other["queries"]).sum(1)
-        overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(fp32["top10"], other["top10"])])
-        same_top1 = float(np.mean(fp32["top10"][:, 0] == other["top10"][:, 0]))
-        print(
-            f"{mode} vs fp32: speed-up passages x{other['docs_per_s'] / fp32['docs_per_s']:.2f}, "
-            f"queries x{other['queries_per_s'] / fp32['queries_per_s']:.2f}; cosine passages mean {cos_p.mean():.4f} "
-            f"min {cos_p.min():.4f}, queries mean {cos_q.mean():.4f} min {cos_q.min():.4f}; "
-            f"top-10 overlap {overlap:.3f}, same top-1 {same_top1:.3f}"
-        )
-
-
-class OnnxEncoder:
-    """The E5 encoder's arithmetic through ONNX Runtime: the model's transformer exported once (torch.onnx, to a
-    temporary directory), mean pooling and prefixes as ragtune's E5 encoder applies them, batches in FlagEmbedding's
-    longest-first order; `int8`: onnxruntime's dynamic int8 quantisation of the export (weights per channel)."""
-
-    def __init__(self, model_dir: str, int8: bool, threads: int, batch_size: int, passage_max_length: int | None):
-        import tempfile
-
-        import onnxruntime
-        import torch
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-        from transformers import AutoModel, AutoTokenizer
-
-        from ragtune.models.encoders import read_spec
-
-        spec = read_spec(model_dir)
-        self.prefix = {"query": spec.query_prefix, "passage": spec.passage_prefix}
-        self.max_length = {"query": spec.query_max_length, "passage": passage_max_length or spec.passage_max_length}
-        self.batch_size, self.tokenizer = batch_size, AutoTokenizer.from_pretrained(model_dir)
-        model = AutoModel.from_pretrained(model_dir).eval()
-
-        class Hidden(torch.nn.Module):  # keyword arguments: the exporter passes positional ones
-            def __init__(self):
-                super().__init__()
-                self.model = model  # a submodule: its weights are exported as weights
-
-            def forward(self, input_ids, attention_mask):
-                return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-
-        folder = Path(tempfile.mkdtemp(prefix="ragtune-onnx-"))
-        path, example = folder / "model.onnx", self.tokenizer(["passage: 예시 문장"] * 2, return_tensors="pt")
-        axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}}
-        torch.onnx.export(
-            Hidden(), (example["input_ids"], example["attention_mask"]), str(path), dynamo=False, opset_version=17,
-            input_names=["input_ids", "attention_mask"], output_names=["hidden"],
-            dynamic_axes={**axes, "hidden": {0: "batch", 1: "tokens"}},
-        )  # fmt: skip
-        if int8:
-            quantize_dynamic(str(path), str(folder / "int8.onnx"), weight_type=QuantType.QInt8, per_channel=True)
-            path = folder / "int8.onnx"
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-    def encode(self, texts, kind: str):
-        from types import SimpleNamespace
-
-        encoded = self.tokenizer(
-            [self.prefix[kind] + t for t in texts], truncation=True, max_length=self.max_length[kind]
-        )
-        order = np.argsort([-len(ids) for ids in encoded["input_ids"]])
-        vectors = np.zeros((len(texts), 0), np.float32)
-        for start in range(0, len(texts), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            batch = self.tokenizer.pad(
-                {key: [encoded[key][i] for i in rows] for key in ("input_ids", "attention_mask")}, return_tensors="np"
-            )
-            inputs = {key: batch[key].astype(np.int64) for key in ("input_ids", "attention_mask")}
-            hidden = self.session.run(None, inputs)[0]
-            mask = inputs["attention_mask"][..., None].astype(np.float32)
-            pooled = (hidden * mask).sum(1) / mask.sum(1)
-            if not vectors.shape[1]:
-                vectors = np.zeros((len(texts), pooled.shape[1]), np.float32)
-            vectors[rows] = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
-        return SimpleNamespace(dense=vectors)
+    fp32, int8 = results["none"], results["int8"]
+    cos_p = (fp32["passages"] * int8["passages"]).sum(1)
+    cos_q = (fp32["queries"] * int8["queries"]).sum(1)
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(fp32["top10"], int8["top10"])])
+    same_top1 = float(np.mean(fp32["top10"][:, 0] == int8["top10"][:, 0]))
+    print(
+        f"int8 vs fp32: speed-up passages x{int8['docs_per_s'] / fp32['docs_per_s']:.2f}, "
+        f"queries x{int8['queries_per_s'] / fp32['queries_per_s']:.2f}; cosine passages mean {cos_p.mean():.4f} "
+        f"min {cos_p.min():.4f}, queries mean {cos_q.mean():.4f} min {cos_q.min():.4f}; "
+        f"top-10 overlap {overlap:.3f}, same top-1 {same_top1:.3f}"
+    )
 
 
 if __name__ == "__main__":
