@@ -136,7 +136,8 @@ def main() -> None:
     for source in sources:
         best = max(sweep, key=lambda a: (sweep[a][2][source]["hybrid"]["map@3"], -abs(a - default_alpha)))
         print(f"  best alpha on {source}: {best} (map@3 {sweep[best][2][source]['hybrid']['map@3']:.4f})")
-    measured = {"full": full, "alpha": min(seconds for seconds, _, _ in sweep.values() if seconds is not None)}
+    reruns = [seconds for seconds, _, _ in sweep.values() if seconds is not None]  # none with `--alphas` alone
+    measured = {"full": full, **({"alpha": min(reruns)} if reruns else {})}
     if args.quickstart:
         measured["quickstart"] = quickstart(work / "quickstart")
     print("against issue #25's starting figures (best alpha rerun of the sweep):")

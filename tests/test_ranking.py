@@ -47,12 +47,18 @@ def test_scores_compare_in_their_own_precision():
     assert ids.tolist() == [[0, 1]]
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_rank_rows_matches_sorted_row_by_row_and_pads_last(seed):
+def random_rows(seed: int) -> tuple[np.random.Generator, list[str], np.ndarray]:
+    """8 rows of 12 distinct ids out of 30 shuffled docids, a quarter of them padding (-1)."""
     rng = np.random.default_rng(seed)
     docids = [f"doc{i}" for i in rng.permutation(30)]
     ids = np.stack([rng.permutation(30)[:12] for _ in range(8)])
     ids[rng.random(ids.shape) < 0.25] = -1
+    return rng, docids, ids
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_rank_rows_matches_sorted_row_by_row_and_pads_last(seed):
+    rng, docids, ids = random_rows(seed)
     scores = rng.choice(np.array(SCORES, np.float32), ids.shape)
     ranked_ids, ranked_scores = rank_rows(ids, scores, tie_ranks(docids))
     assert ranked_ids.dtype == np.int32 and ranked_scores.dtype == np.float32
@@ -67,10 +73,7 @@ def test_rank_rows_matches_sorted_row_by_row_and_pads_last(seed):
 def test_rows_already_in_ranking_order_come_back_as_the_sort_gives_them(seed):
     # the order check that spares the sort: ranked rows (ties, -0.0, padding) pass it unchanged, and a row one swap
     # away from ranked is sorted, not passed
-    rng = np.random.default_rng(seed)
-    docids = [f"doc{i}" for i in rng.permutation(30)]
-    ids = np.stack([rng.permutation(30)[:12] for _ in range(8)])
-    ids[rng.random(ids.shape) < 0.25] = -1
+    rng, docids, ids = random_rows(seed)
     finite = np.array([s for s in SCORES if not math.isnan(s)], np.float32)
     ranked_ids, ranked_scores = rank_rows(ids, rng.choice(finite, ids.shape), tie_ranks(docids))
     again_ids, again_scores = rank_rows(ranked_ids, ranked_scores, tie_ranks(docids))
