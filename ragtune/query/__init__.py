@@ -8,10 +8,11 @@ import lazy_loader
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submodules=["chitchat", "conversation", "plan"],
+    submodules=["chitchat", "conversation", "memo", "plan"],
     submod_attrs={
         "chitchat": ["ChitchatDetector", "calibrated_detector", "read_lines", "shipped_calibration"],
         "conversation": ["standalone_query", "user_turns"],
+        "memo": ["PlanMemo", "Planner", "plan_inputs"],
         "plan": ["REACTION_WORDS", "offline_standalone", "plan_queries", "plan_routed", "reaction_filter"],
     },
 )
