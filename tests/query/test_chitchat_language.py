@@ -77,8 +77,9 @@ def test_mixed_knows_both_languages(mixed):
 
 
 def test_korean_is_unchanged():
-    # P(chit-chat) from the detector before per-language calibration (commit 60e4052), seed 0
-    before = [0.9203854899914048, 0.10351104390443812, 0.765127250200397, 0.04556618742109077]
+    # P(chit-chat) of the Korean calibration, seed 0: pinned, so a change to it is a decision (the closing turns
+    # added to chitchat_ko.txt moved these from 0.9204, 0.1035, 0.7651, 0.0456 at commit 60e4052)
+    before = [0.9238607617533979, 0.1031598654160805, 0.8023215395768383, 0.042946203568430666]
     texts = [KO_CHAT[0], KO_QUESTIONS[0], KO_CHAT[1], KO_QUESTIONS[1]]
     assert list(calibrated_detector(0.55, 0).probability(texts)) == pytest.approx(before, abs=1e-12)
     assert list(calibrated_detector(0.55, 0, language="ko").probability(texts)) == list(

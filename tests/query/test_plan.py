@@ -1,9 +1,17 @@
 """Offline query plans: bare reactions left out of the standalone query, chit-chat judged on what is left."""
 
+import numpy as np
 import pytest
 
 from ragtune.query.chitchat import ChitchatDetector, shipped_calibration
-from ragtune.query.plan import REACTION_WORDS, offline_standalone, plan_queries, reaction_filter
+from ragtune.query.plan import (
+    REACTION_WORDS,
+    answered,
+    closing_turns,
+    offline_standalone,
+    plan_queries,
+    reaction_filter,
+)
 
 
 @pytest.fixture(scope="module")
@@ -52,4 +60,41 @@ def test_plans_judge_chitchat_on_the_standalone_query(detector):
         "chitchat_probability": round(plans[1].chitchat_probability, 6),
         "variants": ["고마워 덕분에 숙제 다 끝냈다"],
         "source": "offline",
+        "last_turn_probability": None,  # a single turn: nothing answered before it
     }
+
+
+class FixedDetector(ChitchatDetector):
+    """Probabilities from a table and words split on spaces: what closing_turns decides, without a classifier."""
+
+    def __init__(self, table: dict[str, float]):
+        super().__init__(threshold=0.55, margin=0.03, language="en")
+        self.table, self._chitchat_examples = table, ["thanks a lot"]
+        self._analyze = lambda texts: [t.split() for t in texts]
+
+    def probability(self, texts):
+        return np.array([self.table.get(t, 0.1) for t in texts])
+
+
+def test_an_answered_conversation_closing_with_chitchat_is_chitchat():
+    detector = FixedDetector({"thanks a lot": 0.9, "and oxygen": 0.7, "that is enough": 0.6})
+    conversations = [
+        ("closing", turns("what is photosynthesis", "light to sugar", "thanks a lot")),
+        ("follow-up", turns("what is photosynthesis", "light to sugar", "and oxygen")),  # names the corpus
+        ("enough", turns("what is photosynthesis", "light to sugar", "that is enough")),
+        ("single", turns("thanks a lot")),  # nothing answered: the standalone judgement alone
+        ("unanswered", [{"role": "user", "content": "hi"}, {"role": "user", "content": "thanks a lot"}]),
+    ]
+    vocabulary = {"photosynthesis", "oxygen", "light", "sugar"}
+    assert [answered(msg) for _, msg in conversations] == [True, True, True, False, False]
+    assert closing_turns(conversations, detector, vocabulary) == [
+        (0.9, True),
+        (0.7, False),  # strict: a corpus term keeps a follow-up searched however sure the classifier is
+        (0.6, True),
+        (None, False),
+        (None, False),
+    ]
+    assert [closes for _, closes in closing_turns(conversations, detector, None)] == [False] * 5  # no vocabulary
+    plans = plan_queries(conversations[:2], detector, vocabulary=vocabulary)
+    assert [(p.chitchat, p.last_turn_probability) for p in plans] == [(True, 0.9), (False, 0.7)]
+    assert plans[0].chitchat_probability == 0.1  # the joined text reads like the question it began with
