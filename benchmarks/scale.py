@@ -195,7 +195,7 @@ def main() -> None:
     parser.add_argument("--model", default="models/base", help="an e5-small model directory (the base stage's)")
     parser.add_argument("--encode-docs", type=int, default=2000, help="passages the real encoder measures on")
     parser.add_argument("--analysis-max", type=int, default=100_000, help="largest size analysed for real")
-    parser.add_argument("--index-types", default="flat,hnsw,ivfpq")
+    parser.add_argument("--index-types", default="flat,hnsw,ivfpq", help="none: no FAISS rows (a worker comparison)")
     parser.add_argument("--hnsw-max", type=int, default=100_000, help="largest size HNSW is built for")
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--queries", type=int, default=200)
@@ -204,7 +204,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    kinds = args.index_types.split(",")
+    kinds = [] if args.index_types == "none" else args.index_types.split(",")
     print(
         f"# compute={args.compute}, {args.workers} workers, {psutil.cpu_count()} CPUs, load average "
         f"{psutil.getloadavg()[0]:.1f}; FAISS on {args.faiss_threads} threads; vectors of dimension {args.dim}"
@@ -237,7 +237,9 @@ def main() -> None:
             if rate:
                 rows.append(_estimate(size, f"encoding ({args.workers} workers, e5-small)", size / rate))
             wanted = [k for k in kinds if k != "hnsw" or size <= args.hnsw_max]
-            for row in faiss_rows(size, args.dim, wanted, args.queries, Path(work), args.faiss_threads):
+            for row in (
+                faiss_rows(size, args.dim, wanted, args.queries, Path(work), args.faiss_threads) if wanted else ()
+            ):
                 rows.append({"size": size, **row})
             _print(rows[first:], header=size == sizes[0])
             for leftover in Path(work).glob("*.npy"):
