@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from ragtune.charts import save_png
@@ -67,6 +68,18 @@ def _limited(qids: list[str], limit: int | None) -> tuple[list[str], str]:
     return qids[:limit], f"\n*… and {len(qids) - limit} more not shown.*\n"
 
 
+def _top_k(run: RankedRun, row_of: Mapping[str, int], qids: Sequence[str], k: int) -> dict[str, list[str]]:
+    """Each question's top-k docids, read from the run's arrays at once (19k questions × every retriever: a
+    question at a time took a second); a question the run lacks answers nothing."""
+    rows = np.asarray([row_of.get(qid, -1) for qid in qids], np.int64)
+    if not len(run.qids):
+        return {qid: [] for qid in qids}
+    ids = run.ids[np.maximum(rows, 0), :k]
+    names = np.asarray(run.docids, dtype=object)[np.maximum(ids, 0)]
+    kept = (ids >= 0) & (rows[:, None] >= 0)
+    return {qid: names[i][kept[i]].tolist() for i, qid in enumerate(qids)}
+
+
 def failure_report(
     questions: dict[str, str],
     qrels: QrelsDict,
@@ -96,7 +109,7 @@ def failure_report(
         row = rows[name].get(qid)
         return [] if row is None else ranked[name].ranking(row, depth)
 
-    topks = {name: {qid: ranking(name, qid, k) for qid in qids} for name in names}
+    topks = {name: _top_k(ranked[name], rows[name], qids, k) for name in names}
     outcomes = {name: {qid: _outcome(topks[name][qid], qrels[qid]) for qid in qids} for name in names}
 
     chit_chat = sum(1 for qid in qids if not qrels[qid])
@@ -253,14 +266,19 @@ def chitchat_figure(
     above; between threshold and threshold + margin only when the question names no corpus term (the unsure band).
     `plans`: qid → the retrieve stage's plan (runs/<split>/queries.jsonl rows: chitchat_probability, source); a
     question the LLM judged (source llm) is drawn by its detector score but counted apart, as the score did not
-    decide it."""
+    decide it; a conversation closed by its last turn (`closing`: ragtune.query.plan.closing_turns) is drawn by
+    that turn's score, which decided it, and counted apart too."""
     missing = sorted(qid for qid in qrels if qid not in plans)
     if missing:
         raise ValueError(f"{len(missing)} labelled question(s) have no retrieval plan, e.g. {missing[0]!r}")
     threshold, margin = rule["threshold"], rule["margin"]
+
+    def score(plan: Mapping) -> float:
+        return plan["last_turn_probability"] if plan.get("closing") else plan["chitchat_probability"]
+
     groups = {
-        "chit-chat": [plans[qid]["chitchat_probability"] for qid in qrels if not qrels[qid]],
-        "knowledge": [plans[qid]["chitchat_probability"] for qid in qrels if qrels[qid]],
+        "chit-chat": [score(plans[qid]) for qid in qrels if not qrels[qid]],
+        "knowledge": [score(plans[qid]) for qid in qrels if qrels[qid]],
     }
     figure = Figure(figsize=(6.4, 4.2), layout="constrained")
     axes = figure.add_subplot()
@@ -271,7 +289,9 @@ def chitchat_figure(
     axes.axvspan(threshold, min(threshold + margin, 1.0), color="grey", alpha=0.25, label=band)
     axes.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:g} (margin {margin:g})")
     by_llm = sum(1 for qid in qrels if plans[qid].get("source") == "llm")
+    closed = sum(1 for qid in qrels if plans[qid].get("closing"))
     note = f"\n{by_llm} of {len(qrels)} judged by the LLM, not by this score" if by_llm else ""
+    note += f"\n{closed} closing turn(s) drawn by the last turn's score" if closed else ""
     axes.set(xlabel="P(chit-chat)", ylabel="questions", xlim=(0, 1), title=title + note)
     axes.legend(loc="best", fontsize="small")
     return figure

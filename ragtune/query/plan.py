@@ -36,6 +36,7 @@ class QueryPlan:
     variants: list[str]  # the standalone query first, then multi-query / HyDE texts
     source: str = "offline"  # offline | llm: who wrote the standalone query and the judgement
     last_turn_probability: float | None = None  # an answered conversation's last turn alone (`closing_turns`)
+    closing: bool = False  # chit-chat because that last turn closes the conversation (its joined text was not)
 
     def as_dict(self) -> dict:
         last = self.last_turn_probability
@@ -47,6 +48,7 @@ class QueryPlan:
             "variants": self.variants,
             "source": self.source,
             "last_turn_probability": None if last is None else round(last, 6),
+            "closing": self.closing,
         }
 
 
@@ -116,7 +118,15 @@ def plan_queries(
         probability = detector.probability(standalone)
         judged = detector.judge_probabilities(standalone, probability, vocabulary)
         plans = [
-            QueryPlan(qid, text, chitchat or closes, float(p), [text], last_turn_probability=last)
+            QueryPlan(
+                qid,
+                text,
+                chitchat or closes,
+                float(p),
+                [text],
+                last_turn_probability=last,
+                closing=closes and not chitchat,
+            )
             for (qid, _), text, p, chitchat, (last, closes) in zip(
                 conversations, standalone, probability, judged, closing_turns(conversations, detector, vocabulary)
             )

@@ -171,3 +171,12 @@ def test_chitchat_plot_is_byte_identical_and_names_a_question_without_a_plan(tmp
     with pytest.raises(ValueError, match="1 labelled question.*no retrieval plan.*'13'"):
         plot_chitchat_scores({k: v for k, v in PLANS.items() if k != "13"}, QRELS, RULE, tmp_path / "c.png")
     assert not (tmp_path / "c.png").exists()
+
+
+def test_a_closing_turn_is_drawn_by_the_score_that_decided_it():
+    closed = {"chitchat_probability": 0.22, "last_turn_probability": 0.9, "closing": True, "source": "offline"}
+    axes = chitchat_figure({**PLANS, "13": closed}, QRELS, RULE).axes[0]
+    (chitchat_bars, _) = axes.containers
+    top_bin = [patch.get_height() for patch in chitchat_bars if patch.get_x() >= 0.85]
+    assert sum(top_bin) == 2  # 11 at 0.97 and 13 by its last turn's 0.9, not its joined text's 0.22
+    assert axes.get_title().endswith("\n1 closing turn(s) drawn by the last turn's score")

@@ -61,6 +61,7 @@ def test_plans_judge_chitchat_on_the_standalone_query(detector):
         "variants": ["고마워 덕분에 숙제 다 끝냈다"],
         "source": "offline",
         "last_turn_probability": None,  # a single turn: nothing answered before it
+        "closing": False,
     }
 
 
@@ -96,5 +97,5 @@ def test_an_answered_conversation_closing_with_chitchat_is_chitchat():
     ]
     assert [closes for _, closes in closing_turns(conversations, detector, None)] == [False] * 5  # no vocabulary
     plans = plan_queries(conversations[:2], detector, vocabulary=vocabulary)
-    assert [(p.chitchat, p.last_turn_probability) for p in plans] == [(True, 0.9), (False, 0.7)]
+    assert [(p.chitchat, p.closing, p.last_turn_probability) for p in plans] == [(True, True, 0.9), (False, False, 0.7)]
     assert plans[0].chitchat_probability == 0.1  # the joined text reads like the question it began with
