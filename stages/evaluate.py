@@ -27,7 +27,8 @@ def main() -> None:
     scores, reports = {}, []
     for source in sorted({q["source"] for q in validation}):
         qrels = {q["qid"]: q["relevant"] for q in validation if q["source"] == source}
-        section = {name: metrics.evaluate(run, qrels) for name, run in sorted(runs.items())}
+        measured = {name: metrics.evaluate_with_curve(run, qrels) for name, run in sorted(runs.items())}
+        section = {name: values for name, (values, _) in measured.items()}
         section["chitchat"] = metrics.chitchat_scores(judged, qrels)
         if by_kind := summary.by_kind(runs, qrels, kinds):
             section["kinds"] = by_kind
@@ -42,7 +43,7 @@ def main() -> None:
                 for name, values in retrievers.items()
             ],
         )
-        curves = {name: metrics.recall_curve(run, qrels) for name, run in sorted(runs.items())}
+        curves = {name: curve for name, (_, curve) in measured.items()}
         write_json(
             WORKSPACE.plots(f"recall/{source}.json"),
             [{"retriever": name, **row} for name, rows in curves.items() for row in rows],

@@ -26,6 +26,7 @@ RunDict = dict[str, Ranking]
 QrelsDict = dict[str, list[str]]
 
 DEFAULT_METRICS = ("map@3", "mrr@10", "ndcg@10", "recall@1", "recall@10", "recall@100")
+CURVE_KS = (1, 2, 3, 5, 10, 20, 50, 100)  # the recall curve's cutoffs
 DECIMALS = 6  # rounding keeps metrics JSON byte-stable across platforms
 
 _METRIC = re.compile(r"^(map|mrr|ndcg|recall)@([1-9][0-9]*)$")
@@ -152,13 +153,22 @@ def evaluate(
     return result
 
 
-def recall_curve(
-    run: RankedRun | RunDict, qrels: QrelsDict, ks: tuple[int, ...] = (1, 2, 3, 5, 10, 20, 50, 100)
-) -> list[dict]:
-    """Rows {"k": k, "recall": recall@k} in ascending k, ready for `dvc plots`."""
+def evaluate_with_curve(
+    run: RankedRun | RunDict,
+    qrels: QrelsDict,
+    metrics: tuple[str, ...] | list[str] = DEFAULT_METRICS,
+    ks: tuple[int, ...] = CURVE_KS,
+) -> tuple[dict[str, float], list[dict]]:
+    """`evaluate(run, qrels, metrics)` and `recall_curve(run, qrels, ks)` from one reading of the run (the evaluate
+    stage does both for every retriever: once instead of twice over 19k questions)."""
     ks = sorted(set(ks))
-    means = evaluate(run, qrels, [f"recall@{k}" for k in ks])
-    return [{"k": k, "recall": means[f"recall@{k}"]} for k in ks]
+    means = evaluate(run, qrels, list(dict.fromkeys([*metrics, *(f"recall@{k}" for k in ks)])))
+    return {metric: means[metric] for metric in metrics}, [{"k": k, "recall": means[f"recall@{k}"]} for k in ks]
+
+
+def recall_curve(run: RankedRun | RunDict, qrels: QrelsDict, ks: tuple[int, ...] = CURVE_KS) -> list[dict]:
+    """Rows {"k": k, "recall": recall@k} in ascending k, ready for `dvc plots`."""
+    return evaluate_with_curve(run, qrels, (), ks)[1]
 
 
 def chitchat_scores(judged: dict[str, bool], qrels: QrelsDict) -> dict[str, float | int]:

@@ -4,7 +4,14 @@ import random
 import pytest
 
 from ragtune.evaluation import metrics
-from ragtune.evaluation.metrics import competition_ap, evaluate, per_query, ranking, recall_curve
+from ragtune.evaluation.metrics import (
+    competition_ap,
+    evaluate,
+    evaluate_with_curve,
+    per_query,
+    ranking,
+    recall_curve,
+)
 
 # --- straightforward reference formulae (binary relevance), independent of ranx -------------
 
@@ -155,6 +162,8 @@ def test_recall_curve_rows_are_sorted_and_monotone():
     run = {"q1": {"a": 3.0, "x": 2.0, "b": 1.0}, "q2": {"x": 1.0, "c": 0.5}}
     rows = recall_curve(run, qrels, ks=(3, 1, 2))
     assert rows == [{"k": 1, "recall": 0.25}, {"k": 2, "recall": 0.75}, {"k": 3, "recall": 1.0}]
+    # the evaluate stage reads both from one pass: the same figures as each alone
+    assert evaluate_with_curve(run, qrels) == (evaluate(run, qrels), recall_curve(run, qrels))
 
 
 def test_standard_metrics_match_ranx_on_random_runs():
