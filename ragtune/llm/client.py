@@ -23,13 +23,15 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import openai
 from tqdm.auto import tqdm
 
 from ragtune.llm.cache import ResponseCache, request_key
 from ragtune.llm.settings import LLMError, LLMSettings
+
+if TYPE_CHECKING:
+    import openai  # imported where a request is made: a stage without an LLM (retrieve offline) skips its 0.5 s
 
 log = logging.getLogger(__name__)
 
@@ -115,10 +117,14 @@ class LLMClient:
         _run_sync(probe())
 
     def _new_api(self) -> openai.AsyncOpenAI:
+        import openai
+
         s = self.settings
         return openai.AsyncOpenAI(api_key=s.api_key.reveal(), base_url=s.base_url, timeout=s.timeout, max_retries=0)
 
     async def _probe(self, api: openai.AsyncOpenAI) -> None:
+        import openai
+
         s = self.settings
         try:
             await api.models.list(timeout=min(s.timeout, PROBE_TIMEOUT))
@@ -216,6 +222,8 @@ class LLMClient:
             raise RequestFailed(f"unparsable: {str(exc)[:200]}") from None
 
     async def _send(self, messages: list[dict[str, str]], params: dict[str, Any]) -> dict[str, Any]:
+        import openai
+
         s = self.settings
         assert self._api is not None and self._semaphore is not None, "complete() runs inside LLMClient.run"
         await self._ensure_reachable()
