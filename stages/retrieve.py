@@ -44,7 +44,7 @@ def main() -> None:
 
     # Searchers are built only when the memo cannot answer (a sweep over alpha loads no model).
     engine = engine_for(p.compute)  # where questions encode and pairs are scored: here, or Ray actors
-    searchers = Searchers(ROOT, p, docids, WORKERS, language, engine)
+    searchers = Searchers(ROOT, p, docids, WORKERS, language, engine, fingerprints=cache_root(ROOT) / "fingerprints")
     (lexical, weights), dense = searchers.lexical(), searchers.dense()  # one factory each: a model loads once
     memo = SearchMemo(ws.candidates, store=cache_root(ROOT) / "candidates")  # outlives exp restores
     fusion = RetrievalSettings.from_fusion(p.fusion, candidates=settings.candidates, rerank_top=settings.rerank_top)

@@ -27,25 +27,56 @@ from ragtune.io import atomic_write
 Searcher = Callable[[Sequence[str], int], tuple[np.ndarray, np.ndarray]]
 
 
-def fingerprint(*parts: str | Path) -> str:
+def fingerprint(*parts: str | Path, remembered: str | Path | None = None) -> str:
     """sha256 over values and, for existing paths, the bytes of every file under them (sorted;
-    `__pycache__` skipped: compiled files embed timestamps)."""
+    `__pycache__` skipped: compiled files embed timestamps).
+
+    `remembered`: a directory where the digest is kept under the parts' listing (values; each file's path, size,
+    modification time and inode), as DVC's state keeps its hashes: the bytes (a model's 470 MB) are read again
+    only when a listed file changed or moved. The digest is the same either way."""
+    listed = [(part, _files(part)) for part in parts]
+    place = Path(remembered) / _listing(listed) if remembered is not None else None
+    if place is not None:
+        try:
+            return place.read_text(encoding="ascii")
+        except OSError:
+            pass
     digest = hashlib.sha256()
-    for part in parts:
-        path = Path(part) if isinstance(part, Path) else None
-        if path is not None and path.exists():
-            files = (
-                sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-                if path.is_dir()
-                else [path]
-            )
-            for file in files:
-                digest.update(os.fsencode(file.relative_to(path) if path.is_dir() else file.name) + b"\0")
-                with open(file, "rb") as handle:
-                    for block in iter(lambda: handle.read(1 << 20), b""):
-                        digest.update(block)
-        else:
+    for part, files in listed:
+        if files is None:
             digest.update(str(part).encode("utf-8") + b"\0")
+            continue
+        for name, file in files:
+            digest.update(os.fsencode(name) + b"\0")
+            with open(file, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+    if place is not None:
+        with atomic_write(place) as handle:
+            handle.write(digest.hexdigest())
+    return digest.hexdigest()
+
+
+def _files(part: str | Path) -> list[tuple[str | Path, Path]] | None:
+    """(name hashed, file) of an existing path part, sorted; None for a value."""
+    path = Path(part) if isinstance(part, Path) else None
+    if path is None or not path.exists():
+        return None
+    if not path.is_dir():
+        return [(path.name, path)]
+    files = sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    return [(file.relative_to(path), file) for file in files]
+
+
+def _listing(listed: list[tuple[str | Path, list | None]]) -> str:
+    digest = hashlib.sha256(b"listing\0")
+    for part, files in listed:
+        if files is None:
+            digest.update(b"v" + str(part).encode("utf-8") + b"\0")
+            continue
+        for _, file in files:
+            stat = file.stat()
+            digest.update(f"f{file.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ino}\0".encode())
     return digest.hexdigest()
 
 

@@ -76,12 +76,17 @@ def installed(package: str) -> str:
 class Searchers:
     """The searchers of the workspace at `root` for the parameters `p`, over the corpus `docids` (in order)."""
 
-    def __init__(self, root: Path, p, docids: list[str], workers: int = 1, language: str = "ko", engine=None):
+    def __init__(
+        self, root: Path, p, docids: list[str], workers: int = 1, language: str = "ko", engine=None, fingerprints=None
+    ):
         """`p`: the typed configuration (ragtune.config.schema.Params); `language`: the corpus's (prepare's);
-        `engine`: where query encoding runs (ragtune.compute; None: here). It changes no result, so no key holds it."""
+        `engine`: where query encoding runs (ragtune.compute; None: here). It changes no result, so no key holds it.
+        `fingerprints`: a directory remembering the keys' file digests (`fingerprint(remembered=)`: a sweep reads
+        no model's bytes again); None: read every time."""
         from ragtune.text.language import uses_char_ngrams
 
         self.root, self.p, self.docids, self.workers, self.engine = Path(root), p, docids, workers, engine
+        self.fingerprints = fingerprints
         self.char_ngrams = bool(p.index.char_ngram) and uses_char_ngrams(language)
         self.config = p.retrieval
         self.code = code_fingerprint()
@@ -112,7 +117,7 @@ class Searchers:
     def _bm25(self, index: str) -> Lazy:
         backend = self.config.bm25_search  # results do not depend on it; kept in the key all the same
         return (
-            fingerprint(self.code, self.root / index, backend),
+            fingerprint(self.code, self.root / index, backend, remembered=self.fingerprints),
             functools.cache(lambda: self.lexical_searcher(self.root / index)),
         )
 
@@ -124,6 +129,7 @@ class Searchers:
             self.p.model.query_max_len,
             self.config.query_batch_size,
             encoders.devices_key(self.p.index.devices),
+            remembered=self.fingerprints,
         )
 
     def lexical_searcher(self, directory: Path) -> Searcher:

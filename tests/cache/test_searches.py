@@ -1,6 +1,7 @@
 """SearchMemo: answers only for exactly the same inputs, never from a half-written entry, and (with a store)
 outlives `dvc exp run`'s restore of runs/candidates."""
 
+import os
 import shutil
 
 import numpy as np
@@ -69,3 +70,21 @@ def test_a_restored_memo_is_answered_from_the_store(tmp_path):
     for x, y in zip(first, again):
         assert np.array_equal(x, y) and x.dtype == y.dtype
     assert (memo_dir / "val" / "dense" / "key").exists()  # the tracked memo is written again from the store
+
+
+def test_a_remembered_fingerprint_is_read_until_a_file_changes(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "weights.bin").write_bytes(b"w" * 4096)
+    (model / "config.json").write_text("{}")
+    remembered = tmp_path / "fingerprints"
+    fresh = fingerprint("code", model, 256)
+    assert fingerprint("code", model, 256, remembered=remembered) == fresh  # the same digest, now remembered
+    (kept,) = remembered.iterdir()
+    kept.write_text("remembered")  # proves the next call reads it instead of the 4 KB
+    assert fingerprint("code", model, 256, remembered=remembered) == "remembered"
+    assert fingerprint("code", model, 512, remembered=remembered) == fingerprint("code", model, 512)  # another value
+    os.utime(model / "weights.bin", ns=(1, 1))  # same size, another modification time: read again
+    assert fingerprint("code", model, 256, remembered=remembered) == fresh
+    (model / "config.json").write_text('{"a": 1}')
+    assert fingerprint("code", model, 256, remembered=remembered) == fingerprint("code", model, 256) != fresh
