@@ -87,10 +87,12 @@ class Peak:
 # --- the compute-dependent steps -------------------------------------------------------------------------------
 
 
-def run_step(compute: str, workers: int, step: Callable, *args):
+def run_step(compute: str, workers: int, step: Callable, *args, batch_size: int = 1024):
     """`step(*args, engine=…)` on ragtune's compute engine: local (this process, `workers` threads for the
-    analyzer and torch) or ray (a local Ray cluster, `workers` actors of one CPU each, as `-S compute=ray -S
-    compute.workers=N` runs the stages). With ray the peak memory is this driver's; the actors' is their own."""
+    analyzer and torch) or ray (a local Ray cluster, `workers` actors of one CPU each, `batch_size` rows a remote
+    batch, as `-S compute=ray -S compute.workers=N -S compute.batch_size=B` runs the stages). With ray the peak
+    memory is this driver's; the actors' is their own. A pool has at most one busy actor per batch: fewer rows
+    than workers × batch_size leave workers idle."""
     from ragtune.compute.engine import LocalEngine, RayEngine
 
     if compute == "local":
@@ -98,7 +100,7 @@ def run_step(compute: str, workers: int, step: Callable, *args):
 
         torch.set_num_threads(workers)
         return step(*args, engine=LocalEngine(workers))
-    return step(*args, engine=RayEngine(None, workers))
+    return step(*args, engine=RayEngine(None, workers, batch_size=batch_size))
 
 
 def analyse(texts: list[str], *, engine) -> int:
@@ -197,6 +199,7 @@ def main() -> None:
     parser.add_argument("--analysis-max", type=int, default=100_000, help="largest size analysed for real")
     parser.add_argument("--index-types", default="flat,hnsw,ivfpq", help="none: no FAISS rows (a worker comparison)")
     parser.add_argument("--hnsw-max", type=int, default=100_000, help="largest size HNSW is built for")
+    parser.add_argument("--batch-size", type=int, default=1024, help="compute.batch_size: rows per remote batch (ray)")
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument(
@@ -215,7 +218,7 @@ def main() -> None:
     if args.encode_docs:
         texts = collection(args.encode_docs, seed=7)
         with Peak() as step:
-            seconds = run_step(args.compute, args.workers, encode, texts, args.model)
+            seconds = run_step(args.compute, args.workers, encode, texts, args.model, batch_size=args.batch_size)
         rate = len(texts) / seconds
         print(
             f"# encoding ({args.model}): {len(texts)} passages in {seconds:.1f} s = {rate:.2f} docs/s "
@@ -228,7 +231,7 @@ def main() -> None:
             if size <= args.analysis_max:
                 texts = collection(size)
                 with Peak() as step:
-                    vocabulary = run_step(args.compute, args.workers, analyse, texts)
+                    vocabulary = run_step(args.compute, args.workers, analyse, texts, batch_size=args.batch_size)
                 analysis_rate = size / step.seconds
                 rows.append(_row(size, "analysis (Kiwi + bm25s)", f"{vocabulary} terms", step))
                 del texts
