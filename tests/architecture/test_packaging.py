@@ -141,3 +141,11 @@ def test_the_makefile_torch_fits_pyproject():
     version = re.search(r"^TORCH_VERSION\s*\?=\s*(\S+)", makefile, re.M)[1]
     torch = next(r for r in requirements() if r.name == "torch")
     assert torch.specifier.contains(version), (version, str(torch))
+
+
+@pytest.mark.skipif(sys.implementation.name != "cpython", reason="ruamel.yaml.clib is CPython's")
+def test_dvc_parses_its_yaml_in_c():
+    # DVC reads dvc.yaml and dvc.lock some fifty times a `dvc exp run`: the C parser is a declared dependency
+    from ruamel.yaml import YAML
+
+    assert YAML(typ="safe").Parser.__name__ == "CParser", "pip install ruamel.yaml.clib (pyproject.toml)"
