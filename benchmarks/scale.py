@@ -108,14 +108,14 @@ def analyse(texts: list[str], *, engine) -> int:
     `engine`); returns the vocabulary size."""
     import yaml
 
-    from ragtune.compute.analysis import morphemes
+    from ragtune.compute.analysis import iter_morphemes
     from ragtune.config.schema import load
     from ragtune.retrieval.sparse import embedded_bm25
 
     shipped = load(yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))).sparse  # bm25s, Kiwi
     retriever = embedded_bm25(shipped, "ko")
-    analysed = morphemes(engine, "ko", texts)
-    retriever.index_tokens([str(i) for i in range(len(texts))], [retriever.analyzer.select(m) for m in analysed])
+    analysed = iter_morphemes(engine, "ko", texts)  # chunk by chunk, as prepare writes them and index reads them back
+    retriever.index_tokens([str(i) for i in range(len(texts))], (retriever.analyzer.select(m) for m in analysed))
     return len(retriever._bm25.vocab_dict)
 
 

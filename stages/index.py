@@ -13,7 +13,7 @@ from ragtune.models import encoders
 from ragtune.retrieval import dense, m3
 from ragtune.retrieval.sparse import sparse_retriever
 from ragtune.retrieval.sparse.bm25 import BM25Retriever
-from ragtune.text.analysis import CharNgramAnalyzer
+from ragtune.text.analysis import CharNgramAnalyzer, StoredMorphemes
 from ragtune.text.language import uses_char_ngrams
 
 
@@ -27,8 +27,8 @@ def main() -> None:
     language = read_json(WORKSPACE.collection)["language"]
     sparse = sparse_retriever(p.sparse, documents, language)
     if p.sparse.backend == "bm25s":  # reuse the corpus analysis made once in prepare
-        morphemes = [row["morphemes"] for row in read_jsonl(WORKSPACE.morphemes)]
-        sparse.index_tokens(docids, [sparse.analyzer.select(m) for m in morphemes])
+        analysed = StoredMorphemes(WORKSPACE.morphemes)  # read from disk as indexed: never all in memory
+        sparse.index_tokens(docids, (sparse.analyzer.select(m) for m in analysed))
     else:
         sparse.index(docids, texts)
     sparse.save(out / "sparse")

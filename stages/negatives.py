@@ -14,6 +14,7 @@ from ragtune.io import read_json, read_jsonl, write_json, write_jsonl
 from ragtune.models import sources
 from ragtune.models.hub import require_model
 from ragtune.retrieval.sparse import embedded_bm25
+from ragtune.text.analysis import StoredMorphemes
 from ragtune.training import negatives
 
 
@@ -26,7 +27,6 @@ def main() -> None:
         if reranker.architecture is None:
             require_model(reranker.path, "reranker.path", reranker.revision)
     documents = read_jsonl(WORKSPACE.documents)
-    morphemes = [row["morphemes"] for row in read_jsonl(WORKSPACE.morphemes)]
     pairs = read_jsonl(WORKSPACE.train_questions)
     texts = {d["docid"]: d["content"] for d in documents}
     docids = [d["docid"] for d in documents]
@@ -34,7 +34,8 @@ def main() -> None:
     language = read_json(WORKSPACE.collection)["language"]
     engine = engine_for(p.compute)  # where dense mining encodes and the teacher scores: here, or Ray actors
     bm25 = embedded_bm25(settings.bm25, language)  # mining BM25, not retrieval's (the sparse group)
-    bm25.index_tokens(docids, [bm25.analyzer.select(m) for m in morphemes])
+    analysed = StoredMorphemes(WORKSPACE.morphemes)  # read from disk as indexed: never all in memory
+    bm25.index_tokens(docids, (bm25.analyzer.select(m) for m in analysed))
     pools = [[hits] for hits in bm25.search(queries, settings.pool)]
     with tempfile.TemporaryDirectory(prefix="ragtune-negatives-") as scratch:
         base = WORKSPACE.base_model  # the base stage's: the model train starts from

@@ -4,7 +4,7 @@ folder (data=folder) is read whole: every file split into passages that fit the 
 
 from common import ROOT, WORKERS, WORKSPACE, params, stage
 
-from ragtune.compute.analysis import morphemes as analyse
+from ragtune.compute.analysis import morpheme_rows
 from ragtune.compute.engine import engine_for
 from ragtune.data import collection, inputs
 from ragtune.io import write_json, write_jsonl
@@ -37,11 +37,13 @@ def main() -> None:
     language = collection.resolve_language(data.language, [d["content"] for d in documents])
     analyzer = analyzer_for_language(language["language"], num_workers=WORKERS)
     engine = engine_for(p.compute, threads=WORKERS)  # Kiwi here, or on Ray actors (the same morphemes)
-    morphemes = analyse(engine, language["language"], [d["content"] for d in documents])
-    where = source / data.documents if data.documents else source
-    check_indexable(where, [d["docid"] for d in documents], [analyzer.select(m) for m in morphemes])
+    where, docids = source / data.documents if data.documents else source, [d["docid"] for d in documents]
+    # chunk by chunk to disk; a corpus BM25 cannot index stops before the file is in place, nothing written
+    rows = morpheme_rows(
+        engine, language["language"], documents, analyzer.select, lambda kept: check_indexable(where, docids, kept)
+    )
+    write_jsonl(WORKSPACE.morphemes, rows)
     write_jsonl(WORKSPACE.documents, documents)
-    write_jsonl(WORKSPACE.morphemes, ({"docid": d["docid"], "morphemes": m} for d, m in zip(documents, morphemes)))
     write_jsonl(WORKSPACE.questions, questions)
     write_jsonl(WORKSPACE.labelled, labelled)
     write_json(WORKSPACE.collection, language)

@@ -19,6 +19,7 @@ from ragtune.llm import AnswerStore, LLMClient, LLMSettings, ResponseCache
 from ragtune.retrieval.sparse import embedded_bm25
 from ragtune.synthetic import files, offline, split
 from ragtune.synthetic.llm import with_llm_questions
+from ragtune.text.analysis import StoredMorphemes
 from ragtune.text.english import analyzer_for_language
 
 NO_QUESTIONS = "ragtune/resources/questions/none.jsonl"  # queries.from_file's default: an empty shipped file
@@ -30,7 +31,7 @@ def main() -> None:
     settings, seed = p.queries, p.seed
     llm = None if p.llm.provider == "offline" else LLMSettings.from_config(p.llm.model_dump())  # a missing key fails
     documents = read_jsonl(WORKSPACE.documents)
-    morphemes = [row["morphemes"] for row in read_jsonl(WORKSPACE.morphemes)]
+    morphemes = StoredMorphemes(WORKSPACE.morphemes)  # read from disk at each pass: never all in memory
     labelled = read_jsonl(WORKSPACE.labelled)
     docids, texts = [d["docid"] for d in documents], {d["docid"]: d["content"] for d in documents}
     round_trip = functools.cache(lambda: round_trip_search(p, documents))  # built once, only where a round trip runs

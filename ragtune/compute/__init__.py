@@ -12,7 +12,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submodules=["analysis", "engine", "models"],
     submod_attrs={
-        "analysis": ["AnalyseTask", "morphemes"],
+        "analysis": ["AnalyseTask", "iter_morphemes", "morpheme_rows", "morphemes"],
         "engine": ["Engine", "LocalEngine", "RayEngine", "engine_for"],
         "models": ["EncodeTask", "PooledEncoder", "PooledReranker", "ScoreTask"],
     },

@@ -15,6 +15,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "CharNgramAnalyzer",
             "KoreanAnalyzer",
             "QUESTION_SCAFFOLDING",
+            "StoredMorphemes",
             "analyzer_from_config",
             "check_indexable",
             "normalize",

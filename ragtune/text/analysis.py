@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from kiwipiepy import Kiwi
 
@@ -170,10 +170,11 @@ class CharNgramAnalyzer:
 def check_indexable(
     path: str | os.PathLike,
     docids: Sequence[str],
-    terms: Sequence[Sequence[str]],
+    terms: Sequence[Sequence[str] | bool],
     log: logging.Logger | None = None,
 ) -> list[str]:
-    """The documents that yield no lexical term (emoji or punctuation only): BM25 can never find them.
+    """The documents that yield no lexical term (emoji or punctuation only): BM25 can never find them. `terms`:
+    each document's analysed terms, or only whether it has any (prepare streams the terms themselves to disk).
 
     All of them: DataError (BM25 over an empty vocabulary fails much later, naming nothing). Some: a warning
     listing them (at most 20 named), and their docids returned.
@@ -210,3 +211,23 @@ def analyzer_from_config(config: dict, num_workers: int = 0) -> KoreanAnalyzer |
 
         return load_analyzer(config, num_workers=num_workers)
     return KoreanAnalyzer.from_config(config, num_workers=num_workers)
+
+
+class StoredMorphemes:
+    """prepare's `morphemes.jsonl` as a collection of each document's morphemes, read from disk again at every pass:
+    a corpus's morphemes are about 37 KB a passage in memory (docs/scale.md), so index, negatives and queries never
+    hold them all. Iterable any number of times, in document order; `len` counts the documents."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = path
+        self._count: int | None = None
+
+    def __iter__(self) -> Iterator[list]:
+        from ragtune.io import iter_jsonl
+
+        return (row["morphemes"] for _, row in iter_jsonl(self.path))
+
+    def __len__(self) -> int:
+        if self._count is None:
+            self._count = sum(1 for _ in self)
+        return self._count

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import bm25s
@@ -40,13 +40,22 @@ class BM25Retriever:
     def index(self, docids: Sequence[str], texts: Sequence[str]) -> None:
         self.index_tokens(docids, self.analyzer.batch(texts))
 
-    def index_tokens(self, docids: Sequence[str], tokens: list[list[str]]) -> None:
+    def index_tokens(self, docids: Sequence[str], tokens: Iterable[Sequence[str]]) -> None:
+        """Index each document's analysed terms, in `docids` order. `tokens` is read once, so it may be a generator
+        (index and negatives stream the corpus's analysis from disk): what stays in memory is each document's term
+        ids as an int32 array, never the terms themselves."""
         self.docids = list(docids)
         self._bm25 = bm25s.BM25(k1=self.k1, b=self.b, method=self.method, backend=self.backend)
+        seen: dict[str, int] = {}  # term → number in first-seen order
+        numbered = [np.fromiter((seen.setdefault(t, len(seen)) for t in doc), np.int32, len(doc)) for doc in tokens]
+        if len(numbered) != len(self.docids):
+            raise ValueError(f"{len(numbered)} analysed documents for {len(self.docids)} docids")
         # Our own sorted vocabulary: bm25s numbers tokens in set order, which changes with Python's
         # per-process hash seed, so the saved index bytes (and DVC's hash of them) would too.
-        vocab = {token: i for i, token in enumerate(sorted({t for doc in tokens for t in doc}))}
-        ids = [[vocab[t] for t in doc] for doc in tokens]
+        vocab = {token: i for i, token in enumerate(sorted(seen))}
+        renumber = np.empty(len(seen), np.int32)
+        renumber[list(seen.values())] = [vocab[token] for token in seen]
+        ids = _AsLists([renumber[doc] for doc in numbered])
         self._bm25.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=False)
 
     def search(self, queries: Sequence[str], k: int) -> list[Hits]:
@@ -125,3 +134,19 @@ class BM25Retriever:
         # memory-mapped: the score matrix stays in the page cache, shared by processes, read as searches need it
         retriever._bm25 = bm25s.BM25.load(str(Path(directory) / "bm25s"), mmap=True)
         return retriever
+
+
+class _AsLists(Sequence):
+    """Int32 arrays that bm25s reads as lists of ints, one at a time (it iterates the corpus a few times):
+    the lists exist only while it reads them."""
+
+    def __init__(self, arrays: list[np.ndarray]):
+        self.arrays = arrays
+
+    def __len__(self) -> int:
+        return len(self.arrays)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [array.tolist() for array in self.arrays[index]]
+        return self.arrays[index].tolist()

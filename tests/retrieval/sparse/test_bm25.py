@@ -95,3 +95,19 @@ def test_score_matrix_scores_a_query_without_corpus_words_zero_everywhere(bm25):
     assert scores.shape == (3, len(bm25.docids))
     assert np.array_equal(scores[0], bm25._bm25.get_scores(queries[0])) and scores[0].dtype == np.float32
     assert not scores[1:].any()
+
+
+def test_terms_streamed_once_index_the_same_bytes(korean_analyzer, tmp_path):
+    # index and negatives hand index_tokens a generator over morphemes.jsonl: the same index as from a list
+    terms = korean_analyzer.batch(list(DOCS.values()))
+    listed, streamed = BM25Retriever(korean_analyzer), BM25Retriever(korean_analyzer)
+    listed.index_tokens(list(DOCS), terms)
+    streamed.index_tokens(list(DOCS), (doc for doc in terms))
+    listed.save(tmp_path / "listed")
+    streamed.save(tmp_path / "streamed")
+    files = sorted(p.relative_to(tmp_path / "listed") for p in (tmp_path / "listed").rglob("*") if p.is_file())
+    assert files and all(
+        (tmp_path / "listed" / f).read_bytes() == (tmp_path / "streamed" / f).read_bytes() for f in files
+    )
+    with pytest.raises(ValueError, match="3 analysed documents for 4 docids"):
+        BM25Retriever(korean_analyzer).index_tokens(list(DOCS), iter(terms[:3]))
