@@ -139,6 +139,7 @@ def plan_queries(
         if judgement is not None:
             chitchat = judgement.chitchat and detector is not None
             plan.standalone, plan.chitchat, plan.source = judgement.standalone, chitchat, "llm"
+            plan.closing = False  # the LLM judged the whole conversation
             plan.variants = [judgement.standalone]
     active = [plan for plan in plans if not plan.chitchat]
     if multi_query > 0 or hyde:

@@ -99,3 +99,14 @@ def test_an_answered_conversation_closing_with_chitchat_is_chitchat():
     plans = plan_queries(conversations[:2], detector, vocabulary=vocabulary)
     assert [(p.chitchat, p.closing, p.last_turn_probability) for p in plans] == [(True, True, 0.9), (False, False, 0.7)]
     assert plans[0].chitchat_probability == 0.1  # the joined text reads like the question it began with
+
+
+def test_an_llm_judgement_replaces_the_closing_rule(monkeypatch):
+    from ragtune.llm import ConversationJudgement
+
+    answers = [ConversationJudgement("photosynthesis, again", False), None]  # the second: the LLM failed
+    monkeypatch.setattr("ragtune.llm.judge_conversations", lambda client, conversations, language, domain: answers)
+    detector = FixedDetector({"thanks a lot": 0.9})
+    closing = turns("what is photosynthesis", "light to sugar", "thanks a lot")
+    plans = plan_queries([("a", closing), ("b", closing)], detector, client=object(), vocabulary={"photosynthesis"})
+    assert [(p.source, p.chitchat, p.closing) for p in plans] == [("llm", False, False), ("offline", True, True)]
