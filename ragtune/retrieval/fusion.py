@@ -96,7 +96,10 @@ def _row_best(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each row's `depth` best columns by summed value, best first, equal sums by column; -1 pads.
     `rows` ascending; entries of one (row, column) are summed in their order here."""
-    absent = np.iinfo(np.int64).max
+    # Columns that fit 16 bits sort by numpy's radix sort (stable, several times faster than on int64).
+    narrow = len(columns) == 0 or int(columns.max()) < np.iinfo(np.uint16).max
+    absent = np.iinfo(np.uint16 if narrow else np.int64).max
+    columns = columns.astype(np.uint16) if narrow else columns
     column_matrix, value_matrix = _row_matrix(rows, n_rows, columns, values, fill=(absent, 0.0))
     by_column = np.argsort(column_matrix, axis=1, kind="stable")  # a document's entries side by side, in order
     column_matrix = np.take_along_axis(column_matrix, by_column, axis=1)
@@ -119,7 +122,7 @@ def _row_best(
     padded_scores = np.zeros((n_rows, depth))
     width = best_columns.shape[1]
     present = best_columns != absent
-    padded[:, :width] = np.where(present, best_columns, -1)
+    padded[:, :width] = np.where(present, best_columns.astype(np.int64), -1)
     padded_scores[:, :width] = np.where(present, best_sums, 0.0)
     return padded, padded_scores
 

@@ -70,6 +70,19 @@ def test_rrf_matches_ranx():
     assert_matches(ours, theirs)
 
 
+def test_a_table_past_16_bits_fuses_as_a_small_one():
+    """Tie ranks that fit 16 bits sort by radix, wider ones as int64: one fusion either way."""
+    rng = random.Random(4)
+    a, b = random_run(rng, coarse=True), random_run(rng, coarse=True)
+    small = hybrid(ranked(a), ranked(b), 0.4, "min-max")
+    wide = [*DOCIDS, *(f"a{i:05d}" for i in range(70_000))]  # before every d… in tie order: d's ranks pass 65,535
+    large = hybrid(*(RankedRun.from_run(run, sorted(run), wide) for run in (a, b)), 0.4, "min-max")
+    assert large.to_run() == small.to_run()
+    assert [[large.docids[i] for i in row if i >= 0] for row in large.ids] == [
+        [small.docids[i] for i in row if i >= 0] for row in small.ids
+    ]
+
+
 def test_weighted_sum_of_three_and_depth_cut():
     rng = random.Random(3)
     runs = {name: random_run(rng) for name in "abc"}
