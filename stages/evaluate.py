@@ -27,7 +27,7 @@ def main() -> None:
     scores, reports = {}, []
     for source in sorted({q["source"] for q in validation}):
         qrels = {q["qid"]: q["relevant"] for q in validation if q["source"] == source}
-        measured = {name: metrics.evaluate_with_curve(run, qrels) for name, run in sorted(runs.items())}
+        measured = metrics.evaluate_runs(dict(sorted(runs.items())), qrels)
         section = {name: values for name, (values, _) in measured.items()}
         section["chitchat"] = metrics.chitchat_scores(judged, qrels)
         if by_kind := summary.by_kind(runs, qrels, kinds):

@@ -12,7 +12,16 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submodules=["compare", "metrics", "objective", "report", "summary", "sweep"],
     submod_attrs={
         "compare": ["compare_runs", "describe_comparison", "load_documents", "load_labels", "load_run"],
-        "metrics": ["competition_ap", "evaluate", "evaluate_with_curve", "per_query", "ranking", "recall_curve"],
+        "metrics": [
+            "competition_ap",
+            "evaluate",
+            "evaluate_runs",
+            "evaluate_with_curve",
+            "judge",
+            "per_query",
+            "ranking",
+            "recall_curve",
+        ],
         "report": [
             "chitchat_figure",
             "failure_report",

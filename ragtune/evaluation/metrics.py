@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -67,28 +68,31 @@ def _parse(metric: str) -> tuple[str, int]:
     return match.group(1), int(match.group(2))
 
 
-def _judgements(
-    run: RankedRun, qids: list[str], qrels: QrelsDict, depth: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For the questions `qids`: hits (n, depth) bool, number of relevant documents, number answered (≤ depth).
+def _relevance(qids: list[str], qrels: QrelsDict, docids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Each question's relevant documents as positions in `docids` ((n, widest) int64, -2 pads) and their number.
 
-    A question missing from the run is an empty answer; a relevant docid outside the run's docid
-    table can never be a hit.
-    """
-    row_of = {qid: row for row, qid in enumerate(run.qids)}
-    position = {docid: i for i, docid in enumerate(run.docids)}
+    A relevant docid outside the docid table gets a negative position of its own, so it is counted but can never
+    be a hit. Every run over the same docid table shares this (`evaluate_runs` builds it once)."""
+    position = {docid: i for i, docid in enumerate(docids)}
     relevant = [sorted({position.get(d, -2 - i) for i, d in enumerate(dict.fromkeys(qrels[qid]))}) for qid in qids]
     width = max((len(r) for r in relevant), default=0) or 1
     table = np.full((len(qids), width), -2, np.int64)
     for row, docs in enumerate(relevant):
         table[row, : len(docs)] = docs
+    return table, np.asarray([len(r) for r in relevant])
+
+
+def _judgements(run: RankedRun, qids: list[str], table: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """For the questions `qids` (relevant positions `table`): hits (n, depth) bool, number answered (≤ depth).
+    A question missing from the run is an empty answer."""
+    row_of = {qid: row for row, qid in enumerate(run.qids)}
     rows = np.asarray([row_of.get(qid, -1) for qid in qids], np.int64)
     ids = np.full((len(qids), depth), -1, np.int64)
     present = rows >= 0
     cut = min(depth, run.depth)
     ids[present, :cut] = run.ids[rows[present], :cut]
     hits = (ids[:, :, None] == table[:, None, :]).any(axis=2) & (ids >= 0)
-    return hits, np.asarray([len(r) for r in relevant]), (ids >= 0).sum(axis=1)
+    return hits, (ids >= 0).sum(axis=1)
 
 
 def _scores(name: str, k: int, hits: np.ndarray, n_relevant: np.ndarray, answered: np.ndarray) -> np.ndarray:
@@ -111,22 +115,65 @@ def _scores(name: str, k: int, hits: np.ndarray, n_relevant: np.ndarray, answere
     return (top * discount[: top.shape[1]]).sum(axis=1) / np.where(ideal > 0, ideal, 1.0)
 
 
-def _per_query_all(
-    run: RankedRun | RunDict, qrels: QrelsDict, metrics: tuple[str, ...] | list[str]
-) -> dict[str, dict[str, float]]:
-    """metric -> {qid: value} over all of qrels for map@k, over the questions with relevant documents for the others."""
+def _measured(
+    run: RankedRun | RunDict,
+    qrels: QrelsDict,
+    metrics: tuple[str, ...] | list[str],
+    relevance: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """metric -> (per-question values over list(qrels), which questions count: all of them for map@k, those with
+    relevant documents for the others). `relevance`: `_relevance` of these questions over the run's docid table."""
     parsed = {metric: _parse(metric) for metric in metrics}
     run = as_ranked(run)
     qids = list(qrels)
     depth = max((k for _, k in parsed.values()), default=1)
-    hits, n_relevant, answered = _judgements(run, qids, qrels, depth)
+    table, n_relevant = relevance if relevance is not None else _relevance(qids, qrels, run.docids)
+    hits, answered = _judgements(run, qids, table, depth)
     judged = n_relevant > 0
     result = {}
     for metric, (name, k) in parsed.items():
         values = _scores(name, k, hits, n_relevant, answered)
-        keep = np.ones(len(qids), bool) if name == "map" else judged
-        result[metric] = {qid: float(value) for qid, value, kept in zip(qids, values, keep) if kept}
+        result[metric] = (values, np.ones(len(qids), bool) if name == "map" else judged)
     return result
+
+
+def judge(
+    runs: Mapping[str, RankedRun | RunDict], qrels: QrelsDict, k: int
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """name -> per question of `qrels` (in its order), at cutoff k: its competition AP (`competition_ap`, on arrays),
+    whether anything relevant is in its top k, and whether it was answered at all (the failure report's tallies)."""
+    qids, relevance, result = list(qrels), _relevance_lookup(list(qrels), qrels), {}
+    for name, run in runs.items():
+        run = as_ranked(run)
+        table, n_relevant = relevance(run.docids)
+        hits, answered = _judgements(run, qids, table, k)
+        result[name] = _scores("map", k, hits, n_relevant, answered), hits.any(axis=1), answered > 0
+    return result
+
+
+def _relevance_lookup(qids: list[str], qrels: QrelsDict):
+    """docids -> `_relevance(qids, qrels, docids)`, built once per distinct docid table."""
+    tables: list[tuple[list[str], tuple[np.ndarray, np.ndarray]]] = []
+
+    def lookup(docids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        for known, table in tables:
+            if known == docids:
+                return table
+        tables.append((docids, _relevance(qids, qrels, docids)))
+        return tables[-1][1]
+
+    return lookup
+
+
+def _per_query_all(
+    run: RankedRun | RunDict, qrels: QrelsDict, metrics: tuple[str, ...] | list[str]
+) -> dict[str, dict[str, float]]:
+    """metric -> {qid: value} over all of qrels for map@k, over the questions with relevant documents for the others."""
+    qids = list(qrels)
+    return {
+        metric: {qid: float(value) for qid, value, kept in zip(qids, values, keep) if kept}
+        for metric, (values, keep) in _measured(run, qrels, metrics).items()
+    }
 
 
 def per_query(run: RankedRun | RunDict, qrels: QrelsDict, metric: str) -> dict[str, float]:
@@ -147,10 +194,15 @@ def evaluate(
     (0.0 when there are none). Computed on arrays for all questions at once; the tests check it
     against ranx and against `competition_ap`.
     """
-    result = {}
-    for metric, scores in _per_query_all(run, qrels, metrics).items():
-        result[metric] = round(math.fsum(scores.values()) / len(scores), DECIMALS) if scores else 0.0
-    return result
+    return _means(_measured(run, qrels, metrics))
+
+
+def _means(measured: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """Each metric's mean over the questions that count, rounded (fsum: exact, whatever the order)."""
+    return {
+        metric: round(math.fsum(values[keep].tolist()) / int(keep.sum()), DECIMALS) if keep.any() else 0.0
+        for metric, (values, keep) in measured.items()
+    }
 
 
 def evaluate_with_curve(
@@ -161,9 +213,25 @@ def evaluate_with_curve(
 ) -> tuple[dict[str, float], list[dict]]:
     """`evaluate(run, qrels, metrics)` and `recall_curve(run, qrels, ks)` from one reading of the run (the evaluate
     stage does both for every retriever: once instead of twice over 19k questions)."""
+    return evaluate_runs({"run": run}, qrels, metrics, ks)["run"]
+
+
+def evaluate_runs(
+    runs: Mapping[str, RankedRun | RunDict],
+    qrels: QrelsDict,
+    metrics: tuple[str, ...] | list[str] = DEFAULT_METRICS,
+    ks: tuple[int, ...] = CURVE_KS,
+) -> dict[str, tuple[dict[str, float], list[dict]]]:
+    """name -> `evaluate_with_curve(run, qrels, metrics, ks)` for every run, the questions' relevant documents
+    looked up once per docid table rather than once per run."""
     ks = sorted(set(ks))
-    means = evaluate(run, qrels, list(dict.fromkeys([*metrics, *(f"recall@{k}" for k in ks)])))
-    return {metric: means[metric] for metric in metrics}, [{"k": k, "recall": means[f"recall@{k}"]} for k in ks]
+    wanted = list(dict.fromkeys([*metrics, *(f"recall@{k}" for k in ks)]))
+    relevance, result = _relevance_lookup(list(qrels), qrels), {}
+    for name, run in runs.items():
+        run = as_ranked(run)
+        means = _means(_measured(run, qrels, wanted, relevance(run.docids)))
+        result[name] = {m: means[m] for m in metrics}, [{"k": k, "recall": means[f"recall@{k}"]} for k in ks]
+    return result
 
 
 def recall_curve(run: RankedRun | RunDict, qrels: QrelsDict, ks: tuple[int, ...] = CURVE_KS) -> list[dict]:

@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ragtune.charts import save_png
-from ragtune.evaluation.metrics import QrelsDict, RunDict, competition_ap
+from ragtune.evaluation.metrics import QrelsDict, RunDict, judge
 from ragtune.runs import RankedRun, as_ranked
 
 
@@ -109,8 +109,9 @@ def failure_report(
         row = rows[name].get(qid)
         return [] if row is None else ranked[name].ranking(row, depth)
 
-    topks = {name: _top_k(ranked[name], rows[name], qids, k) for name in names}
-    outcomes = {name: {qid: _outcome(topks[name][qid], qrels[qid]) for qid in qids} for name in names}
+    topks = {final: _top_k(ranked[final], rows[final], qids, k)}  # the lists it details: the final run's
+    outcomes = {final: {qid: _outcome(topks[final][qid], qrels[qid]) for qid in qids}}
+    ordered = {qid: qrels[qid] for qid in qids}
 
     chit_chat = sum(1 for qid in qids if not qrels[qid])
     out = [
@@ -122,12 +123,16 @@ def failure_report(
         f"| retriever | MAP@{k} | misses in top-{k} | {CHITCHAT_ANSWERED} | {QUESTION_UNANSWERED} |",
         "|---|---|---|---|---|",
     ]
+    tallies = judge(ranked, ordered, k)  # every run's, on arrays, as `_outcome` tells them
+    needs = np.asarray([bool(qrels[qid]) for qid in qids], bool)
     for name in names:
+        ap, hit, answered = tallies[name]
         counts = {
-            kind: list(outcomes[name].values()).count(kind)
-            for kind in ("miss", "chitchat_answered", "question_unanswered")
+            "miss": int((needs & answered & ~hit).sum()),
+            "chitchat_answered": int((~needs & answered).sum()),
+            "question_unanswered": int((needs & ~answered).sum()),
         }
-        mean_ap = sum(competition_ap(topks[name][qid], qrels[qid], k) for qid in qids) / len(qids) if qids else 0.0
+        mean_ap = sum(ap.tolist()) / len(qids) if qids else 0.0
         label = f"`{name}`" + (" (final)" if name == final else "")
         out.append(
             f"| {label} | {mean_ap:.4f} | {counts['miss']} | {counts['chitchat_answered']} "

@@ -7,11 +7,14 @@ from ragtune.evaluation import metrics
 from ragtune.evaluation.metrics import (
     competition_ap,
     evaluate,
+    evaluate_runs,
     evaluate_with_curve,
+    judge,
     per_query,
     ranking,
     recall_curve,
 )
+from ragtune.runs import RankedRun
 
 # --- straightforward reference formulae (binary relevance), independent of ranx -------------
 
@@ -148,6 +151,12 @@ def test_metrics_agree_with_reference_formulae_on_random_runs():
             assert one[qid] == pytest.approx(value, abs=2e-6), (metric, qid)
     maps = [competition_ap(ranking(run.get(qid, {}), 3), qrels[qid]) for qid in qrels]
     assert evaluate(run, qrels, ["map@3"])["map@3"] == pytest.approx(sum(maps) / len(maps), abs=1e-6)
+    # the failure report's tallies: every question's AP bit for bit, its hit and its answer
+    ap, hit, answered = judge({"run": run}, qrels, 3)["run"]
+    assert ap.tolist() == maps
+    tops = [ranking(run.get(qid, {}), 3) for qid in qrels]
+    assert hit.tolist() == [bool(set(top) & set(qrels[qid])) for top, qid in zip(tops, qrels)]
+    assert answered.tolist() == [bool(top) for top in tops]
 
 
 def test_values_are_rounded_and_unknown_metrics_rejected():
@@ -164,6 +173,17 @@ def test_recall_curve_rows_are_sorted_and_monotone():
     assert rows == [{"k": 1, "recall": 0.25}, {"k": 2, "recall": 0.75}, {"k": 3, "recall": 1.0}]
     # the evaluate stage reads both from one pass: the same figures as each alone
     assert evaluate_with_curve(run, qrels) == (evaluate(run, qrels), recall_curve(run, qrels))
+
+
+def test_runs_evaluated_together_give_each_run_its_own_figures():
+    """evaluate_runs looks the relevant documents up once per docid table: the same figures as one run at a time,
+    also where the runs' tables differ or a relevant docid is in neither."""
+    qrels = {"q1": ["a", "zz"], "q2": ["c"], "q3": []}
+    first = RankedRun.from_run({"q1": {"a": 3.0, "b": 1.0}, "q2": {"c": 2.0}}, ["q1", "q2", "q3"], ["a", "b", "c"])
+    other = RankedRun.from_run({"q1": {"b": 2.0, "a": 1.0}, "q3": {"c": 1.0}}, ["q1", "q3"], ["c", "b", "a"])
+    same_table = RankedRun.from_run({"q2": {"b": 1.0, "c": 0.5}}, ["q2"], ["a", "b", "c"])
+    runs = {"first": first, "other": other, "same_table": same_table}
+    assert evaluate_runs(runs, qrels) == {name: evaluate_with_curve(run, qrels) for name, run in runs.items()}
 
 
 def test_standard_metrics_match_ranx_on_random_runs():
