@@ -7,6 +7,7 @@ optionally reranked. Runs of every retriever are written so evaluate can show wh
 
 from common import ROOT, WORKERS, WORKSPACE, params, stage
 
+from ragtune.cache.fusions import FusionMemo
 from ragtune.cache.location import cache_root
 from ragtune.cache.searches import SearchMemo
 from ragtune.compute.engine import engine_for
@@ -51,6 +52,7 @@ def main() -> None:
     rerankers = cross_encoders(p.reranker, documents, lambda d: resolve_model(ROOT / d, "reranker.path"), engine)
     final_reranker = {name: rerankers[name] for name in ("rerank",) if name in rerankers}  # eval: the tuned one only
     colbert = searchers.colbert(documents)  # reported beside the final ranking, which it does not change
+    fusions = FusionMemo(cache_root(ROOT) / "fusions")  # the lexical side's: it does not change with alpha
 
     for split, items in sets.items():
         through_llm = (lambda qid: True) if split == "eval" else llm_qids.__contains__
@@ -71,6 +73,7 @@ def main() -> None:
             queries, [plan.qid for plan in plans], docids, remembered["sparse"], remembered["dense"], fusion,
             rerankers=rerankers if split == "validation" else final_reranker,
             sparse_weights=weights, rerank_qids=rerank_qids, reported_rescorers=reported,
+            lexical_fusion=fusions.weighted_sum,
         )  # fmt: skip
         save_runs(ws.runs(split), runs, settings.keep)
         write_jsonl(ws.runs(split) / "queries.jsonl", (plan.as_dict() for plan in plans))
@@ -80,7 +83,7 @@ def main() -> None:
         client.cache.compact()
     print(
         f"retrieve: candidate searches remembered: {len(memo.hits)}, run: {len(memo.misses)}; plans remembered: "
-        f"{planner.memo.hits} of {len(sets)} question sets"
+        f"{planner.memo.hits} of {len(sets)} question sets; lexical fusions remembered: {fusions.hits} of {len(sets)}"
     )
 
 

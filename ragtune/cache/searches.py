@@ -97,11 +97,11 @@ class SearchMemo:
         def search(texts: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
             key = _key(searcher_fingerprint, texts, k)
             place = self.directory / name
-            if _read_key(place) == key:
+            if read_key(place) == key:
                 self.hits.append(name)
                 return np.load(place / "ids.npy"), np.load(place / "scores.npy")
             kept = self.store / key[:2] / key if self.store is not None else None
-            if kept is not None and _read_key(kept) == key:
+            if kept is not None and read_key(kept) == key:
                 self.hits.append(name)
                 ids, scores = np.load(kept / "ids.npy"), np.load(kept / "scores.npy")
             else:
@@ -110,14 +110,16 @@ class SearchMemo:
                     made.append(make_searcher())
                 ids, scores = made[0](texts, k)
                 if kept is not None:
-                    _save(kept, key, ids, scores)
-            _save(place, key, ids, scores)
+                    save_arrays(kept, key, ids, scores)
+            save_arrays(place, key, ids, scores)
             return ids, scores
 
         return search
 
 
-def _save(place: Path, key: str, ids: np.ndarray, scores: np.ndarray) -> None:
+def save_arrays(place: Path, key: str, ids: np.ndarray, scores: np.ndarray) -> None:
+    """`place/ids.npy`, `place/scores.npy`, then `place/key`: the key is written last and removed first, so a
+    killed write leaves no key that matches."""
     (place / "key").unlink(missing_ok=True)
     for array_name, array in (("ids", ids), ("scores", scores)):
         with atomic_write(place / f"{array_name}.npy", "wb") as handle:
@@ -133,7 +135,7 @@ def _key(searcher_fingerprint: str, texts: Sequence[str], k: int) -> str:
     return digest.hexdigest()
 
 
-def _read_key(place: Path) -> str | None:
+def read_key(place: Path) -> str | None:
     try:
         return (place / "key").read_text(encoding="utf-8")
     except OSError:

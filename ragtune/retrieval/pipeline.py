@@ -158,6 +158,7 @@ def retrieve(
     sparse_weights: Mapping[str, float] | None = None,
     rerank_qids: Collection[str] | None = None,
     reported_rescorers: Mapping[str, Rescorer] | None = None,
+    lexical_fusion: Callable[..., RankedRun] = weighted_sum,
 ) -> dict[str, RankedRun]:
     """Runs for each retriever and the final ranking under the name `hybrid`.
 
@@ -174,6 +175,8 @@ def retrieve(
     in the reranked runs, so a capped reranking's metrics mix reranked and fused questions.
     `reported_rescorers`: name → rescorer (e.g. `colbert`) run like `rerankers` but only reported: the
     final ranking stays the fusion's, or the last reranker's.
+    `lexical_fusion`: how the sparse runs are weighted together (`weighted_sum`'s signature); the stage passes a
+    `ragtune.cache.FusionMemo`'s, since that side does not change with alpha.
     """
     ties = tie_ranks(docids)
     depth = settings.candidates
@@ -182,7 +185,7 @@ def retrieve(
         for name, search in {**sparse, **dense}.items()
     }
     if sparse_weights and len(sparse) > 1:
-        runs["lexical"] = weighted_sum({name: runs[name] for name in sparse}, sparse_weights, settings.norm, depth)
+        runs["lexical"] = lexical_fusion({name: runs[name] for name in sparse}, sparse_weights, settings.norm, depth)
         lexical = runs["lexical"]
     else:
         lexical = runs[next(iter(sparse))]
