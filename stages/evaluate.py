@@ -7,7 +7,7 @@ from common import WORKSPACE, params, stage
 
 from ragtune.evaluation import metrics, report, summary
 from ragtune.evaluation.objective import objective
-from ragtune.io import atomic_write, read_json, read_jsonl, write_json
+from ragtune.io import UserError, atomic_write, read_json, read_jsonl, write_json
 from ragtune.query.conversation import standalone_query
 from ragtune.runs import load_runs
 
@@ -23,6 +23,9 @@ def main() -> None:
     documents = {d["docid"]: d["content"] for d in read_jsonl(WORKSPACE.documents)}
     questions = {q["qid"]: standalone_query(q["msg"]) for q in validation}
     kinds = {q["qid"]: q["kind"] for q in validation if "kind" in q}  # single | multi-turn | chitchat
+    final = p.submission.retriever  # the failure report details the misses of the run that is submitted
+    if final not in runs:
+        raise UserError(f"params.yaml: submission.retriever {final!r} is not a retriever; runs: {', '.join(runs)}")
 
     scores, reports = {}, []
     for source in sorted({q["source"] for q in validation}):
@@ -60,7 +63,7 @@ def main() -> None:
                 questions,
                 qrels,
                 runs,
-                final="hybrid",
+                final=final,
                 docs=documents,
                 limit=p.evaluation.report_limit,
                 title=f"source `{source}`",
@@ -69,7 +72,7 @@ def main() -> None:
     write_json(WORKSPACE.metrics("retrieval"), scores)
     score = objective(scores, p.tune.objective)  # what `ragtune tune` maximises
     write_json(WORKSPACE.metrics("objective"), {"objective": score})
-    write_json(WORKSPACE.metrics("summary"), summary.summarize(scores, p.submission.retriever))
+    write_json(WORKSPACE.metrics("summary"), summary.summarize(scores, final))
     with atomic_write(WORKSPACE.failure_report) as handle:
         handle.write("\n".join(reports))
     print("\n".join(report.summary_lines(scores)))

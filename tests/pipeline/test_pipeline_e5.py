@@ -1,7 +1,7 @@
 """End to end on the shipped sample with `model=e5-small` (the real converted multilingual-e5-small), in a copy
 of the repository: base converts once, train selects between base and fine-tuned, eval runs for dense_base
-and dense exist, and a submission can be written from dense_base (evaluate reruns too: metrics/summary.json reports the
-submission's retriever). Slow: ~120 passages through a 12-layer model."""
+and dense exist, and a submission can be written from dense_base (evaluate reruns too: metrics/summary.json and
+the failure report are the submission's retriever's). Slow: ~120 passages through a 12-layer model."""
 
 from __future__ import annotations
 
@@ -27,5 +27,6 @@ def test_sample_pipeline_with_e5_small(tmp_path):
     sh("git", "commit", "-qm", "e5 baseline", cwd=repo)
     again = sh("dvc", "exp", "run", "-S", "submission.retriever=dense_base", cwd=repo)
     assert ran_stages(again.stdout) == ["evaluate", "submit"]  # the summary names the submission's retriever
+    assert "final retriever `dense_base`" in (repo / "reports/failures.md").read_text()  # and the report details it
     rows = [json.loads(line) for line in (repo / "submissions/submission.csv").read_text().splitlines()]
     assert rows and all(len(row["topk"]) <= 3 for row in rows)
