@@ -18,6 +18,24 @@ def _log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def _cache(args: argparse.Namespace) -> int:
+    """What the stores beside the repository hold; with --prune-unused-days, forget the regenerable entries not
+    used for that long (ragtune.cache.stores)."""
+    from ragtune.cache import stores
+    from ragtune.cache.location import cache_root
+    from ragtune.release.vcs import find_dvc_root
+
+    root = cache_root(find_dvc_root(Path.cwd()))
+    print(f"stores: {root}")
+    print(stores.describe(stores.usage(root)))
+    if args.prune_unused_days is not None:
+        removed = stores.prune(root, args.prune_unused_days * 86400, dry_run=args.dry_run)
+        verb = "would remove" if args.dry_run else "removed"
+        print(f"\n{verb}, unused for {args.prune_unused_days:g} days or more:")
+        print(stores.describe(removed, heading="store"))
+    return EXIT_OK
+
+
 def _compare(args: argparse.Namespace) -> int:
     from ragtune.evaluation.compare import compare_runs, describe_comparison, load_documents, load_labels, load_run
 
@@ -177,6 +195,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="ragtune", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    cac = commands.add_parser(
+        "cache",
+        help="what the stores beside the repository hold; forget what has long gone unused",
+        description="The stores outside DVC's outputs ($RAGTUNE_CACHE_DIR, else .git/ragtune/): entries, size, "
+        "last use. --prune-unused-days N removes the candidate searches, offline plans, file digests and lexical "
+        "fusions no run has used for N days (each is computed again when needed); LLM answers and tuning studies "
+        "are kept. The DVC cache is DVC's: `dvc gc`.",
+    )
+    cac.add_argument("--prune-unused-days", type=float, metavar="N", help="remove regenerable entries unused N days")
+    cac.add_argument("--dry-run", action="store_true", help="with --prune-unused-days: list, remove nothing")
+    cac.set_defaults(handler=_cache)
+
     par = commands.add_parser("params", help="compose conf/ (+ Hydra overrides) into params.yaml, as dvc exp run does")
     par.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. data=competition alpha=0.6")
     par.set_defaults(handler=_params)

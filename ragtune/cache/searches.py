@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ragtune.cache.stores import mark_used
 from ragtune.io import atomic_write
 
 Searcher = Callable[[Sequence[str], int], tuple[np.ndarray, np.ndarray]]
@@ -38,7 +39,9 @@ def fingerprint(*parts: str | Path, remembered: str | Path | None = None) -> str
     place = Path(remembered) / _listing(listed) if remembered is not None else None
     if place is not None:
         try:
-            return place.read_text(encoding="ascii")
+            digest = place.read_text(encoding="ascii")
+            mark_used(place)
+            return digest
         except OSError:
             pass
     digest = hashlib.sha256()
@@ -103,6 +106,7 @@ class SearchMemo:
             kept = self.store / key[:2] / key if self.store is not None else None
             if kept is not None and read_key(kept) == key:
                 self.hits.append(name)
+                mark_used(kept / "key")  # `ragtune cache --prune` forgets what has long gone unused
                 ids, scores = np.load(kept / "ids.npy"), np.load(kept / "scores.npy")
             else:
                 self.misses.append(name)

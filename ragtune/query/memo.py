@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ragtune.cache.searches import fingerprint
+from ragtune.cache.stores import mark_used
 from ragtune.io import atomic_write
 from ragtune.query.chitchat import RESOURCES
 from ragtune.query.plan import QueryPlan, plan_routed
@@ -61,6 +62,7 @@ class PlanMemo:
         if place.is_file():
             kept = json.loads(place.read_text(encoding="utf-8"))
             self.hits += 1
+            mark_used(place)  # `ragtune cache --prune` forgets what has long gone unused
             return [QueryPlan(**row) for row in kept["plans"]], kept["rule"]
         plans, rule = make()
         place.parent.mkdir(parents=True, exist_ok=True)

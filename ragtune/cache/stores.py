@@ -1,0 +1,102 @@
+"""What the stores beside the repository hold, and forgetting what has not been used for a while.
+
+The stores (`ragtune.cache.location`) only grow: every candidate search keeps its arrays under its key (31 MB a
+searcher over 19k questions), and a change to the code in the key adds a new set. Four of them hold what ragtune
+can compute again from the workspace (`REGENERABLE`: candidate searches, offline plans, file digests, lexical
+fusions); each entry's last use is its key's modification time, which the memos set when they answer from it.
+LLM answers and tuning studies are never pruned here: an answer costs a request (and the tracked caches replay
+from it), a study is the record of a search.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+# store -> where its entries are, relative to it (a file, or a directory holding `key`)
+REGENERABLE = {"candidates": "*/*", "plans": "*/*.json", "fingerprints": "*", "fusions": "*"}
+KEPT = ("llm", "tune")  # never pruned
+
+
+@dataclass(frozen=True)
+class Usage:
+    store: str
+    entries: int
+    size: int  # bytes
+    last_used: float | None  # seconds since the epoch, of its most recently used entry
+    prunable: bool
+
+
+def mark_used(entry: str | os.PathLike) -> None:
+    """Record that `entry` (an entry's file, or its `key`) answered a request now; a store on a read-only
+    file system stays as it is."""
+    try:
+        os.utime(entry)
+    except OSError:
+        pass
+
+
+def usage(root: str | os.PathLike) -> list[Usage]:
+    """Every store under `root` that exists: entries, bytes on disk, last use."""
+    root, found = Path(root), []
+    for name in [*REGENERABLE, *KEPT]:
+        if not (root / name).exists():
+            continue
+        entries = _entries(root / name, REGENERABLE.get(name, "*"))
+        used = [_last_use(entry) for entry in entries]
+        found.append(Usage(name, len(entries), _size(root / name), max(used, default=None), name in REGENERABLE))
+    return found
+
+
+def prune(root: str | os.PathLike, unused_for: float, now: float | None = None, dry_run: bool = False) -> list[Usage]:
+    """Remove the regenerable entries not used for `unused_for` seconds; per store, what was (or would be)
+    removed. An entry whose write was interrupted (no key) counts as unused."""
+    root, now, removed = Path(root), time.time() if now is None else now, []
+    for name, pattern in REGENERABLE.items():
+        if not (root / name).is_dir():
+            continue
+        stale = [entry for entry in _entries(root / name, pattern) if now - _last_use(entry) >= unused_for]
+        size = sum(_size(entry) for entry in stale)
+        if not dry_run:
+            for entry in stale:
+                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+        removed.append(Usage(name, len(stale), size, max(map(_last_use, stale), default=None), True))
+    return removed
+
+
+def _entries(store: Path, pattern: str) -> list[Path]:
+    return sorted(path for path in store.glob(pattern) if not path.name.startswith("."))
+
+
+def _last_use(entry: Path) -> float:
+    try:
+        return (entry / "key" if entry.is_dir() else entry).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
+
+
+def describe(found: list[Usage], heading: str = "store") -> str:
+    """A table a person reads: a line per store, its entries, size and last use."""
+    lines = [f"{heading:<14} {'entries':>8} {'size':>10}  last used"]
+    for item in found:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(item.last_used)) if item.last_used else "-"
+        name = item.store + ("" if item.prunable else " (kept)")
+        lines.append(f"{name:<14} {item.entries:>8} {_human(item.size):>10}  {when}")
+    return "\n".join(lines)
+
+
+def _human(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"
