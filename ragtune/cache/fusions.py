@@ -12,15 +12,14 @@ sweep over the lexical weights' few settings), so it never grows past them.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from ragtune.cache.searches import read_key, save_arrays
+from ragtune.cache.stores import last_use_ns, mark_used
 from ragtune.retrieval import fusion
 from ragtune.runs import RankedRun
 
@@ -44,35 +43,21 @@ class FusionMemo:
         place = self.directory / key
         if read_key(place) == key:
             self.hits += 1
-            _mark_used(place)
+            mark_used(place / "key")
             first = next(iter(runs.values()))
             return RankedRun(
                 list(first.qids), list(first.docids), np.load(place / "ids.npy"), np.load(place / "scores.npy")
             )
         fused = fusion.weighted_sum(runs, weights, norm, depth)
         save_arrays(place, key, fused.ids, fused.scores)
-        _mark_used(place)
+        mark_used(place / "key")
         self._forget_all_but_the_last()
         return fused
 
     def _forget_all_but_the_last(self) -> None:
-        entries = sorted(self.directory.iterdir(), key=lambda entry: _used(entry), reverse=True)
+        entries = sorted(self.directory.iterdir(), key=last_use_ns, reverse=True)  # an interrupted write last
         for entry in entries[self.keep :]:
             shutil.rmtree(entry, ignore_errors=True)
-
-
-def _mark_used(place: Path) -> None:
-    """The key's modification time is when the entry was last used (set to the nanosecond: a file system's own
-    clock may be coarser than two fusions apart)."""
-    now = time.time_ns()
-    os.utime(place / "key", ns=(now, now))
-
-
-def _used(entry: Path) -> int:
-    try:
-        return (entry / "key").stat().st_mtime_ns
-    except OSError:  # an interrupted write: forgotten first
-        return -1
 
 
 def fusion_key(runs: Mapping[str, RankedRun], weights: Mapping[str, float], norm: str, depth: int | None) -> str:

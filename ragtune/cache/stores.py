@@ -31,12 +31,21 @@ class Usage:
 
 
 def mark_used(entry: str | os.PathLike) -> None:
-    """Record that `entry` (an entry's file, or its `key`) answered a request now; a store on a read-only
-    file system stays as it is."""
+    """Record that `entry` (an entry's file, or its `key`) answered a request now, to the nanosecond (a file
+    system's own clock may be coarser than two uses apart); a store on a read-only file system stays as it is."""
+    now = time.time_ns()
     try:
-        os.utime(entry)
+        os.utime(entry, ns=(now, now))
     except OSError:
         pass
+
+
+def last_use_ns(entry: Path) -> int:
+    """When `entry` (a file, or a directory holding `key`) was last used; -1 for an interrupted write (no key)."""
+    try:
+        return (entry / "key" if entry.is_dir() else entry).stat().st_mtime_ns
+    except OSError:
+        return -1
 
 
 def usage(root: str | os.PathLike) -> list[Usage]:
@@ -72,10 +81,7 @@ def _entries(store: Path, pattern: str) -> list[Path]:
 
 
 def _last_use(entry: Path) -> float:
-    try:
-        return (entry / "key" if entry.is_dir() else entry).stat().st_mtime
-    except OSError:
-        return 0.0
+    return max(last_use_ns(entry), 0) / 1e9
 
 
 def _size(path: Path) -> int:
