@@ -55,7 +55,7 @@ class FusionMemo:
         return fused
 
     def _forget_all_but_the_last(self) -> None:
-        entries = sorted(self.directory.iterdir(), key=last_use_ns, reverse=True)  # an interrupted write last
+        entries = sorted(self.directory.iterdir(), key=last_use_ns, reverse=True)  # one in the making: recent
         for entry in entries[self.keep :]:
             shutil.rmtree(entry, ignore_errors=True)
 

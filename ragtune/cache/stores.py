@@ -41,11 +41,15 @@ def mark_used(entry: str | os.PathLike) -> None:
 
 
 def last_use_ns(entry: Path) -> int:
-    """When `entry` (a file, or a directory holding `key`) was last used; -1 for an interrupted write (no key)."""
-    try:
-        return (entry / "key" if entry.is_dir() else entry).stat().st_mtime_ns
-    except OSError:
-        return -1
+    """When `entry` (a file, or a directory holding `key`) was last used. A directory without its key is being
+    written (or its write was killed): its own modification time, so another process's entry in the making is
+    recent and kept, and a killed one ages out. -1 when it is gone."""
+    for path in (entry / "key", entry) if entry.is_dir() else (entry,):
+        try:
+            return path.stat().st_mtime_ns
+        except OSError:
+            continue
+    return -1
 
 
 def usage(root: str | os.PathLike) -> list[Usage]:
@@ -62,7 +66,7 @@ def usage(root: str | os.PathLike) -> list[Usage]:
 
 def prune(root: str | os.PathLike, unused_for: float, now: float | None = None, dry_run: bool = False) -> list[Usage]:
     """Remove the regenerable entries not used for `unused_for` seconds; per store, what was (or would be)
-    removed. An entry whose write was interrupted (no key) counts as unused."""
+    removed."""
     root, now, removed = Path(root), time.time() if now is None else now, []
     for name, pattern in REGENERABLE.items():
         if not (root / name).is_dir():

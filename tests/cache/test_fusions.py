@@ -1,5 +1,7 @@
 """FusionMemo: the remembered fusion equals a fresh one, and any change in the inputs fuses again."""
 
+import time
+
 import numpy as np
 
 from ragtune.cache.fusions import FusionMemo
@@ -79,3 +81,13 @@ def test_only_the_results_used_last_are_kept(tmp_path, monkeypatch):
     for runs in (inputs[1], inputs[3], inputs[0]):
         FusionMemo(tmp_path, keep=2).weighted_sum(runs, weights)
     assert len(calls) == 1  # inputs[0] only
+
+
+def test_an_entry_another_process_is_writing_is_not_forgotten(tmp_path):
+    weights = {"a": 0.5, "b": 0.5}
+    memo = FusionMemo(tmp_path, keep=2)
+    memo.weighted_sum({"a": run(1), "b": run(2)}, weights)
+    time.sleep(0.05)  # the file system's clock may lag the nanosecond one by a few milliseconds
+    (tmp_path / "in-the-making").mkdir()  # arrays being written, no key yet (a queued experiment beside this one)
+    memo.weighted_sum({"a": run(1), "b": run(3)}, weights)
+    assert (tmp_path / "in-the-making").is_dir() and len(list(tmp_path.iterdir())) == 2

@@ -27,7 +27,9 @@ def a_store(root, now):
     entry(root / "plans" / "ef" / "ef03.json", 40, now)
     entry(root / "fingerprints" / "0123", 40, now)
     entry(root / "fusions" / "f1", 2, now)
-    (root / "fusions" / "half").mkdir(parents=True)  # a write killed before its key
+    (root / "fusions" / "killed").mkdir(parents=True)  # a write killed before its key, long ago
+    os.utime(root / "fusions" / "killed", (now - 40 * DAY, now - 40 * DAY))
+    (root / "fusions" / "writing").mkdir()  # another process writing it now
     entry(root / "llm" / "answers", 400, now)
 
 
@@ -38,7 +40,7 @@ def test_usage_counts_entries_and_their_last_use(tmp_path):
     assert set(found) == {"candidates", "plans", "fingerprints", "fusions", "llm"}
     assert found["candidates"].entries == 2 and found["candidates"].size == 20
     assert abs(found["candidates"].last_used - (now - DAY)) < 1
-    assert found["fusions"].entries == 2 and not found["llm"].prunable
+    assert found["fusions"].entries == 3 and not found["llm"].prunable
 
 
 def test_prune_forgets_only_regenerable_entries_unused_that_long(tmp_path):
@@ -50,6 +52,7 @@ def test_prune_forgets_only_regenerable_entries_unused_that_long(tmp_path):
     stores.prune(tmp_path, 30 * DAY, now)
     left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert left == ["candidates/cd/cd02/key", "fusions/f1/key", "llm/answers/key"]
+    assert (tmp_path / "fusions" / "writing").is_dir() and not (tmp_path / "fusions" / "killed").exists()
 
 
 def test_an_answer_from_the_store_counts_as_a_use(tmp_path):
