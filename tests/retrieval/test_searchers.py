@@ -180,6 +180,7 @@ AFTER_THE_MEMO = {
     "retrieval/rerank.py": "cross-encoders rescore the fused head",
     "runs.py": "RankedRun: the remembered arrays ranked into runs",
     "config/schema.py": "ParamsError, raised by the colbert guard",
+    "cache/stores.py": "records when a store entry answered (`ragtune cache --prune-unused-days`), not what it holds",
 }
 
 
