@@ -262,6 +262,16 @@ def honour_umask(directory: Path) -> None:
         path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
 
 
+def human_size(count: int) -> str:
+    """A byte count as a person reads it: "1.5 GiB", "300 MiB", "12 KiB", "80 B"."""
+    if count >= 1 << 30:
+        return f"{count / (1 << 30):.1f} GiB"
+    for shift, unit in ((20, "MiB"), (10, "KiB")):
+        if count >= 1 << shift:
+            return f"{count / (1 << shift):.0f} {unit}"
+    return f"{count} B"
+
+
 def dumps(obj: Any) -> str:
     """Stable, human-readable JSON: UTF-8 kept as is, keys in insertion order."""
     return json.dumps(obj, ensure_ascii=False, separators=(", ", ": "))

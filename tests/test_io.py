@@ -207,3 +207,14 @@ def test_start_jsonl_makes_an_empty_jsonl_dvc_tracks_without_warning_and_keeps_l
     path.write_text('{"a": 1}\n')
     start_jsonl(path)
     assert read_jsonl(path) == [{"a": 1}]
+
+
+def test_human_size_picks_the_unit_a_person_reads():
+    from ragtune.io import human_size
+
+    assert [human_size(n) for n in (80, 12 * 1024, 300 * (1 << 20), 3 * (1 << 29))] == [
+        "80 B",
+        "12 KiB",
+        "300 MiB",
+        "1.5 GiB",
+    ]

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ragtune.io import human_size
+
 # store -> where its entries are, relative to it (a file, or a directory holding `key`)
 REGENERABLE = {"candidates": "*/*", "plans": "*/*.json", "fingerprints": "*", "fusions": "*"}
 KEPT = ("llm", "tune")  # never pruned
@@ -73,9 +75,11 @@ def prune(root: str | os.PathLike, unused_for: float, now: float | None = None, 
             continue
         stale = [entry for entry in _entries(root / name, pattern) if now - _last_use(entry) >= unused_for]
         size = sum(_size(entry) for entry in stale)
-        if not dry_run:
-            for entry in stale:
-                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+        for entry in [] if dry_run else stale:
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
         removed.append(Usage(name, len(stale), size, max(map(_last_use, stale), default=None), True))
     return removed
 
@@ -100,13 +104,5 @@ def describe(found: list[Usage], heading: str = "store") -> str:
     for item in found:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(item.last_used)) if item.last_used else "-"
         name = item.store + ("" if item.prunable else " (kept)")
-        lines.append(f"{name:<14} {item.entries:>8} {_human(item.size):>10}  {when}")
+        lines.append(f"{name:<14} {item.entries:>8} {human_size(item.size):>10}  {when}")
     return "\n".join(lines)
-
-
-def _human(size: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TB"

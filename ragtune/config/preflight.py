@@ -27,7 +27,7 @@ from pathlib import Path
 from ragtune.cache.location import ENV as CACHE_ENV
 from ragtune.cache.location import cache_root
 from ragtune.config.schema import Params
-from ragtune.io import UserError
+from ragtune.io import UserError, human_size
 
 MiB = 1 << 20
 TIMEOUT = 2.0  # seconds for a server to answer; a live one on the network answers in milliseconds
@@ -107,7 +107,7 @@ def check_space(root: Path, cache: Path, need: int) -> None:
         if free < size:
             places = " and ".join(f"{what} ({where})" for where, what in names)
             raise PreflightError(
-                f"disk: {_size(free)} free for {places}; the stages ahead need about {_size(size)} there "
+                f"disk: {human_size(free)} free for {places}; the stages ahead need about {human_size(size)} there "
                 f"(a model's weights for base and train): free some space"
                 + (f" or set {CACHE_ENV} to a disk with room" if len(names) > 1 else "")
             )
@@ -168,7 +168,3 @@ def _redact(url: str) -> str:
     if parts.port is not None:
         netloc += f":{parts.port}"
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-
-
-def _size(count: int) -> str:
-    return f"{count / (1 << 30):.1f} GiB" if count >= 1 << 30 else f"{count / MiB:.0f} MiB"
