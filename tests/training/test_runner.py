@@ -515,6 +515,33 @@ def test_frozen_parameter_names_follow_the_switches():
     assert frozen_parameter_names(names, False, 0) == set()
 
 
+def test_frozen_layers_stay_in_inference_mode_under_the_trainers_train_calls():
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from ragtune.training.partial_finetune import freeze
+
+    config = BertConfig(
+        vocab_size=50, hidden_size=16, num_hidden_layers=3, num_attention_heads=2, intermediate_size=32,
+        hidden_dropout_prob=0.5, attention_probs_dropout_prob=0.5,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = BertModel(config)
+    freeze(model, freeze_word_embeddings=True, train_top_layers=1)
+    model.train()  # what the Trainer calls at every step
+    assert not model.embeddings.training and not model.encoder.layer[0].training and not model.encoder.layer[1].training
+    assert not model.encoder.layer[1].attention.self.dropout.training  # and everything inside them
+    assert model.encoder.layer[2].training and model.encoder.layer[2].output.dropout.training and model.training
+    # The frozen part computes what it computes at inference: no dropout below the trained layer.
+    inputs = torch.randint(0, 50, (2, 7))
+    below = model.encoder.layer[1]
+    hidden = model.embeddings(inputs)
+    assert torch.equal(below(model.encoder.layer[0](hidden)[0])[0], below(model.encoder.layer[0](hidden)[0])[0])
+    model.eval()
+    model.train(True)
+    assert not below.training and model.encoder.layer[2].training
+
+
 @pytest.mark.slow  # a fine-tuning runner process
 def test_partial_finetuning_freezes_what_it_says(tiny, tiny_e5, tmp_path):
     root, _ = tiny
