@@ -5,6 +5,7 @@ reads first."""
 
 from common import WORKSPACE, params, stage
 
+from ragtune.charts import Painter
 from ragtune.evaluation import metrics, report, summary
 from ragtune.evaluation.objective import objective
 from ragtune.io import UserError, atomic_write, read_json, read_jsonl, write_json
@@ -15,6 +16,7 @@ from ragtune.runs import load_runs
 @stage
 def main() -> None:
     p = params()
+    painter = Painter()  # pictures are drawn in a second process; it loads matplotlib while the runs load
     validation = read_jsonl(WORKSPACE.validation)
     runs = load_runs(WORKSPACE.runs("validation"))
     plans = {plan["qid"]: plan for plan in read_jsonl(WORKSPACE.runs("validation") / "queries.jsonl")}
@@ -28,47 +30,29 @@ def main() -> None:
         raise UserError(f"params.yaml: submission.retriever {final!r} is not a retriever; runs: {', '.join(runs)}")
 
     scores, reports = {}, []
-    for source in sorted({q["source"] for q in validation}):
-        qrels = {q["qid"]: q["relevant"] for q in validation if q["source"] == source}
-        measured = metrics.evaluate_runs(dict(sorted(runs.items())), qrels)
-        section = {name: values for name, (values, _) in measured.items()}
-        section["chitchat"] = metrics.chitchat_scores(judged, qrels)
-        if by_kind := summary.by_kind(runs, qrels, kinds):
-            section["kinds"] = by_kind
-        scores[source] = section
-        retrievers = {name: section[name] for name in sorted(runs)}
-        # One bar per retriever, one curve per retriever, a file per source:
-        # `dvc plots diff` sets experiments side by side.
-        write_json(
-            WORKSPACE.plots(f"map/{source}.json"),
-            [
-                {"retriever": name, "map@3": values["map@3"], "mrr@10": values["mrr@10"]}
-                for name, values in retrievers.items()
-            ],
-        )
-        curves = {name: curve for name, (_, curve) in measured.items()}
-        write_json(
-            WORKSPACE.plots(f"recall/{source}.json"),
-            [{"retriever": name, **row} for name, rows in curves.items() for row in rows],
-        )
-        report.plot_recall_curves(
-            curves, WORKSPACE.plots(f"images/recall_{source}.png"), title=f"Recall by cutoff: {source}"
-        )
-        report.plot_map_by_retriever(retrievers, WORKSPACE.plots(f"images/map_{source}.png"))
-        if rule and not all(qrels.values()):  # the detector's scores where the source has chit-chat to tell apart
-            chart = WORKSPACE.plots(f"images/chitchat_{source}.png")
-            report.plot_chitchat_scores(plans, qrels, rule, chart, title=f"Chit-chat detector scores: {source}")
-        reports.append(
-            report.failure_report(
-                questions,
-                qrels,
-                runs,
-                final=final,
-                docs=documents,
-                limit=p.evaluation.report_limit,
-                title=f"source `{source}`",
+    with painter:  # leaving it waits for the pictures
+        for source in sorted({q["source"] for q in validation}):
+            qrels = {q["qid"]: q["relevant"] for q in validation if q["source"] == source}
+            measured = metrics.evaluate_runs(dict(sorted(runs.items())), qrels)
+            section = {name: values for name, (values, _) in measured.items()}
+            section["chitchat"] = metrics.chitchat_scores(judged, qrels)
+            if by_kind := summary.by_kind(runs, qrels, kinds):
+                section["kinds"] = by_kind
+            scores[source] = section
+            curves = {name: curve for name, (_, curve) in measured.items()}
+            retrievers = {name: section[name] for name in sorted(runs)}
+            report.source_plots(painter, WORKSPACE.plots, source, curves, retrievers, plans, qrels, rule)
+            reports.append(
+                report.failure_report(
+                    questions,
+                    qrels,
+                    runs,
+                    final=final,
+                    docs=documents,
+                    limit=p.evaluation.report_limit,
+                    title=f"source `{source}`",
+                )
             )
-        )
     write_json(WORKSPACE.metrics("retrieval"), scores)
     score = objective(scores, p.tune.objective)  # what `ragtune tune` maximises
     write_json(WORKSPACE.metrics("objective"), {"objective": score})

@@ -28,6 +28,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "plot_chitchat_scores",
             "plot_map_by_retriever",
             "plot_recall_curves",
+            "source_plots",
             "summary_lines",
         ],
         "summary": ["by_kind", "summarize", "summary_table"],

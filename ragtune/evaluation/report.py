@@ -1,21 +1,28 @@
 """What went wrong, for a person to read: a Markdown failure report and pictures (recall, MAP, chit-chat scores).
 
 Runs and qrels have the shapes described in `ragtune.evaluation.metrics`. Plots are drawn on a bare
-matplotlib Figure and written by ragtune.charts.save_png (identical inputs, identical PNG bytes).
+matplotlib Figure and written by ragtune.charts.save_png (identical inputs, identical PNG bytes); matplotlib loads at
+the first picture, so a process that only writes the report (evaluate, whose pictures a `ragtune.charts.Painter`
+draws) never loads it.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
 
-from ragtune.charts import save_png
+from ragtune.charts import Painter, save_png
 from ragtune.evaluation.metrics import QrelsDict, RunDict, judge
+from ragtune.io import write_json
 from ragtune.runs import RankedRun, as_ranked
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _natural(qid: str) -> tuple:
@@ -211,9 +218,41 @@ def summary_lines(scores: dict[str, dict[str, dict]]) -> list[str]:
     return lines
 
 
+def source_plots(
+    painter: Painter,
+    plots: Callable[[str], Path],
+    source: str,
+    curves: dict[str, list[dict]],
+    retrievers: dict[str, dict[str, float]],
+    plans: Mapping[str, Mapping],
+    qrels: Mapping[str, Sequence[str]],
+    rule: Mapping[str, float] | None,
+) -> None:
+    """A validation source's plots: the data `dvc plots diff` sets side by side across experiments (one MAP bar and
+    one recall curve per retriever: `plots("map/<source>.json")`, `plots("recall/<source>.json")`) and, through
+    `painter`, the pictures: recall curves, MAP per retriever and, where the source has chit-chat to tell apart
+    and a rule decided it (`rule` None: detection was off), the detector's scores (`plot_chitchat_scores`)."""
+    rows = [{"retriever": name, "map@3": v["map@3"], "mrr@10": v["mrr@10"]} for name, v in retrievers.items()]
+    write_json(plots(f"map/{source}.json"), rows)
+    write_json(plots(f"recall/{source}.json"), [{"retriever": n, **row} for n, rows in curves.items() for row in rows])
+    title = f"Recall by cutoff: {source}"
+    painter.draw(plot_recall_curves, curves, plots(f"images/recall_{source}.png"), title=title)
+    painter.draw(plot_map_by_retriever, retrievers, plots(f"images/map_{source}.png"))
+    if rule and not all(qrels.values()):
+        asked = {qid: plans[qid] for qid in qrels if qid in plans}  # a missing plan fails in the drawing
+        title = f"Chit-chat detector scores: {source}"
+        painter.draw(plot_chitchat_scores, asked, qrels, rule, plots(f"images/chitchat_{source}.png"), title=title)
+
+
+def _figure(**settings) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(**settings)
+
+
 def plot_recall_curves(curves: dict[str, list[dict]], path: str | os.PathLike, title: str = "Recall by cutoff") -> None:
     """One recall@k line per retriever (rows {"k", "recall"} from `metrics.recall_curve`)."""
-    figure = Figure(figsize=(6.4, 4.2), layout="constrained")
+    figure = _figure(figsize=(6.4, 4.2), layout="constrained")
     axes = figure.add_subplot()
     ks = sorted({row["k"] for rows in curves.values() for row in rows})
     for name in sorted(curves):
@@ -237,7 +276,7 @@ def plot_map_by_retriever(metrics: dict[str, dict[str, float]], path: str | os.P
         raise ValueError(f"metric {metric!r} missing for retriever(s): {', '.join(missing)}")
     names = sorted(metrics)
     values = [metrics[name][metric] for name in names]
-    figure = Figure(figsize=(max(4.0, 1.2 * len(names) + 2), 4.2), layout="constrained")
+    figure = _figure(figsize=(max(4.0, 1.2 * len(names) + 2), 4.2), layout="constrained")
     axes = figure.add_subplot()
     bars = axes.bar(names, values, color="tab:blue")
     axes.bar_label(bars, labels=[f"{value:.4f}" for value in values], padding=2)
@@ -285,7 +324,7 @@ def chitchat_figure(
         "chit-chat": [score(plans[qid]) for qid in qrels if not qrels[qid]],
         "knowledge": [score(plans[qid]) for qid in qrels if qrels[qid]],
     }
-    figure = Figure(figsize=(6.4, 4.2), layout="constrained")
+    figure = _figure(figsize=(6.4, 4.2), layout="constrained")
     axes = figure.add_subplot()
     bins = [i / CHITCHAT_BINS for i in range(CHITCHAT_BINS + 1)]
     for (name, scores), colour in zip(groups.items(), ("tab:orange", "tab:blue")):
