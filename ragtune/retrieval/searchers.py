@@ -13,10 +13,13 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import numpy as np
+
 from ragtune.cache.searches import fingerprint
 from ragtune.config.schema import ParamsError
 from ragtune.io import DataError, read_json
 from ragtune.models import encoders
+from ragtune.ranking import rank_rows, tie_ranks
 from ragtune.retrieval import dense, m3
 from ragtune.retrieval.pipeline import (
     BatchRescorer,
@@ -101,7 +104,7 @@ class Searchers:
         if self.p.index.m3_sparse:
             searchers["m3_sparse"] = (
                 self._encoder_key("dense", DENSE_MODELS["dense"]),
-                functools.cache(self.learned_sparse_searcher),
+                functools.cache(lambda: self.in_ranking_order(self.learned_sparse_searcher())),
             )
             weights["m3_sparse"] = self.config.m3_sparse_weight
             weights["bm25"] -= self.config.m3_sparse_weight
@@ -110,7 +113,10 @@ class Searchers:
     def dense(self) -> dict[str, Lazy]:
         """name → (key, factory): the fine-tuned embedder first (it takes part in fusion), then the base model."""
         return {
-            name: (self._encoder_key(name, model_dir), functools.cache(functools.partial(self.dense_searcher, name)))
+            name: (
+                self._encoder_key(name, model_dir),
+                functools.cache(lambda name=name: self.in_ranking_order(self.dense_searcher(name))),
+            )
             for name, model_dir in DENSE_MODELS.items()
         }
 
@@ -118,8 +124,21 @@ class Searchers:
         backend = self.config.bm25_search  # results do not depend on it; kept in the key all the same
         return (
             fingerprint(self.code, self.root / index, backend, remembered=self.fingerprints),
-            functools.cache(lambda: self.lexical_searcher(self.root / index)),
+            functools.cache(lambda: self.in_ranking_order(self.lexical_searcher(self.root / index))),
         )
+
+    def in_ranking_order(self, search: Searcher) -> Searcher:
+        """`search` with each row put in ragtune's ranking order (`ragtune.ranking.rank_rows`, scores as the runs
+        store them, float32) before the memo keeps it: a backend's top-k is ordered by score but not its ties (bm25s:
+        9 of 10 competition rows), and a rerun's ranking then finds each row in order instead of sorting it again.
+        The runs are the same: ranking a ranked row changes nothing."""
+        ties = tie_ranks(self.docids)
+
+        def searcher(texts, k: int) -> tuple[np.ndarray, np.ndarray]:
+            ids, scores = search(texts, k)
+            return rank_rows(ids, np.asarray(scores, np.float32) + np.float32(0.0), ties)
+
+        return searcher
 
     def _encoder_key(self, index: str, model_dir: str) -> str:
         return fingerprint(

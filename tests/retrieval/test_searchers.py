@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from ragtune.cache.searches import fingerprint
@@ -241,15 +242,18 @@ def test_factories_load_once_and_only_when_called(root, monkeypatch):
     class Retriever:
         docids = DOCIDS
 
-        def search_arrays(self, texts, k):
-            return "arrays"
+        def search_arrays(self, texts, k):  # a backend's top-k: by score, its tie in table order
+            return np.array([[1, 0, -1]]), np.array([[2.0, 2.0, 0.0]])
 
     monkeypatch.setattr(module, "load_retriever", lambda directory, **kw: loaded.append(directory) or Retriever())
     lexical, _ = Searchers(root, typed(PARAMS), DOCIDS).lexical()
     assert loaded == []
     make = lexical["bm25"][1]
-    assert make()([], 1) == make()([], 1) == "arrays"
-    assert loaded == [root / "indexes/sparse"]
+    ids, scores = make()(["q"], 3)
+    assert make() is make() and loaded == [root / "indexes/sparse"]
+    # kept by the memo in ranking order (the tie by docid), float32 as the runs store it: a rerun sorts nothing
+    assert [DOCIDS[i] for i in ids[0][:2]] == sorted(DOCIDS[i] for i in (0, 1)) and ids[0][2] == -1
+    assert scores.dtype == np.float32 and scores.tolist() == [[2.0, 2.0, 0.0]]
 
 
 def test_an_index_of_other_documents_is_refused(root, monkeypatch):
