@@ -32,8 +32,10 @@ class Painter:
     def __init__(self) -> None:
         import multiprocessing
 
-        # forkserver: a clean interpreter, not a copy of the caller's threads and memory (fork's hazards)
-        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"), initializer=_ready)
+        # forkserver: a clean interpreter, not a copy of the caller's threads and memory (fork's hazards); spawn where
+        # the platform has no forkserver (Windows)
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(method), initializer=_ready)
         self._drawings: list[Future] = [self._pool.submit(_warm)]  # matplotlib loads while the caller computes
 
     def draw(self, function: Callable[..., None], *args, **kwargs) -> None:
