@@ -74,9 +74,9 @@ def keep_in_inference_mode(model) -> int:
         own = list(module.parameters())
         return bool(own) and not any(p.requires_grad for p in own)
 
-    kept, inside = 0, ()
-    for name, module in model.named_modules():
-        if inside and name.startswith(inside):  # below a module already kept
+    kept, inside = 0, None
+    for name, module in model.named_modules():  # parents before their children
+        if inside is not None and name.startswith(inside):  # below a module already kept
             continue
         if name and frozen(module):
             module.train = types.MethodType(lambda self, mode=True: nn.Module.train(self, False), module)
