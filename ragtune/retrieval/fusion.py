@@ -58,23 +58,38 @@ def accumulate(
     `rows`, `ids`, `values` are flat and aligned: contribution `values[i]` of document `ids[i]`
     to question `rows[i]`. Each row keeps its `depth` best documents (score descending, ties by
     docid). Works row by row on the entries a row has (a few hundred candidates, not the whole
-    corpus: a sweep fuses 19k questions in well under a second, and a million-passage corpus
-    costs no more), `chunk` rows at a time; equal documents are summed in their input order.
+    corpus, so a million-passage corpus costs no more), `chunk` rows at a time; equal documents
+    are summed in their input order.
     """
-    ties = tie_ranks(docids) if ties is None else ties
-    by_tie = np.argsort(ties)  # tie rank -> document position
     fused = RankedRun.empty(qids, docids, depth)
     if len(rows) == 0 or depth == 0 or len(docids) == 0:
         return fused
+    ties = tie_ranks(docids) if ties is None else ties
     rows = np.asarray(rows, np.int64)
     order = np.argsort(rows, kind="stable")
-    rows, columns, values = rows[order], ties[np.asarray(ids, np.int64)[order]], np.asarray(values, np.float64)[order]
+    rows, ids, values = rows[order], np.asarray(ids, np.int64)[order], np.asarray(values, np.float64)[order]
     for start in range(0, len(qids), chunk):
         lo, hi = np.searchsorted(rows, [start, start + chunk])
         block = min(chunk, len(qids) - start)
-        block_ids, block_scores = _row_best(rows[lo:hi] - start, columns[lo:hi], values[lo:hi], block, depth)
-        fused.ids[start : start + block] = np.where(block_ids >= 0, by_tie[np.maximum(block_ids, 0)], -1)
-        fused.scores[start : start + block] = block_scores
+        id_matrix, value_matrix = _row_matrix(rows[lo:hi] - start, block, ids[lo:hi], values[lo:hi], fill=(-1, 0.0))
+        fused.ids[start : start + block], fused.scores[start : start + block] = _row_best(
+            id_matrix, value_matrix, depth, ties
+        )
+    return fused
+
+
+def accumulate_rows(
+    ids: np.ndarray, values: np.ndarray, qids: Sequence[str], docids: Sequence[str], depth: int, chunk: int = 4096
+) -> RankedRun:
+    """`accumulate` of entries already laid out by question: row i of `ids` (-1 pads) and `values` holds question
+    i's contributions, in order. Runs are such matrices, so their fusions skip the flat form's sort."""
+    fused = RankedRun.empty(qids, docids, depth)
+    if ids.size == 0 or depth == 0 or len(docids) == 0:
+        return fused
+    ties = tie_ranks(docids)
+    for start in range(0, len(qids), chunk):
+        stop = min(start + chunk, len(qids))
+        fused.ids[start:stop], fused.scores[start:stop] = _row_best(ids[start:stop], values[start:stop], depth, ties)
     return fused
 
 
@@ -91,38 +106,34 @@ def _row_matrix(rows: np.ndarray, n_rows: int, *columns: np.ndarray, fill: tuple
     return matrices
 
 
-def _row_best(
-    rows: np.ndarray, columns: np.ndarray, values: np.ndarray, n_rows: int, depth: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's `depth` best columns by summed value, best first, equal sums by column; -1 pads.
-    `rows` ascending; entries of one (row, column) are summed in their order here."""
-    # Columns that fit 16 bits sort by numpy's radix sort (stable, several times faster than on int64).
-    narrow = len(columns) == 0 or int(columns.max()) < np.iinfo(np.uint16).max
+def _row_best(ids: np.ndarray, values: np.ndarray, depth: int, ties: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's `depth` best documents by summed value, best first, equal sums by docid; -1 pads.
+    `ids` (-1: nothing) and `values` are row-aligned matrices; entries of one (row, document) are summed in their
+    order along the row; `ties`: each document's tie rank (ragtune.runs.tie_ranks)."""
+    # Tie ranks that fit 16 bits sort by numpy's radix sort (stable, several times faster than on int64).
+    narrow = len(ties) < np.iinfo(np.uint16).max
     absent = np.iinfo(np.uint16 if narrow else np.int64).max
-    columns = columns.astype(np.uint16) if narrow else columns
-    column_matrix, value_matrix = _row_matrix(rows, n_rows, columns, values, fill=(absent, 0.0))
-    by_column = np.argsort(column_matrix, axis=1, kind="stable")  # a document's entries side by side, in order
-    column_matrix = np.take_along_axis(column_matrix, by_column, axis=1)
-    value_matrix = np.take_along_axis(value_matrix, by_column, axis=1)
-    first = np.ones_like(column_matrix, dtype=bool)
-    first[:, 1:] = column_matrix[:, 1:] != column_matrix[:, :-1]
+    columns = np.where(ids >= 0, ties[np.maximum(ids, 0)], absent).astype(np.uint16 if narrow else np.int64)
+    by_column = np.argsort(columns, axis=1, kind="stable")  # a document's entries side by side, in order
+    columns = np.take_along_axis(columns, by_column, axis=1)
+    values = np.take_along_axis(np.asarray(values, np.float64), by_column, axis=1)
+    first = np.ones(columns.shape, dtype=bool)
+    first[:, 1:] = columns[:, 1:] != columns[:, :-1]
     starts = np.flatnonzero(first)
-    sums = np.add.reduceat(value_matrix.ravel(), starts) if len(starts) else np.zeros(0)
-    kept = column_matrix.ravel()[starts] != absent
-    group_rows, group_columns, sums = (
-        (starts // max(column_matrix.shape[1], 1))[kept],
-        column_matrix.ravel()[starts][kept],
-        sums[kept],
-    )
-    best_columns, best_sums = _row_matrix(group_rows, n_rows, group_columns, sums, fill=(absent, -np.inf))
-    ranked = np.lexsort((best_columns, -best_sums), axis=1)[:, :depth]  # score descending, then column
-    best_columns = np.take_along_axis(best_columns, ranked, axis=1)
-    best_sums = np.take_along_axis(best_sums, ranked, axis=1)
-    padded = np.full((n_rows, depth), -1, np.int64)
-    padded_scores = np.zeros((n_rows, depth))
-    width = best_columns.shape[1]
-    present = best_columns != absent
-    padded[:, :width] = np.where(present, best_columns.astype(np.int64), -1)
+    # Each document's sum in its first slot; the other slots, and nothing's, rank last (-inf).
+    sums = np.full(columns.size, -np.inf)
+    sums[starts] = np.add.reduceat(values.ravel(), starts) if len(starts) else 0.0
+    sums[columns.ravel() == absent] = -np.inf
+    sums = sums.reshape(columns.shape)
+    ranked = np.argsort(-sums, axis=1, kind="stable")[:, :depth]  # score descending; equal scores keep docid order
+    best_sums = np.take_along_axis(sums, ranked, axis=1)
+    present = best_sums != -np.inf
+    by_tie = np.argsort(ties)  # tie rank -> document position
+    best_ids = by_tie[np.take_along_axis(columns, ranked, axis=1).astype(np.int64) * present]
+    padded = np.full((len(ids), depth), -1, np.int64)
+    padded_scores = np.zeros((len(ids), depth))
+    width = ranked.shape[1]
+    padded[:, :width] = np.where(present, best_ids, -1)
     padded_scores[:, :width] = np.where(present, best_sums, 0.0)
     return padded, padded_scores
 
@@ -143,16 +154,10 @@ def weighted_sum(
     parts = [(run, weights.get(name, 0.0)) for name, run in runs.items() if weights.get(name, 0.0) != 0]
     if not parts:
         return RankedRun.empty(first.qids, first.docids, depth or 0)
-    rows, ids, values = [], [], []
-    for run, weight in parts:
-        valid = run.ids >= 0
-        rows.append(np.nonzero(valid)[0])
-        ids.append(run.ids[valid])
-        values.append(weight * normalise(run, norm)[valid])
     depth = sum(run.depth for run, _ in parts) if depth is None else depth
-    return accumulate(
-        np.concatenate(rows), np.concatenate(ids), np.concatenate(values), first.qids, first.docids, depth
-    )
+    ids = np.concatenate([run.ids for run, _ in parts], axis=1)  # each question's entries, run after run
+    values = np.concatenate([weight * normalise(run, norm) for run, weight in parts], axis=1)
+    return accumulate_rows(ids, values, first.qids, first.docids, depth)
 
 
 def hybrid(

@@ -154,3 +154,23 @@ def test_ranked_rows_order_by_score_then_docid_with_negative_scores():
     run = RankedRun.ranked(["q"], ["e", "a", "c", "b", "d"], ids, scores)
     assert run.ranking(0) == ["a", "e", "b", "c", "d"]
     assert run.scores[0].tolist() == [2.0, 2.0, 0.0, 0.0, -1.5, 0.0]
+
+
+def test_runs_fuse_as_their_flat_entries_do():
+    """weighted_sum lays runs side by side per question (accumulate_rows); the flat path (accumulate, as RRF and
+    query variants fuse) must rank and sum the very same entries to the same bytes, short rows included."""
+    from ragtune.retrieval.fusion import accumulate
+
+    rng = random.Random(7)
+    runs = {name: ranked(random_run(rng, coarse=name == "b")) for name in ("a", "b", "c")}
+    weights = {"a": 0.5, "b": 0.3, "c": 0.2}
+    fused = weighted_sum(runs, weights, "zmuv", depth=25)
+    rows, ids, values = [], [], []
+    for name, run in runs.items():
+        valid = run.ids >= 0
+        rows.append(np.nonzero(valid)[0])
+        ids.append(run.ids[valid])
+        values.append(weights[name] * normalise(run, "zmuv")[valid])
+    flat = accumulate(*map(np.concatenate, (rows, ids, values)), fused.qids, DOCIDS, 25)
+    assert fused.ids.tobytes() == flat.ids.tobytes() and fused.scores.tobytes() == flat.scores.tobytes()
+    assert (fused.ids[:, :1] >= 0).any() and (fused.ids == -1).any()  # rows with and without room left
