@@ -279,8 +279,16 @@ def dumps(obj: Any) -> str:
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     with atomic_write(path) as handle:
-        json.dump(obj, handle, ensure_ascii=False, indent=2, sort_keys=True)
+        if obj and isinstance(obj, list) and all(type(item) in _SCALARS for item in obj):
+            # A flat list (a run's 19k question ids) in the very bytes of indent=2, through json's C encoder: the
+            # indenting one is pure Python, a fifth of a second per table.
+            handle.write("[\n  " + json.dumps(obj, ensure_ascii=False, separators=(",\n  ", ": "))[1:-1] + "\n]")
+        else:
+            json.dump(obj, handle, ensure_ascii=False, indent=2, sort_keys=True)
         handle.write("\n")
+
+
+_SCALARS = (str, int, float, bool, type(None))
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -345,7 +353,36 @@ def start_jsonl(path: str | os.PathLike) -> None:
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    return [obj for _, obj in iter_jsonl(path)]
+    """Every object of the file, in order. A well-formed file is decoded whole and each line parsed by json's C
+    scanner alone (a third of iter_jsonl's time over a sweep's 19k-line files); anything else is read again by
+    iter_jsonl, whose error names the line."""
+    rows = _well_formed_rows(Path(path))
+    return rows if rows is not None else [obj for _, obj in iter_jsonl(path)]
+
+
+def _well_formed_rows(path: Path) -> list[dict] | None:
+    """The file's objects, or None at the first thing iter_jsonl would report (or read more carefully)."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return None
+    rows = []
+    for line in text.split("\n"):
+        body = line.strip(_JSON_SPACE)  # what json.loads skips around a value
+        if not body:
+            continue
+        try:
+            row, end = _DECODER.raw_decode(body)
+        except json.JSONDecodeError:
+            return None
+        if end != len(body) or type(row) is not dict:
+            return None
+        rows.append(row)
+    return rows
+
+
+_DECODER = json.JSONDecoder()
+_JSON_SPACE = " \t\n\r"
 
 
 def require(

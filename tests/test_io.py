@@ -218,3 +218,47 @@ def test_human_size_picks_the_unit_a_person_reads():
         "300 MiB",
         "1.5 GiB",
     ]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'\xef\xbb\xbf{"a": 1}\r\n\r\n  {"b": [1, {"c": "\\u2028 \xed\x95\x9c"}]}  \n',  # BOM, CRLF, blank, nesting
+        b'{"a": 1}\n\x0c\n{"b": 2}',  # a form feed alone is blank to str.strip, not to JSON
+        b"\n",
+    ],
+)
+def test_read_jsonl_reads_what_iter_jsonl_reads(tmp_path, content):
+    from ragtune.io import iter_jsonl, read_jsonl
+
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(content)
+    assert read_jsonl(path) == [obj for _, obj in iter_jsonl(path)]
+
+
+@pytest.mark.parametrize(
+    "content, line",
+    [
+        (b'{"a": [1\n2]}, {"b": 3}\n', 1),  # lines that are one array when joined are still two bad lines
+        (b'{"a": 1}\n[1]\n', 2),
+        (b'{"a": 1}\n{"a": \xff}\n', 2),
+        (b'{"a": 1}\n\xef\xbb\xbf{"b": 2}\n', 2),  # a BOM is content past the first line
+    ],
+)
+def test_read_jsonl_names_the_line_of_a_bad_file(tmp_path, content, line):
+    from ragtune.io import DataError, read_jsonl
+
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=f":{line}:"):
+        read_jsonl(path)
+
+
+@pytest.mark.parametrize("items", [["q1", 'say "hi"\n', "한국어", "\u2028"], [1, -0.0, 2.5e300, True, None, "x"], []])
+def test_write_json_writes_a_flat_list_as_indented_json(tmp_path, items):
+    import json
+
+    write_json(tmp_path / "list.json", items)
+    assert (tmp_path / "list.json").read_text(encoding="utf-8") == json.dumps(
+        items, ensure_ascii=False, indent=2, sort_keys=True
+    ) + "\n"
