@@ -121,8 +121,8 @@ def analyse(texts: list[str], *, engine) -> int:
 
 def encode(texts: list[str], model: str, *, engine) -> float:
     """Seconds `engine`'s encoder at `model` takes to encode `texts` as passages on CPU (the model loaded and
-    warmed on one batch first: the rate is the encoding's, not the start-up's; on ray, each call starts its
-    actor pool, so the warm-up pays the actors' start and the timed call their model loads too)."""
+    warmed on one batch first: the rate is the encoding's, not the start-up's; on ray, the warm-up starts the
+    actors it needs and the timed call those it adds, each loading the model once)."""
     encoder = engine.load_encoder(model, device="cpu", batch_size=32, passage_max_length=256)
     encoder.encode(texts[:8], kind="passage", lexical=False)
     began = time.perf_counter()

@@ -37,8 +37,8 @@ def morphemes(engine: Engine, language: str, texts: Sequence[str], korean: dict 
 def iter_morphemes(
     engine: Engine, language: str, texts: Sequence[str], korean: dict | None = None, chunk: int = CHUNK
 ) -> Iterator[list]:
-    """`morphemes`, one text's at a time, analysed `chunk` texts at a time by one pool: in process its analyzer loads
-    once; on Ray each chunk is one pass of the pool's actors, which load it again (a few seconds a chunk)."""
+    """`morphemes`, one text's at a time, analysed `chunk` texts at a time by one pool, whose analyzer loads once (on
+    Ray: once per actor, kept from chunk to chunk)."""
     if not texts:
         return
     pool = engine.pool(AnalyseTask(language, tuple(sorted((korean or {}).items())), engine.threads))

@@ -4,10 +4,11 @@
 `Pool` whose `map_batches(columns, batch_size)` returns one result per batch, in row order:
 - `LocalEngine` (compute=local): the whole input is one batch, run here by the task's function, loaded once per
   pool — exactly what the stages did before engines existed;
-- `RayEngine` (compute=ray): Ray Data's `map_batches` on an actor pool of `compute.workers` actors (each loads the
-  task's function once, in its `__init__`, with `num_gpus=compute.gpus_per_worker`); each batch travels as one
-  Ray Data row, so batches are exactly where the caller cut them; results come back keyed by their first row and
-  are put back in order.
+- `RayEngine` (compute=ray): an actor pool of `compute.workers` Ray actors (`num_gpus=compute.gpus_per_worker`
+  each), each loading the task's function once, in its `__init__`, and kept between calls: a corpus encoded
+  16,384 passages a call loads its model once per actor, not once per call. `ray.util.ActorPool` hands each
+  batch, exactly as cut here, to a free actor and gives the results back in order. The engine holds one task's
+  actors at a time (another task's are ended first), so two models never wait on each other's GPUs.
 
 Tasks carry paths and settings, never live models, so an actor loads the very files the local path loads.
 """
@@ -95,8 +96,8 @@ class LocalPool:
 
 
 class RayEngine(Engine):
-    """Ray Data actor pools on a local Ray (`address` None: started here with `workers` × `cpus_per_worker` CPUs)
-    or on a running cluster (`auto`, `ray://host:port`, `host:port`)."""
+    """Actor pools on a local Ray (`address` None: started here with `workers` × `cpus_per_worker` CPUs) or on a
+    running cluster (`auto`, `ray://host:port`, `host:port`)."""
 
     distributed = True
 
@@ -111,6 +112,7 @@ class RayEngine(Engine):
         self.address, self.workers, self.batch_size = address, workers, batch_size
         self.cpus_per_worker, self.gpus_per_worker = cpus_per_worker, gpus_per_worker
         self.threads = max(1, int(cpus_per_worker))
+        self.held: tuple[Task, list] | None = None  # the task whose actors are up, and their handles
 
     def __str__(self) -> str:
         where = "local cluster" if self.address is None else f"cluster at {self.address}"
@@ -131,7 +133,7 @@ class RayEngine(Engine):
                     num_cpus=math.ceil(self.workers * self.cpus_per_worker),
                     include_dashboard=False,
                     logging_level=logging.WARNING,
-                    log_to_driver=verbose,  # the actors' model-loading and progress lines
+                    log_to_driver=verbose,  # the actors' model-loading lines
                     runtime_env={"env_vars": {"PYTHONPATH": path}},
                 )
             else:  # the cluster has the dependencies (its image); ragtune's code travels with the job
@@ -141,11 +143,22 @@ class RayEngine(Engine):
                     log_to_driver=verbose,
                     runtime_env={"py_modules": [str(PACKAGE)]},
                 )
-        context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = verbose
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
         self.announce()
         return ray
+
+    def actors(self, task: Task, count: int) -> list:
+        """`count` actors (at most compute.workers) that have loaded `task`: those already up for it, and new ones for
+        the rest. Another task's actors are ended first: their CPUs and GPUs go to this task's."""
+        ray = self.start()
+        if self.held is not None and self.held[0] != task:
+            for actor in self.held[1]:
+                ray.kill(actor)
+            self.held = None
+        actors = self.held[1] if self.held is not None else []
+        remote = ray.remote(TaskActor).options(num_cpus=self.cpus_per_worker, num_gpus=self.gpus_per_worker)
+        actors += [remote.remote(task) for _ in range(min(count, self.workers) - len(actors))]
+        self.held = (task, actors)
+        return actors
 
 
 class RayPool:
@@ -153,47 +166,33 @@ class RayPool:
         self.engine, self.task = engine, task
 
     def map_batches(self, columns: Columns, batch_size: int | None = None, options: Mapping | None = None) -> list:
-        """One result per batch of `batch_size` rows (the engine's compute.batch_size by default), in order.
-
-        Each batch travels as one Ray Data row (its first row's number and its columns, pickled) and Ray Data's
-        `map_batches` hands the actors one such row at a time: the batches are exactly the ones cut here, never
-        regrouped by how Ray Data splits or bundles blocks (what same-results needs: ragtune.compute.models)."""
+        """One result per batch of `batch_size` rows (the engine's compute.batch_size by default), in order. Each
+        batch goes to an actor whole, exactly as cut here (what same-results needs: ragtune.compute.models)."""
         size = batch_size or self.engine.batch_size
         rows = len(next(iter(columns.values()), ()))
         if rows == 0:
             return []
-        ray = self.engine.start()
-        batches = [
-            {
-                "row": start,
-                "batch": _dumps({name: list(values[start : start + size]) for name, values in columns.items()}),
-            }
-            for start in range(0, rows, size)
-        ]
-        results = ray.data.from_items(batches, override_num_blocks=len(batches)).map_batches(
-            TaskActor,
-            fn_constructor_args=(self.task,),
-            fn_kwargs=dict(options or {}),
-            batch_size=1,
-            batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=min(self.engine.workers, len(batches))),
-            num_cpus=self.engine.cpus_per_worker,
-            num_gpus=self.engine.gpus_per_worker,
+        starts = range(0, rows, size)
+        actors = self.engine.actors(self.task, len(starts))
+        from ray.util import ActorPool  # Ray is there: the engine started it
+
+        options = dict(options or {})
+        batches = (
+            _dumps({name: list(values[start : start + size]) for name, values in columns.items()}) for start in starts
         )
-        ordered = sorted((int(row["row"]), row["result"]) for row in results.iter_rows())
-        return [pickle.loads(blob) for _, blob in ordered]
+        results = ActorPool(actors).map(lambda actor, batch: actor.run.remote(batch, options), batches)
+        return [pickle.loads(result) for result in results]
 
 
 class TaskActor:
-    """A Ray Data actor: the task's function, loaded once in `__init__`; called on one batch at a time."""
+    """A Ray actor: the task's function, loaded once in `__init__`; `run` applies it to one batch. Batches and
+    results travel pickled, so the caller gets arrays of its own (not read-only views of Ray's object store)."""
 
     def __init__(self, task: Task):
         self.function = task.load()
 
-    def __call__(self, rows: dict, **options) -> dict:
-        (row,), (batch,) = rows["row"], rows["batch"]
-        result = self.function(pickle.loads(batch), **options)
-        return {"row": [int(row)], "result": [_dumps(result)]}
+    def run(self, batch: bytes, options: Mapping) -> bytes:
+        return _dumps(self.function(pickle.loads(batch), **options))
 
 
 def _dumps(value: Any) -> bytes:
@@ -207,7 +206,7 @@ class RayMissing(UserError, ImportError):
 def _ray():
     try:
         import ray
-        import ray.data
+        import ray.util
     except ImportError as error:
         raise RayMissing('compute=ray needs Ray, which is not installed: pip install -e ".[ray]"') from error
     return ray

@@ -4,6 +4,7 @@ its missing-Ray line; the compute group in the schema and in conf/."""
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import sys
 from pathlib import Path
 
@@ -97,3 +98,36 @@ def test_params_without_a_compute_group_run_here():
     values = _params()
     del values["compute"]
     assert load(values).compute == Compute()
+
+
+@dataclasses.dataclass(frozen=True)
+class Loaded:
+    """Answers which load of it ran each batch: a fresh id per `load()` (per actor)."""
+
+    name: str
+
+    def load(self):
+        import uuid
+
+        load_id = f"{self.name}-{uuid.uuid4().hex}"
+        return lambda columns: [load_id] * len(columns["value"])
+
+
+@pytest.mark.slow
+def test_ray_actors_load_a_task_once_and_are_kept_between_calls(ray_cluster):
+    """A corpus encoded chunk after chunk must not reload its model each chunk; another task's actors end first
+    (the engine never holds more than compute.workers actors: a second model never waits for the first's GPUs)."""
+    import ray
+
+    engine = RayEngine(workers=2)
+    first, second = engine.pool(Loaded("a")), engine.pool(Loaded("a"))  # equal tasks share actors
+    calls = [first.map_batches({"value": list(range(6))}, batch_size=1) for _ in range(2)]
+    calls.append(second.map_batches({"value": list(range(4))}, batch_size=2))
+    loads = {load_id for call in calls for batch in call for load_id in batch}
+    assert len(loads) == 2 and all(load_id.startswith("a-") for load_id in loads)
+    assert [len(batch) for batch in calls[2]] == [2, 2]  # batches as cut, in order
+    held = list(engine.held[1])
+    other = engine.pool(Loaded("b")).map_batches({"value": [1, 2, 3]})
+    assert other[0][0].startswith("b-") and len(engine.held[1]) == 1
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(held[0].run.remote(pickle.dumps({"value": [1]}), {}), timeout=60)
