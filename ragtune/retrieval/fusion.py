@@ -111,9 +111,9 @@ def _row_best(ids: np.ndarray, values: np.ndarray, depth: int, ties: np.ndarray)
     `ids` (-1: nothing) and `values` are row-aligned matrices; entries of one (row, document) are summed in their
     order along the row; `ties`: each document's tie rank (ragtune.runs.tie_ranks)."""
     # Tie ranks that fit 16 bits sort by numpy's radix sort (stable, several times faster than on int64).
-    narrow = len(ties) < np.iinfo(np.uint16).max
-    absent = np.iinfo(np.uint16 if narrow else np.int64).max
-    columns = np.where(ids >= 0, ties[np.maximum(ids, 0)], absent).astype(np.uint16 if narrow else np.int64)
+    kind = np.uint16 if len(ties) < np.iinfo(np.uint16).max else np.int64
+    absent = np.iinfo(kind).max
+    columns = np.append(ties.astype(kind), kind(absent))[ids]  # id -1 (nothing) reads the last entry: absent
     by_column = np.argsort(columns, axis=1, kind="stable")  # a document's entries side by side, in order
     columns = np.take_along_axis(columns, by_column, axis=1)
     values = np.take_along_axis(np.asarray(values, np.float64), by_column, axis=1)
@@ -123,16 +123,16 @@ def _row_best(ids: np.ndarray, values: np.ndarray, depth: int, ties: np.ndarray)
     # Each document's sum in its first slot; the other slots, and nothing's, rank last (-inf).
     sums = np.full(columns.size, -np.inf)
     sums[starts] = np.add.reduceat(values.ravel(), starts) if len(starts) else 0.0
-    sums[columns.ravel() == absent] = -np.inf
+    sums[starts[columns.ravel()[starts] == absent]] = -np.inf
     sums = sums.reshape(columns.shape)
     ranked = np.argsort(-sums, axis=1, kind="stable")[:, :depth]  # score descending; equal scores keep docid order
-    best_sums = np.take_along_axis(sums, ranked, axis=1)
+    best_sums, best_columns = np.take_along_axis(sums, ranked, axis=1), np.take_along_axis(columns, ranked, axis=1)
     present = best_sums != -np.inf
     by_tie = np.argsort(ties)  # tie rank -> document position
-    best_ids = by_tie[np.take_along_axis(columns, ranked, axis=1).astype(np.int64) * present]
+    best_ids = by_tie[best_columns.astype(np.int64) * present]
     padded = np.full((len(ids), depth), -1, np.int64)
     padded_scores = np.zeros((len(ids), depth))
-    width = ranked.shape[1]
+    width = best_sums.shape[1]
     padded[:, :width] = np.where(present, best_ids, -1)
     padded_scores[:, :width] = np.where(present, best_sums, 0.0)
     return padded, padded_scores
