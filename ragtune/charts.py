@@ -4,8 +4,10 @@ tracked picture unchanged). `Painter` draws them in a second process while the c
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from ragtune.io import atomic_write
@@ -36,7 +38,8 @@ class Painter:
         # the platform has no forkserver (Windows)
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(method), initializer=_ready)
-        self._drawings: list[Future] = [self._pool.submit(_warm)]  # matplotlib loads while the caller computes
+        with _main_script_hidden():  # the worker starts here, at the first submit
+            self._drawings: list[Future] = [self._pool.submit(_warm)]  # matplotlib loads while the caller computes
 
     def draw(self, function: Callable[..., None], *args, **kwargs) -> None:
         self._drawings.append(self._pool.submit(function, *args, **kwargs))
@@ -51,6 +54,20 @@ class Painter:
                     drawing.result()
         finally:
             self._pool.shutdown(wait=True, cancel_futures=kind is not None)
+
+
+@contextlib.contextmanager
+def _main_script_hidden() -> Iterator[None]:
+    """A new process started in this block does not import the caller's script first, as multiprocessing does to
+    find functions defined there (a stage's script imports its settings and libraries: a quarter of a second
+    before the worker can load matplotlib). Drawings are functions of importable modules, never of the script."""
+    main = sys.modules["__main__"]
+    script = main.__dict__.pop("__file__", None)
+    try:
+        yield
+    finally:
+        if script is not None:
+            main.__file__ = script
 
 
 def _ready() -> None:

@@ -39,3 +39,22 @@ def test_the_caller_never_loads_matplotlib(tmp_path):
     subprocess.run([sys.executable, "-c", code], check=True)
     assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["map_dev.png", "recall_dev.png"]
     assert (tmp_path / "map" / "dev.json").exists() and (tmp_path / "recall" / "dev.json").exists()
+
+
+def test_the_worker_does_not_import_the_callers_script(tmp_path):
+    # multiprocessing would import a stage's script in the worker first (its settings and libraries, a quarter of a
+    # second before matplotlib); the drawings are functions of importable modules
+    script = tmp_path / "stage.py"
+    script.write_text(
+        "import pathlib, sys\n"
+        "if __name__ != '__main__':\n"
+        f"    pathlib.Path({str(tmp_path / 'imported')!r}).write_text(__name__)\n"
+        "from ragtune.charts import Painter\n"
+        "if __name__ == '__main__':\n"
+        "    with Painter() as painter:\n"
+        "        painter.draw(pathlib.Path.touch, pathlib.Path(sys.argv[1]))\n"
+        "    assert __file__ == sys.argv[0], __file__\n",
+        encoding="utf-8",
+    )
+    subprocess.run([sys.executable, str(script), str(tmp_path / "drawn")], check=True, cwd=tmp_path)
+    assert (tmp_path / "drawn").exists() and not (tmp_path / "imported").exists()
