@@ -30,19 +30,21 @@ def tie_ranks(docids: Sequence[str]) -> np.ndarray:
 def rank_rows(ids: np.ndarray, scores: np.ndarray, ties: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each row (the last axis) in ranking order: ids >= 0 by score descending, then by `ties[id]`;
     padding (-1) last, with score 0. Ids come back int32, scores in their own dtype."""
-    ids = np.asarray(ids, dtype=np.int64)
+    ids = np.asarray(ids)
+    ids = ids if np.issubdtype(ids.dtype, np.signedinteger) else ids.astype(np.int64)
     scores = np.asarray(scores)
     shape = ids.shape
     if ids.size == 0:
         return ids.astype(np.int32), scores.astype(scores.dtype)
     ids, scores = ids.reshape(-1, shape[-1]), scores.reshape(-1, shape[-1])
     valid = ids >= 0
-    keys = ties[np.where(valid, ids, 0)]
-    ranked_ids, ranked_scores = ids.copy(), scores.copy()
+    keys = ties[np.maximum(ids, 0)]
+    ranked_ids, ranked_scores = ids, scores  # copied below where a row moves (the results are new arrays anyway)
     # A search library's top-k mostly comes in this order already: only the other rows are sorted (a stable sort
     # leaves an ordered row as it is). lexsort's last key sorts first; it is stable and puts NaN after every number.
     unsorted = ~_rows_in_ranking_order(valid, scores, keys)
     if unsorted.any():
+        ranked_ids, ranked_scores = ids.copy(), scores.copy()
         order = np.lexsort((keys[unsorted], -scores[unsorted], ~valid[unsorted]), axis=-1)
         ranked_ids[unsorted] = np.take_along_axis(ids[unsorted], order, axis=-1)
         ranked_scores[unsorted] = np.take_along_axis(scores[unsorted], order, axis=-1)
