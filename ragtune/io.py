@@ -279,7 +279,7 @@ def dumps(obj: Any) -> str:
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     with atomic_write(path) as handle:
-        if obj and isinstance(obj, list) and all(type(item) in _SCALARS for item in obj):
+        if isinstance(obj, list) and obj and all(type(item) in _SCALARS for item in obj):
             # A flat list (a run's 19k question ids) in the very bytes of indent=2, through json's C encoder: the
             # indenting one is pure Python, a fifth of a second per table.
             handle.write("[\n  " + json.dumps(obj, ensure_ascii=False, separators=(",\n  ", ": "))[1:-1] + "\n]")
