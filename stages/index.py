@@ -9,7 +9,7 @@ from common import WORKSPACE, params, stage
 from ragtune.cache.encodings import EncodingMemo, on_disk
 from ragtune.compute.engine import engine_for
 from ragtune.io import read_json, read_jsonl, write_json
-from ragtune.models import encoders
+from ragtune.models import encoders, shared_bottom
 from ragtune.retrieval import dense, m3
 from ragtune.retrieval.sparse import sparse_retriever
 from ragtune.retrieval.sparse.bm25 import BM25Retriever
@@ -39,23 +39,24 @@ def main() -> None:
     WORKSPACE.encodings.mkdir(parents=True, exist_ok=True)
     vectors_dir = tempfile.TemporaryDirectory(dir=WORKSPACE.encodings, prefix="index-")  # removed when it goes
     scratch = Path(vectors_dir.name)
-    for name, model_dir in (("dense", WORKSPACE.embedder), ("dense_base", WORKSPACE.base_model)):
-        load = functools.partial(  # called only when some passage is not remembered
-            engine.load_encoder,
-            model_dir,
-            device=settings.devices,  # null, or several devices (a pool)
-            batch_size=settings.batch_size,
-            passage_max_length=p.model.passage_max_len,
-            quantize=settings.quantize,
-        )
-        encoder = functools.cache(load)
+    models = {"dense": WORKSPACE.embedder, "dense_base": WORKSPACE.base_model}
+    length, quantize, devices = p.model.passage_max_len, settings.quantize, settings.devices  # devices: null or a pool
+    options = dict(device=devices, batch_size=settings.batch_size, passage_max_length=length, quantize=quantize)
+    key = ("passage", length, quantize, encoders.devices_key(devices))  # what moves the vectors, besides the model
+    memos = {name: EncodingMemo(WORKSPACE.encodings, path, *key) for name, path in models.items()}
+    if settings.m3_sparse:  # BGE-M3's learned sparse weights are encoded with its vectors, not remembered
+        del memos["dense"]
+    if len(memos) == 2 and not engine.distributed:  # the layers both models share (frozen in train) run once
+        if together := shared_bottom.encode_both(list(memos.values()), *models.values(), texts, "passage", **options):
+            print(f"index: dense, dense_base: {together} passages encoded by both models at once (a shared bottom)")
+    for name, model_dir in models.items():
+        encoder = functools.cache(functools.partial(engine.load_encoder, model_dir, **options))  # only if needed
         if name == "dense" and settings.m3_sparse:  # BGE-M3's learned sparse weights of the fine-tuned model
             encoded = encoder().encode(texts, kind="passage", lexical=True)
             vectors = encoded.dense
             m3.save_sparse_matrix(m3.sparse_matrix(encoded.lexical, encoder().vocab_size), out / name / "lexical.npz")
         else:  # remembered per text by model bytes + settings: an unchanged base is not encoded again
-            key = (p.model.passage_max_len, settings.quantize, encoders.devices_key(settings.devices))
-            memo = EncodingMemo(WORKSPACE.encodings, model_dir, "passage", *key)
+            memo = memos[name]
             vectors = memo.encode_into(  # chunk by chunk into a .npy on disk: the corpus is never in memory twice
                 texts,
                 lambda batch: encoder().encode(batch, kind="passage").dense,  # noqa: B023

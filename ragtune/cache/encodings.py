@@ -87,23 +87,18 @@ class EncodingMemo:
         first = np.full(len(texts), -1, np.int64)  # a missing text's row where it is first met (and encoded)
         first[missing] = missing[first_of][repeat_of.ravel()]
         fresh = np.sort(missing[first_of])
-        out, new, new_rows = None, None, 0
-        name = self.parts / f"part-{uuid.uuid4().hex}"
+        out, new = None, None
         try:
             for start in range(0, len(texts), chunk):
-                todo = fresh[new_rows : new_rows + chunk]
-                todo = todo[todo < start + chunk]
+                todo = fresh[slice(*np.searchsorted(fresh, [start, start + chunk]))]  # the window's new texts
                 vectors = np.asarray(encode([texts[i] for i in todo]), np.float32) if len(todo) else None
                 if out is None:
                     dim = vectors.shape[1] if vectors is not None else stored[part[part >= 0][0]][1].shape[1]
                     out = allocate((len(texts), dim))
-                    if len(fresh):
-                        self.parts.mkdir(parents=True, exist_ok=True)
-                        new = np.lib.format.open_memmap(f"{name}.vectors.tmp.npy", "w+", np.float32, (len(fresh), dim))
+                    new = _NewPart(self.parts, len(fresh), dim) if len(fresh) else None
                 if len(todo):
                     out[todo] = vectors
-                    new[new_rows : new_rows + len(todo)] = vectors
-                    new_rows += len(todo)
+                    new.add(keys[todo], vectors)
                 rows = np.arange(start, min(start + chunk, len(texts)))
                 for p, (_, stored_vectors) in enumerate(stored):
                     take = rows[part[rows] == p]
@@ -113,16 +108,83 @@ class EncodingMemo:
                 if len(repeats):
                     out[repeats] = out[first[repeats]]
             if new is not None:
-                new.flush()
-                del new
-                Path(f"{name}.vectors.tmp.npy").replace(f"{name}.vectors.npy")
-                np.save(f"{name}.keys.tmp.npy", keys[fresh])
-                Path(f"{name}.keys.tmp.npy").replace(f"{name}.keys.npy")
+                new.commit()
         finally:
-            for leftover in (f"{name}.vectors.tmp.npy", f"{name}.keys.tmp.npy"):
-                Path(leftover).unlink(missing_ok=True)
+            if new is not None:
+                new.discard()
         self.encoded, self.remembered = len(fresh), int(np.count_nonzero(part >= 0))
         return out
+
+    def unknown(self, keys: np.ndarray) -> np.ndarray:
+        """Which of `keys` (sha256 of texts, S32) no part remembers."""
+        return _lookup(keys, [k for k, _ in self._stored()])[0] < 0
+
+
+def encode_together(
+    memos: Sequence[EncodingMemo],
+    texts: Sequence[str],
+    load: Callable[[], Callable[[list[str]], Sequence[np.ndarray]] | None],
+    chunk: int = CHUNK,
+) -> int:
+    """The texts that none of `memos` remembers, encoded for all of them at once and remembered by each, so that their
+    `encode_into` then finds every one: for models that share work (ragtune.models.shared_bottom). `load()` gives
+    the joint encoder (`batch → one array per memo, in order`), or None where there is none (nothing is encoded);
+    it is called only when some text is unknown to all. Batches are `encode_into`'s: the texts first met in each
+    window of `chunk`. Returns how many texts were encoded."""
+    keys = np.array([text_key(t) for t in texts], dtype="S32")
+    unknown = np.ones(len(texts), bool)
+    for memo in memos:
+        unknown &= memo.unknown(keys)
+    _, first = np.unique(keys[unknown], return_index=True)
+    fresh = np.sort(np.flatnonzero(unknown)[first])
+    encode = load() if len(fresh) else None
+    if encode is None:
+        return 0
+    parts: list[_NewPart] = []
+    try:
+        for start in range(0, len(texts), chunk):
+            todo = fresh[slice(*np.searchsorted(fresh, [start, start + chunk]))]
+            if not len(todo):
+                continue
+            encoded = [np.asarray(vectors, np.float32) for vectors in encode([texts[i] for i in todo])]
+            if not parts:
+                parts = [_NewPart(memo.parts, len(fresh), v.shape[1]) for memo, v in zip(memos, encoded, strict=True)]
+            for new, vectors in zip(parts, encoded, strict=True):
+                new.add(keys[todo], vectors)
+        for new in parts:
+            new.commit()
+    finally:
+        for new in parts:
+            new.discard()
+    return len(fresh)
+
+
+class _NewPart:
+    """A part being written: vectors into a temporary memory-mapped `.npy`, then its keys; renamed into place at
+    `commit`, keys last (a part whose keys file exists is complete). `discard` removes whatever was not committed."""
+
+    def __init__(self, parts: Path, rows: int, dim: int):
+        parts.mkdir(parents=True, exist_ok=True)
+        self.name = parts / f"part-{uuid.uuid4().hex}"
+        self.vectors = np.lib.format.open_memmap(f"{self.name}.vectors.tmp.npy", "w+", np.float32, (rows, dim))
+        self.keys: list[np.ndarray] = []
+        self.rows = 0
+
+    def add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        self.vectors[self.rows : self.rows + len(keys)] = vectors
+        self.keys.append(keys)
+        self.rows += len(keys)
+
+    def commit(self) -> None:
+        self.vectors.flush()
+        del self.vectors
+        Path(f"{self.name}.vectors.tmp.npy").replace(f"{self.name}.vectors.npy")
+        np.save(f"{self.name}.keys.tmp.npy", np.concatenate(self.keys))
+        Path(f"{self.name}.keys.tmp.npy").replace(f"{self.name}.keys.npy")
+
+    def discard(self) -> None:
+        for leftover in (f"{self.name}.vectors.tmp.npy", f"{self.name}.keys.tmp.npy"):
+            Path(leftover).unlink(missing_ok=True)
 
 
 def _lookup(keys: np.ndarray, stored: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

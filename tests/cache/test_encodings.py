@@ -7,7 +7,7 @@ import tracemalloc
 
 import numpy as np
 
-from ragtune.cache.encodings import EncodingMemo, on_disk, text_key
+from ragtune.cache.encodings import EncodingMemo, encode_together, on_disk, text_key
 
 
 def fake_encode(calls: list[list[str]], dim: int = 6):
@@ -82,3 +82,36 @@ def test_a_corpus_encoded_to_disk_is_never_held_in_memory_whole(tmp_path):
         tracemalloc.stop()
     assert remembered.remembered == 20_000 and np.array_equal(again, vectors)
     assert peak < 0.5 * vectors.nbytes  # copied from the memory-mapped memo a chunk at a time
+
+
+def test_texts_no_memo_knows_are_encoded_once_for_all_and_each_memo_then_answers_them(tmp_path):
+    first, second = EncodingMemo(tmp_path, "a"), EncodingMemo(tmp_path, "b")
+    first.encode(["known to a"], fake_encode([]))
+    texts = ["x", "known to a", "y", "x", "z", "w"]
+    batches = []
+
+    def both(batch: list[str]) -> list[np.ndarray]:
+        batches.append(batch)
+        return [fake_encode([])(batch), 2 * fake_encode([])(batch)]
+
+    assert encode_together([first, second], texts, lambda: both, chunk=3) == 4
+    assert batches == [["x", "y"], ["z", "w"]]  # encode_into's windows of 3: each text where it is first met
+    calls = []
+    assert np.array_equal(first.encode(texts, fake_encode(calls)), fake_encode([])(texts))
+    assert calls == [] and first.remembered == len(texts)
+    answered = second.encode(texts, fake_encode(calls))
+    assert calls == [["known to a"]]  # known to one memo only: left to the other's own encoder
+    assert np.array_equal(answered[[0, 2, 3, 4, 5]], 2 * fake_encode([])(["x", "y", "x", "z", "w"]))
+
+
+def test_nothing_is_loaded_or_written_when_no_text_is_new_to_all_or_no_joint_encoder_applies(tmp_path):
+    memo = EncodingMemo(tmp_path, "a")
+    memo.encode(["x"], fake_encode([]))
+
+    def never():
+        raise AssertionError("loaded with nothing to encode")
+
+    assert encode_together([memo], ["x", "x"], never) == 0
+    before = sorted(tmp_path.rglob("*"))
+    assert encode_together([memo, EncodingMemo(tmp_path, "b")], ["x", "y"], lambda: None) == 0
+    assert sorted(tmp_path.rglob("*")) == before

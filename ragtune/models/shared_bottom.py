@@ -1,0 +1,189 @@
+"""Two E5 encoders that share their frozen bottom: the shared layers run once, each model's top layers on them.
+
+A model fine-tuned with `train.train_top_layers` (and frozen embeddings) keeps the base model's embeddings and
+lower layers bit for bit: with e5-small's defaults, 10 of 12 layers. The pipeline encodes the same texts with both
+models (the base for comparison: index's corpus, train's selection), so encoding the pair costs one model and two
+top layers instead of two models. `SharedBottomPair.encode` gives each model's vectors exactly as its own
+`E5Encoder.encode` would (the same bytes: FlagEmbedding's batches, pooling and normalisation, run on the very
+hidden states the shared layers give), which a test checks against the encoders themselves.
+
+`shared_layers` finds what two loaded models share by comparing their weights, so nothing is trusted from a file;
+`load_pair` returns None wherever pairing does not apply (another family, tokenizers that differ, nothing shared,
+int8 quantisation, several devices) and callers then encode each model on its own.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from ragtune.cache.encodings import EncodingMemo, encode_together
+from ragtune.models.encoders import E5Encoder, Encoded, encoding_devices, l2_normalise, load_encoder, read_spec
+
+
+def shared_layers(first, second) -> int:
+    """How many bottom layers two BERT-layout models (`model.embeddings`, `model.encoder.layer`) share with their
+    embeddings, weight for weight: 0 when the embeddings (or the layouts) differ."""
+    import torch
+
+    def equal(a, b) -> bool:
+        sa, sb = a.state_dict(), b.state_dict()
+        return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+    try:
+        layers = list(zip(first.encoder.layer, second.encoder.layer, strict=True))
+    except (AttributeError, ValueError):
+        return 0
+    if not equal(first.embeddings, second.embeddings):
+        return 0
+    count = 0
+    for a, b in layers:
+        if not equal(a, b):
+            break
+        count += 1
+    return count
+
+
+def same_tokenizer(first, second) -> bool:
+    """Whether two fast tokenizers turn any text into the same ids and pad it alike: their serialised pipelines, but
+    for the truncation and padding each call sets anyway (a fine-tuned model's copy is saved with the trainer's)."""
+
+    def pipeline(tokenizer) -> tuple:
+        if not getattr(tokenizer, "is_fast", False):
+            return ()
+        described = json.loads(tokenizer.backend_tokenizer.to_str())
+        described.pop("truncation", None), described.pop("padding", None)
+        return described, tokenizer.pad_token_id, tokenizer.padding_side
+
+    return bool(pipeline(first)) and pipeline(first) == pipeline(second)
+
+
+def _replay(held: list):
+    """A torch Module standing in for one of the second model's shared layers: it gives back what the first model's
+    last shared layer gave for this batch (the layers below skip their work; the next one reads only this)."""
+    import torch
+
+    class Replay(torch.nn.Module):
+        def forward(self, *args, **kwargs):
+            return held[0]
+
+    return Replay()
+
+
+class SharedBottomPair:
+    """`encode(texts, kind)` → (first's Encoded, second's Encoded), the shared bottom run once per batch."""
+
+    def __init__(self, first: E5Encoder, second: E5Encoder, layers: int):
+        import torch
+
+        self.first, self.second, self.layers = first, second, layers
+        self.batch_size, self.prefix, self.max_length = first.batch_size, first.prefix, first.max_length
+        self.device = first.device
+        self._held: list = [None]
+        bottom = first.model.model.encoder.layer[layers - 1]
+        bottom.register_forward_hook(lambda module, args, output: self._held.__setitem__(0, output))
+        top = second.model.model
+        top.embeddings = first.model.model.embeddings  # equal weights: held once (e5-small's are 96M of 118M)
+        for i in range(layers):
+            top.encoder.layer[i] = _replay(self._held)
+        for encoder in (first, second):  # as FlagEmbedding's encode_single_device prepares its model
+            if self.device == "cpu":
+                encoder.model.model.float()
+            encoder.model.model.to(self.device).eval()
+        self._no_grad = torch.no_grad
+
+    def encode(self, texts: Sequence[str], kind: Literal["query", "passage"]) -> tuple[Encoded, Encoded]:
+        from FlagEmbedding.utils.tokenizer_compat import pad_with_compat
+
+        if kind not in self.max_length:
+            raise ValueError(f"kind must be 'query' or 'passage', got {kind!r}")
+        texts = [self.prefix[kind] + text for text in texts]
+        if not texts:
+            empty = Encoded(np.zeros((0, self.first.dimension), dtype=np.float32), [])
+            return empty, empty
+        flags = (self.first.model, self.second.model)
+        tokenizer = flags[0].tokenizer
+        # FlagModel.encode_single_device's steps: tokenise unpadded, longest first, pad each batch, pool, normalise
+        ids = tokenizer(texts, truncation=True, max_length=self.max_length[kind])
+        rows = [{key: ids[key][i] for key in ids.keys()} for i in range(len(texts))]
+        order = np.argsort([-len(row["input_ids"]) for row in rows])
+        parts: tuple[list, list] = ([], [])
+        with self._no_grad():
+            for start in range(0, len(texts), self.batch_size):
+                batch = [rows[i] for i in order[start : start + self.batch_size]]
+                inputs = pad_with_compat(tokenizer, batch, padding=True, return_tensors="pt").to(self.device)
+                for flag, out in zip(flags, parts, strict=True):  # the first fills the held output the second reads
+                    hidden = flag.model(**inputs, return_dict=True).last_hidden_state
+                    pooled = flag._truncate_embeddings(flag.pooling(hidden, inputs["attention_mask"]))
+                    if flag.normalize_embeddings:
+                        pooled = _normalize(pooled)
+                    out.append(flag._convert_to_numpy(pooled, device=self.device))
+        self._held[0] = None  # no batch kept alive between calls
+        back = np.argsort(order)
+        return tuple(Encoded(l2_normalise(np.concatenate(out)[back].reshape(len(texts), -1)), []) for out in parts)  # type: ignore[return-value]
+
+    def dense(self, texts: Sequence[str], kind: Literal["query", "passage"]) -> list[np.ndarray]:
+        """The two models' dense vectors of `texts`, first's then second's (`encode_together`'s joint encoder)."""
+        return [encoded.dense for encoded in self.encode(texts, kind)]
+
+
+def _normalize(tensor):
+    import torch
+
+    return torch.nn.functional.normalize(tensor, dim=-1)
+
+
+def encode_both(
+    memos: Sequence[EncodingMemo],
+    first_dir: str | Path,
+    second_dir: str | Path,
+    texts: Sequence[str],
+    kind: Literal["query", "passage"],
+    **options,
+) -> int:
+    """`encode_together` through the pair: the texts that neither model's memo (first's, second's) remembers, encoded
+    by both models in one pass where they share a bottom; where they do not, none (each memo's own `encode_into`
+    encodes them). The pair loads only when some text is new to both. Returns how many texts were encoded."""
+
+    def joint():
+        pair = load_pair(first_dir, second_dir, **options)
+        return None if pair is None else functools.partial(pair.dense, kind=kind)
+
+    return encode_together(memos, texts, joint)
+
+
+def load_pair(
+    first_dir: str | Path,
+    second_dir: str | Path,
+    *,
+    device=None,
+    batch_size: int = 64,
+    query_max_length: int | None = None,
+    passage_max_length: int | None = None,
+    quantize: str = "none",
+) -> SharedBottomPair | None:
+    """Both models loaded as `load_encoder` loads each, paired when they share a bottom; None where pairing does
+    not apply (the caller encodes each model on its own). Loads both models: call it when both must encode."""
+    if quantize != "none" or len(encoding_devices(device)) != 1:
+        return None
+    if any(not Path(d).is_dir() or read_spec(d).family != "e5" for d in (first_dir, second_dir)):
+        return None  # said by the specs alone: a BGE-M3 is not loaded twice to learn it
+    options = dict(
+        device=device, batch_size=batch_size, query_max_length=query_max_length, passage_max_length=passage_max_length
+    )
+    first, second = load_encoder(first_dir, **options), load_encoder(second_dir, **options)
+    if not (isinstance(first, E5Encoder) and isinstance(second, E5Encoder)):
+        return None
+    if (first.prefix, first.max_length, first.model.pooling_method) != (
+        second.prefix,
+        second.max_length,
+        second.model.pooling_method,
+    ) or not same_tokenizer(first.model.tokenizer, second.model.tokenizer):
+        return None
+    layers = shared_layers(first.model.model, second.model.model)
+    return SharedBottomPair(first, second, layers) if layers else None
