@@ -17,7 +17,7 @@ import numpy as np
 
 from ragtune.cache.encodings import EncodingMemo
 from ragtune.evaluation import metrics
-from ragtune.models import encoders
+from ragtune.models import encoders, shared_bottom
 from ragtune.query.conversation import standalone_query
 
 Select = Literal["auto", "finetuned", "base"]
@@ -94,12 +94,16 @@ def compare_models(
     texts = {d["docid"]: d["content"] for d in documents}
     relevant = {docid for q in questions for docid in q["relevant"] if docid in texts}
     docids = capped_corpus([d["docid"] for d in documents], relevant, corpus_cap, seed)
+    passages = [texts[d] for d in docids]
+    lengths = dict(query_max_length=query_max_len, passage_max_length=passage_max_len)
+    key = ("passage", passage_max_len, "none", encoders.default_device())  # as index keys them: it reuses them
+    memos = {name: EncodingMemo(encodings, model_dir, *key) for name, model_dir in models.items()}
+    if len(models) == 2 and not getattr(engine, "distributed", False):  # a shared frozen bottom runs once for both
+        shared_bottom.encode_both(list(memos.values()), *models.values(), passages, "passage", **lengths)
     scores = {}
     for name, model_dir in models.items():
-        load = encoders.load_encoder if engine is None else engine.load_encoder
-        encoder = load(model_dir, query_max_length=query_max_len, passage_max_length=passage_max_len)
-        memo = EncodingMemo(encodings, model_dir, "passage", passage_max_len, "none", encoders.default_device())
-        vectors = memo.encode([texts[d] for d in docids], lambda t, e=encoder: e.encode(t, kind="passage").dense)
+        encoder = (encoders.load_encoder if engine is None else engine.load_encoder)(model_dir, **lengths)
+        vectors = memos[name].encode(passages, lambda t, e=encoder: e.encode(t, kind="passage").dense)
         scores[f"{name}_map@3"] = (
             round(dense_map(lambda t, e=encoder: e.encode(t, kind="query").dense, vectors, docids, questions), 6)
             if questions
