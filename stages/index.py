@@ -6,7 +6,7 @@ from pathlib import Path
 
 from common import WORKSPACE, params, stage
 
-from ragtune.cache.encodings import EncodingMemo, on_disk
+from ragtune.cache.encodings import EncodingMemo, encode_together, on_disk
 from ragtune.compute.engine import engine_for
 from ragtune.io import read_json, read_jsonl, write_json
 from ragtune.models import encoders, shared_bottom
@@ -43,11 +43,11 @@ def main() -> None:
     length, quantize, devices = p.model.passage_max_len, settings.quantize, settings.devices  # devices: null or a pool
     options = dict(device=devices, batch_size=settings.batch_size, passage_max_length=length, quantize=quantize)
     key = ("passage", length, quantize, encoders.devices_key(devices))  # what moves the vectors, besides the model
-    memos = {name: EncodingMemo(WORKSPACE.encodings, path, *key) for name, path in models.items()}
-    if settings.m3_sparse:  # BGE-M3's learned sparse weights are encoded with its vectors, not remembered
-        del memos["dense"]
+    remembered = ("dense_base",) if settings.m3_sparse else models  # BGE-M3's lexical weights are not remembered
+    memos = {name: EncodingMemo(WORKSPACE.encodings, models[name], *key) for name in remembered}
     if len(memos) == 2 and not engine.distributed:  # the layers both models share (frozen in train) run once
-        if together := shared_bottom.encode_both(list(memos.values()), *models.values(), texts, "passage", **options):
+        joint = shared_bottom.joint_encoder(*models.values(), "passage", **options)  # loads at its first batch
+        if together := encode_together(list(memos.values()), texts, joint):
             print(f"index: dense, dense_base: {together} passages encoded by both models at once (a shared bottom)")
     for name, model_dir in models.items():
         encoder = functools.cache(functools.partial(engine.load_encoder, model_dir, **options))  # only if needed

@@ -45,9 +45,9 @@ def main() -> None:
 
     # Searchers are built only when the memo cannot answer (a sweep over alpha loads no model).
     engine = engine_for(p.compute)  # where questions encode and pairs are scored: here, or Ray actors
-    searchers = Searchers(ROOT, p, docids, WORKERS, language, engine, fingerprints=cache_root(ROOT) / "fingerprints")
-    (lexical, weights), dense = searchers.lexical(), searchers.dense()  # one factory each: a model loads once
     memo = SearchMemo(ws.candidates, store=cache_root(ROOT) / "candidates")  # outlives exp restores
+    searchers = Searchers(ROOT, p, docids, WORKERS, language, engine, cache_root(ROOT) / "fingerprints", memo.remembers)
+    (lexical, weights), dense = searchers.lexical(), searchers.dense()  # one factory each: a model loads once
     fusion = RetrievalSettings.from_fusion(p.fusion, candidates=settings.candidates, rerank_top=settings.rerank_top)
     rerankers = cross_encoders(p.reranker, documents, lambda d: resolve_model(ROOT / d, "reranker.path"), engine)
     final_reranker = {name: rerankers[name] for name in ("rerank",) if name in rerankers}  # eval: the tuned one only

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 from ragtune.models.tiny import build_tiny_e5, build_tiny_embedder, build_tiny_reranker
@@ -69,3 +70,19 @@ def build_reranker(tokenizer_dir: Path, out_dir: Path, seed: int = 0) -> Path:
 
 def digests(directory: Path) -> dict[str, str]:
     return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(directory.iterdir())}
+
+
+def retrained_copy(base: Path, out: Path, *, layer: int | None = None, embeddings: bool = False) -> Path:
+    """A copy of `base` with one layer's (or the embeddings') weights moved, as a fine-tuning would."""
+    import torch
+    from transformers import AutoModel
+
+    shutil.copytree(base, out)
+    model = AutoModel.from_pretrained(out)
+    moved = model.embeddings if embeddings else model.encoder.layer[layer]
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for parameter in moved.parameters():
+            parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator))
+    model.save_pretrained(out)
+    return out

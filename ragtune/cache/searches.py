@@ -120,6 +120,14 @@ class SearchMemo:
 
         return search
 
+    def remembers(self, searcher_fingerprint: str, texts: Sequence[str], k: int) -> bool:
+        """Whether a search's result is remembered (in the store, or a question set's place), as `wrap`'s search
+        would find it: asked before searching, so that work shared by two searches is done only for both."""
+        key = _key(searcher_fingerprint, texts, k)
+        places = [self.store / key[:2] / key] if self.store is not None else []
+        places += [key_file.parent for key_file in self.directory.glob("**/key")]
+        return any(read_key(place) == key for place in places)
+
 
 def save_arrays(place: Path, key: str, ids: np.ndarray, scores: np.ndarray) -> None:
     """`place/ids.npy`, `place/scores.npy`, then `place/key`: the key is written last and removed first, so a

@@ -14,15 +14,15 @@ int8 quantisation, several devices) and callers then encode each model on its ow
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from ragtune.cache.encodings import EncodingMemo, encode_together
 from ragtune.models.encoders import E5Encoder, Encoded, encoding_devices, l2_normalise, load_encoder, read_spec
 
 
@@ -76,7 +76,8 @@ def _replay(held: list):
 
 
 class SharedBottomPair:
-    """`encode(texts, kind)` → (first's Encoded, second's Encoded), the shared bottom run once per batch."""
+    """`encode(texts, kind)` → (first's Encoded, second's Encoded), the shared bottom run once per batch. `first` and
+    `second` stay whole encoders, for a text only one of them is asked for."""
 
     def __init__(self, first: E5Encoder, second: E5Encoder, layers: int):
         import torch
@@ -87,10 +88,8 @@ class SharedBottomPair:
         self._held: list = [None]
         bottom = first.model.model.encoder.layer[layers - 1]
         bottom.register_forward_hook(lambda module, args, output: self._held.__setitem__(0, output))
-        top = second.model.model
-        top.embeddings = first.model.model.embeddings  # equal weights: held once (e5-small's are 96M of 118M)
-        for i in range(layers):
-            top.encoder.layer[i] = _replay(self._held)
+        second.model.model.embeddings = first.model.model.embeddings  # equal weights: held once (e5-small: 96M of 118M)
+        self._replays = [_replay(self._held) for _ in range(layers)]  # stand in for second's shared layers in a pass
         for encoder in (first, second):  # as FlagEmbedding's encode_single_device prepares its model
             if self.device == "cpu":
                 encoder.model.model.float()
@@ -113,7 +112,8 @@ class SharedBottomPair:
         rows = [{key: ids[key][i] for key in ids.keys()} for i in range(len(texts))]
         order = np.argsort([-len(row["input_ids"]) for row in rows])
         parts: tuple[list, list] = ([], [])
-        with self._no_grad():
+        shared = self.second.model.model.encoder.layer
+        with self._no_grad(), _swapped(shared, self._replays):
             for start in range(0, len(texts), self.batch_size):
                 batch = [rows[i] for i in order[start : start + self.batch_size]]
                 inputs = pad_with_compat(tokenizer, batch, padding=True, return_tensors="pt").to(self.device)
@@ -132,29 +132,77 @@ class SharedBottomPair:
         return [encoded.dense for encoded in self.encode(texts, kind)]
 
 
+@contextlib.contextmanager
+def _swapped(layers, replacements: list):
+    """`layers[:len(replacements)]` replaced for the block, then given back (an error inside included)."""
+    own = [layers[i] for i in range(len(replacements))]
+    for i, replacement in enumerate(replacements):
+        layers[i] = replacement
+    try:
+        yield
+    finally:
+        for i, layer in enumerate(own):
+            layers[i] = layer
+
+
+class PairedHalves:
+    """The pair as two encoders with `load_encoder`'s `encode` (`half(0)`: first's, `half(1)`: second's). Asked for
+    texts its partner will be asked for too (`wanted(partner, texts)`, e.g. its search is not remembered), a half
+    encodes both in one pass and keeps the partner's vectors for that ask; otherwise it encodes alone."""
+
+    def __init__(self, pair: SharedBottomPair, wanted: Callable[[int, list[str]], bool]):
+        self.pair, self.wanted = pair, wanted
+        self._kept: dict[tuple[int, str, tuple[str, ...]], Encoded] = {}
+
+    def half(self, index: int) -> _Half:
+        return _Half(self, index)
+
+    def encode(self, index: int, texts: list[str], kind: Literal["query", "passage"]) -> Encoded:
+        kept = self._kept.pop((index, kind, tuple(texts)), None)
+        if kept is not None:
+            return kept
+        partner = 1 - index
+        if not self.wanted(partner, texts):
+            return (self.pair.first, self.pair.second)[index].encode(texts, kind=kind)
+        both = self.pair.encode(texts, kind)
+        self._kept = {(partner, kind, tuple(texts)): both[partner]}  # one ask's worth, no more
+        return both[index]
+
+
+class _Half:
+    def __init__(self, halves: PairedHalves, index: int):
+        self.halves, self.index = halves, index
+        self.encoder = (halves.pair.first, halves.pair.second)[index]
+
+    def encode(self, texts: Sequence[str], kind: Literal["query", "passage"], lexical: bool = False, **options):
+        if lexical or any(options.values()):  # what E5Encoder refuses, refused alike
+            return self.encoder.encode(texts, kind=kind, lexical=lexical, **options)
+        return self.halves.encode(self.index, list(texts), kind)
+
+    @property
+    def dimension(self) -> int:
+        return self.encoder.dimension
+
+    @property
+    def vocab_size(self) -> int:
+        return self.encoder.vocab_size
+
+
 def _normalize(tensor):
     import torch
 
     return torch.nn.functional.normalize(tensor, dim=-1)
 
 
-def encode_both(
-    memos: Sequence[EncodingMemo],
-    first_dir: str | Path,
-    second_dir: str | Path,
-    texts: Sequence[str],
-    kind: Literal["query", "passage"],
-    **options,
-) -> int:
-    """`encode_together` through the pair: the texts that neither model's memo (first's, second's) remembers, encoded
-    by both models in one pass where they share a bottom; where they do not, none (each memo's own `encode_into`
-    encodes them). The pair loads only when some text is new to both. Returns how many texts were encoded."""
+def joint_encoder(first_dir: str | Path, second_dir: str | Path, kind: Literal["query", "passage"], **options):
+    """`ragtune.cache.encodings.encode_together`'s loader for the two models: loads the pair (`load_pair`) when called
+    and gives its `dense(batch, kind)`, or None where the models share no bottom (each then encodes alone)."""
 
-    def joint():
+    def load():
         pair = load_pair(first_dir, second_dir, **options)
         return None if pair is None else functools.partial(pair.dense, kind=kind)
 
-    return encode_together(memos, texts, joint)
+    return load
 
 
 def load_pair(
@@ -186,4 +234,8 @@ def load_pair(
     ) or not same_tokenizer(first.model.tokenizer, second.model.tokenizer):
         return None
     layers = shared_layers(first.model.model, second.model.model)
-    return SharedBottomPair(first, second, layers) if layers else None
+    if not layers:
+        return None
+    total, names = len(first.model.model.encoder.layer), [Path(d).name for d in (first_dir, second_dir)]
+    print(f"encoding: {' and '.join(names)} share their embeddings and {layers} of {total} layers, run once for both")
+    return SharedBottomPair(first, second, layers)

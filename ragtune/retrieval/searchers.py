@@ -18,7 +18,7 @@ import numpy as np
 from ragtune.cache.searches import fingerprint
 from ragtune.config.schema import ParamsError
 from ragtune.io import DataError, read_json
-from ragtune.models import encoders
+from ragtune.models import encoders, shared_bottom
 from ragtune.ranking import rank_rows, tie_ranks
 from ragtune.retrieval import dense, m3
 from ragtune.retrieval.pipeline import (
@@ -43,6 +43,7 @@ CANDIDATE_CODE = (
     "io.py",  # reads the index manifests that pick the backend and analyzer; writes the memo's files
     "models/encoders.py",  # query encoding: the encoder family, pooling, prefixes, truncation, devices
     "models/hub.py",  # which model a pointer directory loads
+    "models/shared_bottom.py",  # both dense models' queries encoded in one pass where they share a frozen bottom
     "ranking.py",  # the order of a backend's (docid, score) hits, ties by docid (sparse/base.py)
     "retrieval/dense.py",  # the FAISS index read and searched
     "retrieval/m3.py",  # BGE-M3's learned sparse matrix and scores (m3_sparse)
@@ -80,16 +81,26 @@ class Searchers:
     """The searchers of the workspace at `root` for the parameters `p`, over the corpus `docids` (in order)."""
 
     def __init__(
-        self, root: Path, p, docids: list[str], workers: int = 1, language: str = "ko", engine=None, fingerprints=None
+        self,
+        root: Path,
+        p,
+        docids: list[str],
+        workers: int = 1,
+        language: str = "ko",
+        engine=None,
+        fingerprints=None,
+        remembered: Callable[[str, list[str], int], bool] | None = None,
     ):
         """`p`: the typed configuration (ragtune.config.schema.Params); `language`: the corpus's (prepare's);
         `engine`: where query encoding runs (ragtune.compute; None: here). It changes no result, so no key holds it.
         `fingerprints`: a directory remembering the keys' file digests (`fingerprint(remembered=)`: a sweep reads
-        no model's bytes again); None: read every time."""
+        no model's bytes again); None: read every time. `remembered(key, texts, k)`: whether a search is remembered
+        (`SearchMemo.remembers`): two dense models that share a frozen bottom encode their questions in one pass
+        only when both will search (None: whenever one does)."""
         from ragtune.text.language import uses_char_ngrams
 
         self.root, self.p, self.docids, self.workers, self.engine = Path(root), p, docids, workers, engine
-        self.fingerprints = fingerprints
+        self.fingerprints, self.remembered = fingerprints, remembered
         self.char_ngrams = bool(p.index.char_ngram) and uses_char_ngrams(language)
         self.config = p.retrieval
         self.code = code_fingerprint()
@@ -162,19 +173,46 @@ class Searchers:
 
     def embedder(self, name: str):
         """The embedder of indexes/<name>'s model, after checking that the index lists the corpus in order."""
-        if read_json(self.root / "indexes" / name / "docids.json") != self.docids:
-            raise DataError(f"indexes/{name}", "the index lists other documents than data/prepared (rerun index)")
+        self._check_index(name)
         load = encoders.load_encoder if self.engine is None else self.engine.load_encoder
-        return load(
-            self.root / DENSE_MODELS[name],
+        return load(self.root / DENSE_MODELS[name], **self._encoding())
+
+    def _encoding(self) -> dict:
+        return dict(
             device=self.p.index.devices,
             batch_size=self.config.query_batch_size,
             query_max_length=self.p.model.query_max_len,
             passage_max_length=self.p.model.passage_max_len,
         )
 
+    def _check_index(self, name: str) -> None:
+        if read_json(self.root / "indexes" / name / "docids.json") != self.docids:
+            raise DataError(f"indexes/{name}", "the index lists other documents than data/prepared (rerun index)")
+
     def dense_searcher(self, name: str) -> DenseSearcher:
-        return DenseSearcher(self.embedder(name), dense.load_faiss(self.root / "indexes" / name / "faiss.index"))
+        faiss_index = dense.load_faiss(self.root / "indexes" / name / "faiss.index")
+        if self._paired is None:
+            return DenseSearcher(self.embedder(name), faiss_index)
+        self._check_index(name)
+        return DenseSearcher(self._paired.half(list(DENSE_MODELS).index(name)), faiss_index)
+
+    @functools.cached_property
+    def _paired(self) -> shared_bottom.PairedHalves | None:
+        """The dense models' query encoders as halves of a shared-bottom pair (ragtune.models.shared_bottom): the
+        questions both will search for are encoded in one pass. None where the models share no bottom, encode
+        elsewhere (a distributed engine) or BGE-M3's lexical weights are searched too."""
+        if (self.engine is not None and self.engine.distributed) or self.p.index.m3_sparse:
+            return None
+        pair = shared_bottom.load_pair(*(self.root / d for d in DENSE_MODELS.values()), **self._encoding())
+        if pair is None:
+            return None
+        keys = [self._encoder_key(name, model_dir) for name, model_dir in DENSE_MODELS.items()]
+        k = self.config.candidates  # what retrieve searches for: the memo's key holds it
+
+        def wanted(partner: int, texts: list[str]) -> bool:
+            return self.remembered is None or not self.remembered(keys[partner], texts, k)
+
+        return shared_bottom.PairedHalves(pair, wanted)
 
     def learned_sparse_searcher(self) -> LexicalWeightSearcher:
         return LexicalWeightSearcher(

@@ -15,7 +15,7 @@ from typing import Literal
 
 import numpy as np
 
-from ragtune.cache.encodings import EncodingMemo
+from ragtune.cache.encodings import EncodingMemo, encode_together
 from ragtune.evaluation import metrics
 from ragtune.models import encoders, shared_bottom
 from ragtune.query.conversation import standalone_query
@@ -99,7 +99,9 @@ def compare_models(
     key = ("passage", passage_max_len, "none", encoders.default_device())  # as index keys them: it reuses them
     memos = {name: EncodingMemo(encodings, model_dir, *key) for name, model_dir in models.items()}
     if len(models) == 2 and not getattr(engine, "distributed", False):  # a shared frozen bottom runs once for both
-        shared_bottom.encode_both(list(memos.values()), *models.values(), passages, "passage", **lengths)
+        encode_together(
+            list(memos.values()), passages, shared_bottom.joint_encoder(*models.values(), "passage", **lengths)
+        )
     scores = {}
     for name, model_dir in models.items():
         encoder = (encoders.load_encoder if engine is None else engine.load_encoder)(model_dir, **lengths)

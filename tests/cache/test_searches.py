@@ -88,3 +88,15 @@ def test_a_remembered_fingerprint_is_read_until_a_file_changes(tmp_path):
     assert fingerprint("code", model, 256, remembered=remembered) == fresh
     (model / "config.json").write_text('{"a": 1}')
     assert fingerprint("code", model, 256, remembered=remembered) == fingerprint("code", model, 256) != fresh
+
+
+def test_remembers_says_beforehand_what_a_search_would_answer_from_memory(tmp_path):
+    memo_dir, store = tmp_path / "candidates", tmp_path / "store"
+    memo = SearchMemo(memo_dir, store=store)
+    assert not memo.remembers("fp", ["a", "b"], 3)
+    memo.wrap("val/dense", "fp", lambda: counting_searcher([]))(["a", "b"], 3)
+    assert memo.remembers("fp", ["a", "b"], 3)
+    assert not memo.remembers("fp", ["a", "b"], 4) and not memo.remembers("fp2", ["a", "b"], 3)
+    shutil.rmtree(store)  # a question set's own place still answers
+    assert SearchMemo(memo_dir, store=store).remembers("fp", ["a", "b"], 3)
+    assert SearchMemo(memo_dir).remembers("fp", ["a", "b"], 3)

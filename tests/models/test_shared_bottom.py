@@ -1,37 +1,20 @@
 """ragtune.models.shared_bottom: a pair that shares its bottom encodes each model's very bytes, and pairs only then."""
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_support import SENTENCES
+from tiny_support import SENTENCES, retrained_copy
 
 from ragtune.models.encoders import load_encoder
-from ragtune.models.shared_bottom import load_pair, shared_layers
+from ragtune.models.shared_bottom import PairedHalves, load_pair, shared_layers
 
 TEXTS = [*SENTENCES, SENTENCES[0], "짧은 글", "a" * 400, SENTENCES[3][:7]]  # a repeat, a truncated one, a short one
 
 
-def _retrained(base: Path, out: Path, *, layer: int | None = None, embeddings: bool = False) -> Path:
-    """A copy of `base` with one layer's (or the embeddings') weights moved, as a fine-tuning would."""
-    import torch
-    from transformers import AutoModel
-
-    shutil.copytree(base, out)
-    model = AutoModel.from_pretrained(out)
-    moved = model.embeddings if embeddings else model.encoder.layer[layer]
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for parameter in moved.parameters():
-            parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator))
-    model.save_pretrained(out)
-    return out
-
-
 @pytest.fixture(scope="module")
 def tuned_top(tiny_e5, tmp_path_factory) -> Path:
-    return _retrained(tiny_e5, tmp_path_factory.mktemp("pair") / "tuned", layer=-1)
+    return retrained_copy(tiny_e5, tmp_path_factory.mktemp("pair") / "tuned", layer=-1)
 
 
 @pytest.mark.parametrize("kind", ["passage", "query"])
@@ -58,13 +41,42 @@ def test_models_pair_only_where_they_share_the_embeddings_and_a_bottom_layer(tin
     base = AutoModel.from_pretrained(tiny_e5)
     assert shared_layers(base, AutoModel.from_pretrained(tiny_e5)) == 2
     assert shared_layers(AutoModel.from_pretrained(tuned_top), base) == 1
-    bottom_moved = _retrained(tiny_e5, tmp_path / "bottom", layer=0)
+    bottom_moved = retrained_copy(tiny_e5, tmp_path / "bottom", layer=0)
     assert shared_layers(AutoModel.from_pretrained(bottom_moved), base) == 0
     assert load_pair(bottom_moved, tiny_e5) is None
-    assert load_pair(_retrained(tiny_e5, tmp_path / "embeddings", embeddings=True), tiny_e5) is None
+    assert load_pair(retrained_copy(tiny_e5, tmp_path / "embeddings", embeddings=True), tiny_e5) is None
 
 
 def test_settings_the_pair_cannot_reproduce_leave_the_models_apart(tiny_e5, tuned_top, tiny_embedder):
     assert load_pair(tuned_top, tiny_e5, quantize="int8") is None  # quantised apart, not together
     assert load_pair(tuned_top, tiny_e5, device=["cpu", "cpu"]) is None  # FlagEmbedding's process pool
     assert load_pair(tiny_embedder, tiny_e5) is None  # BGE-M3's layout: its own encoder
+
+
+def test_after_a_joint_pass_each_model_still_encodes_alone_as_its_own_encoder(tiny_e5, tuned_top):
+    pair = load_pair(tuned_top, tiny_e5, batch_size=4)
+    pair.encode(TEXTS, kind="passage")
+    for model, encoder in ((tuned_top, pair.first), (tiny_e5, pair.second)):
+        alone = load_encoder(model, batch_size=4).encode(TEXTS, kind="query").dense
+        assert np.array_equal(encoder.encode(TEXTS, kind="query").dense, alone)
+
+
+def test_a_half_encodes_both_only_when_its_partner_will_be_asked_and_the_partner_then_takes_its_share(
+    tiny_e5, tuned_top
+):
+    pair = load_pair(tuned_top, tiny_e5, batch_size=4)
+    passes = []
+    joint = pair.encode
+    pair.encode = lambda texts, kind: passes.append(list(texts)) or joint(texts, kind)
+    partner_asked = {0: True, 1: True}
+    halves = PairedHalves(pair, lambda partner, texts: partner_asked[partner])
+    tuned, base = halves.half(0), halves.half(1)
+    alone = {m: load_encoder(m, batch_size=4).encode(TEXTS, kind="query").dense for m in (tuned_top, tiny_e5)}
+    assert np.array_equal(base.encode(TEXTS, kind="query").dense, alone[tiny_e5])
+    assert np.array_equal(tuned.encode(TEXTS, kind="query").dense, alone[tuned_top])
+    assert passes == [TEXTS]  # the base's ask encoded both; the tuned model's took what was kept
+    partner_asked[1] = False  # the base's search remembered: the tuned model encodes alone
+    assert np.array_equal(tuned.encode(TEXTS, kind="query").dense, alone[tuned_top])
+    assert passes == [TEXTS] and tuned.dimension == 32
+    with pytest.raises(ValueError, match="no lexical weights"):
+        tuned.encode(TEXTS, kind="query", lexical=True)

@@ -284,3 +284,54 @@ def test_encoding_devices_are_part_of_the_dense_keys_only(root):
     apart; the lexical keys do not change."""
     one, several = keys(root, typed(PARAMS)), keys(root, with_params(index__devices=["cpu", "cpu"]))
     assert {name for name in one if one[name] != several[name]} == {"dense", "dense_base", "m3_sparse"}
+
+
+def test_dense_models_sharing_a_bottom_encode_questions_together_only_when_both_will_search(
+    tiny_e5, tmp_path, monkeypatch
+):
+    from tiny_support import retrained_copy
+
+    from ragtune.cache.searches import SearchMemo
+    from ragtune.models import shared_bottom
+    from ragtune.models.encoders import load_encoder
+
+    shutil.copytree(tiny_e5, tmp_path / "models/base")
+    retrained_copy(tiny_e5, tmp_path / "models/embedder", layer=-1)
+    for index in ("dense", "dense_base"):
+        (tmp_path / "indexes" / index).mkdir(parents=True)
+        (tmp_path / "indexes" / index / "docids.json").write_text('["d1", "d2"]')
+    passes, seen = [], []
+    joint = shared_bottom.SharedBottomPair.encode
+    monkeypatch.setattr(
+        shared_bottom.SharedBottomPair, "encode", lambda self, t, kind: passes.append(t) or joint(self, t, kind)
+    )
+    monkeypatch.setattr(module.dense, "load_faiss", lambda path: path)
+
+    def search(index, vectors, k):  # FAISS's (scores, ids): none found; the query vectors are what is checked
+        seen.append(vectors)
+        return np.zeros((len(vectors), k), np.float32), np.full((len(vectors), k), -1)
+
+    monkeypatch.setattr(module.dense, "search", search)
+    memo = SearchMemo(tmp_path / "candidates")
+    found = Searchers(
+        tmp_path, with_params(index__m3_sparse=False, retrieval__query_batch_size=4), DOCIDS, remembered=memo.remembers
+    )
+    made = found.dense()
+    searches = {name: memo.wrap(f"val/{name}", key, make) for name, (key, make) in made.items()}
+    questions = ["첫 질문", "a second question", "셋"]
+    alone = [
+        load_encoder(tmp_path / model, batch_size=4).encode(questions, "query").dense
+        for model in module.DENSE_MODELS.values()
+    ]
+    searches["dense"](questions, 200)
+    searches["dense_base"](questions, 200)
+    assert passes == [questions] and all(np.array_equal(a, b) for a, b in zip(seen, alone, strict=True))
+    # dense_base's search of "third" remembered (here by another searcher): the fine-tuned model encodes it alone
+    memo.wrap(
+        "val/dense_base", made["dense_base"][0], lambda: lambda texts, k: search(None, np.zeros((1, 2)), k)[::-1]
+    )(["third"], 200)
+    searches["dense"](["third"], 200)
+    assert passes == [questions]
+    assert np.array_equal(
+        seen[-1], load_encoder(tmp_path / "models/embedder", batch_size=4).encode(["third"], "query").dense
+    )
