@@ -45,8 +45,8 @@ def main() -> None:
     key = ("passage", length, quantize, encoders.devices_key(devices))  # what moves the vectors, besides the model
     remembered = ("dense_base",) if settings.m3_sparse else models  # BGE-M3's lexical weights are not remembered
     memos = {name: EncodingMemo(WORKSPACE.encodings, models[name], *key) for name in remembered}
-    if len(memos) == 2 and not engine.distributed:  # the layers both models share (frozen in train) run once
-        joint = shared_bottom.joint_encoder(*models.values(), "passage", **options)  # loads at its first batch
+    if len(memos) == 2:  # the layers both models share (frozen in train) run once for both
+        joint = shared_bottom.joint_encoder(lambda: engine.load_pair(*models.values(), **options), "passage")
         if together := encode_together(list(memos.values()), texts, joint):
             print(f"index: dense, dense_base: {together} passages encoded by both models at once (a shared bottom)")
     for name, model_dir in models.items():

@@ -56,6 +56,13 @@ class Engine:
 
         return PooledEncoder(self, model_dir, **options)
 
+    def load_pair(self, first_dir, second_dir, **options):
+        """`ragtune.models.shared_bottom.load_pair(first_dir, second_dir, **options)`'s pair, encoding on this
+        engine; None where the two models share no bottom."""
+        from ragtune.compute.models import pooled_pair
+
+        return pooled_pair(self, first_dir, second_dir, **options)
+
     def load_reranker(self, model_path, **options):
         """`ragtune.retrieval.rerank.CrossEncoderReranker(model_path, **options)`'s rankings, scored on this engine."""
         from ragtune.compute.models import PooledReranker

@@ -84,11 +84,7 @@ class PooledEncoder:
             return self.pool.map_batches({"text": texts}, options=options)[0]
         if not texts:
             return Encoded(np.zeros((0, self.dimension), dtype=np.float32), [])
-        task = self.task
-        order = length_order(self.model_dir, texts, kind, task.query_max_length, task.passage_max_length)
-        size = max(1, self.engine.batch_size // task.batch_size) * task.batch_size
-        parts = self.pool.map_batches({"text": [texts[i] for i in order]}, size, options)
-        back = np.argsort(order)  # position of each text in the sorted order
+        parts, back = _in_length_order(self.pool, self.engine, self.task, self.model_dir, texts, options)
         lexical = [row for part in parts for row in part.lexical]
         colbert = [row for part in parts for row in part.colbert]
         return Encoded(
@@ -112,6 +108,72 @@ class PooledEncoder:
         from transformers import AutoTokenizer
 
         return len(AutoTokenizer.from_pretrained(self._path))
+
+
+def _in_length_order(pool, engine: Engine, task, model_dir: str, texts: list[str], options: dict):
+    """`pool`'s results for `texts` in FlagEmbedding's length order, cut into whole model batches, and each text's
+    position in that order (`results[back]` puts them back)."""
+    kind = options["kind"]
+    order = length_order(model_dir, texts, kind, task.query_max_length, task.passage_max_length)
+    size = max(1, engine.batch_size // task.batch_size) * task.batch_size
+    return pool.map_batches({"text": [texts[i] for i in order]}, size, options), np.argsort(order)
+
+
+@dataclasses.dataclass(frozen=True)
+class PairTask:
+    """Two models that share a bottom, encoded in one pass (ragtune.models.shared_bottom), as a task."""
+
+    first_dir: str
+    second_dir: str
+    device: Any = None
+    batch_size: int = 64
+    query_max_length: int | None = None
+    passage_max_length: int | None = None
+
+    def load(self):
+        from ragtune.models.shared_bottom import load_pair
+
+        options = dataclasses.asdict(self)
+        pair = load_pair(options.pop("first_dir"), options.pop("second_dir"), **options)
+        if pair is None:  # the driver found them shared (bottom_shared): another machine's files differ
+            raise RuntimeError(f"{self.first_dir} and {self.second_dir} share no bottom where this actor runs")
+        return lambda columns, kind: pair.dense(columns["text"], kind)
+
+
+class PooledPair:
+    """`ragtune.models.shared_bottom.load_pair`'s interface (`dense`, `encode`, whole `first` and `second`
+    encoders), its batches run by a distributed engine in the length order and cuts of the first model's encoding."""
+
+    def __init__(
+        self, engine: Engine, first_dir: str | Path, second_dir: str | Path, *, device: Devices = None, **options
+    ):
+        self.engine, self.first_dir = engine, str(first_dir)
+        self.first, self.second = (PooledEncoder(engine, d, device=device, **options) for d in (first_dir, second_dir))
+        self.task = PairTask(self.first_dir, str(second_dir), _device(engine, device), **options)
+        self.pool = engine.pool(self.task)
+
+    def dense(self, texts: Sequence[str], kind: str) -> list[np.ndarray]:
+        texts = list(texts)
+        if not texts:
+            return [np.zeros((0, self.first.dimension), np.float32) for _ in range(2)]
+        parts, back = _in_length_order(self.pool, self.engine, self.task, self.first_dir, texts, {"kind": kind})
+        return [np.concatenate([part[model] for part in parts])[back] for model in (0, 1)]
+
+    def encode(self, texts: Sequence[str], kind: str) -> tuple[Encoded, Encoded]:
+        first, second = self.dense(texts, kind)
+        return Encoded(first, []), Encoded(second, [])
+
+
+def pooled_pair(engine: Engine, first_dir: str | Path, second_dir: str | Path, **options):
+    """The two models as a shared-bottom pair encoding on `engine`, or None where they share no bottom: in process,
+    `load_pair` itself; on a distributed engine, a `PooledPair` once the weights here say the bottom is shared."""
+    from ragtune.models import shared_bottom
+
+    if not engine.distributed:
+        return shared_bottom.load_pair(first_dir, second_dir, **options)
+    if options.pop("quantize", "none") != "none" or not shared_bottom.bottom_shared(first_dir, second_dir, **options):
+        return None
+    return PooledPair(engine, first_dir, second_dir, **options)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -88,13 +88,13 @@ def load_encoder(
     `device`: one device, or several (`index.devices`: FlagEmbedding's multi-process pool); None: the
     default device. Lengths default to the spec's. `quantize="int8"`: dynamic int8 quantisation of the
     Linear layers (CPU only; measured in benchmarks/encode_quantized.py)."""
-    spec, path, lengths = _resolve(model_dir, query_max_length, passage_max_length)
+    spec, path, lengths = resolve_spec(model_dir, query_max_length, passage_max_length)
     if spec.family == "e5":
         return E5Encoder(path, spec=spec, device=device, batch_size=batch_size, quantize=quantize, **lengths)
     return M3Encoder(path, device=device, batch_size=batch_size, quantize=quantize, **lengths)
 
 
-def _resolve(model_dir: str | Path, query_max_length: int | None, passage_max_length: int | None):
+def resolve_spec(model_dir: str | Path, query_max_length: int | None, passage_max_length: int | None):
     """(spec, the path or hub id to load, {query_max_length, passage_max_length}) of `model_dir`."""
     spec = read_spec(model_dir) if Path(model_dir).is_dir() else M3_SPEC
     lengths = {
@@ -117,7 +117,7 @@ def length_order(
     paddings) a single call makes: how compute=ray reproduces compute=local's vectors."""
     from transformers import AutoTokenizer
 
-    spec, path, lengths = _resolve(model_dir, query_max_length, passage_max_length)
+    spec, path, lengths = resolve_spec(model_dir, query_max_length, passage_max_length)
     prefix = {"query": spec.query_prefix, "passage": spec.passage_prefix}[kind] if spec.family == "e5" else ""
     tokenizer = AutoTokenizer.from_pretrained(path)
     ids = tokenizer([prefix + text for text in texts], truncation=True, max_length=lengths[f"{kind}_max_length"])

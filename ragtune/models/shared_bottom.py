@@ -23,7 +23,7 @@ from typing import Literal
 
 import numpy as np
 
-from ragtune.models.encoders import E5Encoder, Encoded, encoding_devices, l2_normalise, load_encoder, read_spec
+from ragtune.models.encoders import E5Encoder, Encoded, encoding_devices, l2_normalise, load_encoder, resolve_spec
 
 
 def shared_layers(first, second) -> int:
@@ -194,15 +194,15 @@ def _normalize(tensor):
     return torch.nn.functional.normalize(tensor, dim=-1)
 
 
-def joint_encoder(first_dir: str | Path, second_dir: str | Path, kind: Literal["query", "passage"], **options):
-    """`ragtune.cache.encodings.encode_together`'s loader for the two models: loads the pair (`load_pair`) when called
-    and gives its `dense(batch, kind)`, or None where the models share no bottom (each then encodes alone)."""
+def joint_encoder(load: Callable[[], SharedBottomPair | None], kind: Literal["query", "passage"]):
+    """`ragtune.cache.encodings.encode_together`'s loader: `load()` (`load_pair`, or an engine's) when called, and the
+    pair's `dense(batch, kind)`, or None where the models share no bottom (each then encodes alone)."""
 
-    def load():
-        pair = load_pair(first_dir, second_dir, **options)
+    def joint():
+        pair = load()
         return None if pair is None else functools.partial(pair.dense, kind=kind)
 
-    return load
+    return joint
 
 
 def load_pair(
@@ -217,25 +217,60 @@ def load_pair(
 ) -> SharedBottomPair | None:
     """Both models loaded as `load_encoder` loads each, paired when they share a bottom; None where pairing does
     not apply (the caller encodes each model on its own). Loads both models: call it when both must encode."""
-    if quantize != "none" or len(encoding_devices(device)) != 1:
+    lengths = dict(query_max_length=query_max_length, passage_max_length=passage_max_length)
+    if not _specs_agree(first_dir, second_dir, device, quantize, lengths):
         return None
-    if any(not Path(d).is_dir() or read_spec(d).family != "e5" for d in (first_dir, second_dir)):
-        return None  # said by the specs alone: a BGE-M3 is not loaded twice to learn it
-    options = dict(
-        device=device, batch_size=batch_size, query_max_length=query_max_length, passage_max_length=passage_max_length
-    )
+    options = dict(device=device, batch_size=batch_size, **lengths)
     first, second = load_encoder(first_dir, **options), load_encoder(second_dir, **options)
-    if not (isinstance(first, E5Encoder) and isinstance(second, E5Encoder)):
-        return None
-    if (first.prefix, first.max_length, first.model.pooling_method) != (
-        second.prefix,
-        second.max_length,
-        second.model.pooling_method,
-    ) or not same_tokenizer(first.model.tokenizer, second.model.tokenizer):
-        return None
-    layers = shared_layers(first.model.model, second.model.model)
-    if not layers:
-        return None
-    total, names = len(first.model.model.encoder.layer), [Path(d).name for d in (first_dir, second_dir)]
-    print(f"encoding: {' and '.join(names)} share their embeddings and {layers} of {total} layers, run once for both")
-    return SharedBottomPair(first, second, layers)
+    layers = _shared(first_dir, second_dir, first.model.tokenizer, second.model.tokenizer, first.model, second.model)
+    return SharedBottomPair(first, second, layers) if layers else None
+
+
+def bottom_shared(
+    first_dir: str | Path,
+    second_dir: str | Path,
+    *,
+    device=None,
+    query_max_length: int | None = None,
+    passage_max_length: int | None = None,
+    quantize: str = "none",
+    **_,
+) -> int:
+    """How many layers `load_pair` would find shared (0: it would give None), from the weights on the CPU: what a
+    driver checks before its actors load the pair (ragtune.compute)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    lengths = dict(query_max_length=query_max_length, passage_max_length=passage_max_length)
+    if not _specs_agree(first_dir, second_dir, device, quantize, lengths):
+        return 0
+    paths = [resolve_spec(d, **lengths)[1] for d in (first_dir, second_dir)]
+    tokenizers = [AutoTokenizer.from_pretrained(path) for path in paths]
+    return _shared(first_dir, second_dir, *tokenizers, *(AutoModel.from_pretrained(path) for path in paths))
+
+
+def _specs_agree(first_dir, second_dir, device, quantize: str, lengths: dict) -> bool:
+    """What the two models' specs and the settings say, before any weight is read: E5 both, the same prefixes,
+    pooling and lengths, one device, no int8 (quantised apart, their layers would not be the same)."""
+    if quantize != "none" or len(encoding_devices(device)) != 1:
+        return False
+    if not all(Path(d).is_dir() for d in (first_dir, second_dir)):
+        return False
+    specs = [resolve_spec(d, **lengths) for d in (first_dir, second_dir)]
+    described = [
+        (spec.family, spec.pooling, spec.query_prefix, spec.passage_prefix, sorted(resolved.items()))
+        for spec, _, resolved in specs
+    ]
+    return described[0][0] == "e5" and described[0] == described[1]
+
+
+def _shared(first_dir, second_dir, first_tokenizer, second_tokenizer, first_model, second_model) -> int:
+    """The layers two loaded models (FlagModels or Hugging Face models) share, said in the log; 0 where their
+    tokenizers differ or they share nothing."""
+    unwrap = [getattr(model, "model", model) for model in (first_model, second_model)]
+    layers = shared_layers(*unwrap) if same_tokenizer(first_tokenizer, second_tokenizer) else 0
+    if layers:
+        total, names = len(unwrap[0].encoder.layer), [Path(d).name for d in (first_dir, second_dir)]
+        print(
+            f"encoding: {' and '.join(names)} share their embeddings and {layers} of {total} layers, run once for both"
+        )
+    return layers

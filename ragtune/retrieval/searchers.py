@@ -199,11 +199,12 @@ class Searchers:
     @functools.cached_property
     def _paired(self) -> shared_bottom.PairedHalves | None:
         """The dense models' query encoders as halves of a shared-bottom pair (ragtune.models.shared_bottom): the
-        questions both will search for are encoded in one pass. None where the models share no bottom, encode
-        elsewhere (a distributed engine) or BGE-M3's lexical weights are searched too."""
-        if (self.engine is not None and self.engine.distributed) or self.p.index.m3_sparse:
+        questions both will search for are encoded in one pass, on the engine. None where the models share no
+        bottom, or BGE-M3's lexical weights are searched too."""
+        if self.p.index.m3_sparse:
             return None
-        pair = shared_bottom.load_pair(*(self.root / d for d in DENSE_MODELS.values()), **self._encoding())
+        load = shared_bottom.load_pair if self.engine is None else self.engine.load_pair
+        pair = load(*(self.root / d for d in DENSE_MODELS.values()), **self._encoding())
         if pair is None:
             return None
         keys = [self._encoder_key(name, model_dir) for name, model_dir in DENSE_MODELS.items()]

@@ -98,10 +98,10 @@ def compare_models(
     lengths = dict(query_max_length=query_max_len, passage_max_length=passage_max_len)
     key = ("passage", passage_max_len, "none", encoders.default_device())  # as index keys them: it reuses them
     memos = {name: EncodingMemo(encodings, model_dir, *key) for name, model_dir in models.items()}
-    if len(models) == 2 and not getattr(engine, "distributed", False):  # a shared frozen bottom runs once for both
-        encode_together(
-            list(memos.values()), passages, shared_bottom.joint_encoder(*models.values(), "passage", **lengths)
-        )
+    if len(models) == 2:  # a frozen bottom both share runs once for both (ragtune.models.shared_bottom)
+        pair = shared_bottom.load_pair if engine is None else engine.load_pair
+        joint = shared_bottom.joint_encoder(lambda: pair(*models.values(), **lengths), "passage")
+        encode_together(list(memos.values()), passages, joint)
     scores = {}
     for name, model_dir in models.items():
         encoder = (encoders.load_encoder if engine is None else engine.load_encoder)(model_dir, **lengths)

@@ -62,3 +62,29 @@ def test_ray_scores_pairs_as_the_local_cross_encoder(ray_cluster, tiny_reranker)
     queries = {f"q{i}": query for i, query in enumerate(QUERIES)}
     candidates = {f"q{i}": group for i, group in enumerate(CANDIDATES)}
     assert remote.rerank_many(queries, candidates) == local.rerank_many(queries, candidates)
+
+
+def test_the_local_engine_pairs_models_as_load_pair(tiny_e5, tmp_path):
+    from tiny_support import retrained_copy
+
+    tuned = retrained_copy(tiny_e5, tmp_path / "tuned", layer=-1)
+    pair = LocalEngine().load_pair(tuned, tiny_e5, batch_size=4, **LENGTHS)
+    for model, vectors in zip((tuned, tiny_e5), pair.dense(TEXTS, "passage"), strict=True):
+        assert np.array_equal(vectors, load_encoder(model, batch_size=4, **LENGTHS).encode(TEXTS, "passage").dense)
+    assert LocalEngine().load_pair(tiny_e5, retrained_copy(tiny_e5, tmp_path / "bottom", layer=0)) is None
+
+
+@pytest.mark.slow
+def test_ray_encodes_a_shared_bottom_pair_as_each_model_alone(ray_cluster, tiny_e5, tmp_path):
+    """The pair's batches cut as the first model's encoding cuts them: each model's local bytes, for both kinds."""
+    from tiny_support import retrained_copy
+
+    tuned = retrained_copy(tiny_e5, tmp_path / "tuned", layer=-1)
+    engine = RayEngine(workers=2, batch_size=10)
+    pair = engine.load_pair(tuned, tiny_e5, batch_size=4, **LENGTHS)
+    for kind in ("passage", "query"):
+        for model, vectors in zip((tuned, tiny_e5), pair.dense(TEXTS, kind), strict=True):
+            alone = load_encoder(model, batch_size=4, **LENGTHS).encode(TEXTS, kind).dense
+            assert vectors.tobytes() == alone.tobytes()
+    assert [v.shape for v in pair.dense([], "query")] == [(0, 32), (0, 32)]
+    assert engine.load_pair(tiny_e5, retrained_copy(tiny_e5, tmp_path / "bottom", layer=0), batch_size=4) is None

@@ -7,7 +7,7 @@ import pytest
 from tiny_support import SENTENCES, retrained_copy
 
 from ragtune.models.encoders import load_encoder
-from ragtune.models.shared_bottom import PairedHalves, load_pair, shared_layers
+from ragtune.models.shared_bottom import PairedHalves, bottom_shared, load_pair, shared_layers
 
 TEXTS = [*SENTENCES, SENTENCES[0], "짧은 글", "a" * 400, SENTENCES[3][:7]]  # a repeat, a truncated one, a short one
 
@@ -80,3 +80,11 @@ def test_a_half_encodes_both_only_when_its_partner_will_be_asked_and_the_partner
     assert passes == [TEXTS] and tuned.dimension == 32
     with pytest.raises(ValueError, match="no lexical weights"):
         tuned.encode(TEXTS, kind="query", lexical=True)
+
+
+def test_the_weights_alone_say_what_load_pair_would_find(tiny_e5, tuned_top, tiny_embedder, tmp_path):
+    assert bottom_shared(tuned_top, tiny_e5, batch_size=4) == 1  # a driver's check: no encoder built
+    assert bottom_shared(retrained_copy(tiny_e5, tmp_path / "bottom", layer=0), tiny_e5) == 0
+    assert bottom_shared(tuned_top, tiny_e5, quantize="int8") == 0
+    assert bottom_shared(tuned_top, tiny_e5, passage_max_length=None, query_max_length=8) == 1  # the same for both
+    assert bottom_shared(tiny_embedder, tiny_e5) == 0
