@@ -51,8 +51,9 @@ def main() -> None:
         together = pair.dense(batch, kind)
         seconds_pair = time.perf_counter() - started
         same = all(np.array_equal(a, b) for a, b in zip(alone, together, strict=True))
+        what = "questions" if kind == "query" else "passages"
         print(
-            f"{len(batch):>6} {kind}s: apart {seconds_apart:7.1f} s, as a pair {seconds_pair:7.1f} s, "
+            f"{len(batch):>6} {what}: apart {seconds_apart:7.1f} s, as a pair {seconds_pair:7.1f} s, "
             f"×{seconds_apart / seconds_pair:.2f}; each model's bytes identical: {same}"
         )
 
