@@ -2,14 +2,16 @@
 
 A model fine-tuned with `train.train_top_layers` (and frozen embeddings) keeps the base model's embeddings and
 lower layers bit for bit: with e5-small's defaults, 10 of 12 layers. The pipeline encodes the same texts with both
-models (the base for comparison: index's corpus, train's selection), so encoding the pair costs one model and two
-top layers instead of two models. `SharedBottomPair.encode` gives each model's vectors exactly as its own
-`E5Encoder.encode` would (the same bytes: FlagEmbedding's batches, pooling and normalisation, run on the very
-hidden states the shared layers give), which a test checks against the encoders themselves.
+models (the base is reported beside the fine-tuned one: train's selection, index's corpus, retrieve's questions),
+so a pair costs one model and two top layers instead of two models. `SharedBottomPair.encode` gives each model's
+vectors exactly as its own `E5Encoder.encode` would (the same bytes: FlagEmbedding's batches, pooling and
+normalisation, run on the very hidden states the shared layers give), which a test checks against the encoders.
 
 `shared_layers` finds what two loaded models share by comparing their weights, so nothing is trusted from a file;
 `load_pair` returns None wherever pairing does not apply (another family, tokenizers that differ, nothing shared,
-int8 quantisation, several devices) and callers then encode each model on its own.
+int8 quantisation, several devices) and callers then encode each model on its own. `joint_encoder` feeds the
+encoding memos (`ragtune.cache.encodings.encode_together`), `PairedHalves` the two query encoders of retrieve;
+`ragtune.compute` runs the pair on an engine's actors (`Engine.load_pair`, checked first by `bottom_shared`).
 """
 
 from __future__ import annotations
@@ -86,8 +88,6 @@ class SharedBottomPair:
         self.batch_size, self.prefix, self.max_length = first.batch_size, first.prefix, first.max_length
         self.device = first.device
         self._held: list = [None]
-        bottom = first.model.model.encoder.layer[layers - 1]
-        bottom.register_forward_hook(lambda module, args, output: self._held.__setitem__(0, output))
         second.model.model.embeddings = first.model.model.embeddings  # equal weights: held once (e5-small: 96M of 118M)
         self._replays = [_replay(self._held) for _ in range(layers)]  # stand in for second's shared layers in a pass
         for encoder in (first, second):  # as FlagEmbedding's encode_single_device prepares its model
@@ -112,8 +112,7 @@ class SharedBottomPair:
         rows = [{key: ids[key][i] for key in ids.keys()} for i in range(len(texts))]
         order = np.argsort([-len(row["input_ids"]) for row in rows])
         parts: tuple[list, list] = ([], [])
-        shared = self.second.model.model.encoder.layer
-        with self._no_grad(), _swapped(shared, self._replays):
+        with self._no_grad(), self._joined():
             for start in range(0, len(texts), self.batch_size):
                 batch = [rows[i] for i in order[start : start + self.batch_size]]
                 inputs = pad_with_compat(tokenizer, batch, padding=True, return_tensors="pt").to(self.device)
@@ -123,7 +122,6 @@ class SharedBottomPair:
                     if flag.normalize_embeddings:
                         pooled = _normalize(pooled)
                     out.append(flag._convert_to_numpy(pooled, device=self.device))
-        self._held[0] = None  # no batch kept alive between calls
         back = np.argsort(order)
         return tuple(Encoded(l2_normalise(np.concatenate(out)[back].reshape(len(texts), -1)), []) for out in parts)  # type: ignore[return-value]
 
@@ -131,18 +129,24 @@ class SharedBottomPair:
         """The two models' dense vectors of `texts`, first's then second's (`encode_together`'s joint encoder)."""
         return [encoded.dense for encoded in self.encode(texts, kind)]
 
-
-@contextlib.contextmanager
-def _swapped(layers, replacements: list):
-    """`layers[:len(replacements)]` replaced for the block, then given back (an error inside included)."""
-    own = [layers[i] for i in range(len(replacements))]
-    for i, replacement in enumerate(replacements):
-        layers[i] = replacement
-    try:
-        yield
-    finally:
-        for i, layer in enumerate(own):
-            layers[i] = layer
+    @contextlib.contextmanager
+    def _joined(self):
+        """For one joint pass: the first model's last shared layer hands its output over, and the second's shared
+        layers are replays of it; afterwards (an error included) each model is whole again and nothing is held."""
+        hook = self.first.model.model.encoder.layer[self.layers - 1].register_forward_hook(
+            lambda module, args, output: self._held.__setitem__(0, output)
+        )
+        shared = self.second.model.model.encoder.layer
+        own = [shared[i] for i in range(self.layers)]
+        for i, replay in enumerate(self._replays):
+            shared[i] = replay
+        try:
+            yield
+        finally:
+            hook.remove()
+            for i, layer in enumerate(own):
+                shared[i] = layer
+            self._held[0] = None
 
 
 class PairedHalves:

@@ -88,3 +88,13 @@ def test_the_weights_alone_say_what_load_pair_would_find(tiny_e5, tuned_top, tin
     assert bottom_shared(tuned_top, tiny_e5, quantize="int8") == 0
     assert bottom_shared(tuned_top, tiny_e5, passage_max_length=None, query_max_length=8) == 1  # the same for both
     assert bottom_shared(tiny_embedder, tiny_e5) == 0
+
+
+def test_a_joint_pass_leaves_no_hook_replay_or_hidden_state_behind(tiny_e5, tuned_top):
+    pair = load_pair(tuned_top, tiny_e5, batch_size=4)
+    layers = list(pair.second.model.model.encoder.layer)
+    hooks = [dict(layer._forward_hooks) for layer in pair.first.model.model.encoder.layer]
+    pair.encode(TEXTS, kind="passage")
+    assert list(pair.second.model.model.encoder.layer) == layers
+    assert [dict(layer._forward_hooks) for layer in pair.first.model.model.encoder.layer] == hooks
+    assert pair._held == [None]
