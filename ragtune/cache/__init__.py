@@ -11,7 +11,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submodules=["encodings", "fusions", "location", "searches"],
     submod_attrs={
-        "encodings": ["EncodingMemo"],
+        "encodings": ["EncodingMemo", "encode_together"],
         "fusions": ["FusionMemo"],
         "location": ["cache_root", "git_common_dir"],
         "searches": ["SearchMemo", "fingerprint"],
