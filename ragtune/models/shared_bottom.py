@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
@@ -274,7 +275,10 @@ def _shared(first_dir, second_dir, first_tokenizer, second_tokenizer, first_mode
     layers = shared_layers(*unwrap) if same_tokenizer(first_tokenizer, second_tokenizer) else 0
     if layers:
         total, names = len(unwrap[0].encoder.layer), [Path(d).name for d in (first_dir, second_dir)]
-        print(
-            f"encoding: {' and '.join(names)} share their embeddings and {layers} of {total} layers, run once for both"
+        logging.getLogger("ragtune").info(  # a stage's log; never a command's output (`ragtune search --json`)
+            "encoding: %s share their embeddings and %d of %d layers, run once for both",
+            " and ".join(names),
+            layers,
+            total,
         )
     return layers

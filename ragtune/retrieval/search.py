@@ -106,6 +106,8 @@ class _SharedEncoders(Searchers):
     def _encoder_key(self, index: str, model_dir: str) -> str:
         return ""
 
+    _paired = None  # one query searched with the fine-tuned model alone: the base is neither loaded nor paired
+
 
 class WorkspaceSearch:
     """The final retrieval of the workspace at `root`, one query at a time. The chit-chat detector is fitted at

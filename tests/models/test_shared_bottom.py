@@ -1,5 +1,6 @@
 """ragtune.models.shared_bottom: a pair that shares its bottom encodes each model's very bytes, and pairs only then."""
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,13 @@ def test_the_pair_gives_each_model_the_bytes_its_own_encoder_gives(tiny_e5, tune
     assert not np.array_equal(tuned.dense, base.dense)
     again, _ = pair.encode(TEXTS[3:9], kind=kind)  # another call, other batches: the pair keeps no batch behind
     assert np.array_equal(again.dense, load_encoder(tuned_top, batch_size=4).encode(TEXTS[3:9], kind=kind).dense)
+
+
+def test_the_log_names_what_is_shared_and_a_command_s_output_gets_nothing(tiny_e5, tuned_top, caplog, capsys):
+    with caplog.at_level(logging.INFO, logger="ragtune"):
+        load_pair(tuned_top, tiny_e5)
+    assert "tuned and e5 share their embeddings and 1 of 2 layers" in caplog.text
+    assert capsys.readouterr().out == ""  # `ragtune search --json` prints its results alone
 
 
 def test_nothing_to_encode_gives_empty_vectors_of_the_models_width(tiny_e5, tuned_top):
