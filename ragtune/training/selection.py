@@ -8,8 +8,9 @@ so the comparison is fair, though absolute figures run higher than on the full c
 
 from __future__ import annotations
 
+import functools
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -46,15 +47,15 @@ def question_text(row: Mapping) -> str:
 
 
 def dense_map(
-    encode_queries: Callable[[list[str]], np.ndarray],
+    query_vectors: np.ndarray,
     passage_vectors: np.ndarray,
     docids: Sequence[str],
     questions: Sequence[Mapping],
     k: int = 3,
 ) -> float:
-    """MAP@k (the competition's rule, ragtune.evaluation.metrics) of exact dense search over `docids`."""
-    queries = encode_queries([question_text(q) for q in questions])
-    scores = queries @ passage_vectors.T
+    """MAP@k (the competition's rule, ragtune.evaluation.metrics) of exact dense search over `docids`, the
+    `questions`' vectors in their order."""
+    scores = query_vectors @ passage_vectors.T
     top = np.argsort(-scores, axis=1, kind="stable")[:, : max(k, 10)]
     run = {str(q["qid"]): {docids[i]: float(scores[row, i]) for i in top[row]} for row, q in enumerate(questions)}
     qrels = {str(q["qid"]): list(q["relevant"]) for q in questions}
@@ -98,17 +99,20 @@ def compare_models(
     lengths = dict(query_max_length=query_max_len, passage_max_length=passage_max_len)
     key = ("passage", passage_max_len, "none", encoders.default_device())  # as index keys them: it reuses them
     memos = {name: EncodingMemo(encodings, model_dir, *key) for name, model_dir in models.items()}
+    asked = [question_text(q) for q in questions]
+    pair = None
     if len(models) == 2:  # a frozen bottom both share runs once for both (ragtune.models.shared_bottom)
-        pair = shared_bottom.load_pair if engine is None else engine.load_pair
-        joint = shared_bottom.joint_encoder(lambda: pair(*models.values(), **lengths), "passage")
-        encode_together(list(memos.values()), passages, joint)
+        pair = (shared_bottom.load_pair if engine is None else engine.load_pair)(*models.values(), **lengths)
+    if pair is not None:  # its encoders serve each model too: none is loaded twice
+        encode_together(list(memos.values()), passages, lambda: functools.partial(pair.dense, kind="passage"))
+        paired = dict(zip(models, zip((pair.first, pair.second), pair.dense(asked, "query"), strict=True)))
     scores = {}
-    for name, model_dir in models.items():
-        encoder = (encoders.load_encoder if engine is None else engine.load_encoder)(model_dir, **lengths)
+    for name, model_dir in models.items():  # apart, one model at a time (a BGE-M3 each)
+        if pair is not None:
+            encoder, queries = paired[name]
+        else:
+            encoder = (encoders.load_encoder if engine is None else engine.load_encoder)(model_dir, **lengths)
+            queries = encoder.encode(asked, kind="query").dense if asked else None
         vectors = memos[name].encode(passages, lambda t, e=encoder: e.encode(t, kind="passage").dense)
-        scores[f"{name}_map@3"] = (
-            round(dense_map(lambda t, e=encoder: e.encode(t, kind="query").dense, vectors, docids, questions), 6)
-            if questions
-            else None
-        )
+        scores[f"{name}_map@3"] = round(dense_map(queries, vectors, docids, questions), 6) if questions else None
     return {"source": chosen_source, "questions": len(questions), "documents": len(docids), **scores}

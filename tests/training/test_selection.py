@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ragtune.cache.encodings import EncodingMemo
 from ragtune.data import submission
 from ragtune.runs import RankedRun, save_runs
 from ragtune.training import selection
@@ -47,8 +48,8 @@ def test_dense_map_scores_exact_search():
         {"qid": "q0", "msg": "x", "relevant": ["d0"]},
         {"qid": "q1", "msg": [{"role": "user", "content": "y"}], "relevant": ["d2"]},
     ]
-    perfect = lambda texts: np.asarray([[1, 0, 0], [0, 0, 1]], np.float32)  # noqa: E731
-    wrong = lambda texts: np.asarray([[0, 1, 0], [0, 1, 0]], np.float32)  # noqa: E731
+    perfect = np.asarray([[1, 0, 0], [0, 0, 1]], np.float32)
+    wrong = np.asarray([[0, 1, 0], [0, 1, 0]], np.float32)
     assert selection.dense_map(perfect, passages, docids, questions) == 1.0
     assert selection.dense_map(wrong, passages, docids, questions) < 1.0
 
@@ -84,6 +85,36 @@ def test_compare_models_scores_each_model_on_the_same_corpus(tiny_embedder, tmp_
     assert list((tmp_path / "encodings").rglob("*.vectors.npy"))  # passage vectors remembered for the index stage
     none = selection.compare_models([], documents, {"base": embedder}, "dev", 0, 0, 16, 48, tmp_path / "encodings")
     assert none == {"source": "all", "questions": 0, "documents": len(documents), "base_map@3": None}
+
+
+def test_models_sharing_a_bottom_are_compared_as_a_pair_loaded_once_with_the_figures_apart(
+    tiny_e5, tmp_path, monkeypatch
+):
+    from tiny_support import SENTENCES, retrained_copy
+
+    from ragtune.models import encoders, shared_bottom
+
+    tuned = retrained_copy(tiny_e5, tmp_path / "tuned", layer=-1)
+    documents = [{"docid": f"d{n:02d}", "content": text} for n, text in enumerate(SENTENCES)]
+    rows = [{"qid": f"q{n}", "msg": d["content"][:12], "relevant": [d["docid"]]} for n, d in enumerate(documents)]
+    loads = []
+    real_load = encoders.load_encoder
+    monkeypatch.setattr(encoders, "load_encoder", lambda *a, **k: loads.append(a[0]) or real_load(*a, **k))
+    monkeypatch.setattr(shared_bottom, "load_encoder", encoders.load_encoder)
+
+    def compare(encodings):
+        models = {"base": tiny_e5, "finetuned": tuned}
+        return selection.compare_models(rows, documents, models, None, 0, 0, 16, 48, tmp_path / encodings)
+
+    paired = compare("paired")
+    assert sorted(map(str, loads)) == sorted(map(str, (tiny_e5, tuned)))  # each model once, for both sides
+    monkeypatch.setattr(shared_bottom, "load_pair", lambda *a, **k: None)  # as when they share nothing
+    assert compare("apart") == paired and paired["base_map@3"] != paired["finetuned_map@3"]
+    key = ("passage", 48, "none", encoders.default_device())  # the passage vectors remembered: the same bytes
+    texts = [d["content"] for d in documents]
+    for model in (tiny_e5, tuned):
+        kept = [EncodingMemo(tmp_path / d, model, *key).encode(texts, pytest.fail) for d in ("paired", "apart")]
+        assert kept[0].tobytes() == kept[1].tobytes()
 
 
 def test_submission_can_use_any_run_and_names_the_available_ones(tmp_path):
