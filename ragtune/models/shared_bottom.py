@@ -151,24 +151,45 @@ class SharedBottomPair:
 
 
 class PairedHalves:
-    """The pair as two encoders with `load_encoder`'s `encode` (`half(0)`: first's, `half(1)`: second's). Asked for
-    texts its partner will be asked for too (`wanted(partner, texts)`, e.g. its search is not remembered), a half
-    encodes both in one pass and keeps the partner's vectors for that ask; otherwise it encodes alone."""
+    """Two models' query encoders with `load_encoder`'s `encode` (`half(0)`: the first's, `half(1)`: the second's),
+    loaded when first asked. Asked for texts its partner will be asked for too (`wanted(partner, texts)`, e.g. its
+    search is not remembered), a half encodes both in one pass of the pair (`load_pair()`: a `SharedBottomPair`, or
+    None where the models share nothing) and keeps the partner's vectors for that ask; otherwise it encodes alone,
+    with the pair's model once the pair is loaded, or with `load_alone(index)`: a model whose partner has nothing to
+    encode (its searches remembered) is loaded alone, and its partner not at all."""
 
-    def __init__(self, pair: SharedBottomPair, wanted: Callable[[int, list[str]], bool]):
-        self.pair, self.wanted = pair, wanted
+    def __init__(
+        self,
+        load_pair: Callable[[], SharedBottomPair | None],
+        load_alone: Callable[[int], E5Encoder],
+        wanted: Callable[[int, list[str]], bool],
+    ):
+        self._load_pair, self._load_alone, self.wanted = load_pair, load_alone, wanted
+        self._alone: dict[int, E5Encoder] = {}
         self._kept: dict[tuple[int, str, tuple[str, ...]], Encoded] = {}
+
+    @functools.cached_property
+    def pair(self) -> SharedBottomPair | None:
+        return self._load_pair()
 
     def half(self, index: int) -> _Half:
         return _Half(self, index)
+
+    def encoder(self, index: int) -> E5Encoder:
+        """Model `index` alone: the pair's if it is loaded, else loaded alone (once)."""
+        if self.__dict__.get("pair") is not None:
+            return (self.pair.first, self.pair.second)[index]  # type: ignore[union-attr]
+        if index not in self._alone:
+            self._alone[index] = self._load_alone(index)
+        return self._alone[index]
 
     def encode(self, index: int, texts: list[str], kind: Literal["query", "passage"]) -> Encoded:
         kept = self._kept.pop((index, kind, tuple(texts)), None)
         if kept is not None:
             return kept
         partner = 1 - index
-        if not self.wanted(partner, texts):
-            return (self.pair.first, self.pair.second)[index].encode(texts, kind=kind)
+        if not self.wanted(partner, texts) or self.pair is None:
+            return self.encoder(index).encode(texts, kind=kind)
         both = self.pair.encode(texts, kind)
         self._kept = {(partner, kind, tuple(texts)): both[partner]}  # one ask's worth, no more
         return both[index]
@@ -177,7 +198,10 @@ class PairedHalves:
 class _Half:
     def __init__(self, halves: PairedHalves, index: int):
         self.halves, self.index = halves, index
-        self.encoder = (halves.pair.first, halves.pair.second)[index]
+
+    @property
+    def encoder(self) -> E5Encoder:
+        return self.halves.encoder(self.index)
 
     def encode(self, texts: Sequence[str], kind: Literal["query", "passage"], lexical: bool = False, **options):
         if lexical or any(options.values()):  # what E5Encoder refuses, refused alike

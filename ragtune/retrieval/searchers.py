@@ -199,21 +199,23 @@ class Searchers:
     @functools.cached_property
     def _paired(self) -> shared_bottom.PairedHalves | None:
         """The dense models' query encoders as halves of a shared-bottom pair (ragtune.models.shared_bottom): the
-        questions both will search for are encoded in one pass, on the engine. None where the models share no
-        bottom, or BGE-M3's lexical weights are searched too."""
+        questions both will search for are encoded in one pass, on the engine; a model whose partner searches for
+        nothing (remembered) is loaded alone. None where BGE-M3's lexical weights are searched too."""
         if self.p.index.m3_sparse:
             return None
+        names = list(DENSE_MODELS)
         load = shared_bottom.load_pair if self.engine is None else self.engine.load_pair
-        pair = load(*(self.root / d for d in DENSE_MODELS.values()), **self._encoding())
-        if pair is None:
-            return None
         keys = [self._encoder_key(name, model_dir) for name, model_dir in DENSE_MODELS.items()]
         k = self.config.candidates  # what retrieve searches for: the memo's key holds it
 
         def wanted(partner: int, texts: list[str]) -> bool:
             return self.remembered is None or not self.remembered(keys[partner], texts, k)
 
-        return shared_bottom.PairedHalves(pair, wanted)
+        return shared_bottom.PairedHalves(
+            lambda: load(*(self.root / d for d in DENSE_MODELS.values()), **self._encoding()),
+            lambda index: self.embedder(names[index]),
+            wanted,
+        )
 
     def learned_sparse_searcher(self) -> LexicalWeightSearcher:
         return LexicalWeightSearcher(

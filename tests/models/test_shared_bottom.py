@@ -77,7 +77,7 @@ def test_a_half_encodes_both_only_when_its_partner_will_be_asked_and_the_partner
     joint = pair.encode
     pair.encode = lambda texts, kind: passes.append(list(texts)) or joint(texts, kind)
     partner_asked = {0: True, 1: True}
-    halves = PairedHalves(pair, lambda partner, texts: partner_asked[partner])
+    halves = PairedHalves(lambda: pair, pytest.fail, lambda partner, texts: partner_asked[partner])
     tuned, base = halves.half(0), halves.half(1)
     alone = {m: load_encoder(m, batch_size=4).encode(TEXTS, kind="query").dense for m in (tuned_top, tiny_e5)}
     assert np.array_equal(base.encode(TEXTS, kind="query").dense, alone[tiny_e5])
@@ -88,6 +88,33 @@ def test_a_half_encodes_both_only_when_its_partner_will_be_asked_and_the_partner
     assert passes == [TEXTS] and tuned.dimension == 32
     with pytest.raises(ValueError, match="no lexical weights"):
         tuned.encode(TEXTS, kind="query", lexical=True)
+
+
+def test_a_half_whose_partner_has_nothing_to_encode_loads_its_model_alone_and_never_the_pair(tiny_e5, tuned_top):
+    loaded = []
+    halves = PairedHalves(
+        lambda: pytest.fail("the pair was loaded"),
+        lambda index: loaded.append(index) or load_encoder((tuned_top, tiny_e5)[index], batch_size=4),
+        lambda partner, texts: False,  # the partner's searches are remembered (a retrained model's base)
+    )
+    alone = load_encoder(tuned_top, batch_size=4).encode(TEXTS, kind="query").dense
+    assert np.array_equal(halves.half(0).encode(TEXTS, kind="query").dense, alone)
+    assert np.array_equal(halves.half(0).encode(TEXTS[:2], kind="query").dense, alone[:2])
+    assert loaded == [0]  # once
+
+
+def test_halves_of_models_that_share_nothing_encode_each_alone(tiny_e5, tmp_path):
+    from tiny_support import retrained_copy
+
+    apart = retrained_copy(tiny_e5, tmp_path / "apart", embeddings=True)
+    models = (apart, tiny_e5)
+    halves = PairedHalves(
+        lambda: load_pair(*models, batch_size=4), lambda i: load_encoder(models[i], batch_size=4), lambda *_: True
+    )
+    for index, model in enumerate(models):
+        alone = load_encoder(model, batch_size=4).encode(TEXTS, kind="query").dense
+        assert np.array_equal(halves.half(index).encode(TEXTS, kind="query").dense, alone)
+    assert halves.pair is None
 
 
 def test_the_weights_alone_say_what_load_pair_would_find(tiny_e5, tuned_top, tiny_embedder, tmp_path):

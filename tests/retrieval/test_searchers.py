@@ -286,20 +286,34 @@ def test_encoding_devices_are_part_of_the_dense_keys_only(root):
     assert {name for name in one if one[name] != several[name]} == {"dense", "dense_base", "m3_sparse"}
 
 
+def paired_models(tiny_e5, root: Path) -> None:
+    """models/base and a models/embedder fine-tuned in its top layer (a shared bottom), indexes of two docids."""
+    from tiny_support import retrained_copy
+
+    shutil.copytree(tiny_e5, root / "models/base")
+    retrained_copy(tiny_e5, root / "models/embedder", layer=-1)
+    for index in ("dense", "dense_base"):
+        (root / "indexes" / index).mkdir(parents=True)
+        (root / "indexes" / index / "docids.json").write_text('["d1", "d2"]')
+
+
+def remember(memo, place: str, key: str, texts: list[str]) -> None:
+    """The memo made to remember a search of `texts` at `place` (one that found nothing)."""
+
+    def found_nothing(texts, k):
+        return np.full((len(texts), k), -1), np.zeros((len(texts), k), np.float32)
+
+    memo.wrap(place, key, lambda: found_nothing)(texts, 200)
+
+
 def test_dense_models_sharing_a_bottom_encode_questions_together_only_when_both_will_search(
     tiny_e5, tmp_path, monkeypatch
 ):
-    from tiny_support import retrained_copy
-
     from ragtune.cache.searches import SearchMemo
     from ragtune.models import shared_bottom
     from ragtune.models.encoders import load_encoder
 
-    shutil.copytree(tiny_e5, tmp_path / "models/base")
-    retrained_copy(tiny_e5, tmp_path / "models/embedder", layer=-1)
-    for index in ("dense", "dense_base"):
-        (tmp_path / "indexes" / index).mkdir(parents=True)
-        (tmp_path / "indexes" / index / "docids.json").write_text('["d1", "d2"]')
+    paired_models(tiny_e5, tmp_path)
     passes, seen = [], []
     joint = shared_bottom.SharedBottomPair.encode
     monkeypatch.setattr(
@@ -326,12 +340,29 @@ def test_dense_models_sharing_a_bottom_encode_questions_together_only_when_both_
     searches["dense"](questions, 200)
     searches["dense_base"](questions, 200)
     assert passes == [questions] and all(np.array_equal(a, b) for a, b in zip(seen, alone, strict=True))
-    # dense_base's search of "third" remembered (here by another searcher): the fine-tuned model encodes it alone
-    memo.wrap(
-        "val/dense_base", made["dense_base"][0], lambda: lambda texts, k: search(None, np.zeros((1, 2)), k)[::-1]
-    )(["third"], 200)
+    remember(memo, "val/dense_base", made["dense_base"][0], ["third"])  # the fine-tuned model encodes it alone
     searches["dense"](["third"], 200)
     assert passes == [questions]
     assert np.array_equal(
         seen[-1], load_encoder(tmp_path / "models/embedder", batch_size=4).encode(["third"], "query").dense
     )
+
+
+def test_a_retrained_model_whose_base_searches_are_remembered_is_loaded_alone(tiny_e5, tmp_path, monkeypatch):
+    from ragtune.cache.searches import SearchMemo
+    from ragtune.models import shared_bottom
+
+    paired_models(tiny_e5, tmp_path)
+    monkeypatch.setattr(shared_bottom, "load_pair", lambda *a, **k: pytest.fail("the pair (and the base) loaded"))
+    loaded = []
+    real = module.encoders.load_encoder
+    monkeypatch.setattr(module.encoders, "load_encoder", lambda path, **k: loaded.append(path.name) or real(path, **k))
+    monkeypatch.setattr(module.dense, "load_faiss", lambda path: path)
+    monkeypatch.setattr(module.dense, "search", lambda index, v, k: (np.zeros((len(v), k)), np.full((len(v), k), -1)))
+    memo = SearchMemo(tmp_path / "candidates")
+    params = with_params(index__m3_sparse=False, retrieval__query_batch_size=4)
+    made = Searchers(tmp_path, params, DOCIDS, remembered=memo.remembers).dense()
+    questions = ["첫 질문", "a second question"]
+    remember(memo, "val/dense_base", made["dense_base"][0], questions)
+    memo.wrap("val/dense", *made["dense"])(questions, 200)
+    assert loaded == ["embedder"]
