@@ -8,7 +8,9 @@
   each), each loading the task's function once, in its `__init__`, and kept between calls: a corpus encoded
   16,384 passages a call loads its model once per actor, not once per call. `ray.util.ActorPool` hands each
   batch, exactly as cut here, to a free actor and gives the results back in order. The engine holds one task's
-  actors at a time (another task's are ended first), so two models never wait on each other's GPUs.
+  actors at a time (another task's are ended first), so two models never wait on each other's GPUs. An actor
+  lost with its node or to the out-of-memory killer is started again and reruns its batch (`compute.restarts`
+  times), so a preempted node costs a model load, not the stage.
 
 Tasks carry paths and settings, never live models, so an actor loads the very files the local path loads.
 """
@@ -115,8 +117,9 @@ class RayEngine(Engine):
         cpus_per_worker: float = 1,
         gpus_per_worker: float = 0,
         batch_size: int = 1024,
+        restarts: int = 3,
     ):
-        self.address, self.workers, self.batch_size = address, workers, batch_size
+        self.address, self.workers, self.batch_size, self.restarts = address, workers, batch_size, restarts
         self.cpus_per_worker, self.gpus_per_worker = cpus_per_worker, gpus_per_worker
         self.threads = max(1, int(cpus_per_worker))
         self.held: tuple[Task, list] | None = None  # the task whose actors are up, and their handles
@@ -162,7 +165,14 @@ class RayEngine(Engine):
                 ray.kill(actor)
             self.held = None
         actors = self.held[1] if self.held is not None else []
-        remote = ray.remote(TaskActor).options(num_cpus=self.cpus_per_worker, num_gpus=self.gpus_per_worker)
+        remote = ray.remote(TaskActor).options(
+            num_cpus=self.cpus_per_worker,
+            num_gpus=self.gpus_per_worker,
+            # a lost actor (its node, its memory) loads the task again and reruns the batch it had: a batch's
+            # result does not depend on which actor ran it, so the outputs stay the same
+            max_restarts=self.restarts,
+            max_task_retries=self.restarts,
+        )
         actors += [remote.remote(task) for _ in range(min(count, self.workers) - len(actors))]
         self.held = (task, actors)
         return actors
@@ -224,5 +234,10 @@ def engine_for(settings: Any = None, threads: int = 1) -> Engine:
     if settings is None or settings.engine == "local":
         return LocalEngine(threads)
     return RayEngine(
-        settings.address, settings.workers, settings.cpus_per_worker, settings.gpus_per_worker, settings.batch_size
+        settings.address,
+        settings.workers,
+        settings.cpus_per_worker,
+        settings.gpus_per_worker,
+        settings.batch_size,
+        settings.restarts,
     )

@@ -296,6 +296,7 @@ class Compute(Group):
     cpus_per_worker: Positive = 1
     gpus_per_worker: NonNegative = 0
     batch_size: PositiveInt = 1024  # rows per actor call (encoding: whole model batches of it)
+    restarts: NonNegativeInt = 3  # an actor lost (its node, its memory) is started again, its batch rerun
 
 
 class Fusion(Group):

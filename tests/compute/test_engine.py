@@ -51,9 +51,9 @@ def test_the_engine_is_named_in_the_log_once(capsys):
 def test_engine_for_the_compute_group():
     assert isinstance(engine_for(None, threads=3), LocalEngine) and engine_for(None, threads=3).threads == 3
     assert isinstance(engine_for(Compute()), LocalEngine)
-    ray = engine_for(Compute(engine="ray", workers=2, gpus_per_worker=1, batch_size=256))
+    ray = engine_for(Compute(engine="ray", workers=2, gpus_per_worker=1, batch_size=256, restarts=1))
     assert isinstance(ray, RayEngine) and ray.distributed
-    assert (ray.address, ray.workers, ray.gpus_per_worker, ray.batch_size) == (None, 2, 1, 256)
+    assert (ray.address, ray.workers, ray.gpus_per_worker, ray.batch_size, ray.restarts) == (None, 2, 1, 256, 1)
 
 
 def test_without_ray_compute_ray_ends_in_one_line_naming_the_extra(monkeypatch):
@@ -131,3 +131,31 @@ def test_ray_actors_load_a_task_once_and_are_kept_between_calls(ray_cluster):
     assert other[0][0].startswith("b-") and len(engine.held[1]) == 1
     with pytest.raises(ray.exceptions.RayActorError):
         ray.get(held[0].run.remote(pickle.dumps({"value": [1]}), {}), timeout=60)
+
+
+@dataclasses.dataclass(frozen=True)
+class DiesOnce:
+    """Its first batch ends the actor's process, as a lost node or an out-of-memory kill would; `marker` says so."""
+
+    marker: str
+
+    def load(self):
+        import os
+
+        def run(columns):
+            if not os.path.exists(self.marker):
+                open(self.marker, "w").close()
+                os._exit(1)
+            return [value * 2 for value in columns["value"]]
+
+        return run
+
+
+@pytest.mark.slow
+def test_a_lost_ray_actor_is_started_again_and_its_batch_rerun(ray_cluster, tmp_path):
+    import ray
+
+    results = RayEngine(workers=2).pool(DiesOnce(str(tmp_path / "died"))).map_batches({"value": [1, 2, 3, 4]}, 2)
+    assert results == [[2, 4], [6, 8]] and (tmp_path / "died").exists()
+    with pytest.raises(ray.exceptions.RayActorError):  # compute.restarts=0: the loss ends the call
+        RayEngine(workers=2, restarts=0).pool(DiesOnce(str(tmp_path / "again"))).map_batches({"value": [1, 2]}, 1)
