@@ -5,6 +5,7 @@ the validation metrics per source and retriever, and an alpha sweep (`dvc exp ru
 with `--quickstart`, also the README's first command (`make repro`: a fresh clone, its own .venv, the sample).
 Last, each timing against the figure issue #25 started from and its target.
 Usage: python benchmarks/pipeline.py [--data DIR_WITH_COMPETITION_FILES] [--alphas 0.2 0.6] [--keep] [--quickstart]
+       [--set index.precision=bf16 ...]   (a key of conf/config.yaml, set in the clone's conf/ for every run)
 """
 
 from __future__ import annotations
@@ -71,6 +72,13 @@ def main() -> None:
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary clone")
     parser.add_argument("--quickstart", action="store_true", help="also time `make repro` in a fresh clone")
+    parser.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="a conf/config.yaml key for the whole measurement (full run and sweep), e.g. index.precision=bf16",
+    )
     args = parser.parse_args()
     if not (args.data / "documents.jsonl").exists():
         sys.exit(f"no competition data in {args.data}")
@@ -84,6 +92,8 @@ def main() -> None:
     # The default data group, not only params.yaml: `dvc exp run -S` recomposes params from conf/.
     config = repo / "conf" / "config.yaml"
     config.write_text(config.read_text().replace("  - data: sample", "  - data: competition  #", 1))
+    for assignment in args.set:
+        set_in_config(config, assignment)
     subprocess.run([sys.executable, "-m", "ragtune.cli", "params"], cwd=repo, check=True)
     subprocess.run(
         ["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qam", "competition"], cwd=repo, check=True
@@ -103,7 +113,7 @@ def main() -> None:
             seconds = timed(["dvc", "exp", "run", "-S", f"alpha={alpha}"], repo, stages)
             sweep[alpha] = (seconds, stages, json.loads((repo / "metrics" / "retrieval.json").read_text()))
 
-    print("\n=== ragtune pipeline on data=competition ===")
+    print("\n=== ragtune pipeline on data=competition" + "".join(f" {a}" for a in args.set) + " ===")
     print(f"full dvc repro from clean : {full:7.1f} s")
     print(f"no-op dvc repro           : {noop:7.1f} s")
     print(f"peak memory of a stage    : {peak:7.0f} MiB (full repro)")
@@ -149,6 +159,23 @@ def main() -> None:
         print(f"workspace kept: {repo}")
     else:
         shutil.rmtree(work)
+
+
+def set_in_config(config: Path, assignment: str) -> None:
+    """`KEY=VALUE` (a dotted key of conf/config.yaml, a YAML value) written into the clone's conf/config.yaml."""
+    from ruamel.yaml import YAML
+
+    dotted, _, value = assignment.partition("=")
+    yaml = YAML()
+    data = yaml.load(config)
+    *groups, key = dotted.split(".")
+    node = data
+    for group in groups:
+        node = node.get(group) if isinstance(node, dict) else None
+    if not isinstance(node, dict) or key not in node:
+        sys.exit(f"--set {assignment}: conf/config.yaml has no key {dotted}")
+    node[key] = YAML(typ="safe").load(value)
+    yaml.dump(data, config)
 
 
 def quickstart(folder: Path) -> float:

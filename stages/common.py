@@ -9,11 +9,31 @@ import platform
 import sys
 from pathlib import Path
 
+
+def _encodes_in_bf16() -> bool:
+    """index.precision=bf16 in params.yaml and this stage one that lists it in dvc.yaml (one that encodes), read
+    before torch loads (the schema checks params.yaml afterwards)."""
+    import yaml
+
+    def read(name: str):
+        text = (Path(__file__).resolve().parents[1] / name).read_text(encoding="utf-8")
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+    try:
+        if read("params.yaml")["index"]["precision"] != "bf16":
+            return False
+        listed = read("dvc.yaml")["stages"][Path(sys.argv[0]).stem].get("params", [])
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return False
+    return any(name in ("index", "index.precision") for name in listed)
+
+
 # One instruction-set ceiling for the CPU kernels (ATen's, MKL's, oneDNN's), set before torch loads here and in
 # the training runner's process: an AVX-512 machine takes the AVX2 paths, so it trains and encodes the bytes an
 # AVX2 machine does, and a fresh clone's `dvc repro` leaves dvc.lock as committed (docs/reproducibility.md: on
-# this AVX2 machine the ceiling changes no byte). A value the user sets wins.
-if platform.machine().lower() in ("x86_64", "amd64"):
+# this AVX2 machine the ceiling changes no byte). A value the user sets wins. index.precision=bf16 sets none:
+# bfloat16 products need the AMX or AVX-512 BF16 kernels above it, and their bytes depend on the CPU kind anyway.
+if platform.machine().lower() in ("x86_64", "amd64") and not _encodes_in_bf16():
     for name, value in (("ATEN_CPU_CAPABILITY", "avx2"), ("MKL_CBWR", "AVX2"), ("ONEDNN_MAX_CPU_ISA", "AVX2")):
         os.environ.setdefault(name, value)
 

@@ -42,7 +42,8 @@ def main() -> None:
     models = {"dense": WORKSPACE.embedder, "dense_base": WORKSPACE.base_model}
     length, quantize, devices = p.model.passage_max_len, settings.quantize, settings.devices  # devices: null or a pool
     options = dict(device=devices, batch_size=settings.batch_size, passage_max_length=length, quantize=quantize)
-    key = ("passage", length, quantize, encoders.devices_key(devices))  # what moves the vectors, besides the model
+    options["precision"] = settings.precision
+    key = ("passage", length, encoders.arithmetic_key(quantize, settings.precision), encoders.devices_key(devices))
     remembered = ("dense_base",) if settings.m3_sparse else models  # BGE-M3's lexical weights are not remembered
     memos = {name: EncodingMemo(WORKSPACE.encodings, models[name], *key) for name in remembered}
     if len(memos) == 2:  # the layers both models share (frozen in train) run once for both

@@ -43,6 +43,7 @@ def main() -> None:
             encoder = engine.load_encoder(
                 base,
                 device=p.index.devices,
+                precision=p.index.precision,
                 query_max_length=model.query_max_len,
                 passage_max_length=model.passage_max_len,
             )

@@ -56,7 +56,7 @@ def main() -> None:
     models = {"base": ws.base_model, "finetuned": ws.embedder}
     scores = selection.compare_models(
         validation, documents, models, train.select_on, train.select_corpus, seed, **lengths, encodings=ws.encodings,
-        engine=engine,
+        engine=engine, precision=p.index.precision,
     )  # fmt: skip
     choice = selection.choose(train.select, scores["base_map@3"], scores["finetuned_map@3"])
     if choice == "base":

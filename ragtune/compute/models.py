@@ -42,6 +42,7 @@ class EncodeTask:
     query_max_length: int | None = None
     passage_max_length: int | None = None
     quantize: str = "none"
+    precision: str = "fp32"
 
     def load(self):
         device = list(self.device) if isinstance(self.device, tuple) else self.device
@@ -52,6 +53,7 @@ class EncodeTask:
             query_max_length=self.query_max_length,
             passage_max_length=self.passage_max_length,
             quantize=self.quantize,
+            precision=self.precision,
         )
         return lambda columns, **options: encoder.encode(columns["text"], **options)
 
@@ -69,10 +71,17 @@ class PooledEncoder:
         query_max_length: int | None = None,
         passage_max_length: int | None = None,
         quantize: str = "none",
+        precision: str = "fp32",
     ):
         self.engine, self.model_dir = engine, str(model_dir)
         self.task = EncodeTask(
-            self.model_dir, _device(engine, device), batch_size, query_max_length, passage_max_length, quantize
+            self.model_dir,
+            _device(engine, device),
+            batch_size,
+            query_max_length,
+            passage_max_length,
+            quantize,
+            precision,
         )
         self.pool = engine.pool(self.task)
 
@@ -129,6 +138,7 @@ class PairTask:
     batch_size: int = 64
     query_max_length: int | None = None
     passage_max_length: int | None = None
+    precision: str = "fp32"
 
     def load(self):
         from ragtune.models.shared_bottom import load_pair

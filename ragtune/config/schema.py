@@ -244,6 +244,9 @@ class Index(Group):
     batch_size: PositiveInt = 64
     m3_sparse: bool = False
     quantize: Literal["none", "int8"] | None = None
+    # the dense models' arithmetic on a CPU wherever they encode (index, retrieve, negatives, train's selection):
+    # bf16 runs them under bfloat16 autocast, and the stages then leave the CPU kernels' ceiling (stages/common.py)
+    precision: Literal["fp32", "bf16"] = "fp32"
     # where the dense model encodes (index, retrieve, negatives): null = the default device (cuda:0, else cpu);
     # a device ("cuda:1"), or a list: FlagEmbedding's multi-process pool, one process per device
     devices: Annotated[list[str], Field(min_length=1)] | str | None = None

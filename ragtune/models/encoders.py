@@ -12,7 +12,10 @@ int8 quantisation for CPU live here too: they decide how a model encodes, not wh
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +27,7 @@ from ragtune.io import atomic_write
 from ragtune.models.hub import resolve_model
 
 Quantize = Literal["none", "int8"]
+Precision = Literal["fp32", "bf16"]  # index.precision: the arithmetic of encoding on a CPU
 SPEC_FILE = "ragtune_encoder.json"
 
 
@@ -82,16 +86,19 @@ def load_encoder(
     query_max_length: int | None = None,
     passage_max_length: int | None = None,
     quantize: Quantize = "none",
+    precision: Precision = "fp32",
 ):
     """The encoder for `model_dir` (a model directory, a pointer directory or a hub id), chosen by its spec.
 
     `device`: one device, or several (`index.devices`: FlagEmbedding's multi-process pool); None: the
     default device. Lengths default to the spec's. `quantize="int8"`: dynamic int8 quantisation of the
-    Linear layers (CPU only; measured in benchmarks/encode_quantized.py)."""
+    Linear layers (CPU only; measured in benchmarks/encode_quantized.py). `precision="bf16"`: on a CPU, the
+    forward pass under bfloat16 autocast (`cpu_arithmetic`); a GPU encodes in fp16 either way (FlagEmbedding's)."""
     spec, path, lengths = resolve_spec(model_dir, query_max_length, passage_max_length)
+    options = dict(device=device, batch_size=batch_size, quantize=quantize, precision=precision, **lengths)
     if spec.family == "e5":
-        return E5Encoder(path, spec=spec, device=device, batch_size=batch_size, quantize=quantize, **lengths)
-    return M3Encoder(path, device=device, batch_size=batch_size, quantize=quantize, **lengths)
+        return E5Encoder(path, spec=spec, **options)
+    return M3Encoder(path, **options)
 
 
 def resolve_spec(model_dir: str | Path, query_max_length: int | None, passage_max_length: int | None):
@@ -122,6 +129,38 @@ def length_order(
     tokenizer = AutoTokenizer.from_pretrained(path)
     ids = tokenizer([prefix + text for text in texts], truncation=True, max_length=lengths[f"{kind}_max_length"])
     return np.argsort([-len(row) for row in ids["input_ids"]])
+
+
+def cpu_arithmetic(precision: Precision, quantize: Quantize, devices: list[str]):
+    """What an encoder's forward pass runs under: for `precision="bf16"` on a CPU, torch's bfloat16 autocast (the
+    Linear layers' products in bfloat16, accumulated and normalised in float32; AMX or AVX-512 BF16 cores run them
+    natively: benchmarks/encode_quantized.py); otherwise nothing. Raises ValueError for what it cannot honour."""
+    if precision == "fp32":
+        return contextlib.nullcontext
+    if precision != "bf16":
+        raise ValueError(f"index.precision must be fp32 or bf16, got {precision!r}")
+    if quantize != "none":
+        raise ValueError("index.precision=bf16 and index.quantize=int8 do not combine: choose one")
+    if len(devices) > 1:  # autocast does not reach FlagEmbedding's pool processes
+        raise ValueError(f"index.precision=bf16 encodes on one device, not {','.join(devices)} (index.devices)")
+    if not devices[0].startswith("cpu"):
+        return contextlib.nullcontext  # a GPU encodes in fp16 (FlagEmbedding's use_fp16)
+    import torch
+
+    native = (
+        getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
+        or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    )
+    if not native:
+        logging.getLogger("ragtune").warning(
+            "index.precision=bf16: this CPU has neither AMX nor AVX-512 BF16, so bfloat16 is emulated, slower than fp32"
+        )
+    return functools.partial(torch.autocast, "cpu", dtype=torch.bfloat16)
+
+
+def arithmetic_key(quantize: Quantize, precision: Precision) -> str:
+    """The encoding's arithmetic as memo keys name it: "none" (fp32, as keys always said), "int8" or "bf16"."""
+    return quantize if precision == "fp32" else precision
 
 
 def quantize_int8(model):
@@ -198,11 +237,15 @@ class M3Encoder:
         passage_max_length: int = 512,
         use_fp16: bool | None = None,
         quantize: Quantize = "none",
+        precision: Precision = "fp32",
     ):
         from FlagEmbedding import BGEM3FlagModel
 
         self.devices = encoding_devices(device)
         self.device = self.devices[0]
+        self.arithmetic = cpu_arithmetic(precision, quantize, self.devices)
+        if self.arithmetic is not contextlib.nullcontext:  # its sparse and ColBERT heads would hand numpy bfloat16
+            raise ValueError("index.precision=bf16 on a CPU is for E5 models; a BGE-M3 model encodes in fp32 there")
         fp16 = self.device.startswith("cuda") if use_fp16 is None else use_fp16
         self.batch_size = batch_size
         self.max_length = {"query": query_max_length, "passage": passage_max_length}
@@ -237,16 +280,17 @@ class M3Encoder:
         if not texts:
             return Encoded(np.zeros((0, self.dimension), dtype=np.float32), [])
         # FlagEmbedding shows its own tqdm bar ("Inference Embeddings").
-        output = _run(
-            self.model,
-            self.devices,
-            texts,
-            batch_size=self.batch_size,
-            max_length=self.max_length[kind],
-            return_dense=True,
-            return_sparse=lexical,
-            return_colbert_vecs=colbert,
-        )
+        with self.arithmetic():
+            output = _run(
+                self.model,
+                self.devices,
+                texts,
+                batch_size=self.batch_size,
+                max_length=self.max_length[kind],
+                return_dense=True,
+                return_sparse=lexical,
+                return_colbert_vecs=colbert,
+            )
         dense = l2_normalise(np.asarray(output["dense_vecs"], dtype=np.float32).reshape(len(texts), -1))
         weights = (
             [
@@ -295,11 +339,13 @@ class E5Encoder:
         passage_max_length: int | None = None,
         use_fp16: bool | None = None,
         quantize: Quantize = "none",
+        precision: Precision = "fp32",
     ):
         from FlagEmbedding import FlagModel
 
         self.devices = encoding_devices(device)
         self.device = self.devices[0]
+        self.arithmetic = cpu_arithmetic(precision, quantize, self.devices)
         fp16 = self.device.startswith("cuda") if use_fp16 is None else use_fp16
         self.batch_size = batch_size
         self.prefix = {"query": spec.query_prefix, "passage": spec.passage_prefix}
@@ -339,7 +385,8 @@ class E5Encoder:
         texts = [self.prefix[kind] + text for text in texts]
         if not texts:
             return Encoded(np.zeros((0, self.dimension), dtype=np.float32), [])
-        output = _run(self.model, self.devices, texts, batch_size=self.batch_size, max_length=self.max_length[kind])
+        with self.arithmetic():
+            output = _run(self.model, self.devices, texts, batch_size=self.batch_size, max_length=self.max_length[kind])
         return Encoded(l2_normalise(np.asarray(output, dtype=np.float32).reshape(len(texts), -1)), [])
 
     @property

@@ -113,7 +113,7 @@ class SharedBottomPair:
         rows = [{key: ids[key][i] for key in ids.keys()} for i in range(len(texts))]
         order = np.argsort([-len(row["input_ids"]) for row in rows])
         parts: tuple[list, list] = ([], [])
-        with self._no_grad(), self._joined():
+        with self._no_grad(), self._joined(), self.first.arithmetic():  # as each model's own encode runs
             for start in range(0, len(texts), self.batch_size):
                 batch = [rows[i] for i in order[start : start + self.batch_size]]
                 inputs = pad_with_compat(tokenizer, batch, padding=True, return_tensors="pt").to(self.device)
@@ -243,13 +243,14 @@ def load_pair(
     query_max_length: int | None = None,
     passage_max_length: int | None = None,
     quantize: str = "none",
+    precision: str = "fp32",
 ) -> SharedBottomPair | None:
     """Both models loaded as `load_encoder` loads each, paired when they share a bottom; None where pairing does
     not apply (the caller encodes each model on its own). Loads both models: call it when both must encode."""
     lengths = dict(query_max_length=query_max_length, passage_max_length=passage_max_length)
     if not _specs_agree(first_dir, second_dir, device, quantize, lengths):
         return None
-    options = dict(device=device, batch_size=batch_size, **lengths)
+    options = dict(device=device, batch_size=batch_size, precision=precision, **lengths)
     first, second = load_encoder(first_dir, **options), load_encoder(second_dir, **options)
     layers = _shared(first_dir, second_dir, first.model.tokenizer, second.model.tokenizer, first.model, second.model)
     return SharedBottomPair(first, second, layers) if layers else None

@@ -159,6 +159,7 @@ class Searchers:
             self.p.model.query_max_len,
             self.config.query_batch_size,
             encoders.devices_key(self.p.index.devices),
+            self.p.index.precision,
             remembered=self.fingerprints,
         )
 
@@ -180,6 +181,7 @@ class Searchers:
     def _encoding(self) -> dict:
         return dict(
             device=self.p.index.devices,
+            precision=self.p.index.precision,
             batch_size=self.config.query_batch_size,
             query_max_length=self.p.model.query_max_len,
             passage_max_length=self.p.model.passage_max_len,

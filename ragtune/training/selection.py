@@ -86,18 +86,20 @@ def compare_models(
     passage_max_len: int,
     encodings: Path,
     engine=None,
+    precision: encoders.Precision = "fp32",
 ) -> dict:
     """MAP@3 of each of `models` (name → model directory) by dense search on the validation `rows` of `source`
     (`selection_questions`), over the corpus capped by `corpus_cap` (`capped_corpus`); passage vectors are
-    remembered in `encodings` (ragtune.cache.encodings); `engine` (ragtune.compute) encodes, None: here. Returns
-    the question source and counts and `{name}_map@3`."""
+    remembered in `encodings` (ragtune.cache.encodings); `engine` (ragtune.compute) encodes, None: here; `precision`:
+    index.precision, as index encodes. Returns the question source and counts and `{name}_map@3`."""
     questions, chosen_source = selection_questions(rows, source)
     texts = {d["docid"]: d["content"] for d in documents}
     relevant = {docid for q in questions for docid in q["relevant"] if docid in texts}
     docids = capped_corpus([d["docid"] for d in documents], relevant, corpus_cap, seed)
     passages = [texts[d] for d in docids]
-    lengths = dict(query_max_length=query_max_len, passage_max_length=passage_max_len)
-    key = ("passage", passage_max_len, "none", encoders.default_device())  # as index keys them: it reuses them
+    lengths = dict(query_max_length=query_max_len, passage_max_length=passage_max_len, precision=precision)
+    arithmetic = encoders.arithmetic_key("none", precision)
+    key = ("passage", passage_max_len, arithmetic, encoders.default_device())  # as index keys them: it reuses them
     memos = {name: EncodingMemo(encodings, model_dir, *key) for name, model_dir in models.items()}
     asked = [question_text(q) for q in questions]
     pair = None

@@ -31,6 +31,15 @@ def test_the_pair_gives_each_model_the_bytes_its_own_encoder_gives(tiny_e5, tune
     assert np.array_equal(again.dense, load_encoder(tuned_top, batch_size=4).encode(TEXTS[3:9], kind=kind).dense)
 
 
+def test_in_bf16_the_pair_gives_each_model_the_bytes_its_own_bf16_encoder_gives(tiny_e5, tuned_top):
+    pair = load_pair(tuned_top, tiny_e5, batch_size=4, precision="bf16")
+    both = pair.encode(TEXTS, "passage")
+    for encoded, model in zip(both, (tuned_top, tiny_e5), strict=True):
+        alone = load_encoder(model, batch_size=4, precision="bf16").encode(TEXTS, kind="passage").dense
+        assert np.array_equal(encoded.dense, alone)
+        assert not np.array_equal(alone, load_encoder(model, batch_size=4).encode(TEXTS, kind="passage").dense)
+
+
 def test_the_log_names_what_is_shared_and_a_command_s_output_gets_nothing(tiny_e5, tuned_top, caplog, capsys):
     with caplog.at_level(logging.INFO, logger="ragtune"):
         load_pair(tuned_top, tiny_e5)

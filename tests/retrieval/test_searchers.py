@@ -39,7 +39,7 @@ PARAMS = {
         "fusion": "hybrid",
         "candidates": 200,
     },
-    "index": {"char_ngram": True, "m3_sparse": True, "devices": None},
+    "index": {"char_ngram": True, "m3_sparse": True, "devices": None, "precision": "fp32"},
     "model": {"query_max_len": 64, "passage_max_len": 512},
 }
 
@@ -90,7 +90,7 @@ def test_memo_keys_are_the_stages_fingerprints(root):
     from ragtune.models.encoders import default_device
 
     code = code_fingerprint()
-    encoder = (64, 256, default_device())
+    encoder = (64, 256, default_device(), "fp32")
     assert keys(root, typed(PARAMS)) == {
         "bm25": fingerprint(code, root / "indexes/sparse", "numpy"),
         "bm25_char": fingerprint(code, root / "indexes/sparse_char", "numpy"),
@@ -279,11 +279,13 @@ def test_no_cross_encoder_for_reranker_none():
     assert cross_encoders(SimpleNamespace(name="none"), [], locate=lambda directory: directory) == {}
 
 
-def test_encoding_devices_are_part_of_the_dense_keys_only(root):
+def test_encoding_devices_and_precision_are_part_of_the_dense_keys_only(root):
     """index.devices: several devices give the same vectors up to floating point, so their searches are keyed
     apart; the lexical keys do not change."""
     one, several = keys(root, typed(PARAMS)), keys(root, with_params(index__devices=["cpu", "cpu"]))
     assert {name for name in one if one[name] != several[name]} == {"dense", "dense_base", "m3_sparse"}
+    bf16 = keys(root, with_params(index__precision="bf16"))  # the questions' arithmetic: the dense keys only
+    assert {name for name in one if one[name] != bf16[name]} == {"dense", "dense_base", "m3_sparse"}
 
 
 def paired_models(tiny_e5, root: Path) -> None:
