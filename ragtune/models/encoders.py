@@ -134,15 +134,15 @@ def length_order(
 def cpu_arithmetic(precision: Precision, quantize: Quantize, devices: list[str]):
     """What an encoder's forward pass runs under: for `precision="bf16"` on a CPU, torch's bfloat16 autocast (the
     Linear layers' products in bfloat16, accumulated and normalised in float32; AMX or AVX-512 BF16 cores run them
-    natively: benchmarks/encode_quantized.py); otherwise nothing. Raises ValueError for what it cannot honour."""
+    natively: benchmarks/encode_quantized.py); otherwise nothing. Raises ParamsError for what it cannot honour."""
     if precision == "fp32":
         return contextlib.nullcontext
     if precision != "bf16":
-        raise ValueError(f"index.precision must be fp32 or bf16, got {precision!r}")
+        raise _precision_error(f"must be fp32 or bf16, got {precision!r}")
     if quantize != "none":
-        raise ValueError("index.precision=bf16 and index.quantize=int8 do not combine: choose one")
+        raise _precision_error("bf16 and index.quantize=int8 do not combine: choose one")
     if len(devices) > 1:  # autocast does not reach FlagEmbedding's pool processes
-        raise ValueError(f"index.precision=bf16 encodes on one device, not {','.join(devices)} (index.devices)")
+        raise _precision_error(f"bf16 encodes on one device, not {','.join(devices)} (index.devices)")
     if not devices[0].startswith("cpu"):
         return contextlib.nullcontext  # a GPU encodes in fp16 (FlagEmbedding's use_fp16)
     import torch
@@ -156,6 +156,12 @@ def cpu_arithmetic(precision: Precision, quantize: Quantize, devices: list[str])
             "index.precision=bf16: this CPU has neither AMX nor AVX-512 BF16, so bfloat16 is emulated, slower than fp32"
         )
     return functools.partial(torch.autocast, "cpu", dtype=torch.bfloat16)
+
+
+def _precision_error(message: str):
+    from ragtune.config.schema import ParamsError
+
+    return ParamsError("params.yaml", "index.precision", message)
 
 
 def arithmetic_key(quantize: Quantize, precision: Precision) -> str:
@@ -245,7 +251,7 @@ class M3Encoder:
         self.device = self.devices[0]
         self.arithmetic = cpu_arithmetic(precision, quantize, self.devices)
         if self.arithmetic is not contextlib.nullcontext:  # its sparse and ColBERT heads would hand numpy bfloat16
-            raise ValueError("index.precision=bf16 on a CPU is for E5 models; a BGE-M3 model encodes in fp32 there")
+            raise _precision_error("bf16 on a CPU is for E5 models; a BGE-M3 model encodes in fp32 there")
         fp16 = self.device.startswith("cuda") if use_fp16 is None else use_fp16
         self.batch_size = batch_size
         self.max_length = {"query": query_max_length, "passage": passage_max_length}

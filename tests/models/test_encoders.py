@@ -26,19 +26,20 @@ def test_the_default_device_is_the_one_torch_reports():
 def test_bf16_precision_encodes_close_to_fp32_under_autocast_and_refuses_what_it_cannot_honour(tiny_e5, tiny_embedder):
     from tiny_support import SENTENCES
 
+    from ragtune.config.schema import ParamsError
     from ragtune.models.encoders import arithmetic_key, load_encoder
 
     fp32 = load_encoder(tiny_e5, device="cpu").encode(SENTENCES, kind="passage").dense
     bf16 = load_encoder(tiny_e5, device="cpu", precision="bf16").encode(SENTENCES, kind="passage").dense
     assert bf16.dtype == fp32.dtype and bf16.shape == fp32.shape
     assert fp32.tobytes() != bf16.tobytes() and (fp32 * bf16).sum(axis=1).min() > 0.99  # close, not equal
-    with pytest.raises(ValueError, match="for E5 models"):
+    with pytest.raises(ParamsError, match="for E5 models"):
         load_encoder(tiny_embedder, device="cpu", precision="bf16")
-    with pytest.raises(ValueError, match="do not combine"):
+    with pytest.raises(ParamsError, match="field 'index.precision' bf16 and index.quantize=int8 do not combine"):
         load_encoder(tiny_e5, device="cpu", quantize="int8", precision="bf16")
-    with pytest.raises(ValueError, match="index.devices"):  # autocast would not reach the pool's processes
+    with pytest.raises(ParamsError, match="index.devices"):  # autocast would not reach the pool's processes
         load_encoder(tiny_e5, device=["cpu", "cpu"], precision="bf16")
-    with pytest.raises(ValueError, match="index.precision"):
+    with pytest.raises(ParamsError, match="index.precision"):
         load_encoder(tiny_e5, device="cpu", precision="fp16")
     assert [arithmetic_key("none", "fp32"), arithmetic_key("int8", "fp32"), arithmetic_key("none", "bf16")] == [
         "none",  # the memo keys fp32 vectors had before precision existed
