@@ -30,9 +30,9 @@ def _encodes_in_bf16() -> bool:
 
 # One instruction-set ceiling for the CPU kernels (ATen's, MKL's, oneDNN's), set before torch loads here and in
 # the training runner's process: an AVX-512 machine takes the AVX2 paths, so it trains and encodes the bytes an
-# AVX2 machine does, and a fresh clone's `dvc repro` leaves dvc.lock as committed (docs/reproducibility.md: on
-# this AVX2 machine the ceiling changes no byte). A value the user sets wins. index.precision=bf16 sets none:
-# bfloat16 products need the AMX or AVX-512 BF16 kernels above it, and their bytes depend on the CPU kind anyway.
+# AVX2 machine of its vendor does (across vendors MKL and oneDNN still differ in the last bits, and only the
+# metrics repeat: docs/reproducibility.md). A value the user sets wins. index.precision=bf16 sets none: bfloat16
+# products need the AMX or AVX-512 BF16 kernels above it, and their bytes depend on the CPU kind anyway.
 if platform.machine().lower() in ("x86_64", "amd64") and not _encodes_in_bf16():
     for name, value in (("ATEN_CPU_CAPABILITY", "avx2"), ("MKL_CBWR", "AVX2"), ("ONEDNN_MAX_CPU_ISA", "AVX2")):
         os.environ.setdefault(name, value)
