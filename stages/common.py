@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 
 
-def _encodes_in_bf16() -> bool:
-    """index.precision=bf16 in params.yaml and this stage one that lists it in dvc.yaml (one that encodes), read
-    before torch loads (the schema checks params.yaml afterwards)."""
+def _native_kernels() -> bool:
+    """Whether this stage runs on the CPU's own best kernels, read before torch loads (the schema checks params.yaml
+    afterwards): it lists `cpu_kernels` in dvc.yaml and params.yaml says native, or it lists index.precision and
+    that says bf16 (bfloat16 products need the AMX or AVX-512 BF16 kernels above the ceiling)."""
     import yaml
 
     def read(name: str):
@@ -20,20 +21,20 @@ def _encodes_in_bf16() -> bool:
         return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
     try:
-        if read("params.yaml")["index"]["precision"] != "bf16":
-            return False
-        listed = read("dvc.yaml")["stages"][Path(sys.argv[0]).stem].get("params", [])
+        values = read("params.yaml")
+        listed = set(read("dvc.yaml")["stages"][Path(sys.argv[0]).stem].get("params", []))
+        native = values.get("cpu_kernels") == "native" and "cpu_kernels" in listed
+        return native or (values["index"]["precision"] == "bf16" and bool(listed & {"index", "index.precision"}))
     except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
         return False
-    return any(name in ("index", "index.precision") for name in listed)
 
 
 # One instruction-set ceiling for the CPU kernels (ATen's, MKL's, oneDNN's), set before torch loads here and in
-# the training runner's process: an AVX-512 machine takes the AVX2 paths, so it trains and encodes the bytes an
-# AVX2 machine of its vendor does (across vendors MKL and oneDNN still differ in the last bits, and only the
-# metrics repeat: docs/reproducibility.md). A value the user sets wins. index.precision=bf16 sets none: bfloat16
-# products need the AMX or AVX-512 BF16 kernels above it, and their bytes depend on the CPU kind anyway.
-if platform.machine().lower() in ("x86_64", "amd64") and not _encodes_in_bf16():
+# the training runner's process (`cpu_kernels: portable`, the default): an AVX-512 machine takes the AVX2 paths,
+# so it trains and encodes the bytes an AVX2 machine of its vendor does (across vendors MKL and oneDNN still differ
+# in the last bits, and only the metrics repeat: docs/reproducibility.md). A value the user sets wins. None is set
+# for a stage on native kernels (`_native_kernels`): their bytes depend on the CPU kind.
+if platform.machine().lower() in ("x86_64", "amd64") and not _native_kernels():
     for name, value in (("ATEN_CPU_CAPABILITY", "avx2"), ("MKL_CBWR", "AVX2"), ("ONEDNN_MAX_CPU_ISA", "AVX2")):
         os.environ.setdefault(name, value)
 

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -120,17 +119,28 @@ def test_every_stage_gets_one_cpu_kernel_ceiling_and_a_users_value_wins(tmp_path
 
 
 @pytest.mark.skipif(__import__("platform").machine().lower() not in ("x86_64", "amd64"), reason="x86-64 only")
-def test_with_index_precision_bf16_the_stages_that_encode_leave_the_ceiling_and_the_others_keep_it(tmp_path):
+@pytest.mark.parametrize(
+    ("old", "new", "native"),
+    [
+        ("cpu_kernels: portable\n", "cpu_kernels: native\n", ("negatives", "train", "index", "retrieve")),
+        ("  precision: fp32\n", "  precision: bf16\n", ("negatives", "train", "index", "retrieve")),
+        ("cpu_kernels: portable\n", "cpu_kernels: portable\n", ()),
+    ],
+)
+def test_the_stages_that_list_native_kernels_or_bf16_leave_the_ceiling_and_the_others_keep_it(
+    tmp_path, old, new, native
+):
     repo = workspace(tmp_path)
     names = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA")
     params = repo / "params.yaml"
-    params.write_text(params.read_text().replace("  precision: fp32\n", "  precision: bf16\n", 1))
-    assert yaml.safe_load(params.read_text())["index"]["precision"] == "bf16"
+    text = params.read_text()
+    assert text.count(old) == 1  # index.precision is the only `precision: fp32` (train's is auto)
+    params.write_text(text.replace(old, new))
     probe = f"import os, common\nprint(*(os.environ.get(n, '-') for n in {names!r}))\n"
     clean = {k: v for k, v in os.environ.items() if k not in names}
-    for stage, expected in (("index", "- - -"), ("retrieve", "- - -"), ("prepare", "avx2 AVX2 AVX2")):
+    for stage in ("prepare", "queries", "base", "negatives", "train", "index", "retrieve", "evaluate", "submit"):
         (repo / "stages" / f"{stage}.py").write_text(probe)
         env = {**clean, "PYTHONPATH": str(ROOT)}
         done = subprocess.run([sys.executable, f"stages/{stage}.py"], cwd=repo, env=env, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
-        assert done.stdout.strip() == expected, stage
+        assert done.stdout.strip() == ("- - -" if stage in native else "avx2 AVX2 AVX2"), stage
