@@ -22,7 +22,8 @@ def _native_kernels() -> bool:
 
     try:
         values = read("params.yaml")
-        listed = set(read("dvc.yaml")["stages"][Path(sys.argv[0]).stem].get("params", []))
+        params = read("dvc.yaml")["stages"][Path(sys.argv[0]).stem].get("params", [])
+        listed = {key for key in params if isinstance(key, str)}  # params.yaml's (`- other.yaml: […]` is not)
         native = values.get("cpu_kernels") == "native" and "cpu_kernels" in listed
         return native or (values["index"]["precision"] == "bf16" and bool(listed & {"index", "index.precision"}))
     except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):

@@ -6,8 +6,9 @@ stages never branch on a model name. `M3Encoder` wraps `FlagEmbedding.BGEM3FlagM
 learned sparse and ColBERT heads); `E5Encoder` wraps `FlagEmbedding.FlagModel`, the encoder-only embedder
 (mean pooling, "query: "/"passage: " prefixes, no heads). A directory holding only `pointer.json`
 (a hub id) resolves to that id; without a spec it is BGE-M3, as before specs existed. Dense vectors are
-L2-normalised float32, so inner product = cosine. Device policy (`default_device`, `encoding_devices`) and
-int8 quantisation for CPU live here too: they decide how a model encodes, not what is searched.
+L2-normalised float32, so inner product = cosine. Device policy (`default_device`, `encoding_devices`), int8
+quantisation and bfloat16 autocast for CPU (`index.quantize`, `index.precision`: `cpu_arithmetic`) live here too:
+they decide how a model encodes, not what is searched.
 """
 
 from __future__ import annotations
