@@ -1,7 +1,8 @@
 """Which bytes the CPU kernels give: one forward and backward pass of a model directory (default: the workspace's
 models/base), printed as sha256 prefixes of the mean-pooled outputs and of the gradients, with torch's thread count
-and the instruction set ATen dispatched to. Run it with and without `ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2
-ONEDNN_MAX_CPU_ISA=AVX2` (what stages/common.py sets), or on two machines, and compare (docs/reproducibility.md).
+and the instruction set ATen dispatched to. Run it with and without `ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2,STRICT
+ONEDNN_MAX_CPU_ISA=AVX2` (what stages/common.py sets: ragtune.kernels), or on two machines, and compare
+(docs/reproducibility.md).
 
     python benchmarks/cpu_kernels.py [MODEL_DIR]
 """

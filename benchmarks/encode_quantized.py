@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ragtune.kernels import CEILING  # what stages/common.py sets
+
 MODES = {"fp32": ("none", "fp32"), "int8": ("int8", "fp32"), "bf16": ("none", "bf16")}  # (quantize, precision)
-CEILING = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}  # stages/common.py's
 
 
 def main() -> None:

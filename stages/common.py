@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import platform
 import sys
 from pathlib import Path
 
@@ -30,18 +29,19 @@ def _native_kernels() -> bool:
         return False
 
 
-# One instruction-set ceiling for the CPU kernels (ATen's, MKL's, oneDNN's), set before torch loads here and in
-# the training runner's process (`cpu_kernels: portable`, the default): an AVX-512 machine takes the AVX2 paths,
-# so it trains and encodes the bytes an AVX2 machine of its vendor does (across vendors MKL and oneDNN still differ
-# in the last bits, and only the metrics repeat: docs/reproducibility.md). A value the user sets wins. None is set
-# for a stage on native kernels (`_native_kernels`): their bytes depend on the CPU kind.
-if platform.machine().lower() in ("x86_64", "amd64") and not _native_kernels():
-    for name, value in (("ATEN_CPU_CAPABILITY", "avx2"), ("MKL_CBWR", "AVX2"), ("ONEDNN_MAX_CPU_ISA", "AVX2")):
-        os.environ.setdefault(name, value)
-
 # This checkout's library, not whichever one the environment installed (an editable install of
 # another clone, a `dvc queue` copy, a `ragtune reproduce` worktree).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ragtune.kernels import set_ceiling  # noqa: E402
+
+# One instruction-set ceiling for the CPU kernels (ragtune.kernels), set before torch loads here and in the training
+# runner's process (`cpu_kernels: portable`, the default): an AVX-512 machine takes the AVX2 paths, so it encodes
+# the bytes an AVX2 machine does, on any core count (a fine-tuning across vendors may differ in its weights' last
+# bits: docs/reproducibility.md). A value the user sets wins. None is set for a stage on native kernels
+# (`_native_kernels`): their bytes depend on the CPU kind.
+if not _native_kernels():
+    set_ceiling()
 
 from ragtune.cache.location import cache_root  # noqa: E402
 from ragtune.config import preflight  # noqa: E402

@@ -6,9 +6,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import pytest
-from pipeline_support import committed_copy, lock_outs, sh
-from tiny_support import build_e5, build_embedder, build_reranker
+from ragtune.kernels import set_ceiling
+
+set_ceiling()  # before anything loads torch: the tests compute with the kernels the stages use (ragtune.kernels)
+
+import pytest  # noqa: E402
+from pipeline_support import committed_copy, lock_outs, sh  # noqa: E402
+from tiny_support import build_e5, build_embedder, build_reranker  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)

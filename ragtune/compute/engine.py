@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ragtune.io import UserError
+from ragtune.kernels import kernel_environment
 
 PACKAGE = Path(__file__).resolve().parents[1]  # the ragtune package the actors import
 Columns = Mapping[str, Sequence[Any]]
@@ -144,14 +145,14 @@ class RayEngine(Engine):
                     include_dashboard=False,
                     logging_level=logging.WARNING,
                     log_to_driver=verbose,  # the actors' model-loading lines
-                    runtime_env={"env_vars": {"PYTHONPATH": path}},
+                    runtime_env={"env_vars": {"PYTHONPATH": path, **kernel_environment()}},  # the stage's kernels
                 )
             else:  # the cluster has the dependencies (its image); ragtune's code travels with the job
                 ray.init(
                     address=self.address,
                     logging_level=logging.WARNING,
                     log_to_driver=verbose,
-                    runtime_env={"py_modules": [str(PACKAGE)]},
+                    runtime_env={"py_modules": [str(PACKAGE)], "env_vars": kernel_environment()},
                 )
         self.announce()
         return ray

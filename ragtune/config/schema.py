@@ -316,8 +316,8 @@ class Params(Group):
     """The whole composed configuration (params.yaml)."""
 
     seed: NonNegativeInt
-    # the CPU kernels of the stages that list it: portable (an AVX2 ceiling: the same bytes on every x86-64 CPU of a
-    # vendor) or native (the machine's best, AVX-512 or AMX: faster, its bytes the machine's own); stages/common.py
+    # the CPU kernels of the stages that list it: portable (an AVX2 ceiling, ragtune.kernels: the same bytes across
+    # x86-64 CPUs) or native (the machine's best, AVX-512 or AMX: faster, its bytes the machine's own); stages/common.py
     cpu_kernels: Literal["portable", "native"] = "portable"
     alpha: Fraction  # weight of the dense run in hybrid fusion
     rrf_k: Annotated[float, Field(ge=1)]  # reciprocal rank fusion constant
