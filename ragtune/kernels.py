@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import platform
+from pathlib import Path
 
 CEILING = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2,STRICT", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
@@ -28,3 +29,27 @@ def kernel_environment() -> dict[str, str]:
     """The ceiling's variables as this process has them: what processes it starts elsewhere (Ray actors) must
     run under to give its bytes."""
     return {name: os.environ[name] for name in CEILING if name in os.environ}
+
+
+def native_for(stage: str, root: Path) -> bool:
+    """Whether `stage` runs on the CPU's own best kernels instead of under the ceiling: it lists `cpu_kernels` in
+    dvc.yaml and params.yaml says native, or it lists index.precision (or the index group) and that says bf16
+    (bfloat16 products need the AMX or AVX-512 BF16 kernels above the ceiling). Read from the files as they are,
+    before torch loads (the schema checks params.yaml afterwards); files it cannot read leave the ceiling."""
+    import yaml
+
+    from ragtune.config.pipeline import dvc_stages
+
+    try:
+        text = (root / "params.yaml").read_text(encoding="utf-8")
+        values = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        params = dvc_stages(root).get(stage, {}).get("params", [])
+    except (OSError, yaml.YAMLError, AttributeError):
+        return False
+    listed = {key for key in params if isinstance(key, str)}  # params.yaml's (`- other.yaml: […]` is not)
+    if not isinstance(values, dict):
+        return False
+    if values.get("cpu_kernels") == "native" and "cpu_kernels" in listed:
+        return True
+    index = values.get("index")
+    return isinstance(index, dict) and index.get("precision") == "bf16" and bool(listed & {"index", "index.precision"})

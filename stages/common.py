@@ -8,39 +8,18 @@ import os
 import sys
 from pathlib import Path
 
-
-def _native_kernels() -> bool:
-    """Whether this stage runs on the CPU's own best kernels, read before torch loads (the schema checks params.yaml
-    afterwards): it lists `cpu_kernels` in dvc.yaml and params.yaml says native, or it lists index.precision and
-    that says bf16 (bfloat16 products need the AMX or AVX-512 BF16 kernels above the ceiling)."""
-    import yaml
-
-    def read(name: str):
-        text = (Path(__file__).resolve().parents[1] / name).read_text(encoding="utf-8")
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-
-    try:
-        values = read("params.yaml")
-        params = read("dvc.yaml")["stages"][Path(sys.argv[0]).stem].get("params", [])
-        listed = {key for key in params if isinstance(key, str)}  # params.yaml's (`- other.yaml: […]` is not)
-        native = values.get("cpu_kernels") == "native" and "cpu_kernels" in listed
-        return native or (values["index"]["precision"] == "bf16" and bool(listed & {"index", "index.precision"}))
-    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
-        return False
-
-
 # This checkout's library, not whichever one the environment installed (an editable install of
 # another clone, a `dvc queue` copy, a `ragtune reproduce` worktree).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ragtune.kernels import set_ceiling  # noqa: E402
+from ragtune.kernels import native_for, set_ceiling  # noqa: E402
 
 # One instruction-set ceiling for the CPU kernels (ragtune.kernels), set before torch loads here and in the training
 # runner's process (`cpu_kernels: portable`, the default): an AVX-512 machine takes the AVX2 paths, so it encodes
 # the bytes an AVX2 machine does, on any core count (a fine-tuning across vendors may differ in its weights' last
 # bits: docs/reproducibility.md). A value the user sets wins. None is set for a stage on native kernels
-# (`_native_kernels`): their bytes depend on the CPU kind.
-if not _native_kernels():
+# (`native_for`: cpu_kernels=native, index.precision=bf16): their bytes depend on the CPU kind.
+if not native_for(Path(sys.argv[0]).stem, Path(__file__).resolve().parents[1]):
     set_ceiling()
 
 from ragtune.cache.location import cache_root  # noqa: E402
